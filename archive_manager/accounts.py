@@ -1,0 +1,193 @@
+"""Users and key distribution: add, remove, change passphrase, sync keys with
+the policy, rotate class keys. Granting needs no passphrase of the grantee:
+class keys are sealed to their public key. Revoking rotates the class key and
+re-wraps every content key under it (documents are not re-encrypted) and adds
+a fresh content-key epoch, so nothing written afterwards opens with old keys.
+"""
+
+from __future__ import annotations
+
+from archive_manager.crypto import PublicIdentity, create_keyring
+from archive_manager.crypto.keyring import rekey_keyring
+from archive_manager.errors import AccessDenied, ConflictError, UsageError
+from archive_manager.home import ADMIN_DEPARTMENT
+from archive_manager.session import Session
+from archive_manager.vault.classkeys import DIRECTORY, ClassKeyStore
+from archive_manager.vault.directory import Directory
+from archive_manager.vault.slot import load_slot
+from archive_manager.vault.users import UserRecord, UserRegistry, check_user_name
+
+
+def _wanted(session: Session, users: UserRegistry, cls: str) -> list[PublicIdentity]:
+    """Active users who should hold ``cls`` under the policy in force."""
+    return [u.identity for u in users.active()
+            if cls == DIRECTORY or cls in session.policy.classes_for(u.departments)]
+
+
+def _seal_all_generations(session: Session, store: ClassKeyStore, cls: str, ident: PublicIdentity) -> None:
+    for gen in store.generations(cls):
+        try:
+            key = session.class_key(cls, gen)
+        except AccessDenied:
+            raise AccessDenied(f"you hold no key for class {cls!r}, so you cannot grant it",
+                               hint="an admin of the archive department must do this") from None
+        store.seal_to(cls, gen, key, ident)
+
+
+def list_users(session: Session) -> list[dict]:
+    with session.recorded("user-list"):
+        return [{"user": u.name, "departments": list(u.departments), "status": u.status,
+                 "created": u.created, "fingerprint": u.identity.fingerprint}
+                for _, u in sorted(session.vault.users().users.items())]
+
+
+def add_user(session: Session, name: str, departments: list[str], passphrase: str) -> dict:
+    with session.recorded("user-add", target=name) as details:
+        session.require("admin")
+        check_user_name(name)
+        if not departments:
+            raise UsageError("a user needs at least one department", hint="pass --dept NAME")
+        for dept in departments:
+            session.policy.check_department(dept)
+        rt = session.runtime
+        record_data, _ = create_keyring(name, passphrase, session.settings.kdf_params, rt.random_bytes)
+        record = UserRecord(name, tuple(dict.fromkeys(departments)), rt.timestamp(), "active", record_data)
+        with session.vault.transaction() as tx:
+            users = session.vault.users()
+            if name in users.users:
+                raise ConflictError(f"user {name!r} already exists"
+                                    + ("" if users.users[name].active else " (removed; names are not reused)"))
+            users.add(record)
+            store = session.store(fresh=True)
+            classes = [DIRECTORY, *sorted(session.policy.classes_for(record.departments))]
+            for cls in classes:
+                if store.has(cls):
+                    _seal_all_generations(session, store, cls, record.identity)
+            tx.write(session.vault.paths.users_json, users.serialize())
+            tx.write(session.vault.paths.keys_json, store.serialize())
+        details["departments"] = list(record.departments)
+        return {"user": name, "departments": list(record.departments),
+                "classes": [c for c in classes if c != DIRECTORY],
+                "fingerprint": record.identity.fingerprint}
+
+
+def change_passphrase(session: Session, new_passphrase: str) -> dict:
+    with session.recorded("user-passwd", target=session.user):
+        with session.vault.transaction() as tx:
+            users = session.vault.users()
+            rec = users.get(session.user)
+            data = rekey_keyring(session.keyring, new_passphrase, session.settings.kdf_params,
+                                 session.runtime.random_bytes)
+            users.replace(UserRecord(rec.name, rec.departments, rec.created, rec.status, data))
+            tx.write(session.vault.paths.users_json, users.serialize())
+        return {"user": session.user, "changed": True}
+
+
+def remove_user(session: Session, name: str) -> dict:
+    with session.recorded("user-remove", target=name):
+        session.require("admin")
+        if name == session.user:
+            raise UsageError("you cannot remove yourself", hint="another admin must do it")
+        with session.vault.transaction() as tx:
+            users = session.vault.users()
+            rec = users.get(name)
+            if not rec.active:
+                raise ConflictError(f"user {name!r} is already removed")
+            public = {k: rec.keyring[k] for k in ("kem_public", "sign_public")}
+            users.replace(UserRecord(name, rec.departments, rec.created, "removed", public))
+            if not [u for u in users.active() if ADMIN_DEPARTMENT in u.departments]:
+                raise UsageError("refusing to remove the last admin")
+            store = session.store(fresh=True)
+            held = store.forget_user(name)
+            store.mark_pending(held)
+            tx.write(session.vault.paths.users_json, users.serialize())
+            tx.write(session.vault.paths.keys_json, store.serialize())
+        rotated = finish_rotations(session)
+        return {"user": name, "removed": True, "rotated": rotated,
+                "message": f"{name}'s keyring can no longer open anything filed from now on"}
+
+
+def sync_policy(session: Session) -> dict:
+    """Make sealed class keys match the policy: seal to new holders, rotate away
+    from users who lost a grant, create keys for new classes."""
+    with session.recorded("policy-sync") as details:
+        session.require("admin")
+        sealed, revoked, created = [], [], []
+        with session.vault.transaction() as tx:
+            users = session.vault.users()
+            store = session.store(fresh=True)
+            for cls in [DIRECTORY, *sorted(session.policy.classes)]:
+                wanted = {i.user: i for i in _wanted(session, users, cls)}
+                if not store.has(cls):
+                    store.create(cls, session.runtime.random_bytes(32), list(wanted.values()))
+                    created.append(cls)
+                    continue
+                have = store.holders(cls)
+                for user in sorted(set(wanted) - have):
+                    _seal_all_generations(session, store, cls, wanted[user])
+                    sealed.append(f"{cls}:{user}")
+                extra = sorted(have - set(wanted))
+                for user in extra:
+                    store.forget_user_class(user, cls)
+                    revoked.append(f"{cls}:{user}")
+                if extra:
+                    store.mark_pending([cls])
+            tx.write(session.vault.paths.keys_json, store.serialize())
+        rotated = finish_rotations(session)
+        details["changes"] = {"sealed": sealed, "revoked": revoked}
+        return {"created": created, "sealed": sealed, "revoked": revoked, "rotated": rotated}
+
+
+def finish_rotations(session: Session) -> list[str]:
+    """Rotate every class marked pending (also resumes a rotation cut short)."""
+    done = []
+    for cls in session.store(fresh=True).pending():
+        rotate_class(session, cls)
+        done.append(cls)
+    return done
+
+
+def rotate_class(session: Session, cls: str) -> int:
+    vault, rt = session.vault, session.runtime
+    with vault.transaction() as tx:
+        users = vault.users()
+        store = session.store(fresh=True)
+        if len(store.generations(cls)) == 1:
+            new_key = rt.random_bytes(32)
+            store.add_generation(cls, new_key, _wanted(session, users, cls))
+        gen = store.current(cls)
+        tx.write(vault.paths.keys_json, store.serialize())
+    new_key = _own_key(session, store, cls, gen)
+    with vault.transaction() as tx:
+        directory = session.directory()
+        if cls == DIRECTORY:
+            tx.write(vault.paths.directory, directory.seal(vault.vault_id, new_key, gen))
+        else:
+            for dossier in sorted(c["dossier"] for c in directory.clients.values()):
+                _rewrap(session, tx, directory, dossier, cls, gen, new_key)
+    with vault.transaction() as tx:
+        store = session.store(fresh=True)
+        for old in store.generations(cls):
+            if old != gen:
+                store.drop_generation(cls, old)
+        store.clear_pending(cls)
+        tx.write(vault.paths.keys_json, store.serialize())
+    return gen
+
+
+def _own_key(session: Session, store: ClassKeyStore, cls: str, gen: int) -> bytes:
+    if session.user in store.holders(cls, gen):
+        return session.class_key(cls, gen)
+    raise AccessDenied(f"cannot rotate class {cls!r}: you do not hold it",
+                       hint="an admin of the archive department must do this")
+
+
+def _rewrap(session: Session, tx, directory: Directory, dossier: str, cls: str, gen: int, key: bytes) -> None:
+    slot_id = directory.slot(dossier, cls)
+    slot = load_slot(session.vault.paths, session.vault.vault_id, dossier, cls, slot_id,
+                     lambda g: session.class_key(cls, g))
+    if slot is None or slot.gen == gen:
+        return
+    slot.add_epoch(session.runtime.random_bytes(32))
+    tx.write(session.vault.paths.slot_keys(dossier, slot_id),
+             slot.wrapped_keys(key, gen, session.runtime.random_bytes))

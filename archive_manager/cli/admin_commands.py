@@ -1,0 +1,151 @@
+"""``archive user``, ``archive client`` and ``archive policy``."""
+
+from __future__ import annotations
+
+import click
+
+from archive_manager import accounts, clients
+from archive_manager.cli.context import CliContext, emit, new_passphrase, table
+from archive_manager.cli.main import main, pass_cli
+from archive_manager.cli.options import common, json_option
+from archive_manager.policy import load_policy
+
+
+@main.group()
+def user() -> None:
+    """Manage users (admins) and your own passphrase."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--dept", "departments", multiple=True, required=True, help="Department (repeatable).")
+@click.option("--new-passphrase-file", type=click.Path(dir_okay=False), help="The new user's passphrase.")
+@json_option
+@common
+@pass_cli
+def user_add(cli: CliContext, name, departments, new_passphrase_file, as_json) -> None:
+    """Add a user and seal their departments' class keys to them."""
+    session = cli.session()
+    cli.warn_cheap_kdf()
+    passphrase = new_passphrase(new_passphrase_file, f"New passphrase for {name}")
+    r = accounts.add_user(session, name, list(departments), passphrase)
+    emit(r, as_json, lambda r: click.echo(
+        f"added {r['user']} ({', '.join(r['departments'])}); classes: {', '.join(r['classes']) or '-'}"))
+
+
+@user.command("list")
+@json_option
+@common
+@pass_cli
+def user_list(cli: CliContext, as_json) -> None:
+    """List users."""
+    rows = accounts.list_users(cli.session())
+    emit(rows, as_json, lambda rows: table(
+        [{**r, "departments": ",".join(r["departments"])} for r in rows],
+        [("user", "USER"), ("departments", "DEPARTMENTS"), ("status", "STATUS"),
+         ("created", "CREATED"), ("fingerprint", "KEY")]))
+
+
+@user.command("remove")
+@click.argument("name")
+@json_option
+@common
+@pass_cli
+def user_remove(cli: CliContext, name, as_json) -> None:
+    """Remove a user and rotate every class key they held."""
+    r = accounts.remove_user(cli.session(), name)
+    emit(r, as_json, lambda r: click.echo(
+        f"removed {r['user']}; rotated: {', '.join(r['rotated']) or '-'}\n{r['message']}"))
+
+
+@user.command("passwd")
+@click.option("--new-passphrase-file", type=click.Path(dir_okay=False), help="The new passphrase.")
+@json_option
+@common
+@pass_cli
+def user_passwd(cli: CliContext, new_passphrase_file, as_json) -> None:
+    """Change your passphrase (documents are untouched)."""
+    session = cli.session()
+    cli.warn_cheap_kdf()
+    r = accounts.change_passphrase(session, new_passphrase(new_passphrase_file, "New passphrase"))
+    emit(r, as_json, lambda r: click.echo(f"passphrase changed for {r['user']}"))
+
+
+@main.group()
+def client() -> None:
+    """Admit clients and look at their dossiers."""
+
+
+@client.command("add")
+@click.argument("code")
+@click.option("--name", required=True, help="Client name, e.g. 北京星辰传媒有限公司.")
+@click.option("--set", "fields", multiple=True, metavar="KEY=VALUE", help="Profile field (repeatable).")
+@json_option
+@common
+@pass_cli
+def client_add(cli: CliContext, code, name, fields, as_json) -> None:
+    """Admit a client and create its dossier."""
+    r = clients.add_client(cli.session(), code, name, clients.parse_fields(fields))
+    emit(r, as_json, lambda r: click.echo(f"added client {r['client']} {r['name']}"))
+
+
+@client.command("list")
+@json_option
+@common
+@pass_cli
+def client_list(cli: CliContext, as_json) -> None:
+    """List clients."""
+    rows = clients.list_clients(cli.session())
+    emit(rows, as_json, lambda rows: table(rows, [("client", "CLIENT"), ("name", "NAME"), ("created", "CREATED")]))
+
+
+@client.command("show")
+@click.argument("code")
+@json_option
+@common
+@pass_cli
+def client_show(cli: CliContext, code, as_json) -> None:
+    """Show a client's profile and document counts."""
+    r = clients.show_client(cli.session(), code)
+
+    def text(r):
+        click.echo(f"{r['client']}  {r['name']}  (since {r['created']})")
+        for k, v in sorted(r["profile"].items()):
+            click.echo(f"  {k}: {v}")
+        for cls, n in sorted(r["documents"].items()):
+            click.echo(f"  {cls}: {n} document(s)")
+
+    emit(r, as_json, text)
+
+
+@main.group()
+def policy() -> None:
+    """Check the policy files and apply them to the keys."""
+
+
+@policy.command("check")
+@json_option
+@common
+@pass_cli
+def policy_check(cli: CliContext, as_json) -> None:
+    """Validate the policy files (no sign-in needed)."""
+    p = load_policy(cli.settings.policies_dir)
+    r = {"classes": {c.id: list(c.types) for c in p.classes.values()},
+         "departments": sorted(p.departments),
+         "grants": {g.department: {"classes": sorted(g.classes), "actions": sorted(g.actions)}
+                    for g in p.grants.values()}}
+    emit(r, as_json, lambda r: click.echo(
+        f"policy ok: {len(r['classes'])} classes, {sum(len(t) for t in r['classes'].values())} types, "
+        f"{len(r['departments'])} departments"))
+
+
+@policy.command("sync")
+@json_option
+@common
+@pass_cli
+def policy_sync(cli: CliContext, as_json) -> None:
+    """Seal class keys to new holders and rotate away from revoked ones (admins)."""
+    r = accounts.sync_policy(cli.session())
+    emit(r, as_json, lambda r: click.echo(
+        f"sealed: {', '.join(r['sealed']) or '-'}; revoked: {', '.join(r['revoked']) or '-'}; "
+        f"rotated: {', '.join(r['rotated']) or '-'}; new classes: {', '.join(r['created']) or '-'}"))

@@ -1,0 +1,118 @@
+"""What every command shares: settings, the archive home, passphrases, output."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from archive_manager.errors import ArchiveError, UsageError
+from archive_manager.home import ArchiveHome
+from archive_manager.settings import Settings, load_settings
+
+
+def read_passphrase_file(path: str) -> str:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read passphrase file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"passphrase file {path} is not UTF-8 text") from None
+    passphrase = text.splitlines()[0] if text else ""
+    if not passphrase:
+        raise UsageError(f"passphrase file {path} is empty")
+    return passphrase
+
+
+@dataclass
+class CliContext:
+    home_dir: str | None = None
+    user: str | None = None
+    passphrase_file: str | None = None
+    env: dict = field(default_factory=lambda: dict(os.environ))
+    _home: ArchiveHome | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.home.settings
+
+    @property
+    def home(self) -> ArchiveHome:
+        if self._home is None:
+            settings = load_settings(self.home_dir, self.env, self.user)
+            self._home = ArchiveHome(settings)
+        return self._home
+
+    def passphrase(self, confirm: bool = False, prompt: str = "Passphrase") -> str:
+        if self.passphrase_file:
+            return read_passphrase_file(self.passphrase_file)
+        if self.env.get("ARCHIVE_PASSPHRASE"):
+            return self.env["ARCHIVE_PASSPHRASE"]
+        return prompt_passphrase(prompt, confirm)
+
+    def session(self):
+        user = self.settings.user
+        if not user:
+            raise UsageError("no user given", hint="pass --user NAME or set ARCHIVE_USER")
+        return self.home.login(user, self.passphrase(prompt=f"Passphrase for {user}"))
+
+    def warn_cheap_kdf(self) -> None:
+        if self.settings.kdf_profile == "test":
+            click.echo("archive: warning: ARCHIVE_KDF_PROFILE=test: keyrings created now use cheap "
+                       "KDF parameters; never use them for real data", err=True)
+
+
+def prompt_passphrase(prompt: str, confirm: bool) -> str:
+    try:
+        value = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
+    except click.Abort:
+        raise UsageError("no passphrase given", hint="use the prompt, ARCHIVE_PASSPHRASE or --passphrase-file") from None
+    if not value:
+        raise UsageError("the passphrase is empty")
+    return value
+
+
+def new_passphrase(file: str | None, prompt: str) -> str:
+    return read_passphrase_file(file) if file else prompt_passphrase(prompt, confirm=True)
+
+
+def emit(data: Any, as_json: bool, text: Callable[[Any], None]) -> None:
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True))
+    else:
+        text(data)
+
+
+def table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
+    """A plain text table; width counts CJK characters as two columns."""
+    if not rows:
+        click.echo("(none)")
+        return
+    cells = [[str(r.get(k, "") if r.get(k) is not None else "") for k, _ in columns] for r in rows]
+    heads = [h for _, h in columns]
+    widths = [max(display_width(x) for x in [h, *(c[i] for c in cells)]) for i, h in enumerate(heads)]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v + " " * (w - display_width(v)) for v, w in zip(values, widths)).rstrip()
+
+    click.echo(line(heads))
+    for c in cells:
+        click.echo(line(c))
+
+
+def display_width(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def fail(exc: ArchiveError) -> None:
+    click.echo(f"archive: error: {exc.message}", err=True)
+    if exc.hint:
+        click.echo(f"archive: hint: {exc.hint}", err=True)
+    sys.exit(exc.exit_code)

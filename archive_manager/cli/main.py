@@ -1,0 +1,170 @@
+"""The ``archive`` group, its error handling, and the document commands."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from archive_manager import __version__, filing, reading, verify as verifying
+from archive_manager.cli.context import CliContext, emit, fail, new_passphrase, table
+from archive_manager.cli.options import common, json_option
+from archive_manager.errors import ArchiveError, UsageError
+
+EXIT_CODES_HELP = """Exit codes: 0 ok, 1 failure or problems found by verify, 2 bad input,
+3 authentication or access denied, 4 not found, 5 integrity failure (tampering),
+6 invalid policy, 7 conflict with existing state."""
+
+
+class ArchiveGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ArchiveError as exc:
+            fail(exc)
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            fail(ArchiveError(f"{(exc.strerror or str(exc)).lower()}{where}"))
+        except KeyboardInterrupt:
+            fail(ArchiveError("interrupted; nothing half-written was kept"))
+
+
+@click.group(cls=ArchiveGroup, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="archive")
+@common
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Encrypted archive of client dossiers (客户档案)."""
+    ctx.ensure_object(CliContext)
+
+
+pass_cli = click.make_pass_decorator(CliContext, ensure=True)
+
+
+@main.command()
+@click.option("--admin", required=True, help="Name of the first admin (archive department).")
+@json_option
+@common
+@pass_cli
+def init(cli: CliContext, admin: str, as_json: bool) -> None:
+    """Create a new archive in the home directory."""
+    cli.warn_cheap_kdf()
+    passphrase = cli.passphrase(confirm=True, prompt=f"New passphrase for {admin}")
+    result = cli.home.init(admin, passphrase)
+    emit(result, as_json, lambda r: click.echo(
+        f"created archive {r['vault_id']} in {r['home']}; admin: {r['admin']}"))
+
+
+@main.command()
+@json_option
+@common
+@pass_cli
+def whoami(cli: CliContext, as_json: bool) -> None:
+    """Show the signed-in user, departments, actions and readable classes."""
+    from archive_manager.clients import whoami as who
+
+    r = who(cli.session())
+    emit(r, as_json, lambda r: click.echo(
+        f"{r['user']} ({', '.join(r['departments'])})\nactions: {', '.join(r['actions'])}\n"
+        f"classes: {', '.join(r['classes']) or '-'}\nkey fingerprint: {r['fingerprint']}"))
+
+
+@main.command("file")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--client", required=True, help="Client code, e.g. C001.")
+@click.option("--type", "doc_type", required=True, help="Document type, e.g. contract.")
+@click.option("--title", help="Title (default: the file name without extension).")
+@click.option("--date", help="Document date, YYYY-MM-DD (default: today).")
+@click.option("--replaces", metavar="DOC_ID", help="File as a new version of this document.")
+@json_option
+@common
+@pass_cli
+def file_cmd(cli: CliContext, paths, client, doc_type, title, date, replaces, as_json) -> None:
+    """File documents into a client's dossier."""
+    if len(paths) > 1 and (title or replaces):
+        raise UsageError("--title and --replaces take a single file")
+    session = cli.session()
+    results, errors = [], []
+    for path in paths:
+        try:
+            results.append(filing.file_document(session, path, client, doc_type, title, date, replaces).to_dict())
+        except ArchiveError as exc:
+            errors.append(exc)
+            click.echo(f"archive: error: {path}: {exc.message}", err=True)
+            if exc.hint:
+                click.echo(f"archive: hint: {exc.hint}", err=True)
+
+    def text(rows):
+        for r in rows:
+            state = f"duplicate of {r['doc_id']} v{r['version']}" if r["duplicate"] else f"{r['doc_id']} v{r['version']}"
+            click.echo(f"{r['path']}: {state}")
+
+    emit(results, as_json, text)
+    if errors:
+        sys.exit(max(e.exit_code for e in errors))
+
+
+@main.command("ls")
+@click.option("--client", help="Only this client.")
+@click.option("--type", "doc_type", help="Only this document type.")
+@json_option
+@common
+@pass_cli
+def ls_cmd(cli: CliContext, client, doc_type, as_json) -> None:
+    """List the newest version of every document you may read."""
+    rows = reading.list_documents(cli.session(), client, doc_type)
+    emit(rows, as_json, lambda rows: table(rows, [
+        ("doc_id", "DOC_ID"), ("client", "CLIENT"), ("type", "TYPE"), ("date", "DATE"),
+        ("version", "V"), ("title", "TITLE")]))
+
+
+@main.command("get")
+@click.argument("doc_id")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to FILE (default: stdout).")
+@click.option("--version", "version", type=click.IntRange(min=1), help="An older version.")
+@json_option
+@common
+@pass_cli
+def get_cmd(cli: CliContext, doc_id, output, version, as_json) -> None:
+    """Write a document's original bytes, exactly."""
+    if as_json and output is None:
+        raise UsageError("--json needs -o FILE (the document itself goes to stdout otherwise)")
+    session = cli.session()
+    if output is None:
+        reading.read_document(session, doc_id, click.get_binary_stream("stdout"), version)
+        return
+    info = reading.export_to_path(session, doc_id, output, version)
+    emit(info, as_json, lambda i: click.echo(
+        f"wrote {output} ({i['size']} bytes, {i['doc_id']} v{i['version']}, sha256 {i['sha256'][:16]}…)", err=True))
+
+
+@main.command("verify")
+@json_option
+@common
+@pass_cli
+def verify_cmd(cli: CliContext, as_json) -> None:
+    """Authenticate every stored byte you may read; exit 1 if anything is wrong."""
+    report = verifying.verify_vault(cli.session())
+
+    def text(r):
+        c = r["checked"]
+        click.echo(f"checked {c['clients']} clients, {c['slots']} class slots, {c['documents']} documents, "
+                   f"{c['versions']} versions, {c['bytes']} bytes; classes: {', '.join(r['classes'])}")
+        if r["not_checked"]:
+            click.echo(f"not checked (no key): {', '.join(r['not_checked'])}")
+        for note in r["notes"]:
+            click.echo(f"note: {note}")
+        for p in r["problems"]:
+            ident = f"{p['doc_id']} v{p['version']}" if p["doc_id"] else p["where"]
+            click.echo(f"PROBLEM {ident}: {p['problem']}")
+        click.echo("ok" if r["ok"] else f"{len(r['problems'])} problem(s) found")
+
+    emit(report, as_json, text)
+    if not report["ok"]:
+        sys.exit(1)
+
+
+from archive_manager.cli import admin_commands  # noqa: E402,F401  (registers user/client/policy)
+
+__all__ = ["main", "new_passphrase"]

@@ -1,0 +1,118 @@
+"""User keyrings: a KEM key pair for receiving sealed keys and an Ed25519
+signing key, the private halves encrypted under an Argon2id-derived key.
+
+The stored record is a JSON-ready dict; it holds the KDF parameters and salt,
+so a keyring unlocks the same way whatever profile is in force later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from archive_manager.crypto import primitives as p
+from archive_manager.crypto.encoding import b64d, b64e
+from archive_manager.crypto.kdf import KdfParams, derive_passphrase_key
+from archive_manager.errors import AuthenticationError, IntegrityError
+
+SALT_BYTES = 16
+
+
+@dataclass(frozen=True)
+class PublicIdentity:
+    user: str
+    kem_public: bytes
+    sign_public: bytes
+
+    @property
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256(self.kem_public + self.sign_public).hexdigest()
+        return digest[:16]
+
+    @classmethod
+    def from_record(cls, user: str, record: dict) -> "PublicIdentity":
+        try:
+            return cls(user, b64d(record["kem_public"]), b64d(record["sign_public"]))
+        except (KeyError, TypeError):
+            raise IntegrityError(f"keyring of user {user!r} is malformed") from None
+
+
+@dataclass(frozen=True)
+class UnlockedKeyring:
+    identity: PublicIdentity
+    kem_secret: bytes
+    sign_secret: bytes
+
+    @property
+    def user(self) -> str:
+        return self.identity.user
+
+    def open_sealed(self, ciphertext: bytes, info: str) -> bytes:
+        return p.hpke_open(self.kem_secret, ciphertext, info)
+
+    def sign(self, message: bytes) -> bytes:
+        return p.sign(self.sign_secret, message)
+
+
+def _aad(identity: PublicIdentity, params: KdfParams) -> bytes:
+    return json.dumps(
+        ["am/1 keyring", identity.user, identity.fingerprint, params.to_dict()],
+        sort_keys=True,
+    ).encode("utf-8")
+
+
+def _record(keys: UnlockedKeyring, passphrase: str, params: KdfParams, rng: p.RandomBytes) -> dict:
+    salt = rng(SALT_BYTES)
+    wrapping = derive_passphrase_key(passphrase, salt, params)
+    secret = keys.kem_secret + keys.sign_secret
+    sealed = p.aead_encrypt(wrapping, secret, _aad(keys.identity, params), rng)
+    return {
+        "kem_public": b64e(keys.identity.kem_public),
+        "sign_public": b64e(keys.identity.sign_public),
+        "kdf": params.to_dict(),
+        "salt": b64e(salt),
+        "sealed_private": b64e(sealed),
+    }
+
+
+def create_keyring(
+    user: str, passphrase: str, params: KdfParams, rng: p.RandomBytes
+) -> tuple[dict, UnlockedKeyring]:
+    """New key pairs for ``user``; returns the stored record and the unlocked keys."""
+    kem_secret = p.kem_generate(rng)
+    sign_secret = rng(32)
+    identity = PublicIdentity(user, p.kem_public_bytes(kem_secret), p.signing_public_bytes(sign_secret))
+    keys = UnlockedKeyring(identity, kem_secret, sign_secret)
+    return _record(keys, passphrase, params, rng), keys
+
+
+def rekey_keyring(
+    keys: UnlockedKeyring, passphrase: str, params: KdfParams, rng: p.RandomBytes
+) -> dict:
+    """The same key pairs under a new passphrase (``user passwd``)."""
+    return _record(keys, passphrase, params, rng)
+
+
+def unlock_keyring(user: str, record: dict, passphrase: str) -> UnlockedKeyring:
+    identity = PublicIdentity.from_record(user, record)
+    try:
+        params = KdfParams.from_dict(record["kdf"])
+        salt = b64d(record["salt"], "keyring salt")
+        sealed = b64d(record["sealed_private"], "keyring")
+    except (KeyError, TypeError):
+        raise IntegrityError(f"keyring of user {user!r} is malformed") from None
+    wrapping = derive_passphrase_key(passphrase, salt, params)
+    try:
+        secret = p.aead_decrypt(wrapping, sealed, _aad(identity, params), "keyring")
+    except IntegrityError:
+        raise AuthenticationError(
+            f"wrong passphrase for user {user!r}",
+            hint="check ARCHIVE_PASSPHRASE or --passphrase-file; a lost passphrase cannot be reset, an admin removes and re-adds the user",
+        ) from None
+    keys = UnlockedKeyring(identity, secret[: p.KEM_SECRET_BYTES], secret[p.KEM_SECRET_BYTES :])
+    if p.kem_public_bytes(keys.kem_secret) != identity.kem_public or (
+        p.signing_public_bytes(keys.sign_secret) != identity.sign_public
+    ):
+        raise IntegrityError(f"keyring of user {user!r} does not match its public keys")
+    return keys

@@ -1,0 +1,141 @@
+"""An archive home: create one (``init``), open one, and sign a user in."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archive_manager.crypto import create_keyring
+from archive_manager.crypto.keyring import unlock_keyring
+from archive_manager.errors import ArchiveError, AuthenticationError, ConflictError, UsageError
+from archive_manager.policy import POLICY_FILES, Policy, load_policy
+from archive_manager.reporting import ActionEvent, MemoryReporter, Reporter
+from archive_manager.runtime import Runtime
+from archive_manager.settings import CONFIG_NAME, Settings
+from archive_manager.vault import Vault
+from archive_manager.vault.classkeys import DIRECTORY, ClassKeyStore
+from archive_manager.vault.directory import Directory
+from archive_manager.vault.fsio import Transaction, dump_json
+from archive_manager.vault.layout import FORMAT_VERSION, VaultPaths
+from archive_manager.vault.users import UserRecord, UserRegistry, check_user_name
+
+ADMIN_DEPARTMENT = "archive"
+
+CONFIG_TEMPLATE = """\
+# archive-manager settings for this home. Paths are relative to this file.
+[paths]
+vault = "vault"
+index = "index"
+policies = "policies"
+templates = "templates"
+
+[security]
+# "default" is Argon2id with 64 MiB, t=3, p=4. Existing keyrings keep their own parameters.
+kdf_profile = "default"
+"""
+
+
+@dataclass
+class ArchiveHome:
+    settings: Settings
+    runtime: Runtime = field(default_factory=Runtime)
+    reporter: Reporter = field(default_factory=MemoryReporter)
+
+    # --- opening --------------------------------------------------------
+
+    def vault(self) -> Vault:
+        return Vault(self.settings.vault_dir, self.runtime)
+
+    def policy(self) -> Policy:
+        return load_policy(self.settings.policies_dir)
+
+    def login(self, user: str | None, passphrase: str | None):
+        """Unlock ``user``'s keyring; every failure is reported, then raised."""
+        from archive_manager.session import Session
+
+        vault = self.vault()
+        try:
+            if not user:
+                raise UsageError("no user given", hint="pass --user NAME or set ARCHIVE_USER")
+            if passphrase is None:
+                raise UsageError("no passphrase given",
+                                 hint="use the prompt, ARCHIVE_PASSPHRASE or --passphrase-file")
+            record = vault.users().login_record(user)
+            keyring = unlock_keyring(user, record.keyring, passphrase)
+        except ArchiveError as exc:
+            outcome = "denied" if isinstance(exc, AuthenticationError) else "error"
+            self.reporter.report(ActionEvent("login", user, (), outcome, reason=exc.message))
+            raise
+        return Session(self, vault, self.policy(), record, keyring)
+
+    # --- init -----------------------------------------------------------
+
+    def init(self, admin: str, passphrase: str) -> dict:
+        """Lay out a new archive home with ``admin`` in the archive department."""
+        check_user_name(admin)
+        s = self.settings
+        if (s.vault_dir / "vault.json").exists():
+            raise ConflictError(f"an archive already exists at {s.home}",
+                                hint="use another --home, or remove the old archive yourself")
+        _copy_defaults(s.shipped_dir / "policies", s.policies_dir, POLICY_FILES)
+        _copy_defaults(s.shipped_dir / "templates", s.templates_dir, None)
+        policy = load_policy(s.policies_dir)
+        if ADMIN_DEPARTMENT not in policy.departments:
+            raise UsageError(f"the policy has no {ADMIN_DEPARTMENT!r} department for the admin")
+        s.index_dir.mkdir(parents=True, exist_ok=True)
+        if not s.config_path.exists():
+            s.config_path.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+        rng = self.runtime.random_bytes
+        vault_id = self.runtime.token(10)
+        record_data, keys = create_keyring(admin, passphrase, s.kdf_params, rng)
+        admin_rec = UserRecord(admin, (ADMIN_DEPARTMENT,), self.runtime.timestamp(), "active", record_data)
+        paths = VaultPaths(s.vault_dir)
+        store = ClassKeyStore(vault_id, {})
+        holds = policy.classes_for([ADMIN_DEPARTMENT])
+        for cls in sorted(policy.classes):
+            # Classes the admin cannot hold get a key nobody holds yet; policy sync seals it later.
+            store.create(cls, rng(32), [keys.identity] if cls in holds else [])
+        dir_key = rng(32)
+        store.create(DIRECTORY, dir_key, [keys.identity])
+        directory = Directory(naming_key=rng(32))
+        registry = UserRegistry(paths, {admin: admin_rec})
+        paths.root.mkdir(parents=True, exist_ok=True)
+        tx = Transaction(self.runtime.token(6))
+        try:
+            tx.write(paths.users_json, registry.serialize())
+            tx.write(paths.keys_json, store.serialize())
+            tx.write(paths.directory, directory.seal(vault_id, dir_key, 1))
+            descriptor = {"format": FORMAT_VERSION, "vault_id": vault_id, "created": self.runtime.timestamp()}
+            tx.write(paths.vault_json, dump_json(descriptor))  # last: marks the vault complete
+            tx.commit()
+        except BaseException:
+            tx.rollback()
+            raise
+        self.reporter.report(ActionEvent("init", admin, (ADMIN_DEPARTMENT,), "ok", {"vault": vault_id}))
+        return {"home": str(s.home), "vault_id": vault_id, "admin": admin,
+                "kdf_profile": s.kdf_profile, "classes": sorted(policy.classes)}
+
+
+def _copy_defaults(src: Path, dst: Path, names: tuple[str, ...] | None) -> None:
+    """Copy shipped files into ``dst`` where absent; never overwrite."""
+    if src.resolve() == dst.resolve():
+        return
+    dst.mkdir(parents=True, exist_ok=True)
+    if not src.is_dir():
+        if names:
+            raise UsageError(f"shipped defaults not found at {src}", hint="set ARCHIVE_SHIPPED_DIR")
+        return
+    for item in sorted(src.iterdir()):
+        if names is not None and item.name not in names:
+            continue
+        target = dst / item.name
+        if target.exists():
+            continue
+        if item.is_dir():
+            shutil.copytree(item, target)
+        else:
+            shutil.copy2(item, target)
+
+
+__all__ = ["ADMIN_DEPARTMENT", "CONFIG_NAME", "ArchiveHome"]

@@ -1,0 +1,129 @@
+"""Load and validate the policy TOML files; every mistake names file, key and reason."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from archive_manager.errors import PolicyError
+from archive_manager.policy.model import ACTIONS, AccessClass, DocType, Grant, Policy
+
+POLICY_FILES = ("classes.toml", "types.toml", "departments.toml", "grants.toml")
+_IDENT = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+
+
+def _fail(file: str, key: str, reason: str) -> PolicyError:
+    return PolicyError(f"{file}: {key}: {reason}", hint="fix the policy file and try again")
+
+
+def _read(directory: Path, file: str) -> dict[str, Any]:
+    path = directory / file
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError(f"{file}: file is missing in {directory}",
+                          hint="run 'archive init' or restore the shipped policies/") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{file}: cannot read: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{file}: invalid TOML: {exc}") from None
+    for ident, entry in data.items():
+        if not _IDENT.match(ident):
+            raise _fail(file, ident, "invalid identifier (use lower-case letters, digits and '-')")
+        if not isinstance(entry, dict):
+            raise _fail(file, ident, "must be a table")
+    return data
+
+
+def _name(file: str, ident: str, entry: dict) -> str:
+    name = entry.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise _fail(file, f"{ident}.name", "missing or empty display name")
+    return name
+
+
+def _str_list(file: str, key: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _fail(file, key, "must be a list of strings")
+    return value
+
+
+def _unknown_keys(file: str, ident: str, entry: dict, allowed: set[str]) -> None:
+    extra = sorted(set(entry) - allowed)
+    if extra:
+        raise _fail(file, f"{ident}.{extra[0]}", "unknown key")
+
+
+def _load_types(directory: Path) -> dict[str, str]:
+    data = _read(directory, "types.toml")
+    out = {}
+    for ident, entry in data.items():
+        _unknown_keys("types.toml", ident, entry, {"name"})
+        out[ident] = _name("types.toml", ident, entry)
+    return out
+
+
+def _load_classes(directory: Path, type_names: dict[str, str]) -> tuple[dict, dict]:
+    data = _read(directory, "classes.toml")
+    classes: dict[str, AccessClass] = {}
+    owner: dict[str, str] = {}
+    for ident, entry in data.items():
+        _unknown_keys("classes.toml", ident, entry, {"name", "types"})
+        name = _name("classes.toml", ident, entry)
+        if "types" not in entry:
+            raise _fail("classes.toml", f"{ident}.types", "missing list of document types")
+        types = _str_list("classes.toml", f"{ident}.types", entry["types"])
+        for t in types:
+            if t not in type_names:
+                raise _fail("classes.toml", f"{ident}.types", f"unknown document type {t!r} (define it in types.toml)")
+            if t in owner:
+                raise _fail("classes.toml", f"{ident}.types", f"type {t!r} is in two classes ({owner[t]}, {ident})")
+            owner[t] = ident
+        classes[ident] = AccessClass(ident, name, tuple(types))
+    for t in type_names:
+        if t not in owner:
+            raise _fail("types.toml", t, "type is in no class (list it in classes.toml)")
+    if not classes:
+        raise PolicyError("classes.toml: no access class is defined")
+    types = {t: DocType(t, type_names[t], owner[t]) for t in type_names}
+    return classes, types
+
+
+def _load_grants(directory: Path, classes: dict, departments: dict) -> dict[str, Grant]:
+    data = _read(directory, "grants.toml")
+    grants = {}
+    for dept, entry in data.items():
+        if dept not in departments:
+            raise _fail("grants.toml", dept, f"unknown department {dept!r} (define it in departments.toml)")
+        _unknown_keys("grants.toml", dept, entry, {"classes", "actions"})
+        cls = _str_list("grants.toml", f"{dept}.classes", entry.get("classes", []))
+        acts = _str_list("grants.toml", f"{dept}.actions", entry.get("actions", []))
+        for c in cls:
+            if c not in classes:
+                raise _fail("grants.toml", f"{dept}.classes", f"unknown class {c!r}")
+        for a in acts:
+            if a not in ACTIONS:
+                raise _fail("grants.toml", f"{dept}.actions", f"unknown action {a!r} (known: {', '.join(ACTIONS)})")
+        grants[dept] = Grant(dept, frozenset(cls), frozenset(acts))
+    return grants
+
+
+def load_policy(directory: Path) -> Policy:
+    """Read and validate ``directory``/{classes,types,departments,grants}.toml."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise PolicyError(f"policy directory {directory} does not exist",
+                          hint="run 'archive init' to copy the shipped policies")
+    type_names = _load_types(directory)
+    classes, types = _load_classes(directory, type_names)
+    dept_data = _read(directory, "departments.toml")
+    departments = {}
+    for ident, entry in dept_data.items():
+        _unknown_keys("departments.toml", ident, entry, {"name"})
+        departments[ident] = _name("departments.toml", ident, entry)
+    grants = _load_grants(directory, classes, departments)
+    return Policy(classes=classes, types=types, departments=departments, grants=grants)

@@ -1,0 +1,79 @@
+"""The validated, immutable policy the rest of the archive consults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from archive_manager.errors import UsageError
+
+ACTIONS = ("file", "read", "search", "export", "generate", "admin", "audit")
+
+
+@dataclass(frozen=True)
+class AccessClass:
+    id: str
+    name: str
+    types: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DocType:
+    id: str
+    name: str
+    access_class: str
+
+
+@dataclass(frozen=True)
+class Grant:
+    department: str
+    classes: frozenset[str]
+    actions: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Policy:
+    classes: dict[str, AccessClass]
+    types: dict[str, DocType]
+    departments: dict[str, str]  # id -> display name
+    grants: dict[str, Grant]
+
+    def doc_type(self, type_id: str) -> DocType:
+        try:
+            return self.types[type_id]
+        except KeyError:
+            raise UsageError(
+                f"unknown document type {type_id!r}",
+                hint="known types: " + ", ".join(sorted(self.types)),
+            ) from None
+
+    def check_department(self, dept: str) -> None:
+        if dept not in self.departments:
+            raise UsageError(
+                f"unknown department {dept!r}",
+                hint="known departments: " + ", ".join(sorted(self.departments)),
+            )
+
+    def _grants(self, departments: Iterable[str]) -> list[Grant]:
+        return [self.grants[d] for d in departments if d in self.grants]
+
+    def allows(self, departments: Iterable[str], action: str, access_class: str | None = None) -> bool:
+        """True when one of ``departments`` has ``action`` (on ``access_class`` if given)."""
+        for grant in self._grants(departments):
+            if action in grant.actions and (access_class is None or access_class in grant.classes):
+                return True
+        return False
+
+    def classes_for(self, departments: Iterable[str], action: str | None = None) -> frozenset[str]:
+        """Classes the departments hold (for ``action``, if given)."""
+        out: set[str] = set()
+        for grant in self._grants(departments):
+            if action is None or action in grant.actions:
+                out |= grant.classes
+        return frozenset(out)
+
+    def actions_for(self, departments: Iterable[str]) -> frozenset[str]:
+        out: set[str] = set()
+        for grant in self._grants(departments):
+            out |= grant.actions
+        return frozenset(out)

@@ -1,0 +1,167 @@
+"""Listing and reading documents. Plaintext reaches the caller only after the
+whole version has authenticated and its SHA-256 matches the metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from archive_manager.crypto import decrypt_stream
+from archive_manager.errors import IntegrityError, NotFound, UsageError
+from archive_manager.filing import parse_doc_id
+from archive_manager.session import Session
+from archive_manager.vault.fsio import fsync_dir
+from archive_manager.vault.slot import Slot
+
+MEMORY_LIMIT = 64 << 20  # stdout output up to this size is buffered; larger is verified twice
+
+
+@dataclass(frozen=True)
+class Located:
+    client: str
+    slot: Slot
+    doc_id: str
+    doc: dict
+
+    def version(self, number: int | None) -> dict:
+        versions = self.doc["versions"]
+        if number is None:
+            return versions[-1]
+        for v in versions:
+            if v["version"] == number:
+                return v
+        raise NotFound(f"document {self.doc_id!r} has no version {number}",
+                       hint=f"versions 1 to {len(versions)} exist")
+
+
+def _row(client: str, slot: Slot, doc_id: str, doc: dict) -> dict:
+    latest = doc["versions"][-1]
+    return {
+        "doc_id": doc_id, "client": client, "type": doc["type"], "class": slot.access_class,
+        "title": doc["title"], "date": latest["date"], "version": latest["version"],
+        "versions": len(doc["versions"]), "size": latest["size"],
+        "original_name": latest["original_name"], "filed_at": latest["filed_at"],
+        "filed_by": latest["filed_by"],
+    }
+
+
+def list_documents(session: Session, client: str | None = None, doc_type: str | None = None) -> list[dict]:
+    with session.recorded("ls", client=client):
+        if doc_type is not None:
+            cls = session.policy.doc_type(doc_type).access_class
+            session.require("read", cls)
+            classes = [c for c in session.classes_for("read") if c == cls]
+            if not classes:
+                session.class_key(cls)  # raises AccessDenied: policy allows, key missing
+        else:
+            classes = session.classes_for("read")
+            if not classes:
+                session.require("read")
+        directory = session.directory()
+        codes = [client] if client else sorted(directory.clients)
+        rows = []
+        for code in codes:
+            dossier = directory.client(code)["dossier"]
+            for cls in classes:
+                slot = session.slot(directory, dossier, cls)
+                for doc_id, doc in sorted((slot.documents if slot else {}).items()):
+                    if doc_type is None or doc["type"] == doc_type:
+                        rows.append(_row(code, slot, doc_id, doc))
+        rows.sort(key=lambda r: (r["client"], r["date"], r["doc_id"]))
+        return rows
+
+
+def locate(session: Session, doc_id: str) -> Located:
+    client = parse_doc_id(doc_id)
+    classes = session.classes_for("read")
+    if not classes:
+        session.require("read")
+    directory = session.directory()
+    dossier = directory.client(client)["dossier"]
+    for cls in classes:
+        slot = session.slot(directory, dossier, cls)
+        if slot is not None and doc_id in slot.documents:
+            return Located(client, slot, doc_id, slot.documents[doc_id])
+    raise NotFound(f"no document {doc_id!r} among the classes you may read ({', '.join(classes)})",
+                   hint="'archive ls --client " + client + "' lists what you may read")
+
+
+def decrypt_version(session: Session, found: Located, version: dict, sink: BinaryIO) -> None:
+    """Decrypt one version into ``sink`` and check its SHA-256; raises on any tampering."""
+    slot = found.slot
+    path = session.vault.paths.blob(slot.dossier, slot.slot_id, version["blob"])
+    what = f"document {found.doc_id} version {version['version']}"
+    sha = hashlib.sha256()
+
+    class _Hashing:
+        def write(self, data: bytes) -> None:
+            sha.update(data)
+            sink.write(data)
+
+    try:
+        src = open(path, "rb")
+    except FileNotFoundError:
+        raise IntegrityError(f"{what}: encrypted file is missing",
+                             hint="restore the vault from a backup") from None
+    with src:
+        decrypt_stream(src, _Hashing(), lambda h: slot.content_key(h.get("epoch", 0)),
+                       slot.doc_binding(found.doc_id, version["version"]), what)
+    if sha.hexdigest() != version["sha256"]:
+        raise IntegrityError(f"{what}: content does not match its recorded SHA-256")
+
+
+def _info(found: Located, version: dict) -> dict:
+    return {**_row(found.client, found.slot, found.doc_id, found.doc), "version": version["version"],
+            "size": version["size"], "sha256": version["sha256"], "original_name": version["original_name"]}
+
+
+class _Discard:
+    def write(self, data: bytes) -> None:
+        pass
+
+
+def read_document(session: Session, doc_id: str, sink: BinaryIO, version: int | None = None) -> dict:
+    """Write the verified plaintext of ``doc_id`` to ``sink`` (nothing on failure)."""
+    with session.recorded("get", doc_id=doc_id, version=version) as details:
+        found = locate(session, doc_id)
+        session.require("read", found.slot.access_class)
+        v = found.version(version)
+        details.update(title=found.doc["title"], _objects={"client": found.client, "version": v["version"]})
+        if v["size"] <= MEMORY_LIMIT:
+            buf = io.BytesIO()
+            decrypt_version(session, found, v, buf)
+            sink.write(buf.getvalue())
+        else:  # too large to buffer: authenticate everything first, then stream
+            decrypt_version(session, found, v, _Discard())
+            decrypt_version(session, found, v, sink)
+        return _info(found, v)
+
+
+def export_to_path(session: Session, doc_id: str, out: Path, version: int | None = None) -> dict:
+    """Write ``doc_id`` to ``out`` atomically; on any failure no file is left."""
+    out = Path(out)
+    if out.is_dir():
+        raise UsageError(f"{out} is a directory", hint="give a file name with -o")
+    if not out.parent.is_dir():
+        raise UsageError(f"no such directory: {out.parent}")
+    with session.recorded("get", doc_id=doc_id, version=version) as details:
+        found = locate(session, doc_id)
+        session.require("read", found.slot.access_class)
+        v = found.version(version)
+        details.update(title=found.doc["title"], _objects={"client": found.client, "version": v["version"]})
+        tmp = out.with_name(f".{out.name}.{session.runtime.token(4)}.part")
+        try:
+            with open(tmp, "xb") as fh:
+                decrypt_version(session, found, v, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+        fsync_dir(out.parent)
+        return _info(found, v)

@@ -1,0 +1,115 @@
+"""Class keys, one per access class (plus the directory key), each generation
+sealed with HPKE to every user who holds it.
+
+A rotation adds generation ``g+1`` beside ``g``; dossiers are re-wrapped one by
+one, and only then is ``g`` dropped. A crash in between leaves both readable,
+and ``archive policy sync`` finishes the job.
+"""
+
+from __future__ import annotations
+
+from archive_manager.crypto import PublicIdentity, UnlockedKeyring, hpke_seal
+from archive_manager.crypto.encoding import b64d, b64e
+from archive_manager.errors import AccessDenied, IntegrityError, NotFound
+from archive_manager.vault.fsio import dump_json, read_json
+from archive_manager.vault.layout import VaultPaths, binding
+
+DIRECTORY = "_directory"
+
+
+class ClassKeyStore:
+    def __init__(self, vault_id: str, data: dict) -> None:
+        self._vault_id = vault_id
+        self._classes: dict = data.setdefault("classes", {})
+        self._data = data
+
+    @classmethod
+    def load(cls, paths: VaultPaths, vault_id: str) -> "ClassKeyStore":
+        return cls(vault_id, read_json(paths.keys_json, "class key store"))
+
+    def serialize(self) -> bytes:
+        return dump_json(self._data)
+
+    def _info(self, cls: str, gen: int, user: str) -> str:
+        return binding("class-key", self._vault_id, cls, gen, user)
+
+    def _entry(self, cls: str) -> dict:
+        try:
+            return self._classes[cls]
+        except KeyError:
+            raise NotFound(f"access class {cls!r} has no key yet",
+                           hint="an admin runs 'archive policy sync'") from None
+
+    def classes(self) -> list[str]:
+        return sorted(self._classes)
+
+    def has(self, cls: str) -> bool:
+        return cls in self._classes
+
+    def current(self, cls: str) -> int:
+        return int(self._entry(cls)["current"])
+
+    def generations(self, cls: str) -> list[int]:
+        return sorted(int(g) for g in self._entry(cls)["gens"])
+
+    def holders(self, cls: str, gen: int | None = None) -> set[str]:
+        gen = self.current(cls) if gen is None else gen
+        return set(self._entry(cls)["gens"].get(str(gen), {}))
+
+    def create(self, cls: str, key: bytes, holders: list[PublicIdentity]) -> None:
+        self._classes[cls] = {"current": 1, "gens": {"1": {}}}
+        for ident in holders:
+            self.seal_to(cls, 1, key, ident)
+
+    def add_generation(self, cls: str, key: bytes, holders: list[PublicIdentity]) -> int:
+        entry = self._entry(cls)
+        gen = max(self.generations(cls)) + 1
+        entry["gens"][str(gen)] = {}
+        entry["current"] = gen
+        for ident in holders:
+            self.seal_to(cls, gen, key, ident)
+        return gen
+
+    def drop_generation(self, cls: str, gen: int) -> None:
+        entry = self._entry(cls)
+        if gen == int(entry["current"]):
+            raise IntegrityError(f"refusing to drop the current key of class {cls!r}")
+        entry["gens"].pop(str(gen), None)
+
+    def seal_to(self, cls: str, gen: int, key: bytes, ident: PublicIdentity) -> None:
+        sealed = hpke_seal(ident.kem_public, key, self._info(cls, gen, ident.user))
+        self._entry(cls)["gens"][str(gen)][ident.user] = b64e(sealed)
+
+    def forget_user(self, user: str) -> list[str]:
+        """Delete every sealed key of ``user``; returns the classes they held."""
+        held = []
+        for cls, entry in self._classes.items():
+            for sealed in entry["gens"].values():
+                if sealed.pop(user, None) is not None and cls not in held:
+                    held.append(cls)
+        return sorted(held)
+
+    def unseal(self, cls: str, gen: int, keyring: UnlockedKeyring) -> bytes:
+        sealed = self._entry(cls)["gens"].get(str(gen), {}).get(keyring.user)
+        if sealed is None:
+            raise AccessDenied(
+                f"user {keyring.user!r} holds no key for access class {cls!r}",
+                hint="ask an admin for a grant to a department that holds this class",
+            )
+        return keyring.open_sealed(b64d(sealed, "sealed class key"), self._info(cls, gen, keyring.user))
+
+    # --- rotations pending after a revocation ----------------------------
+
+    def forget_user_class(self, user: str, cls: str) -> None:
+        for sealed in self._entry(cls)["gens"].values():
+            sealed.pop(user, None)
+
+    def mark_pending(self, classes: list[str]) -> None:
+        pending = set(self._data.get("pending_rotation", []))
+        self._data["pending_rotation"] = sorted(pending | set(classes))
+
+    def clear_pending(self, cls: str) -> None:
+        self._data["pending_rotation"] = [c for c in self._data.get("pending_rotation", []) if c != cls]
+
+    def pending(self) -> list[str]:
+        return list(self._data.get("pending_rotation", []))

@@ -1,0 +1,137 @@
+"""Durable file writes: temp file, fsync, rename, directory fsync; a vault-wide
+write lock; and a transaction that commits every staged file or none.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from archive_manager.errors import ArchiveError, IntegrityError
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _tmp_name(final: Path, token: str) -> Path:
+    return final.with_name(f".{final.name}.{token}.tmp")
+
+
+def atomic_write(final: Path, data: bytes, token: str) -> None:
+    """Write ``data`` to ``final`` so readers see the old or the new file, never half."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(final, token)
+    try:
+        with open(tmp, "xb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(final.parent)
+
+
+def read_json(path: Path, what: str) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise IntegrityError(f"{what} ({path.name}) is corrupt") from None
+    if not isinstance(data, dict):
+        raise IntegrityError(f"{what} ({path.name}) is corrupt")
+    return data
+
+
+def dump_json(data: dict) -> bytes:
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")
+
+
+class Transaction:
+    """Files staged as durable temp files, renamed into place in staging order on
+    :meth:`commit`, deleted on :meth:`rollback`. Stage content files before the
+    metadata that references them, so a crash between renames leaves at worst an
+    unreferenced encrypted file, never a reference to a missing one.
+    """
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+        self._staged: list[tuple[Path, Path]] = []
+        self._n = 0
+
+    def _next_tmp(self, final: Path) -> Path:
+        self._n += 1
+        final.parent.mkdir(parents=True, exist_ok=True)
+        return _tmp_name(final, f"{self._token}{self._n}")
+
+    def write(self, final: Path, data: bytes) -> None:
+        with self.stream(final) as fh:
+            fh.write(data)
+
+    @contextmanager
+    def stream(self, final: Path) -> Iterator[BinaryIO]:
+        tmp = self._next_tmp(final)
+        self._staged.append((tmp, final))
+        with open(tmp, "xb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def discard(self, final: Path) -> None:
+        """Un-stage ``final`` (e.g. a duplicate whose encrypted copy is not needed)."""
+        keep = []
+        for tmp, dest in self._staged:
+            if dest == final:
+                tmp.unlink(missing_ok=True)
+            else:
+                keep.append((tmp, dest))
+        self._staged = keep
+
+    def commit(self) -> None:
+        dirs = []
+        for tmp, final in self._staged:
+            os.replace(tmp, final)
+            if final.parent not in dirs:
+                dirs.append(final.parent)
+        for d in dirs:
+            fsync_dir(d)
+        self._staged = []
+
+    def rollback(self) -> None:
+        for tmp, _ in self._staged:
+            tmp.unlink(missing_ok=True)
+        self._staged = []
+
+
+class VaultLock:
+    """An exclusive ``flock`` on ``<vault>/.lock``, held for every write."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        try:
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EROFS):
+                raise ArchiveError(f"cannot write to the vault: {exc.strerror}") from None
+            raise
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
