@@ -156,7 +156,7 @@ def export_to_path(session: Session, doc_id: str, out: Path, version: int | None
         details.update(title=found.doc["title"], _objects={"client": found.client, "version": v["version"]})
         tmp = out.with_name(f".{out.name}.{session.runtime.token(4)}.part")
         try:
-            with open(tmp, "xb") as fh:
+            with open(tmp, "xb", buffering=1 << 20) as fh:
                 decrypt_version(session, found, v, fh)
                 fh.flush()
                 os.fsync(fh.fileno())

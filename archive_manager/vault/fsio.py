@@ -84,7 +84,7 @@ class Transaction:
     def stream(self, final: Path) -> Iterator[BinaryIO]:
         tmp = self._next_tmp(final)
         self._staged.append((tmp, final))
-        with open(tmp, "xb") as fh:
+        with open(tmp, "xb", buffering=1 << 20) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

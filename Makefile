@@ -1,0 +1,27 @@
+# Fresh machine: Python 3.11+ and make are enough. Each target sets up .venv itself.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+## make demo: install, then a scripted tour on a throw-away archive in ./demo-home
+demo: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash docs/tour.sh "$(CURDIR)/demo-home"
+
+## make test: install, then the whole test suite
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## make bench: the benchmarks under bench/ (not part of the tests)
+bench: $(STAMP)
+	$(BIN)/python bench/vault_throughput.py
+
+clean:
+	rm -rf $(VENV) demo-home .pytest_cache .hypothesis

@@ -1,0 +1,58 @@
+"""Shared fixtures: a fresh archive home in a temp dir with cheap KDF parameters.
+
+Users created by ``archive_factory``: alice (archive, admin), bob (legal),
+carol (credit); passphrases are ``<name>-pw``. Client C001 exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from archive_manager import accounts, clients
+from archive_manager.home import ArchiveHome
+from archive_manager.reporting import MemoryReporter
+from archive_manager.settings import SHIPPED_DIR, load_settings
+
+REPO = SHIPPED_DIR
+
+
+def make_env(home: Path, **extra: str) -> dict:
+    env = {"ARCHIVE_HOME": str(home), "ARCHIVE_KDF_PROFILE": "test"}
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Archive:
+    root: Path
+    home: ArchiveHome
+    reporter: MemoryReporter
+
+    def login(self, user: str, passphrase: str | None = None):
+        return self.home.login(user, passphrase or f"{user}-pw")
+
+    def reopen(self) -> ArchiveHome:
+        self.home = ArchiveHome(load_settings(self.root, make_env(self.root)), reporter=self.reporter)
+        return self.home
+
+
+@pytest.fixture
+def empty_archive(tmp_path: Path) -> Archive:
+    root = tmp_path / "home"
+    root.mkdir()
+    reporter = MemoryReporter()
+    home = ArchiveHome(load_settings(root, make_env(root)), reporter=reporter)
+    home.init("alice", "alice-pw")
+    return Archive(root, home, reporter)
+
+
+@pytest.fixture
+def archive(empty_archive: Archive) -> Archive:
+    alice = empty_archive.login("alice")
+    accounts.add_user(alice, "bob", ["legal"], "bob-pw")
+    accounts.add_user(alice, "carol", ["credit"], "carol-pw")
+    clients.add_client(alice, "C001", "北京星辰传媒有限公司", {"legal_rep": "张伟"})
+    return empty_archive
