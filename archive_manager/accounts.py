@@ -7,6 +7,8 @@ a fresh content-key epoch, so nothing written afterwards opens with old keys.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from archive_manager.crypto import PublicIdentity, create_keyring
 from archive_manager.crypto.keyring import rekey_keyring
 from archive_manager.errors import AccessDenied, ConflictError, UsageError
@@ -41,7 +43,10 @@ def list_users(session: Session) -> list[dict]:
                 for _, u in sorted(session.vault.users().users.items())]
 
 
-def add_user(session: Session, name: str, departments: list[str], passphrase: str) -> dict:
+def add_user(session: Session, name: str, departments: list[str],
+             passphrase: str | Callable[[], str]) -> dict:
+    """Add ``name``; ``passphrase`` may be a callable, asked only once the
+    request has passed every check (the CLI prompts through it)."""
     with session.recorded("user-add", target=name) as details:
         session.require("admin")
         check_user_name(name)
@@ -49,14 +54,14 @@ def add_user(session: Session, name: str, departments: list[str], passphrase: st
             raise UsageError("a user needs at least one department", hint="pass --dept NAME")
         for dept in departments:
             session.policy.check_department(dept)
+        session.vault.users().check_new(name)
+        if callable(passphrase):
+            passphrase = passphrase()
         rt = session.runtime
         record_data, _ = create_keyring(name, passphrase, session.settings.kdf_params, rt.random_bytes)
         record = UserRecord(name, tuple(dict.fromkeys(departments)), rt.timestamp(), "active", record_data)
         with session.vault.transaction() as tx:
             users = session.vault.users()
-            if name in users.users:
-                raise ConflictError(f"user {name!r} already exists"
-                                    + ("" if users.users[name].active else " (removed; names are not reused)"))
             users.add(record)
             store = session.store(fresh=True)
             classes = [DIRECTORY, *sorted(session.policy.classes_for(record.departments))]

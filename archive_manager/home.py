@@ -71,13 +71,17 @@ class ArchiveHome:
 
     # --- init -----------------------------------------------------------
 
+    def ensure_new(self) -> None:
+        """Refuse early (before any prompt) if an archive exists here."""
+        if (self.settings.vault_dir / "vault.json").exists():
+            raise ConflictError(f"an archive already exists at {self.settings.home}",
+                                hint="use another --home, or remove the old archive yourself")
+
     def init(self, admin: str, passphrase: str) -> dict:
         """Lay out a new archive home with ``admin`` in the archive department."""
         check_user_name(admin)
+        self.ensure_new()
         s = self.settings
-        if (s.vault_dir / "vault.json").exists():
-            raise ConflictError(f"an archive already exists at {s.home}",
-                                hint="use another --home, or remove the old archive yourself")
         _copy_defaults(s.shipped_dir / "policies", s.policies_dir, POLICY_FILES)
         _copy_defaults(s.shipped_dir / "templates", s.templates_dir, None)
         policy = load_policy(s.policies_dir)

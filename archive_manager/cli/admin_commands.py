@@ -26,9 +26,12 @@ def user() -> None:
 def user_add(cli: CliContext, name, departments, new_passphrase_file, as_json) -> None:
     """Add a user and seal their departments' class keys to them."""
     session = cli.session()
-    cli.warn_cheap_kdf()
-    passphrase = new_passphrase(new_passphrase_file, f"New passphrase for {name}")
-    r = accounts.add_user(session, name, list(departments), passphrase)
+
+    def ask() -> str:
+        cli.warn_cheap_kdf()
+        return new_passphrase(new_passphrase_file, f"New passphrase for {name}")
+
+    r = accounts.add_user(session, name, list(departments), ask)
     emit(r, as_json, lambda r: click.echo(
         f"added {r['user']} ({', '.join(r['departments'])}); classes: {', '.join(r['classes']) or '-'}"))
 

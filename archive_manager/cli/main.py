@@ -49,6 +49,7 @@ pass_cli = click.make_pass_decorator(CliContext, ensure=True)
 @pass_cli
 def init(cli: CliContext, admin: str, as_json: bool) -> None:
     """Create a new archive in the home directory."""
+    cli.home.ensure_new()
     cli.warn_cheap_kdf()
     passphrase = cli.passphrase(confirm=True, prompt=f"New passphrase for {admin}")
     result = cli.home.init(admin, passphrase)
@@ -132,7 +133,7 @@ def get_cmd(cli: CliContext, doc_id, output, version, as_json) -> None:
         raise UsageError("--json needs -o FILE (the document itself goes to stdout otherwise)")
     session = cli.session()
     if output is None:
-        reading.read_document(session, doc_id, click.get_binary_stream("stdout"), version)
+        reading.read_document(session, doc_id, sys.stdout.buffer, version)
         return
     info = reading.export_to_path(session, doc_id, output, version)
     emit(info, as_json, lambda i: click.echo(

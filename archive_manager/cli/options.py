@@ -10,7 +10,7 @@ from archive_manager.cli.context import CliContext
 def _setter(attr: str):
     def callback(ctx: click.Context, _param: click.Parameter, value):
         if value is not None:
-            setattr(ctx.find_object(CliContext), attr, value)
+            setattr(ctx.ensure_object(CliContext), attr, value)
         return value
 
     return callback

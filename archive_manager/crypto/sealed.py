@@ -91,7 +91,11 @@ def decrypt_stream(
     already have been written to ``dst``, so ``dst`` must be a temporary sink.
     """
     header, hb = read_header(src, what)
-    dec = p.stream_decryptor(key_for(header), _context(hb, binding))
+    try:
+        key = key_for(header)
+    except (KeyError, TypeError, ValueError, OverflowError):
+        raise IntegrityError(f"{what} has a corrupt header") from None
+    dec = p.stream_decryptor(key, _context(hb, binding))
     try:
         while True:
             data = src.read(CHUNK)

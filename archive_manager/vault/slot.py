@@ -43,7 +43,7 @@ class Slot:
     def content_key(self, epoch: int) -> bytes:
         try:
             return self.keys[int(epoch)]
-        except (KeyError, ValueError):
+        except (KeyError, ValueError, TypeError, OverflowError):
             raise IntegrityError(f"content key epoch {epoch} is missing in dossier slot {self.slot_id}") from None
 
     def wrapped_keys(self, class_key: bytes, gen: int, rng) -> bytes:

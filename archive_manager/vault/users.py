@@ -83,9 +83,14 @@ class UserRegistry:
             raise AuthenticationError(f"user {name!r} was removed and can no longer sign in")
         return rec
 
+    def check_new(self, name: str) -> None:
+        old = self.users.get(name)
+        if old is not None:
+            note = "" if old.active else " (removed; names are not reused)"
+            raise ConflictError(f"user {name!r} already exists{note}")
+
     def add(self, record: UserRecord) -> None:
-        if record.name in self.users:
-            raise ConflictError(f"user {record.name!r} already exists")
+        self.check_new(record.name)
         self.users[record.name] = record
 
     def replace(self, record: UserRecord) -> None:

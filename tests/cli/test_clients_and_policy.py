@@ -1,0 +1,254 @@
+"""``archive client add|list|show`` and ``archive policy check|sync``."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+# --- client ----------------------------------------------------------------------
+
+
+def test_client_add_with_fields_and_show(cli):
+    r = cli.run("client", "add", "C002", "--name", "上海廣告有限公司", "--set", "legal_rep=李娜",
+                "--set", "phone=021-1234 5678", "--set", "note=a=b", user="alice")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == "added client C002 上海廣告有限公司\n"
+    r = cli.run("client", "show", "C002", user="alice")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("C002  上海廣告有限公司  (since ")
+    assert lines[1:] == ["  legal_rep: 李娜", "  note: a=b", "  phone: 021-1234 5678"]
+
+
+def test_client_add_json(cli):
+    r = cli.run("client", "add", "C002", "--name", "Acme", "--set", "city=北京", "--json", user="alice")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == {"client": "C002", "name": "Acme", "profile": {"city": "北京"}}
+
+
+def test_client_show_json_counts_documents(cli):
+    cli.file(cli.write("a.txt", "a"), doc_type="contract")
+    cli.file(cli.write("b.txt", "b"), doc_type="contract-amendment")
+    cli.file(cli.write("c.txt", "c"), doc_type="credit-report")
+    r = cli.run("client", "show", "C001", "--json", user="alice")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert set(data) == {"client", "name", "created", "profile", "documents"}
+    assert data["name"] == "北京星辰传媒有限公司"
+    assert data["profile"] == {"legal_rep": "张伟"}
+    assert data["documents"] == {"contract": 2, "credit": 1}
+    # bob sees only his classes' counts
+    data = json.loads(cli.run("client", "show", "C001", "--json", user="bob").stdout)
+    assert data["documents"] == {"contract": 2}
+    text = cli.run("client", "show", "C001", user="bob").stdout.splitlines()
+    assert text[1:] == ["  legal_rep: 张伟", "  contract: 2 document(s)"]
+
+
+def test_client_bad_set_is_bad_input(cli):
+    for bad in ("novalue", "=value"):
+        r = cli.run("client", "add", "C002", "--name", "Acme", "--set", bad, user="alice")
+        assert r.exit_code == 2, r.output
+        assert r.stderr.splitlines() == [f"archive: error: invalid --set value {bad!r}",
+                                         "archive: hint: use --set key=value"]
+    r = cli.run("client", "show", "C002", user="alice")
+    assert r.exit_code == 4, r.output
+
+
+def test_client_duplicate_is_conflict(cli):
+    r = cli.run("client", "add", "C001", "--name", "Someone Else", user="alice")
+    assert r.exit_code == 7, r.output
+    assert r.stderr.splitlines() == ["archive: error: client 'C001' already exists"]
+    data = json.loads(cli.run("client", "show", "C001", "--json", user="alice").stdout)
+    assert data["name"] == "北京星辰传媒有限公司"
+
+
+def test_client_unknown_is_not_found(cli):
+    r = cli.run("client", "show", "C999", user="alice")
+    assert r.exit_code == 4, r.output
+    assert r.stdout == ""
+    assert r.stderr.splitlines() == ["archive: error: unknown client 'C999'",
+                                     "archive: hint: 'archive client list' shows the clients"]
+
+
+def test_client_invalid_code_and_empty_name(cli):
+    r = cli.run("client", "add", "C-01", "--name", "Acme", user="alice")
+    assert r.exit_code == 2, r.output
+    assert r.stderr.splitlines() == ["archive: error: invalid client code 'C-01'",
+                                     "archive: hint: use 1-32 letters, digits or '_' (e.g. C001)"]
+    r = cli.run("client", "add", "C002", "--name", "  ", user="alice")
+    assert r.exit_code == 2, r.output
+    assert r.stderr.splitlines() == ["archive: error: the client name is empty", "archive: hint: pass --name"]
+
+
+def test_client_add_needs_file_right(cli):
+    r = cli.run("client", "add", "C002", "--name", "Acme", user="bob")
+    # legal may file basic documents, so bob may admit a client
+    assert r.exit_code == 0, r.output
+    pw = cli.passfile("mia", "mia-pw")
+    assert cli.run("user", "add", "mia", "--dept", "marketing", "--new-passphrase-file", pw,
+                   user="alice").exit_code == 0
+    r = cli.run("client", "add", "C003", "--name", "Acme", user="mia")
+    assert r.exit_code == 3, r.output
+    assert "archive: error: user 'mia' (marketing) may not file documents of class 'basic'" in r.stderr.splitlines()
+
+
+def test_client_list(cli):
+    assert cli.run("client", "add", "C002", "--name", "上海廣告有限公司", user="alice").exit_code == 0
+    r = cli.run("client", "list", user="carol")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["CLIENT", "NAME", "CREATED"]
+    assert [line.split()[:2] for line in lines[1:]] == [["C001", "北京星辰传媒有限公司"], ["C002", "上海廣告有限公司"]]
+    # CJK characters count two columns: the CREATED column lines up
+    starts = {_width(line[:line.index("20")]) for line in lines[1:]}
+    assert len(starts) == 1
+    rows = json.loads(cli.run("client", "list", "--json", user="alice").stdout)
+    assert [(row["client"], row["name"]) for row in rows] == [("C001", "北京星辰传媒有限公司"), ("C002", "上海廣告有限公司")]
+    assert all(set(row) == {"client", "name", "created"} for row in rows)
+
+
+# --- policy check ------------------------------------------------------------------
+
+
+def test_policy_check_ok(cli):
+    r = cli.run("policy", "check")  # no sign-in needed
+    assert r.exit_code == 0, r.output
+    assert r.stdout == "policy ok: 7 classes, 21 types, 7 departments\n"
+    data = json.loads(cli.run("policy", "check", "--json").stdout)
+    assert set(data) == {"classes", "departments", "grants"}
+    assert data["grants"]["legal"] == {"actions": ["export", "file", "generate", "read", "search"],
+                                       "classes": ["basic", "contract", "service"]}
+
+
+def _edit(cli, name: str, old: str, new: str) -> None:
+    path = cli.home / "policies" / name
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_policy_check_unknown_class_in_grants(cli):
+    _edit(cli, "grants.toml", 'classes = ["basic", "contract", "service"]',
+          'classes = ["basic", "contracts", "service"]')
+    r = cli.run("policy", "check")
+    assert r.exit_code == 6, r.output
+    assert r.stdout == ""
+    assert r.stderr.splitlines() == ["archive: error: grants.toml: legal.classes: unknown class 'contracts'",
+                                     "archive: hint: fix the policy file and try again"]
+    # every command that needs the policy refuses the same way
+    r = cli.run("whoami", user="bob")
+    assert r.exit_code == 6, r.output
+    assert r.stderr.splitlines()[0] == "archive: error: grants.toml: legal.classes: unknown class 'contracts'"
+
+
+def test_policy_check_other_breakages(cli):
+    _edit(cli, "types.toml", '[survey]\nname = "满意度调查"', '[survey]\nname = "满意度调查"\ncolour = "red"')
+    r = cli.run("policy", "check")
+    assert r.exit_code == 6, r.output
+    assert r.stderr.splitlines()[0] == "archive: error: types.toml: survey.colour: unknown key"
+
+    _edit(cli, "types.toml", 'colour = "red"', 'colour = ')
+    r = cli.run("policy", "check")
+    assert r.exit_code == 6, r.output
+    assert r.stderr.startswith("archive: error: types.toml: invalid TOML: ")
+
+    (cli.home / "policies" / "types.toml").unlink()
+    r = cli.run("policy", "check")
+    assert r.exit_code == 6, r.output
+    assert r.stderr.splitlines() == [
+        f"archive: error: types.toml: file is missing in {cli.home.resolve() / 'policies'}",
+        "archive: hint: run 'archive init' or restore the shipped policies/"]
+
+
+def test_policy_check_unknown_action(cli):
+    _edit(cli, "grants.toml", 'actions = ["read", "search"]', 'actions = ["read", "destroy"]')
+    r = cli.run("policy", "check")
+    assert r.exit_code == 6, r.output
+    assert r.stderr.splitlines()[0] == (
+        "archive: error: grants.toml: marketing.actions: unknown action 'destroy' "
+        "(known: file, read, search, export, generate, admin, audit)")
+
+
+# --- policy sync -------------------------------------------------------------------
+
+
+def test_policy_sync_nothing_to_do(cli):
+    r = cli.run("policy", "sync", user="alice")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == "sealed: -; revoked: -; rotated: -; new classes: -\n"
+
+
+def test_policy_sync_needs_admin(cli):
+    r = cli.run("policy", "sync", user="bob")
+    assert r.exit_code == 3, r.output
+    assert r.stderr.splitlines()[0] == "archive: error: user 'bob' (legal) may not admin"
+
+
+def test_policy_sync_revokes_and_rotates(cli):
+    complaint = cli.file(cli.write("complaint.txt", "客户投诉：发布延迟"), doc_type="complaint", user="bob")[0]["doc_id"]
+    contract = cli.file(cli.write("合同.txt", "合同"), user="bob")[0]["doc_id"]
+    assert cli.run("get", complaint, user="bob").exit_code == 0
+
+    _edit(cli, "grants.toml", 'classes = ["basic", "contract", "service"]', 'classes = ["basic", "contract"]')
+    r = cli.run("policy", "sync", user="alice")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == "sealed: -; revoked: service:bob; rotated: service; new classes: -\n"
+
+    r = cli.run("policy", "sync", "--json", user="alice")
+    assert json.loads(r.stdout) == {"created": [], "sealed": [], "revoked": [], "rotated": []}
+
+    who = json.loads(cli.run("whoami", "--json", user="bob").stdout)
+    assert who["classes"] == ["basic", "contract"]
+    r = cli.run("ls", "--type", "complaint", user="bob")
+    assert r.exit_code == 3, r.output
+    assert r.stderr.splitlines()[0] == "archive: error: user 'bob' (legal) may not read documents of class 'service'"
+    r = cli.run("get", complaint, user="bob")
+    assert r.exit_code in (3, 4), r.output
+    assert r.stdout_bytes == b""
+    # bob keeps what he still holds; the admin still reads the re-wrapped class
+    assert cli.run("get", contract, user="bob").stdout_bytes == "合同".encode()
+    r = cli.run("get", complaint, user="alice")
+    assert r.exit_code == 0, r.output
+    assert r.stdout_bytes == "客户投诉：发布延迟".encode()
+    assert cli.run("verify", user="alice").exit_code == 0
+
+    # restoring the grant seals the (new) key to bob again without his passphrase
+    _edit(cli, "grants.toml", 'classes = ["basic", "contract"]', 'classes = ["basic", "contract", "service"]')
+    r = cli.run("policy", "sync", user="alice")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == "sealed: service:bob; revoked: -; rotated: -; new classes: -\n"
+    assert cli.run("get", complaint, user="bob").stdout_bytes == "客户投诉：发布延迟".encode()
+
+
+def test_policy_sync_grants_new_class(cli):
+    report = cli.file(cli.write("r.txt", "credit ok"), doc_type="credit-report")[0]["doc_id"]
+    assert cli.run("get", report, user="bob").exit_code != 0
+    _edit(cli, "grants.toml", 'classes = ["basic", "contract", "service"]',
+          'classes = ["basic", "contract", "service", "credit"]')
+    r = cli.run("policy", "sync", user="alice")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == "sealed: credit:bob; revoked: -; rotated: -; new classes: -\n"
+    r = cli.run("get", report, user="bob")
+    assert r.exit_code == 0, r.output
+    assert r.stdout_bytes == b"credit ok"
+
+
+def test_policy_sync_creates_key_for_new_class(cli):
+    with (cli.home / "policies" / "types.toml").open("a", encoding="utf-8") as fh:
+        fh.write('\n[tender]\nname = "招标文件"\n')
+    with (cli.home / "policies" / "classes.toml").open("a", encoding="utf-8") as fh:
+        fh.write('\n[tenders]\nname = "招投标"\ntypes = ["tender"]\n')
+    _edit(cli, "grants.toml", 'classes = ["basic", "contract", "service"]',
+          'classes = ["basic", "contract", "service", "tenders"]')
+    _edit(cli, "grants.toml", 'classes = ["basic", "business", "credit", "contract", "project", "communication", "service"]',
+          'classes = ["basic", "business", "credit", "contract", "project", "communication", "service", "tenders"]')
+    assert cli.run("policy", "check").stdout == "policy ok: 8 classes, 22 types, 7 departments\n"
+    r = cli.run("policy", "sync", user="alice")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == "sealed: -; revoked: -; rotated: -; new classes: tenders\n"
+    doc = cli.file(cli.write("t.txt", "招标"), doc_type="tender", user="bob")[0]["doc_id"]
+    assert cli.run("get", doc, user="alice").stdout_bytes == "招标".encode()
