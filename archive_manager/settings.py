@@ -73,8 +73,10 @@ def load_settings(
     if not isinstance(paths, dict):
         raise UsageError("archive.toml: paths: must be a table")
     security = config.get("security", {})
+    if not isinstance(security, dict):
+        raise UsageError("archive.toml: security: must be a table")
     profile = env.get("ARCHIVE_KDF_PROFILE") or security.get("kdf_profile", "default")
-    if profile not in PROFILES:
+    if not isinstance(profile, str) or profile not in PROFILES:
         raise UsageError(
             f"unknown KDF profile {profile!r}", hint="use one of: " + ", ".join(sorted(PROFILES))
         )

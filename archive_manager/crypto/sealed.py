@@ -93,8 +93,11 @@ def decrypt_stream(
     header, hb = read_header(src, what)
     try:
         key = key_for(header)
-    except (KeyError, TypeError, ValueError, OverflowError):
-        raise IntegrityError(f"{what} has a corrupt header") from None
+    except (KeyError, TypeError, ValueError, OverflowError, IntegrityError):
+        raise IntegrityError(
+            f"{what} has a corrupt header (its key reference does not resolve)",
+            hint="restore the file from a backup; run 'archive verify' to list every damaged file",
+        ) from None
     dec = p.stream_decryptor(key, _context(hb, binding))
     try:
         while True:

@@ -32,7 +32,7 @@ def _read(directory: Path, file: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{file}: invalid TOML: {exc}") from None
     for ident, entry in data.items():
-        if not _IDENT.match(ident):
+        if not _IDENT.fullmatch(ident):
             raise _fail(file, ident, "invalid identifier (use lower-case letters, digits and '-')")
         if not isinstance(entry, dict):
             raise _fail(file, ident, "must be a table")

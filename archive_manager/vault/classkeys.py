@@ -17,6 +17,27 @@ from archive_manager.vault.layout import VaultPaths, binding
 DIRECTORY = "_directory"
 
 
+def _check_shape(data: dict) -> None:
+    """Refuse a key store whose structure was edited (it is plaintext JSON)."""
+    bad = IntegrityError("class key store (keys.json) is malformed",
+                         hint="restore vault/keys.json from a backup")
+    classes = data.get("classes")
+    pending = data.get("pending_rotation", [])
+    if not isinstance(classes, dict) or not isinstance(pending, list):
+        raise bad
+    for entry in classes.values():
+        if not isinstance(entry, dict) or type(entry.get("current")) is not int:
+            raise bad
+        gens = entry.get("gens")
+        if not isinstance(gens, dict) or str(entry["current"]) not in gens:
+            raise bad
+        for g, sealed in gens.items():
+            if not g.isdigit() or not isinstance(sealed, dict):
+                raise bad
+            if not all(isinstance(u, str) and isinstance(v, str) for u, v in sealed.items()):
+                raise bad
+
+
 class ClassKeyStore:
     def __init__(self, vault_id: str, data: dict) -> None:
         self._vault_id = vault_id
@@ -25,7 +46,9 @@ class ClassKeyStore:
 
     @classmethod
     def load(cls, paths: VaultPaths, vault_id: str) -> "ClassKeyStore":
-        return cls(vault_id, read_json(paths.keys_json, "class key store"))
+        data = read_json(paths.keys_json, "class key store")
+        _check_shape(data)
+        return cls(vault_id, data)
 
     def serialize(self) -> bytes:
         return dump_json(self._data)
@@ -90,7 +113,11 @@ class ClassKeyStore:
         return sorted(held)
 
     def unseal(self, cls: str, gen: int, keyring: UnlockedKeyring) -> bytes:
-        sealed = self._entry(cls)["gens"].get(str(gen), {}).get(keyring.user)
+        gens = self._entry(cls)["gens"]
+        if str(gen) not in gens:
+            raise IntegrityError(f"a file refers to key generation {gen} of class {cls!r}, which does not exist",
+                                 hint="the file was tampered with or restored from an old backup")
+        sealed = gens[str(gen)].get(keyring.user)
         if sealed is None:
             raise AccessDenied(
                 f"user {keyring.user!r} holds no key for access class {cls!r}",

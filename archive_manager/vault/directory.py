@@ -18,7 +18,7 @@ _CODE = re.compile(r"^[A-Za-z0-9_]{1,32}$")
 
 
 def check_client_code(code: str) -> str:
-    if not _CODE.match(code or ""):
+    if not isinstance(code, str) or not _CODE.fullmatch(code):
         raise UsageError(
             f"invalid client code {code!r}",
             hint="use 1-32 letters, digits or '_' (e.g. C001)",

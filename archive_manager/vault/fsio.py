@@ -69,11 +69,18 @@ class Transaction:
     def __init__(self, token: str) -> None:
         self._token = token
         self._staged: list[tuple[Path, Path]] = []
+        self._created_dirs: list[Path] = []
         self._n = 0
 
     def _next_tmp(self, final: Path) -> Path:
         self._n += 1
+        missing = []
+        d = final.parent
+        while not d.exists():
+            missing.append(d)
+            d = d.parent
         final.parent.mkdir(parents=True, exist_ok=True)
+        self._created_dirs.extend(reversed(missing))
         return _tmp_name(final, f"{self._token}{self._n}")
 
     def write(self, final: Path, data: bytes) -> None:
@@ -108,11 +115,19 @@ class Transaction:
         for d in dirs:
             fsync_dir(d)
         self._staged = []
+        self._created_dirs = []
 
     def rollback(self) -> None:
+        """Delete staged files and the directories this transaction created."""
         for tmp, _ in self._staged:
             tmp.unlink(missing_ok=True)
         self._staged = []
+        for d in reversed(self._created_dirs):
+            try:
+                d.rmdir()
+            except OSError:
+                pass  # not empty: something else lives there now
+        self._created_dirs = []
 
 
 class VaultLock:

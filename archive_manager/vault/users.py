@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from archive_manager.crypto import PublicIdentity
-from archive_manager.errors import AuthenticationError, ConflictError, NotFound, UsageError
+from archive_manager.errors import AuthenticationError, ConflictError, IntegrityError, NotFound, UsageError
 from archive_manager.vault.fsio import dump_json, read_json
 from archive_manager.vault.layout import VaultPaths
 
@@ -18,7 +18,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 
 
 def check_user_name(name: str) -> str:
-    if not _NAME.match(name or ""):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise UsageError(
             f"invalid user name {name!r}",
             hint="use 1-32 lower-case letters, digits, '_', '.', '-', starting with a letter",
@@ -60,10 +60,14 @@ class UserRegistry:
     def load(cls, paths: VaultPaths) -> "UserRegistry":
         data = read_json(paths.users_json, "user registry")
         users = {}
-        for name, rec in data.get("users", {}).items():
-            users[name] = UserRecord(
-                name, tuple(rec["departments"]), rec["created"], rec["status"], rec["keyring"]
-            )
+        try:
+            for name, rec in data["users"].items():
+                users[name] = UserRecord(
+                    name, tuple(rec["departments"]), rec["created"], rec["status"], dict(rec["keyring"])
+                )
+        except (KeyError, TypeError, AttributeError, ValueError):
+            raise IntegrityError("user registry (users.json) is malformed",
+                                 hint="restore vault/users.json from a backup") from None
         return cls(paths, users)
 
     def serialize(self) -> bytes:
