@@ -120,6 +120,14 @@ def _info(found: Located, version: dict) -> dict:
             "size": version["size"], "sha256": version["sha256"], "original_name": version["original_name"]}
 
 
+def _locate_version(session: Session, doc_id: str, version: int | None, details: dict) -> tuple[Located, dict]:
+    found = locate(session, doc_id)
+    session.require("read", found.slot.access_class)
+    v = found.version(version)
+    details.update(title=found.doc["title"], _objects={"client": found.client, "version": v["version"]})
+    return found, v
+
+
 class _Discard:
     def write(self, data: bytes) -> None:
         pass
@@ -128,10 +136,7 @@ class _Discard:
 def read_document(session: Session, doc_id: str, sink: BinaryIO, version: int | None = None) -> dict:
     """Write the verified plaintext of ``doc_id`` to ``sink`` (nothing on failure)."""
     with session.recorded("get", doc_id=doc_id, version=version) as details:
-        found = locate(session, doc_id)
-        session.require("read", found.slot.access_class)
-        v = found.version(version)
-        details.update(title=found.doc["title"], _objects={"client": found.client, "version": v["version"]})
+        found, v = _locate_version(session, doc_id, version, details)
         if v["size"] <= MEMORY_LIMIT:
             buf = io.BytesIO()
             decrypt_version(session, found, v, buf)
@@ -150,10 +155,7 @@ def export_to_path(session: Session, doc_id: str, out: Path, version: int | None
     if not out.parent.is_dir():
         raise UsageError(f"no such directory: {out.parent}")
     with session.recorded("get", doc_id=doc_id, version=version) as details:
-        found = locate(session, doc_id)
-        session.require("read", found.slot.access_class)
-        v = found.version(version)
-        details.update(title=found.doc["title"], _objects={"client": found.client, "version": v["version"]})
+        found, v = _locate_version(session, doc_id, version, details)
         tmp = out.with_name(f".{out.name}.{session.runtime.token(4)}.part")
         try:
             with open(tmp, "xb", buffering=1 << 20) as fh:
