@@ -35,6 +35,8 @@ def make_source(path: Path, size: int) -> None:
         for i in range(size // len(block)):
             fh.write(bytes([i & 0xFF]) + block[1:])  # every MiB distinct
         fh.write(block[: size % len(block)])
+        fh.flush()
+        os.fsync(fh.fileno())  # else its writeback competes with every timed step
 
 
 def main() -> None:
