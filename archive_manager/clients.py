@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from archive_manager.errors import UsageError
 from archive_manager.session import Session
+from archive_manager.vault.classkeys import DIRECTORY
 from archive_manager.vault.directory import check_client_code
 from archive_manager.vault.slot import new_slot
 
@@ -54,9 +55,9 @@ def add_client(session: Session, code: str, name: str, fields: dict[str, str] | 
             paths = session.vault.paths
             tx.write(paths.slot_keys(dossier, slot.slot_id), slot.wrapped_keys(class_key, gen, rt.random_bytes))
             tx.write(paths.slot_meta(dossier, slot.slot_id), slot.sealed_meta())
-            dir_gen = session.store().current("_directory")
+            dir_gen = session.store().current(DIRECTORY)
             tx.write(paths.directory, directory.seal(session.vault.vault_id,
-                                                     session.class_key("_directory", dir_gen), dir_gen))
+                                                     session.class_key(DIRECTORY, dir_gen), dir_gen))
         return {"client": code, "name": name, "profile": slot.meta["profile"]}
 
 
