@@ -1,0 +1,266 @@
+"""One class's index: a Whoosh index in an :class:`EncryptedStorage`, plus an
+encrypted state file that says what the index reflects.
+
+The state records the schema version, the class-key generation the files are
+encrypted under, and for every dossier slot the vault revision the index is
+known to contain. Filing commits the vault first and indexes second (under
+the vault lock); the state advances only when the index was in step before,
+so after a crash between the two the state lags the vault and ``archive
+reindex --if-needed`` re-indexes exactly the slots that lag. The index can be
+behind the vault, never ahead of it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from whoosh.index import EmptyIndexError, LockError
+from whoosh.writing import IndexWriter
+
+from archive_manager.errors import ConflictError, IntegrityError
+from archive_manager.index.analysis import fold_text
+from archive_manager.index.schema import SCHEMA_VERSION, build_schema
+from archive_manager.index.storage import REINDEX_HINT, EncryptedStorage, IndexKeys, RandomBytes
+
+STATE = "archive-state"
+MAX_BODY = 1_000_000  # characters of text kept for snippets
+WRITE_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class IndexDocument:
+    doc_id: str
+    client: str
+    slot: str
+    type: str
+    title: str
+    date: str
+    version: int
+    text: str
+
+    def fields(self) -> dict:
+        title, text = fold_text(self.title), fold_text(self.text)
+        return {
+            "doc_id": self.doc_id, "client": self.client, "slot": self.slot, "type": self.type,
+            "date": self.date, "version": self.version, "title": title, "content": text,
+            "grams": title + "\n" + text, "tgrams": title, "body": (self.title, self.text[:MAX_BODY]),
+        }
+
+
+class ClassIndex:
+    def __init__(self, folder: Path, access_class: str, keys: IndexKeys, binding: str,
+                 rng: RandomBytes, cache_bytes: int = 256 << 20) -> None:
+        self.folder = Path(folder)
+        self.access_class = access_class
+        self.keys = keys
+        self.binding = binding
+        self.rng = rng
+        self.cache_bytes = cache_bytes
+        self._searcher = None
+        self.storage = EncryptedStorage(self.folder, keys, binding, rng, cache_bytes,
+                                        what=f"search index of class {access_class!r}:")
+
+    @classmethod
+    def unencrypted(cls, folder: Path, access_class: str) -> "ClassIndex":
+        """The same index on Whoosh's own FileStorage, in plaintext: only for
+        benchmarks that measure what the encryption costs."""
+        from whoosh.filedb.filestore import FileStorage
+
+        index = cls(folder, access_class, IndexKeys(0, lambda g: b""), "", lambda n: b"\0" * n)
+        index.storage = FileStorage(str(folder))
+        return index
+
+    # --- state ---------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return self.folder.is_dir() and self.storage.file_exists(STATE)
+
+    def state(self) -> dict | None:
+        """The state file, or None when there is no index for this class yet."""
+        if not self.exists():
+            return None
+        f = self.storage.open_file(STATE)
+        try:
+            state = json.loads(f.read())
+        except ValueError:
+            raise IntegrityError(f"state of the {self.access_class} search index is malformed",
+                                 hint=REINDEX_HINT) from None
+        finally:
+            f.close()
+        if not isinstance(state, dict) or not isinstance(state.get("slots"), dict):
+            raise IntegrityError(f"state of the {self.access_class} search index is malformed", hint=REINDEX_HINT)
+        return state
+
+    def _write_state(self, state: dict) -> None:
+        f = self.storage.create_file(STATE)
+        f.write(json.dumps(state, sort_keys=True).encode("utf-8"))
+        f.close()
+
+    def _fresh_state(self) -> dict:
+        return {"schema": SCHEMA_VERSION, "gen": self.keys.gen, "class": self.access_class, "slots": {}}
+
+    def staleness(self, slot_revisions: dict[str, int]) -> str | None:
+        """Why this index must be rebuilt or caught up, or None if it is current."""
+        try:
+            state = self.state()
+        except IntegrityError as exc:
+            return f"damaged ({exc.message})"
+        if state is None:
+            return "missing" if slot_revisions else None
+        if state.get("schema") != SCHEMA_VERSION:
+            return f"schema version {state.get('schema')} (current {SCHEMA_VERSION})"
+        if state.get("gen") != self.keys.gen:
+            return f"encrypted under key generation {state.get('gen')} (current {self.keys.gen})"
+        lagging = [s for s, rev in slot_revisions.items() if state["slots"].get(s) != rev]
+        extra = [s for s in state["slots"] if s not in slot_revisions]
+        if lagging or extra:
+            return f"{len(lagging) + len(extra)} dossier(s) out of date"
+        return None
+
+    # --- writing -------------------------------------------------------------
+
+    def _open(self):
+        try:
+            return self.storage.open_index()
+        except EmptyIndexError:
+            raise IntegrityError(f"the {self.access_class} search index has no table of contents",
+                                 hint=REINDEX_HINT) from None
+
+    def _writer(self, ix) -> IndexWriter:
+        try:
+            return ix.writer(limitmb=64, timeout=WRITE_TIMEOUT, delay=0.05)
+        except LockError:
+            raise ConflictError(f"the {self.access_class} search index is locked by another process",
+                                hint="try again when the other filing or reindex has finished") from None
+
+    def index_version(self, doc: IndexDocument | None, doc_id: str, slot_id: str,
+                      revision_before: int, revision_after: int) -> None:
+        """Add or replace one document (``None``: remove it, its newest version has
+        no text) after its slot moved from one revision to the next."""
+        if not self.exists():
+            self.storage.create()
+            self.storage.create_index(build_schema())
+            self._write_state(self._fresh_state())
+        state = self.state()
+        ix = self._open()
+        writer = self._writer(ix)
+        try:
+            if doc is None:
+                writer.delete_by_term("doc_id", doc_id)
+            else:
+                writer.update_document(**doc.fields())
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit()
+        ix.close()
+        if state["slots"].get(slot_id, 0) == revision_before:
+            state["slots"][slot_id] = revision_after
+            self._write_state(state)
+
+    def replace_slots(self, slots: dict[str, tuple[int, Iterable[IndexDocument]]], drop: Iterable[str] = ()) -> None:
+        """Re-index whole slots (delete their documents, add the given ones)."""
+        state = self.state()
+        ix = self._open()
+        writer = self._writer(ix)
+        try:
+            for slot_id in list(drop) + list(slots):
+                writer.delete_by_term("slot", slot_id)
+            for slot_id, (_, docs) in slots.items():
+                for doc in docs:
+                    writer.add_document(**doc.fields())
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit()
+        ix.close()
+        for slot_id in drop:
+            state["slots"].pop(slot_id, None)
+        for slot_id, (revision, _) in slots.items():
+            state["slots"][slot_id] = revision
+        self._write_state(state)
+
+    def rebuild(self, slots: dict[str, tuple[int, Iterable[IndexDocument]]]) -> int:
+        """Build a new index beside the old one, then swap it in. Returns the document count."""
+        new = self._sibling(self.folder.with_name(self.folder.name + ".new"))
+        shutil.rmtree(new.folder, ignore_errors=True)
+        new.storage.create()
+        ix = new.storage.create_index(build_schema())
+        writer = new._writer(ix)
+        count = 0
+        try:
+            for _, docs in slots.values():
+                for doc in docs:
+                    writer.add_document(**doc.fields())
+                    count += 1
+        except BaseException:
+            writer.cancel()
+            shutil.rmtree(new.folder, ignore_errors=True)
+            raise
+        writer.commit(optimize=True)
+        ix.close()
+        state = new._fresh_state()
+        state["slots"] = {s: rev for s, (rev, _) in slots.items()}
+        new._write_state(state)
+        old = self.folder.with_name(self.folder.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.folder.exists():
+            self.folder.rename(old)
+        new.folder.rename(self.folder)
+        shutil.rmtree(old, ignore_errors=True)
+        self.storage.close()
+        return count
+
+    def _sibling(self, folder: Path) -> "ClassIndex":
+        if isinstance(self.storage, EncryptedStorage):
+            return ClassIndex(folder, self.access_class, self.keys, self.binding, self.rng, self.cache_bytes)
+        return ClassIndex.unencrypted(folder, self.access_class)
+
+    def rekey(self, keys: IndexKeys) -> None:
+        """Re-encrypt every file under a new key generation (after a class-key rotation)."""
+        target = EncryptedStorage(self.folder, keys, self.binding, self.rng, self.cache_bytes)
+        for name in self.storage.list():
+            if (self.folder / name).is_file() and not name.endswith("LOCK"):
+                f = self.storage.open_file(name)
+                data = f.read()
+                f.close()
+                out = target.create_file(name)
+                out.write(data)
+                out.close()
+        self.keys = keys
+        self.storage = target
+        state = self.state()
+        if state is not None:
+            state["gen"] = keys.gen
+            self._write_state(state)
+
+    # --- reading -------------------------------------------------------------
+
+    def searcher(self):
+        """A Whoosh searcher (kept open and refreshed when the index changes;
+        closed by :meth:`close`), or None when this class has no index yet."""
+        if self._searcher is not None:
+            fresh = self._searcher.refresh()
+            if fresh is not self._searcher:
+                self._searcher.close()
+                self._searcher = fresh
+            return self._searcher
+        if not self.exists():
+            return None
+        state = self.state()
+        if state.get("schema") != SCHEMA_VERSION:
+            raise IntegrityError(
+                f"the {self.access_class} search index uses schema version {state.get('schema')}, "
+                f"this archive needs {SCHEMA_VERSION}", hint="run 'archive reindex --if-needed'")
+        self._searcher = self._open().searcher()
+        return self._searcher
+
+    def close(self) -> None:
+        if self._searcher is not None:
+            self._searcher.close()
+            self._searcher = None
+        self.storage.close()

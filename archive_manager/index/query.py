@@ -1,0 +1,248 @@
+"""The query language and its translation into Whoosh queries.
+
+    应收账款 逾期             words; documents with all of them rank first
+    "广告发布合同"            a phrase: adjacent words only
+    amendment AND 星辰        AND, OR, NOT (upper case), parentheses, -word
+    client:C001 type:contract title:补充协议   field filters
+
+Words without an operator between them form an *implicit* group. It is
+compiled twice: strictly (all words, AND) and loosely (any word, OR); the
+search ranks strict matches first, then the rest. Explicit operators mean
+what they say in both. A Chinese run without spaces (应收账款逾期) is
+segmented and its words form an implicit group too.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from whoosh import query as q
+
+from archive_manager.errors import UsageError
+from archive_manager.index.analysis import QUERY_STOPWORDS, fold_text, grams_of, pieces, query_words, segment
+
+FIELDS = ("client", "type", "title")
+_QUOTES = {'"': '"', "\u201c": "\u201d", "\u300c": "\u300d", "\u300e": "\u300f"}
+_TOKEN = re.compile(
+    r'\s*(?:(?P<lp>[(（])|(?P<rp>[)）])|(?P<field>(?i:client|type|title))[:：](?=\S)'
+    r'|(?P<quote>["\u201c\u300c\u300e])|(?P<neg>-)(?=[^\s)）-])|(?P<word>[^\s()（）"\u201c\u300c\u300e]+))'
+)
+
+
+# --- syntax tree -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Leaf:
+    kind: str            # "word" | "phrase" | "filter"
+    text: str
+    field: str | None = None
+
+
+@dataclass(frozen=True)
+class Node:
+    op: str              # "and" | "or" | "not"
+    items: tuple
+    implicit: bool = False
+
+
+def parse(text: str):
+    """The syntax tree of ``text``; raises :class:`UsageError` for bad syntax."""
+    tokens = _tokenize(text)
+    if not tokens:
+        raise UsageError("empty query", hint="give words to search for, e.g. archive search 合同")
+    parser = _Parser(tokens)
+    tree = parser.parse_or()
+    if parser.pos != len(tokens):
+        raise UsageError(f"unexpected {tokens[parser.pos][1]!r} in query", hint="check the parentheses")
+    return tree
+
+
+def _tokenize(text: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    pos, n = 0, len(text)
+    while pos < n:
+        m = _TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            if text[pos:].strip():
+                raise UsageError(f"cannot read the query near {text[pos:pos + 10]!r}")
+            break
+        pos = m.end()
+        kind = m.lastgroup
+        if kind == "quote":
+            close = _QUOTES[m.group("quote")]
+            end = text.find(close, pos)
+            if end < 0:
+                raise UsageError("unbalanced quote in query", hint='close the phrase: "广告发布合同"')
+            out.append(("phrase", text[pos:end]))
+            pos = end + 1
+        elif kind == "field":
+            out.append(("field", m.group("field").lower()))
+        elif kind == "word" and m.group("word") in ("AND", "OR", "NOT"):
+            out.append((m.group("word").lower(), m.group("word")))
+        else:
+            out.append((kind, m.group(kind)))
+    return out
+
+
+class _Parser:
+    def __init__(self, tokens: list[tuple[str, str]]) -> None:
+        self.tokens = tokens
+        self.pos = 0
+
+    def _peek(self) -> str | None:
+        return self.tokens[self.pos][0] if self.pos < len(self.tokens) else None
+
+    def _take(self) -> tuple[str, str]:
+        tok = self.tokens[self.pos]
+        self.pos += 1
+        return tok
+
+    def parse_or(self):
+        items = [self.parse_and()]
+        while self._peek() == "or":
+            self._take()
+            items.append(self.parse_and())
+        return items[0] if len(items) == 1 else Node("or", tuple(items))
+
+    def parse_and(self):
+        items, explicit = [self.parse_unary()], False
+        while self._peek() not in (None, "or", "rp"):
+            if self._peek() == "and":
+                self._take()
+                explicit = True
+            items.append(self.parse_unary())
+        return items[0] if len(items) == 1 else Node("and", tuple(items), implicit=not explicit)
+
+    def parse_unary(self):
+        kind = self._peek()
+        if kind is None:
+            raise UsageError("the query ends where a word was expected")
+        if kind in ("not", "neg"):
+            self._take()
+            return Node("not", (self.parse_unary(),))
+        if kind == "lp":
+            self._take()
+            inner = self.parse_or()
+            if self._peek() != "rp":
+                raise UsageError("unbalanced parenthesis in query")
+            self._take()
+            return inner
+        if kind == "field":
+            name = self._take()[1]
+            if self._peek() not in ("word", "phrase"):
+                raise UsageError(f"{name}: needs a value", hint=f"e.g. {name}:合同")
+            vkind, value = self._take()
+            if name == "title":
+                return Leaf(vkind, value, "title")
+            return Leaf("filter", value, name)
+        if kind in ("word", "phrase"):
+            return Leaf(*self._take())
+        raise UsageError(f"unexpected {self.tokens[self.pos][1]!r} in query")
+
+
+# --- compilation -----------------------------------------------------------
+
+@dataclass
+class Compiled:
+    strict: q.Query
+    loose: q.Query
+    needles: list[str] = field(default_factory=list)  # folded strings to highlight
+
+    @property
+    def tiered(self) -> bool:
+        return self.strict != self.loose
+
+
+def compile_query(text: str) -> Compiled:
+    tree = parse(text)
+    needles: list[str] = []
+    strict = _compile(tree, loose=False, needles=needles)
+    loose = _compile(tree, loose=True, needles=[])
+    if strict is None:
+        raise UsageError("the query has no searchable words", hint="punctuation alone matches nothing")
+    seen: list[str] = []
+    for n in sorted(needles, key=len, reverse=True):
+        if n and n not in seen:
+            seen.append(n)
+    return Compiled(strict, loose, seen)
+
+
+def _one(fieldname: str, words: list[str]) -> q.Query:
+    return q.Term(fieldname, words[0]) if len(words) == 1 else q.Phrase(fieldname, words)
+
+
+def _grams(fieldname: str, run: str) -> q.Query:
+    return _one(fieldname, grams_of(run))
+
+
+def _word_query(word: str, title_only: bool) -> q.Query:
+    """One folded word (Latin word or segmented CJK word), with the n-gram fallback for CJK."""
+    alts: list[q.Query] = [q.Term("title", word)]
+    if not title_only:
+        alts.append(q.Term("content", word))
+    if pieces(word) and pieces(word)[0].kind == "cjk":
+        alts.append(_grams("tgrams" if title_only else "grams", word))
+    return q.Or(alts)
+
+
+def _leaf(leaf: Leaf, loose: bool, needles: list[str]) -> q.Query | None:
+    if leaf.kind == "filter":
+        return q.Term(leaf.field, leaf.text)
+    folded = fold_text(leaf.text)
+    parts = pieces(folded)
+    if not parts:
+        return None
+    title_only = leaf.field == "title"
+    if leaf.kind == "phrase":
+        words = query_words(folded)
+        needles.append(" ".join(p.text for p in parts) if len(parts) > 1 else parts[0].text)
+        alts: list[q.Query] = [_one("title", words)]
+        if not title_only:
+            alts.append(_one("content", words))
+        if len(parts) == 1 and parts[0].kind == "cjk":
+            alts.append(_grams("tgrams" if title_only else "grams", parts[0].text))
+        return q.Or(alts)
+    subs: list[q.Query] = []
+    for p in parts:
+        words = segment(p.text) if p.kind == "cjk" else [p.text]
+        if len(words) > 1:
+            kept = [w for w in words if w not in QUERY_STOPWORDS]
+            words = kept or words
+        needles.append(p.text)
+        needles.extend(words)
+        subs.extend(_word_query(w, title_only) for w in words)
+    if len(subs) == 1:
+        return subs[0]
+    return q.Or(subs) if loose else q.And(subs)
+
+
+def _compile(node, loose: bool, needles: list[str]) -> q.Query | None:
+    if isinstance(node, Leaf):
+        return _leaf(node, loose, needles)
+    if node.op == "not":
+        inner = _compile(node.items[0], loose, [])
+        return None if inner is None else q.AndNot(q.Every(), inner)
+    pos, neg, filters = [], [], []
+    for item in node.items:
+        if node.op == "and" and isinstance(item, Leaf) and item.kind == "filter":
+            filters.append(_leaf(item, loose, needles))  # filters bind even in a loose group
+        elif isinstance(item, Node) and item.op == "not":
+            inner = _compile(item.items[0], loose, [])
+            if inner is not None:
+                neg.append(inner)
+        else:
+            sub = _compile(item, loose, needles)
+            if sub is not None:
+                pos.append(sub)
+    if node.op == "or":
+        pos.extend(q.AndNot(q.Every(), n) for n in neg)
+        return q.Or(pos) if len(pos) > 1 else (pos[0] if pos else None)
+    if not pos and not neg and not filters:
+        return None
+    base = q.Every() if not pos else pos[0] if len(pos) == 1 else (q.Or(pos) if loose and node.implicit else q.And(pos))
+    if filters:
+        base = q.And(filters) if not pos else q.And([base, *filters])
+    if neg:
+        return q.AndNot(base, q.Or(neg) if len(neg) > 1 else neg[0])
+    return base

@@ -1,0 +1,260 @@
+"""A Whoosh ``Storage`` whose every file is encrypted at rest.
+
+- Files are written to memory and sealed into the paged format
+  (:mod:`archive_manager.crypto.paged`) when Whoosh closes them: a temporary
+  name, fsync, rename. Nothing Whoosh writes reaches the disk in plaintext.
+- Reading authenticates the whole file before Whoosh sees a byte, so a flipped
+  bit anywhere is refused at open, with a hint to rebuild. Decrypted files are
+  kept in an in-process cache up to a byte budget; a file larger than the
+  budget is read page by page instead.
+- Lengths reported to Whoosh are plaintext lengths (from the header).
+- Temporary storage (posting runs, column scratch files) is another instance
+  of this class under a random throw-away key that never leaves memory; files
+  opened read-write for scratch never touch the disk at all.
+- No mmap: ``supports_mmap`` is False.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from collections import OrderedDict
+from pathlib import Path
+from typing import Callable
+
+from whoosh.filedb.filestore import Storage
+from whoosh.filedb.structfile import BufferFile, StructFile
+from whoosh.util.filelock import FileLock
+
+from archive_manager.crypto.paged import PagedReader, paged_length, write_paged
+from archive_manager.errors import IntegrityError
+from archive_manager.vault.fsio import fsync_dir
+
+RandomBytes = Callable[[int], bytes]
+PART = ".part"
+REINDEX_HINT = "run 'archive reindex' to rebuild the search index from the vault"
+
+
+class IndexKeys:
+    """Keys of one class index: the current generation for writing, any
+    generation the user holds for reading."""
+
+    def __init__(self, gen: int, key_for: Callable[[int], bytes]) -> None:
+        self.gen = gen
+        self._key_for = key_for
+
+    def write_key(self) -> bytes:
+        return self._key_for(self.gen)
+
+    def read_key(self, header: dict) -> bytes:
+        try:
+            gen = int(header.get("gen", -1))
+        except (TypeError, ValueError):
+            gen = -1
+        if gen < 0:
+            raise IntegrityError("an index file names no key generation")
+        return self._key_for(gen)
+
+    @classmethod
+    def ephemeral(cls, rng: RandomBytes) -> "IndexKeys":
+        key = rng(32)
+        return cls(0, lambda gen: key)
+
+
+class _Scratch(io.BytesIO):
+    """A read-write temp file that only ever lives in memory."""
+
+
+class _Sealing(io.BytesIO):
+    """Collects what Whoosh writes; seals it to disk on close."""
+
+    def __init__(self, storage: "EncryptedStorage", name: str) -> None:
+        super().__init__()
+        self._storage = storage
+        self._name = name
+
+    def close(self) -> None:
+        if not self.closed:
+            self._storage._seal(self._name, self.getbuffer())
+        super().close()
+
+
+class _PagedFile(io.RawIOBase):
+    """A read-only file view over a :class:`PagedReader` (for files too big to cache whole)."""
+
+    def __init__(self, reader: PagedReader) -> None:
+        self._r = reader
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self._r.length}[whence]
+        self._pos = max(0, base + pos)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def read(self, n: int = -1) -> bytes:
+        n = self._r.length - self._pos if n is None or n < 0 else n
+        data = self._r.pread(self._pos, n)
+        self._pos += len(data)
+        return data
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def readline(self, size: int = -1) -> bytes:
+        out = bytearray()
+        while size < 0 or len(out) < size:
+            c = self.read(1)
+            if not c:
+                break
+            out += c
+            if c == b"\n":
+                break
+        return bytes(out)
+
+
+class EncryptedStorage(Storage):
+    supports_mmap = False
+
+    def __init__(self, folder: Path, keys: IndexKeys, binding: str, rng: RandomBytes,
+                 cache_bytes: int = 256 << 20, scratch: bool = False, what: str = "search index") -> None:
+        self.folder = Path(folder)
+        self.keys = keys
+        self.binding = binding
+        self.rng = rng
+        self.what = what
+        self.readonly = False
+        self._scratch = scratch
+        self._cache_bytes = cache_bytes
+        self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self._cached = 0
+
+    # --- lifecycle ---------------------------------------------------------
+
+    def create(self) -> "EncryptedStorage":
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def destroy(self, *args, **kwargs) -> None:
+        self._cache.clear()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def close(self) -> None:
+        self._cache.clear()
+        self._cached = 0
+
+    def temp_storage(self, name: str | None = None) -> "EncryptedStorage":
+        folder = self.folder / f"{name or self.rng(6).hex()}.tmp"
+        return EncryptedStorage(folder, IndexKeys.ephemeral(self.rng), "scratch", self.rng,
+                                cache_bytes=self._cache_bytes, scratch=True).create()
+
+    # --- files -------------------------------------------------------------
+
+    def _path(self, name: str) -> Path:
+        return self.folder / name
+
+    def _what(self, name: str) -> str:
+        return f"{self.what} file {name}"
+
+    def create_file(self, name: str, excl: bool = False, mode: str = "wb", **kwargs) -> StructFile:
+        self._forget(name)
+        if self._scratch and "+" in mode:
+            return StructFile(_Scratch(), name=name)
+        return StructFile(_Sealing(self, name), name=name)
+
+    def _seal(self, name: str, data: memoryview) -> None:
+        final = self._path(name)
+        tmp = final.with_name(f"{name}.{self.rng(4).hex()}{PART}")
+        try:
+            with open(tmp, "xb", buffering=1 << 20) as out:
+                write_paged(out, self.keys.write_key(), data, self.binding, self.rng, {"gen": self.keys.gen})
+                out.flush()
+                if not self._scratch:
+                    os.fsync(out.fileno())
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def open_file(self, name: str, **kwargs) -> StructFile:
+        data = self._cache.get(name)
+        if data is not None:
+            self._cache.move_to_end(name)
+            return BufferFile(memoryview(data), name=name)
+        try:
+            reader = PagedReader(self._path(name), self.keys.read_key, self.binding, self._what(name))
+        except FileNotFoundError:
+            raise NameError(name) from None
+        except IntegrityError as exc:
+            raise IntegrityError(exc.message, hint=REINDEX_HINT) from None
+        try:
+            if reader.length > self._cache_bytes:
+                reader.verify()
+                return StructFile(_PagedFile(reader), name=name)
+            data = reader.read_all()
+        except IntegrityError as exc:
+            reader.close()
+            raise IntegrityError(exc.message, hint=REINDEX_HINT) from None
+        reader.close()
+        self._remember(name, data)
+        return BufferFile(memoryview(data), name=name)
+
+    def _remember(self, name: str, data: bytes) -> None:
+        self._cache[name] = data
+        self._cached += len(data)
+        while self._cached > self._cache_bytes and len(self._cache) > 1:
+            _, old = self._cache.popitem(last=False)
+            self._cached -= len(old)
+
+    def _forget(self, name: str) -> None:
+        old = self._cache.pop(name, None)
+        if old is not None:
+            self._cached -= len(old)
+
+    def list(self) -> list[str]:
+        try:
+            return [n for n in os.listdir(self.folder) if not n.endswith(PART)]
+        except FileNotFoundError:
+            return []
+
+    def file_exists(self, name: str) -> bool:
+        return self._path(name).exists()
+
+    def file_modified(self, name: str) -> float:
+        return self._path(name).stat().st_mtime
+
+    def file_length(self, name: str) -> int:
+        try:
+            return paged_length(self._path(name), self._what(name))
+        except IntegrityError as exc:
+            raise IntegrityError(exc.message, hint=REINDEX_HINT) from None
+
+    def delete_file(self, name: str) -> None:
+        self._forget(name)
+        try:
+            self._path(name).unlink()
+        except FileNotFoundError:
+            if not self._scratch:
+                raise
+
+    def rename_file(self, oldname: str, newname: str, safe: bool = False) -> None:
+        if safe and self._path(newname).exists():
+            raise NameError(f"file {newname!r} exists")
+        self._forget(oldname)
+        self._forget(newname)
+        os.replace(self._path(oldname), self._path(newname))
+        if not self._scratch:
+            fsync_dir(self.folder)
+
+    def lock(self, name: str) -> FileLock:
+        return FileLock(str(self._path(name)))
