@@ -13,6 +13,7 @@ from archive_manager.crypto import PublicIdentity, create_keyring
 from archive_manager.crypto.keyring import rekey_keyring
 from archive_manager.errors import AccessDenied, ConflictError, UsageError
 from archive_manager.home import ADMIN_DEPARTMENT
+from archive_manager import searching
 from archive_manager.session import Session
 from archive_manager.vault.classkeys import DIRECTORY, ClassKeyStore
 from archive_manager.vault.directory import Directory
@@ -170,6 +171,10 @@ def rotate_class(session: Session, cls: str) -> int:
         else:
             for dossier in sorted(c["dossier"] for c in directory.clients.values()):
                 _rewrap(session, tx, directory, dossier, cls, gen, new_key)
+    if cls != DIRECTORY:
+        # the index is re-encrypted under the new generation before the old one goes
+        session.store(fresh=True)
+        searching.rekey_index(session, cls)
     with vault.transaction() as tx:
         store = session.store(fresh=True)
         for old in store.generations(cls):

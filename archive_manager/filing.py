@@ -6,17 +6,19 @@ The filing pipeline of the inbox issue wraps this as its store stage.
 from __future__ import annotations
 
 import hashlib
-import re
-from dataclasses import asdict, dataclass
-from datetime import date as _date
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from archive_manager.crypto import encrypt_stream
-from archive_manager.errors import NotFound, UsageError
+from archive_manager.errors import ArchiveError, NotFound, UsageError
+from archive_manager.identifiers import check_date, parse_doc_id
+from archive_manager.index import IndexDocument, slot_digest
+from archive_manager.ingest import Extraction, ExtractionLimits, detect_format
+from archive_manager.searching import index_filed, latest_versions
 from archive_manager.session import Session
 from archive_manager.vault.slot import Slot, new_slot
 
-_DOC_ID = re.compile(r"^([A-Za-z0-9_]{1,32})-([a-z2-7]{8})$")
 
 
 @dataclass(frozen=True)
@@ -25,26 +27,33 @@ class FiledDocument:
     doc_id: str
     version: int
     duplicate: bool
+    text_status: str = "ok"
+    text_reason: str | None = None
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"path": self.path, "doc_id": self.doc_id, "version": self.version, "duplicate": self.duplicate}
 
 
-def parse_doc_id(doc_id: str) -> str:
-    """The client code a document id belongs to (ids look like ``C001-abcd2345``)."""
-    m = _DOC_ID.fullmatch(doc_id) if isinstance(doc_id, str) else None
-    if not m:
-        raise UsageError(f"invalid document id {doc_id!r}", hint="ids look like C001-k3m9q2xa; see 'archive ls'")
-    return m.group(1)
+def _extract(session: Session, path: Path, size: int) -> Extraction:
+    """Text of the file at ``path`` (in the sandboxed extractor), or why there is none."""
+    with open(path, "rb") as fh:
+        head = fh.read(8192)
+        fmt = detect_format(path.name, head)
+        if size == 0:
+            return Extraction(fmt, "", "empty", "empty file")
+        if fmt is None:
+            return Extraction(None, "", "unsupported", "unknown file type")
+        limit = ExtractionLimits().max_bytes
+        if size > limit:
+            return Extraction(fmt, "", "too_large", f"larger than {limit >> 20} MB, not extracted")
+        data = head + fh.read()
+    return session.home.extractor().extract(data, path.name)
 
 
-def check_date(value: str | None, default: str) -> str:
-    if value is None:
-        return default
-    try:
-        return _date.fromisoformat(value).isoformat()
-    except ValueError:
-        raise UsageError(f"invalid date {value!r}", hint="use YYYY-MM-DD, e.g. 2026-03-01") from None
+def _text_entry(ext: Extraction) -> dict:
+    return {"status": ext.status, "reason": ext.reason, "format": ext.format,
+            "chars": len(ext.text), "truncated": ext.truncated}
 
 
 def _open_source(path: Path):
@@ -89,6 +98,9 @@ def file_document(
         if replaces is not None and parse_doc_id(replaces) != client:
             raise UsageError(f"document {replaces!r} does not belong to client {client!r}")
         rt = session.runtime
+        warnings: list[str] = []
+        with _open_source(path) as src:
+            ext = _extract(session, path, os.fstat(src.fileno()).st_size)
         with _open_source(path) as src, session.vault.transaction() as tx:
             session.store(fresh=True)
             directory = session.directory()
@@ -118,21 +130,39 @@ def file_document(
                 tx.discard(blob_path)
                 details["_objects"] = {"doc_id": dup[0], "version": dup[1]}
                 return FiledDocument(str(path), dup[0], dup[1], True)
+            digest_before = slot_digest(latest_versions(slot.documents))
             entry = slot.documents.setdefault(doc_id, {"versions": []})
             entry["type"] = doc_type
             entry["title"] = title or entry.get("title") or path.stem
             entry["versions"].append({
                 "version": version, "blob": blob, "epoch": slot.epoch, "sha256": digest,
                 "size": size, "original_name": path.name, "date": doc_date, "type": doc_type,
-                "filed_at": rt.timestamp(), "filed_by": session.user,
+                "filed_at": rt.timestamp(), "filed_by": session.user, "text": _text_entry(ext),
             })
             slot.meta["revision"] = slot.meta.get("revision", 0) + 1
+            digest_after = slot_digest(latest_versions(slot.documents))
+            doc = None if ext.status != "ok" else IndexDocument(
+                doc_id, client, slot.slot_id, doc_type, entry["title"], doc_date, version, ext.text)
+            tx.after_commit(lambda: _index(session, access_class, doc, doc_id, slot.slot_id,
+                                           digest_before, digest_after, warnings))
             if created:
                 tx.write(session.vault.paths.slot_keys(dossier, slot.slot_id),
                          slot.wrapped_keys(session.class_key(access_class, gen), gen, rt.random_bytes))
             tx.write(session.vault.paths.slot_meta(dossier, slot.slot_id), slot.sealed_meta())
         details["_objects"] = {"doc_id": doc_id, "version": version}
-        return FiledDocument(str(path), doc_id, version, False)
+        return FiledDocument(str(path), doc_id, version, False, ext.status, ext.reason, tuple(warnings))
+
+
+def _index(session: Session, cls: str, doc: IndexDocument | None, doc_id: str, slot_id: str,
+           before: str, after: str, warnings: list[str]) -> None:
+    """The index step, run once the vault commit is durable. A failure here
+    leaves the document filed and the index behind, which reindex repairs."""
+    try:
+        index_filed(session, cls, doc, doc_id, slot_id, before, after)
+    except Exception as exc:  # reported, not swallowed: the caller prints the warning
+        msg = exc.message if isinstance(exc, ArchiveError) else str(exc) or type(exc).__name__
+        warnings.append(f"{doc_id} is filed but not yet searchable ({msg}); "
+                        "run 'archive reindex --if-needed'")
 
 
 def _new_doc_id(rt, client: str, slot: Slot) -> str:

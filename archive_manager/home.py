@@ -33,6 +33,16 @@ templates = "templates"
 [security]
 # "default" is Argon2id with 64 MiB, t=3, p=4. Existing keyrings keep their own parameters.
 kdf_profile = "default"
+
+[extraction]
+# Text extraction runs in a child process; a document over these limits is
+# filed without searchable text, and says why.
+timeout_seconds = 30
+memory_mb = 1024
+
+[index]
+# Decrypted index files kept in memory per process.
+cache_mb = 256
 """
 
 
@@ -41,6 +51,7 @@ class ArchiveHome:
     settings: Settings
     runtime: Runtime = field(default_factory=Runtime)
     reporter: Reporter = field(default_factory=MemoryReporter)
+    _extractor: object = field(default=None, init=False, repr=False)
 
     # --- opening --------------------------------------------------------
 
@@ -68,6 +79,21 @@ class ArchiveHome:
             self.reporter.report(ActionEvent("login", user, (), outcome, reason=exc.message))
             raise
         return Session(self, vault, self.policy(), record, keyring)
+
+    def extractor(self):
+        """The text extractor (one worker process, started on first use)."""
+        from archive_manager.ingest import ExtractionLimits, Extractor
+
+        if self._extractor is None:
+            s = self.settings
+            self._extractor = Extractor(ExtractionLimits(timeout_seconds=s.extract_timeout,
+                                                         memory_mb=s.extract_memory_mb))
+        return self._extractor
+
+    def close(self) -> None:
+        if self._extractor is not None:
+            self._extractor.close()
+            self._extractor = None
 
     # --- init -----------------------------------------------------------
 

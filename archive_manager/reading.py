@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from archive_manager.crypto import decrypt_stream
 from archive_manager.errors import IntegrityError, NotFound, UsageError
-from archive_manager.filing import parse_doc_id
+from archive_manager.identifiers import parse_doc_id
 from archive_manager.session import Session
 from archive_manager.vault.fsio import fsync_dir
 from archive_manager.vault.slot import Slot
@@ -47,6 +47,8 @@ def _row(client: str, slot: Slot, doc_id: str, doc: dict) -> dict:
         "versions": len(doc["versions"]), "size": latest["size"],
         "original_name": latest["original_name"], "filed_at": latest["filed_at"],
         "filed_by": latest["filed_by"],
+        "text": latest.get("text", {}).get("status", "unknown"),
+        "text_reason": latest.get("text", {}).get("reason"),
     }
 
 

@@ -29,6 +29,9 @@ class Settings:
     shipped_dir: Path = SHIPPED_DIR
     kdf_profile: str = "default"
     user: str | None = None
+    extract_timeout: float = 30.0
+    extract_memory_mb: int = 1024
+    index_cache_mb: int = 256
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
@@ -60,6 +63,20 @@ def _path(home: Path, value: object, key: str) -> Path:
     return p if p.is_absolute() else home / p
 
 
+def _table(config: dict, name: str) -> dict:
+    value = config.get(name, {})
+    if not isinstance(value, dict):
+        raise UsageError(f"archive.toml: {name}: must be a table")
+    return value
+
+
+def _number(table: dict, key: str, default: float, section: str, minimum: float) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+        raise UsageError(f"archive.toml: {section}.{key}: must be a number >= {minimum:g}")
+    return float(value)
+
+
 def load_settings(
     home: str | os.PathLike | None = None,
     env: Mapping[str, str] | None = None,
@@ -80,6 +97,8 @@ def load_settings(
         raise UsageError(
             f"unknown KDF profile {profile!r}", hint="use one of: " + ", ".join(sorted(PROFILES))
         )
+    extraction = _table(config, "extraction")
+    index = _table(config, "index")
     shipped = Path(env["ARCHIVE_SHIPPED_DIR"]) if env.get("ARCHIVE_SHIPPED_DIR") else SHIPPED_DIR
     return Settings(
         home=home_path,
@@ -89,5 +108,8 @@ def load_settings(
         templates_dir=_path(home_path, paths.get("templates", "templates"), "templates"),
         shipped_dir=shipped,
         kdf_profile=profile,
+        extract_timeout=_number(extraction, "timeout_seconds", 30.0, "extraction", 0.1),
+        extract_memory_mb=int(_number(extraction, "memory_mb", 1024, "extraction", 64)),
+        index_cache_mb=int(_number(index, "cache_mb", 256, "index", 1)),
         user=user or env.get("ARCHIVE_USER") or None,
     )

@@ -161,3 +161,29 @@ def test_malformed_security_is_a_usage_error(tmp_path, text):
     write_config(tmp_path, text)
     with pytest.raises(UsageError):
         load_settings(tmp_path, {})
+
+
+def test_extraction_and_index_defaults(tmp_path):
+    s = load_settings(tmp_path, env={})
+    assert (s.extract_timeout, s.extract_memory_mb, s.index_cache_mb) == (30.0, 1024, 256)
+
+
+def test_extraction_and_index_from_config(tmp_path):
+    (tmp_path / "archive.toml").write_text(
+        "[extraction]\ntimeout_seconds = 2.5\nmemory_mb = 256\n[index]\ncache_mb = 16\n", encoding="utf-8")
+    s = load_settings(tmp_path, env={})
+    assert (s.extract_timeout, s.extract_memory_mb, s.index_cache_mb) == (2.5, 256, 16)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[extraction]\ntimeout_seconds = 0\n", "extraction.timeout_seconds: must be a number >= 0.1"),
+    ("[extraction]\nmemory_mb = 'lots'\n", "extraction.memory_mb: must be a number >= 64"),
+    ("[extraction]\nmemory_mb = true\n", "extraction.memory_mb: must be a number >= 64"),
+    ("[index]\ncache_mb = 0\n", "index.cache_mb: must be a number >= 1"),
+    ("extraction = 3\n", "extraction: must be a table"),
+])
+def test_bad_extraction_and_index_settings(tmp_path, text, message):
+    (tmp_path / "archive.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(UsageError) as err:
+        load_settings(tmp_path, env={})
+    assert err.value.message == f"archive.toml: {message}"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from archive_manager import __version__, filing, reading, verify as verifying
+from archive_manager import __version__, filing, reading, reindexing, searching, verify as verifying
 from archive_manager.cli.context import CliContext, emit, fail, new_passphrase, table
 from archive_manager.cli.options import common, json_option
 from archive_manager.errors import ArchiveError, UsageError
@@ -28,6 +28,10 @@ class ArchiveGroup(click.Group):
             fail(ArchiveError(f"{(exc.strerror or str(exc)).lower()}{where}"))
         except KeyboardInterrupt:
             fail(ArchiveError("interrupted; nothing half-written was kept"))
+        finally:
+            cli = ctx.find_object(CliContext)
+            if cli is not None and cli._home is not None:
+                cli._home.close()  # stops the text-extraction worker
 
 
 @click.group(cls=ArchiveGroup, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,7 +93,12 @@ def file_cmd(cli: CliContext, paths, client, doc_type, title, date, replaces, as
     results, errors = [], []
     for path in paths:
         try:
-            results.append(filing.file_document(session, path, client, doc_type, title, date, replaces).to_dict())
+            filed = filing.file_document(session, path, client, doc_type, title, date, replaces)
+            results.append(filed.to_dict())
+            if filed.text_reason and not filed.duplicate:
+                click.echo(f"archive: note: {path}: filed without searchable text: {filed.text_reason}", err=True)
+            for warning in filed.warnings:
+                click.echo(f"archive: warning: {warning}", err=True)
         except ArchiveError as exc:
             errors.append(exc)
             click.echo(f"archive: error: {path}: {exc.message}", err=True)
@@ -115,9 +124,62 @@ def file_cmd(cli: CliContext, paths, client, doc_type, title, date, replaces, as
 def ls_cmd(cli: CliContext, client, doc_type, as_json) -> None:
     """List the newest version of every document you may read."""
     rows = reading.list_documents(cli.session(), client, doc_type)
-    emit(rows, as_json, lambda rows: table(rows, [
+    emit(rows, as_json, lambda rows: table([{**r, "text": r["text"] if r["text"] == "ok" else
+                                              f"none: {r['text_reason']}"} for r in rows], [
         ("doc_id", "DOC_ID"), ("client", "CLIENT"), ("type", "TYPE"), ("date", "DATE"),
-        ("version", "V"), ("title", "TITLE")]))
+        ("version", "V"), ("title", "TITLE"), ("text", "TEXT")]))
+
+
+@main.command("search")
+@click.argument("query", nargs=-1, required=True)
+@click.option("--client", help="Only this client's documents.")
+@click.option("--type", "doc_type", help="Only this document type.")
+@click.option("--since", help="Only documents dated on or after YYYY-MM-DD.")
+@click.option("--limit", type=click.IntRange(min=1, max=1000), default=searching.DEFAULT_LIMIT, show_default=True,
+              help="How many hits to show.")
+@json_option
+@common
+@pass_cli
+def search_cmd(cli: CliContext, query, client, doc_type, since, limit, as_json) -> None:
+    """Search the documents you may see.
+
+    Words (documents with all of them first), "quoted phrases", AND, OR, NOT,
+    -word, parentheses, and the filters client:CODE type:TYPE title:WORD.
+    Matches in snippets are marked **like this**.
+    """
+    result = searching.search(cli.session(), " ".join(query), client, doc_type, since, limit)
+
+    def text(r: dict) -> None:
+        if not r["hits"]:
+            click.echo("no documents found")
+            return
+        for h in r["hits"]:
+            click.echo(f"{h['doc_id']}  {h['client']}  {h['type']}  {h['date']}  {h['title']}  ({h['score']:.2f})")
+            click.echo(f"    {h['snippet']}")
+        more = r["total"] - len(r["hits"])
+        click.echo(f"{r['total']} found" + (f"; {more} more with --limit" if more > 0 else ""))
+
+    emit(result.to_dict(), as_json, text)
+
+
+@main.command("reindex")
+@click.option("--if-needed", is_flag=True, help="Only rebuild or catch up indexes that are out of date.")
+@json_option
+@common
+@pass_cli
+def reindex_cmd(cli: CliContext, if_needed, as_json) -> None:
+    """Rebuild the search indexes of the classes you may read from the vault."""
+    reports = [r.to_dict() for r in reindexing.reindex(cli.session(), if_needed)]
+
+    def text(rows: list[dict]) -> None:
+        for r in rows:
+            if r["action"] == "current":
+                click.echo(f"{r['class']}: current")
+            else:
+                extra = f", {r['without_text']} without text" if r["without_text"] else ""
+                click.echo(f"{r['class']}: {r['action']} ({r['reason']}; {r['documents']} documents{extra})")
+
+    emit(reports, as_json, text)
 
 
 @main.command("get")

@@ -2,8 +2,8 @@
 encrypted state file that says what the index reflects.
 
 The state records the schema version, the class-key generation the files are
-encrypted under, and for every dossier slot the vault revision the index is
-known to contain. Filing commits the vault first and indexes second (under
+encrypted under, and for every dossier slot a digest of the document versions
+the index is known to contain (:func:`slot_digest`). Filing commits the vault first and indexes second (under
 the vault lock); the state advances only when the index was in step before,
 so after a crash between the two the state lags the vault and ``archive
 reindex --if-needed`` re-indexes exactly the slots that lag. The index can be
@@ -12,6 +12,7 @@ behind the vault, never ahead of it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -27,6 +28,15 @@ from archive_manager.index.schema import SCHEMA_VERSION, build_schema
 from archive_manager.index.storage import REINDEX_HINT, EncryptedStorage, IndexKeys, RandomBytes
 
 STATE = "archive-state"
+
+
+def slot_digest(latest: dict[str, int]) -> str:
+    """Digest of a slot's indexable content: each document id and its newest version."""
+    lines = "".join(f"{doc_id}:{version}\n" for doc_id, version in sorted(latest.items()))
+    return hashlib.sha256(lines.encode("utf-8")).hexdigest()[:32]
+
+
+EMPTY = slot_digest({})
 MAX_BODY = 1_000_000  # characters of text kept for snippets
 WRITE_TIMEOUT = 30.0
 
@@ -103,20 +113,28 @@ class ClassIndex:
     def _fresh_state(self) -> dict:
         return {"schema": SCHEMA_VERSION, "gen": self.keys.gen, "class": self.access_class, "slots": {}}
 
-    def staleness(self, slot_revisions: dict[str, int]) -> str | None:
+    def staleness(self, slot_revisions: dict[str, str]) -> str | None:
         """Why this index must be rebuilt or caught up, or None if it is current."""
         try:
             state = self.state()
         except IntegrityError as exc:
-            return f"damaged ({exc.message})"
+            return f"damaged: {exc.message}"
         if state is None:
-            return "missing" if slot_revisions else None
+            return "missing" if any(d != EMPTY for d in slot_revisions.values()) else None
         if state.get("schema") != SCHEMA_VERSION:
             return f"schema version {state.get('schema')} (current {SCHEMA_VERSION})"
         if state.get("gen") != self.keys.gen:
             return f"encrypted under key generation {state.get('gen')} (current {self.keys.gen})"
-        lagging = [s for s, rev in slot_revisions.items() if state["slots"].get(s) != rev]
-        extra = [s for s in state["slots"] if s not in slot_revisions]
+        try:  # opening a reader authenticates every index file
+            ix = self._open()
+            ix.reader().close()
+            ix.close()
+        except FileNotFoundError as exc:
+            return f"damaged: {self._incomplete(exc).message}"
+        except IntegrityError as exc:
+            return f"damaged: {exc.message}"
+        lagging = [s for s, rev in slot_revisions.items() if state["slots"].get(s, EMPTY) != rev]
+        extra = [s for s, rev in state["slots"].items() if s not in slot_revisions and rev != EMPTY]
         if lagging or extra:
             return f"{len(lagging) + len(extra)} dossier(s) out of date"
         return None
@@ -129,6 +147,13 @@ class ClassIndex:
         except EmptyIndexError:
             raise IntegrityError(f"the {self.access_class} search index has no table of contents",
                                  hint=REINDEX_HINT) from None
+        except FileNotFoundError as exc:
+            raise self._incomplete(exc) from None
+
+    def _incomplete(self, exc: OSError) -> IntegrityError:
+        name = Path(exc.filename).name if exc.filename else "a file"
+        return IntegrityError(f"the {self.access_class} search index is incomplete ({name} is missing)",
+                              hint=REINDEX_HINT)
 
     def _writer(self, ix) -> IndexWriter:
         try:
@@ -138,7 +163,7 @@ class ClassIndex:
                                 hint="try again when the other filing or reindex has finished") from None
 
     def index_version(self, doc: IndexDocument | None, doc_id: str, slot_id: str,
-                      revision_before: int, revision_after: int) -> None:
+                      revision_before: str, revision_after: str) -> None:
         """Add or replace one document (``None``: remove it, its newest version has
         no text) after its slot moved from one revision to the next."""
         if not self.exists():
@@ -158,11 +183,11 @@ class ClassIndex:
             raise
         writer.commit()
         ix.close()
-        if state["slots"].get(slot_id, 0) == revision_before:
+        if state["slots"].get(slot_id, EMPTY) == revision_before:
             state["slots"][slot_id] = revision_after
             self._write_state(state)
 
-    def replace_slots(self, slots: dict[str, tuple[int, Iterable[IndexDocument]]], drop: Iterable[str] = ()) -> None:
+    def replace_slots(self, slots: dict[str, tuple[str, Iterable[IndexDocument]]], drop: Iterable[str] = ()) -> None:
         """Re-index whole slots (delete their documents, add the given ones)."""
         state = self.state()
         ix = self._open()
@@ -184,7 +209,7 @@ class ClassIndex:
             state["slots"][slot_id] = revision
         self._write_state(state)
 
-    def rebuild(self, slots: dict[str, tuple[int, Iterable[IndexDocument]]]) -> int:
+    def rebuild(self, slots: dict[str, tuple[str, Iterable[IndexDocument]]]) -> int:
         """Build a new index beside the old one, then swap it in. Returns the document count."""
         new = self._sibling(self.folder.with_name(self.folder.name + ".new"))
         shutil.rmtree(new.folder, ignore_errors=True)
@@ -256,7 +281,10 @@ class ClassIndex:
             raise IntegrityError(
                 f"the {self.access_class} search index uses schema version {state.get('schema')}, "
                 f"this archive needs {SCHEMA_VERSION}", hint="run 'archive reindex --if-needed'")
-        self._searcher = self._open().searcher()
+        try:
+            self._searcher = self._open().searcher()
+        except FileNotFoundError as exc:
+            raise self._incomplete(exc) from None
         return self._searcher
 
     def close(self) -> None:

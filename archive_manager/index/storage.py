@@ -193,8 +193,6 @@ class EncryptedStorage(Storage):
             return BufferFile(memoryview(data), name=name)
         try:
             reader = PagedReader(self._path(name), self.keys.read_key, self.binding, self._what(name))
-        except FileNotFoundError:
-            raise NameError(name) from None
         except IntegrityError as exc:
             raise IntegrityError(exc.message, hint=REINDEX_HINT) from None
         try:

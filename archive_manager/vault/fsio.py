@@ -70,7 +70,17 @@ class Transaction:
         self._token = token
         self._staged: list[tuple[Path, Path]] = []
         self._created_dirs: list[Path] = []
+        self._after_commit: list = []
         self._n = 0
+
+    def after_commit(self, action) -> None:
+        """Run ``action()`` once the commit is durable, still under the vault lock."""
+        self._after_commit.append(action)
+
+    def run_after_commit(self) -> None:
+        actions, self._after_commit = self._after_commit, []
+        for action in actions:
+            action()
 
     def _next_tmp(self, final: Path) -> Path:
         self._n += 1

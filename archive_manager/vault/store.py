@@ -59,3 +59,4 @@ class Vault:
             except OSError as exc:
                 tx.rollback()
                 raise ArchiveError(f"could not write to the vault: {exc.strerror or exc}") from None
+            tx.run_after_commit()

@@ -11,7 +11,7 @@ CHINESE = "广告发布合同\n甲方：北京星辰传媒有限公司\n乙方�
 BINARY = bytes(range(256)) * 3 + b"\x00\xff\xfe\r\n\x1a" + bytes(reversed(range(256)))
 FILED_KEYS = {"path", "doc_id", "version", "duplicate"}
 LS_KEYS = {"doc_id", "client", "type", "class", "title", "date", "version", "versions", "size",
-           "original_name", "filed_at", "filed_by"}
+           "original_name", "filed_at", "filed_by", "text", "text_reason"}
 ALL_TYPES = ("admission-form, business-license, call-note, client-profile, complaint, contract, "
              "contract-amendment, credit-assessment, credit-report, dunning-letter, email, feedback, "
              "minutes, monitoring-report, plan, production-file, project-review, qualification, "
@@ -252,9 +252,9 @@ def test_ls_text_table(cli):
     r = cli.run("ls", "--type", "contract", user="bob")
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
-    assert lines[0].split() == ["DOC_ID", "CLIENT", "TYPE", "DATE", "V", "TITLE"]
+    assert lines[0].split() == ["DOC_ID", "CLIENT", "TYPE", "DATE", "V", "TITLE", "TEXT"]
     assert lines[1].split()[:3] == [contract, "C001", "contract"]
-    assert lines[1].split()[-1] == "合同"
+    assert lines[1].split()[-2:] == ["合同", "ok"]
 
 
 def test_ls_empty_and_errors(cli):

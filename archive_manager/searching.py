@@ -1,0 +1,109 @@
+"""Search and the index side of filing: which class indexes a user may open,
+with which keys, and the ``search`` action itself.
+
+Index keys come from class keys: HKDF(class key of generation g, "index",
+vault, class, g). Holding a class key is what lets a user open that class's
+index; a search opens only the classes the user holds and is granted.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict, dataclass
+
+from archive_manager.crypto.primitives import derive_key
+from archive_manager.errors import AccessDenied
+from archive_manager.identifiers import check_date
+from archive_manager.index import ClassIndex, Hit, IndexDocument, IndexKeys, compile_query, search_classes
+from archive_manager.session import Session
+from archive_manager.vault.layout import binding
+
+DEFAULT_LIMIT = 10
+
+
+def index_keys(session: Session, cls: str) -> IndexKeys:
+    vault_id = session.vault.vault_id
+    return IndexKeys(session.store().current(cls),
+                     lambda g: derive_key(session.class_key(cls, g), binding("index", vault_id, cls, g)))
+
+
+def class_index(session: Session, cls: str) -> ClassIndex:
+    s = session.settings
+    return ClassIndex(s.index_dir / cls, cls, index_keys(session, cls),
+                      binding("index", session.vault.vault_id, cls), session.runtime.random_bytes,
+                      cache_bytes=s.index_cache_mb << 20)
+
+
+def latest_versions(documents: dict[str, dict]) -> dict[str, int]:
+    return {doc_id: doc["versions"][-1]["version"] for doc_id, doc in documents.items()}
+
+
+def index_filed(session: Session, cls: str, doc: IndexDocument | None, doc_id: str, slot_id: str,
+                digest_before: str, digest_after: str) -> None:
+    """Bring one filed version into the class index (``doc`` None: it has no text)."""
+    index = class_index(session, cls)
+    index.index_version(doc, doc_id, slot_id, digest_before, digest_after)
+
+
+def rekey_index(session: Session, cls: str) -> str | None:
+    """Re-encrypt a class index under the class's current key generation (after
+    a rotation). A damaged index is removed instead; returns a note then."""
+    index = class_index(session, cls)
+    if not index.folder.exists():
+        return None
+    try:
+        index.rekey(index.keys)
+    except Exception as exc:  # anything: the index is rebuildable from the vault
+        shutil.rmtree(index.folder, ignore_errors=True)
+        return f"the {cls} search index could not be re-encrypted ({exc}); run 'archive reindex'"
+    return None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    total: int
+    hits: list[Hit]
+    classes: list[str]
+
+    def to_dict(self) -> dict:
+        return {"total": self.total, "hits": [_hit_dict(h) for h in self.hits]}
+
+
+def _hit_dict(h: Hit) -> dict:
+    d = asdict(h)
+    return {"doc_id": d["doc_id"], "client": d["client"], "type": d["type"], "class": d["access_class"],
+            "title": d["title"], "date": d["date"], "score": d["score"], "snippet": d["snippet"]}
+
+
+def searchable_classes(session: Session, doc_type: str | None) -> list[str]:
+    """Classes this search may open: granted ``search`` and held; raises if none."""
+    if doc_type is not None:
+        cls = session.policy.doc_type(doc_type).access_class
+        session.require("search", cls)
+        session.class_key(cls)  # AccessDenied if granted but not (yet) held
+        return [cls]
+    classes = session.classes_for("search")
+    if not classes:
+        session.require("search")
+        raise AccessDenied(f"user {session.user!r} holds no class key to search with",
+                           hint="an admin can run 'archive policy sync' to hand out granted keys")
+    return classes
+
+
+def search(session: Session, text: str, client: str | None = None, doc_type: str | None = None,
+           since: str | None = None, limit: int = DEFAULT_LIMIT) -> SearchResult:
+    with session.recorded("search", client=client, type=doc_type) as details:
+        details["query"] = text
+        compiled = compile_query(text)
+        since = check_date(since, None) if since else None
+        classes = searchable_classes(session, doc_type)
+        if client is not None:
+            session.directory().client(client)  # NotFound for an unknown client
+        indexes = [class_index(session, c) for c in classes]
+        try:
+            total, hits = search_classes(indexes, compiled, limit, client, doc_type, since)
+        finally:
+            for index in indexes:
+                index.close()
+        details["_objects"] = {"hits": len(hits), "total": total}
+        return SearchResult(total, hits, classes)
