@@ -33,7 +33,7 @@ from whoosh.analysis import Composable, Token
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff\u3005\u3007"
 _RUNS = re.compile(
-    rf"(?P<cjk>[{_CJK}]+)|(?P<word>[^\W_{_CJK}]+(?:[-_./@&+'][^\W_{_CJK}]+)*)|(?P<sep>[^\s{_CJK}\w]+)"
+    rf"(?P<cjk>[{_CJK}]+)|(?P<word>[^\W_{_CJK}]+(?:(?:[-_./@&+']|,(?=\d{{3}}))[^\W_{_CJK}]+)*)|(?P<sep>[^\s{_CJK}\w]+)"
 )
 _PARTS = re.compile(rf"[^\W_{_CJK}]+")
 _HAS_CJK = re.compile(f"[{_CJK}]")
@@ -56,13 +56,19 @@ def _jieba():
 
 
 def _nfkc(text: str) -> tuple[str, list[int] | None]:
+    """NFKC, with each output character mapped to where its source starts.
+    Characters are normalised in clusters (a starter and the combining marks
+    after it), so decomposed accents compose as they would in the whole text."""
     if unicodedata.is_normalized("NFKC", text):
         return text, None
     out, where = [], []
-    for i, ch in enumerate(text):
-        n = unicodedata.normalize("NFKC", ch)
-        out.append(n)
-        where.extend([i] * len(n))
+    start = 0
+    for i in range(1, len(text) + 1):
+        if i == len(text) or not unicodedata.combining(text[i]):
+            n = unicodedata.normalize("NFKC", text[start:i])
+            out.append(n)
+            where.extend([start] * len(n))
+            start = i
     return "".join(out), where
 
 

@@ -189,6 +189,7 @@ class ClassIndex:
 
     def replace_slots(self, slots: dict[str, tuple[str, Iterable[IndexDocument]]], drop: Iterable[str] = ()) -> None:
         """Re-index whole slots (delete their documents, add the given ones)."""
+        drop = list(drop)
         state = self.state()
         ix = self._open()
         writer = self._writer(ix)
@@ -211,6 +212,7 @@ class ClassIndex:
 
     def rebuild(self, slots: dict[str, tuple[str, Iterable[IndexDocument]]]) -> int:
         """Build a new index beside the old one, then swap it in. Returns the document count."""
+        self._drop_searcher()
         new = self._sibling(self.folder.with_name(self.folder.name + ".new"))
         shutil.rmtree(new.folder, ignore_errors=True)
         new.storage.create()
@@ -247,6 +249,7 @@ class ClassIndex:
 
     def rekey(self, keys: IndexKeys) -> None:
         """Re-encrypt every file under a new key generation (after a class-key rotation)."""
+        self._drop_searcher()
         target = EncryptedStorage(self.folder, keys, self.binding, self.rng, self.cache_bytes)
         for name in self.storage.list():
             if (self.folder / name).is_file() and not name.endswith("LOCK"):
@@ -269,10 +272,7 @@ class ClassIndex:
         """A Whoosh searcher (kept open and refreshed when the index changes;
         closed by :meth:`close`), or None when this class has no index yet."""
         if self._searcher is not None:
-            fresh = self._searcher.refresh()
-            if fresh is not self._searcher:
-                self._searcher.close()
-                self._searcher = fresh
+            self._searcher = self._searcher.refresh()  # refresh() closes what it no longer shares
             return self._searcher
         if not self.exists():
             return None
@@ -287,8 +287,11 @@ class ClassIndex:
             raise self._incomplete(exc) from None
         return self._searcher
 
-    def close(self) -> None:
+    def _drop_searcher(self) -> None:
         if self._searcher is not None:
             self._searcher.close()
             self._searcher = None
+
+    def close(self) -> None:
+        self._drop_searcher()
         self.storage.close()

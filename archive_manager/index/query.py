@@ -25,7 +25,7 @@ from archive_manager.index.analysis import QUERY_STOPWORDS, fold_text, grams_of,
 FIELDS = ("client", "type", "title")
 _QUOTES = {'"': '"', "\u201c": "\u201d", "\u300c": "\u300d", "\u300e": "\u300f"}
 _TOKEN = re.compile(
-    r'\s*(?:(?P<lp>[(（])|(?P<rp>[)）])|(?P<field>(?i:client|type|title))[:：](?=\S)'
+    r'\s*(?:(?P<lp>[(（])|(?P<rp>[)）])|(?P<field>(?i:client|type|title))[:：]'
     r'|(?P<quote>["\u201c\u300c\u300e])|(?P<neg>-)(?=[^\s)）-])|(?P<word>[^\s()（）"\u201c\u300c\u300e]+))'
 )
 
@@ -77,7 +77,10 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
             out.append(("phrase", text[pos:end]))
             pos = end + 1
         elif kind == "field":
-            out.append(("field", m.group("field").lower()))
+            name = m.group("field").lower()
+            if pos >= n or text[pos].isspace():
+                raise UsageError(f"{name}: needs a value", hint=f"write it without a space, e.g. {name}:合同")
+            out.append(("field", name))
         elif kind == "word" and m.group("word") in ("AND", "OR", "NOT"):
             out.append((m.group("word").lower(), m.group("word")))
         else:

@@ -137,7 +137,7 @@ class EncryptedStorage(Storage):
         self.readonly = False
         self._scratch = scratch
         self._cache_bytes = cache_bytes
-        self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[tuple, bytes]] = OrderedDict()  # name -> (stat, plaintext)
         self._cached = 0
 
     # --- lifecycle ---------------------------------------------------------
@@ -186,11 +186,16 @@ class EncryptedStorage(Storage):
         finally:
             tmp.unlink(missing_ok=True)
 
+    def _stamp(self, name: str) -> tuple:
+        st = os.stat(self._path(name))
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
     def open_file(self, name: str, **kwargs) -> StructFile:
-        data = self._cache.get(name)
-        if data is not None:
+        cached = self._cache.get(name)
+        stamp = self._stamp(name)  # a file rewritten under the same name is read again
+        if cached is not None and cached[0] == stamp:
             self._cache.move_to_end(name)
-            return BufferFile(memoryview(data), name=name)
+            return BufferFile(memoryview(cached[1]), name=name)
         try:
             reader = PagedReader(self._path(name), self.keys.read_key, self.binding, self._what(name))
         except IntegrityError as exc:
@@ -204,20 +209,21 @@ class EncryptedStorage(Storage):
             reader.close()
             raise IntegrityError(exc.message, hint=REINDEX_HINT) from None
         reader.close()
-        self._remember(name, data)
+        self._forget(name)
+        self._remember(name, stamp, data)
         return BufferFile(memoryview(data), name=name)
 
-    def _remember(self, name: str, data: bytes) -> None:
-        self._cache[name] = data
+    def _remember(self, name: str, stamp: tuple, data: bytes) -> None:
+        self._cache[name] = (stamp, data)
         self._cached += len(data)
         while self._cached > self._cache_bytes and len(self._cache) > 1:
-            _, old = self._cache.popitem(last=False)
+            _, (_, old) = self._cache.popitem(last=False)
             self._cached -= len(old)
 
     def _forget(self, name: str) -> None:
         old = self._cache.pop(name, None)
         if old is not None:
-            self._cached -= len(old)
+            self._cached -= len(old[1])
 
     def list(self) -> list[str]:
         try:

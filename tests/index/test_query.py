@@ -1,0 +1,220 @@
+"""The query language: parse trees, usage errors, strict/loose compilation."""
+
+from __future__ import annotations
+
+import pytest
+from whoosh import query as q
+
+from archive_manager.errors import UsageError
+from archive_manager.index.query import Leaf, Node, compile_query, parse
+from tests.index.support import build, doc
+
+
+def W(text: str, field: str | None = None) -> Leaf:
+    return Leaf("word", text, field)
+
+
+def P(text: str, field: str | None = None) -> Leaf:
+    return Leaf("phrase", text, field)
+
+
+def F(field: str, value: str) -> Leaf:
+    return Leaf("filter", value, field)
+
+
+def AND(*items, implicit: bool = False) -> Node:
+    return Node("and", tuple(items), implicit=implicit)
+
+
+def OR(*items) -> Node:
+    return Node("or", tuple(items))
+
+
+def NOT(item) -> Node:
+    return Node("not", (item,))
+
+
+# --- parsing ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, tree", [
+    ("合同", W("合同")),
+    ("应收账款 逾期", AND(W("应收账款"), W("逾期"), implicit=True)),
+    ('"广告发布合同"', P("广告发布合同")),
+    ("“广告发布合同”", P("广告发布合同")),
+    ("「广告发布合同」", P("广告发布合同")),
+    ("『补充协议』", P("补充协议")),
+    ('"ad contract" 星辰', AND(P("ad contract"), W("星辰"), implicit=True)),
+    ("amendment AND 星辰", AND(W("amendment"), W("星辰"))),
+    ("合同 OR 协议", OR(W("合同"), W("协议"))),
+    ("合同 NOT 逾期", AND(W("合同"), NOT(W("逾期")), implicit=True)),
+    ("合同 -逾期", AND(W("合同"), NOT(W("逾期")), implicit=True)),
+    ("-逾期", NOT(W("逾期"))),
+    ("NOT NOT 合同", NOT(NOT(W("合同")))),
+    ("(合同 OR 协议) 星辰", AND(OR(W("合同"), W("协议")), W("星辰"), implicit=True)),
+    ("（合同 OR 协议） AND 星辰", AND(OR(W("合同"), W("协议")), W("星辰"))),
+    ("a OR b c", OR(W("a"), AND(W("b"), W("c"), implicit=True))),
+    ("a b OR c", OR(AND(W("a"), W("b"), implicit=True), W("c"))),
+    ("((合同))", W("合同")),
+    ("client:C001", F("client", "C001")),
+    ("CLIENT：C001", F("client", "C001")),
+    ("type:contract 合同", AND(F("type", "contract"), W("合同"), implicit=True)),
+    ('client:"C001"', F("client", "C001")),
+    ("title:补充协议", W("补充协议", "title")),
+    ('title:"补充 协议"', P("补充 协议", "title")),
+    ("title：“补充协议”", P("补充协议", "title")),
+    ("client:C001 OR client:C002", OR(F("client", "C001"), F("client", "C002"))),
+    ("HT-2026-001", W("HT-2026-001")),
+    ("zhang.wei@example.com", W("zhang.wei@example.com")),
+    ("and or not", AND(W("and"), W("or"), W("not"), implicit=True)),
+])
+def test_parse_trees(text: str, tree) -> None:
+    assert parse(text) == tree
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("", "empty query"),
+    ("   \t ", "empty query"),
+    ('"广告发布合同', "unbalanced quote"),
+    ("“广告发布合同", "unbalanced quote"),
+    ("「广告", "unbalanced quote"),
+    ('合同 "', "unbalanced quote"),
+    ("(合同 OR 协议", "unbalanced parenthesis"),
+    ("（合同", "unbalanced parenthesis"),
+    ("合同)", "')'"),
+    ("合同 AND", "ends where a word was expected"),
+    ("NOT", "ends where a word was expected"),
+    ("AND 合同", "unexpected 'AND'"),
+    ("合同 OR OR 协议", "unexpected 'OR'"),
+    ("()", "unexpected ')'"),
+    ("client:)", "client: needs a value"),
+    ("type:(合同)", "type: needs a value"),
+])
+def test_parse_errors(text: str, fragment: str) -> None:
+    with pytest.raises(UsageError) as info:
+        compile_query(text)
+    assert fragment in info.value.message
+    assert info.value.message == info.value.message.lower() or "'" in info.value.message
+
+
+def test_empty_query_has_a_hint() -> None:
+    with pytest.raises(UsageError) as info:
+        parse("")
+    assert info.value.hint and "archive search" in info.value.hint
+
+
+@pytest.mark.parametrize("text, name", [("client:", "client"), ("合同 type:", "type"),
+                                        ("title:", "title"), ("client: 星辰", "client")])
+def test_dangling_field_is_a_usage_error(text: str, name: str) -> None:
+    try:
+        tree = parse(text)
+    except UsageError as exc:
+        assert f"{name}:" in exc.message
+        return
+    pytest.fail(f"BUG query._TOKEN: a field with no value ({text!r}) is read as the plain word "
+                f"{name!r} and searched for, instead of raising UsageError; got {tree!r}")
+
+
+@pytest.mark.parametrize("text", ["，。！", "...", "-", "---", "“，”", "(。)", "- -"])
+def test_only_punctuation_is_a_usage_error(text: str) -> None:
+    with pytest.raises(UsageError) as info:
+        compile_query(text)
+    assert "no searchable words" in info.value.message or "unexpected" in info.value.message
+
+
+# --- compilation ------------------------------------------------------------------------
+
+def test_single_word_is_not_tiered() -> None:
+    c = compile_query("合同")
+    assert not c.tiered and c.strict == c.loose
+
+
+def test_implicit_group_is_strict_and_loose() -> None:
+    c = compile_query("合同 逾期")
+    assert c.tiered
+    assert isinstance(c.strict, q.And) and isinstance(c.loose, q.Or)
+    assert set(c.needles) >= {"合同", "逾期"}
+
+
+def test_chinese_run_is_an_implicit_group() -> None:
+    c = compile_query("应收账款逾期")
+    assert c.tiered and isinstance(c.strict, q.And) and isinstance(c.loose, q.Or)
+    assert "应收账款逾期" in c.needles and c.needles[0] == "应收账款逾期", "longest needle first"
+
+
+def test_explicit_operators_are_the_same_in_both_forms() -> None:
+    for text in ("合同 AND 逾期", "合同 OR 逾期", '"广告发布合同"', "合同 -逾期"):
+        c = compile_query(text)
+        assert not c.tiered and c.strict == c.loose, text
+
+
+def test_needles_are_folded_and_deduplicated() -> None:
+    c = compile_query("廣告 广告 HT-2026-001")
+    assert c.needles.count("广告") == 1 and "ht-2026-001" in c.needles
+    assert "廣告" not in c.needles
+
+
+def test_negated_words_are_not_needles() -> None:
+    assert "逾期" not in compile_query("合同 -逾期").needles
+
+
+def test_stopwords_dropped_from_multi_word_chinese_runs_only() -> None:
+    assert ("content", "的") in compile_query("的").strict.all_terms(), "a lone 的 is searchable"
+    for form in ("strict", "loose"):
+        terms = {t for _, t in getattr(compile_query("合同的逾期"), form).all_terms()}
+        assert "的" not in terms and {"合同", "逾期"} <= terms, form
+
+
+# --- compiled queries against a small index ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    docs = [
+        doc("both", "合同 逾期", client="C001", type="contract"),
+        doc("hetong", "合同 签订", client="C001", type="contract"),
+        doc("yuqi", "账款 逾期", client="C001", type="credit_report"),
+        doc("neither", "会议 纪要", client="C001", type="meeting"),
+        doc("both-c2", "合同 逾期", client="C002", type="contract"),
+        doc("title-only", "正文 无关", title="补充协议 第一号", client="C002", type="amendment"),
+        doc("xieyi-text", "本补充协议正文", title="其他", client="C002", type="amendment"),
+    ]
+    index = build(tmp_path_factory.mktemp("query"), docs)
+    yield index
+    index.close()
+
+
+def _matches(index, query) -> set[str]:
+    s = index.searcher()
+    return {r["doc_id"] for r in s.search(query, limit=None)}
+
+
+def test_strict_needs_all_words_loose_any(corpus) -> None:
+    c = compile_query("合同 逾期")
+    assert _matches(corpus, c.strict) == {"both", "both-c2"}
+    assert _matches(corpus, c.loose) == {"both", "both-c2", "hetong", "yuqi"}
+
+
+def test_filters_stay_required_in_loose_mode(corpus) -> None:
+    c = compile_query("client:C001 合同 逾期")
+    assert _matches(corpus, c.strict) == {"both"}
+    assert _matches(corpus, c.loose) == {"both", "hetong", "yuqi"}
+    c = compile_query("合同 逾期 type:contract")
+    assert _matches(corpus, c.loose) == {"both", "both-c2", "hetong"}
+
+
+def test_filter_alone_matches_everything_it_selects(corpus) -> None:
+    assert _matches(corpus, compile_query("client:C002").strict) == {"both-c2", "title-only", "xieyi-text"}
+    assert _matches(corpus, compile_query("type:amendment -正文").strict) == set()
+
+
+def test_or_and_not_and_parentheses(corpus) -> None:
+    assert _matches(corpus, compile_query("签订 OR 纪要").strict) == {"hetong", "neither"}
+    assert _matches(corpus, compile_query("合同 -逾期").strict) == {"hetong"}
+    assert _matches(corpus, compile_query("合同 NOT 逾期").loose) == {"hetong"}
+    assert _matches(corpus, compile_query("(签订 OR 纪要) client:C001").strict) == {"hetong", "neither"}
+    assert _matches(corpus, compile_query("-合同 -逾期 client:C001").strict) == {"neither"}
+
+
+def test_title_field_searches_titles_only(corpus) -> None:
+    assert _matches(corpus, compile_query("title:补充协议").strict) == {"title-only"}
+    assert _matches(corpus, compile_query("补充协议").strict) == {"title-only", "xieyi-text"}
+    assert _matches(corpus, compile_query('title:"补充协议"').strict) == {"title-only"}
