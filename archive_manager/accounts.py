@@ -108,8 +108,8 @@ def remove_user(session: Session, name: str) -> dict:
             store.mark_pending(held)
             tx.write(session.vault.paths.users_json, users.serialize())
             tx.write(session.vault.paths.keys_json, store.serialize())
-        rotated = finish_rotations(session)
-        return {"user": name, "removed": True, "rotated": rotated,
+        rotated, notes = finish_rotations(session)
+        return {"user": name, "removed": True, "rotated": rotated, "notes": notes,
                 "message": f"{name}'s keyring can no longer open anything filed from now on"}
 
 
@@ -139,21 +139,25 @@ def sync_policy(session: Session) -> dict:
                 if extra:
                     store.mark_pending([cls])
             tx.write(session.vault.paths.keys_json, store.serialize())
-        rotated = finish_rotations(session)
+        rotated, notes = finish_rotations(session)
+        notes += [n for cls in created if (n := searching.create_empty_index(session, cls))]
         details["changes"] = {"sealed": sealed, "revoked": revoked}
-        return {"created": created, "sealed": sealed, "revoked": revoked, "rotated": rotated}
+        return {"created": created, "sealed": sealed, "revoked": revoked, "rotated": rotated, "notes": notes}
 
 
-def finish_rotations(session: Session) -> list[str]:
-    """Rotate every class marked pending (also resumes a rotation cut short)."""
-    done = []
+def finish_rotations(session: Session) -> tuple[list[str], list[str]]:
+    """Rotate every class marked pending (also resumes a rotation cut short).
+    Returns the classes rotated and notes for the admin (an index to rebuild)."""
+    done, notes = [], []
     for cls in session.store(fresh=True).pending():
-        rotate_class(session, cls)
+        _, note = rotate_class(session, cls)
         done.append(cls)
-    return done
+        if note:
+            notes.append(note)
+    return done, notes
 
 
-def rotate_class(session: Session, cls: str) -> int:
+def rotate_class(session: Session, cls: str) -> tuple[int, str | None]:
     vault, rt = session.vault, session.runtime
     with vault.transaction() as tx:
         users = vault.users()
@@ -171,10 +175,11 @@ def rotate_class(session: Session, cls: str) -> int:
         else:
             for dossier in sorted(c["dossier"] for c in directory.clients.values()):
                 _rewrap(session, tx, directory, dossier, cls, gen, new_key)
+    note = None
     if cls != DIRECTORY:
         # the index is re-encrypted under the new generation before the old one goes
         session.store(fresh=True)
-        searching.rekey_index(session, cls)
+        note = searching.rekey_index(session, cls)
     with vault.transaction() as tx:
         store = session.store(fresh=True)
         for old in store.generations(cls):
@@ -182,7 +187,7 @@ def rotate_class(session: Session, cls: str) -> int:
                 store.drop_generation(cls, old)
         store.clear_pending(cls)
         tx.write(vault.paths.keys_json, store.serialize())
-    return gen
+    return gen, note
 
 
 def _own_key(session: Session, store: ClassKeyStore, cls: str, gen: int) -> bytes:

@@ -123,9 +123,10 @@ class ArchiveHome:
         paths = VaultPaths(s.vault_dir)
         store = ClassKeyStore(vault_id, {})
         holds = policy.classes_for([ADMIN_DEPARTMENT])
-        for cls in sorted(policy.classes):
+        class_keys = {cls: rng(32) for cls in sorted(policy.classes)}
+        for cls, key in class_keys.items():
             # Classes the admin cannot hold get a key nobody holds yet; policy sync seals it later.
-            store.create(cls, rng(32), [keys.identity] if cls in holds else [])
+            store.create(cls, key, [keys.identity] if cls in holds else [])
         dir_key = rng(32)
         store.create(DIRECTORY, dir_key, [keys.identity])
         directory = Directory(naming_key=rng(32))
@@ -142,9 +143,19 @@ class ArchiveHome:
         except BaseException:
             tx.rollback()
             raise
+        _create_indexes(s, vault_id, store, class_keys, rng)
         self.reporter.report(ActionEvent("init", admin, (ADMIN_DEPARTMENT,), "ok", {"vault": vault_id}))
         return {"home": str(s.home), "vault_id": vault_id, "admin": admin,
                 "kdf_profile": s.kdf_profile, "classes": sorted(policy.classes)}
+
+
+def _create_indexes(settings: Settings, vault_id: str, store: ClassKeyStore, class_keys: dict, rng) -> None:
+    """An empty search index per class, so that a missing index always means damage."""
+    from archive_manager.searching import index_keys, open_class_index
+
+    for cls, key in class_keys.items():
+        keys = index_keys(vault_id, cls, store.current(cls), lambda g, key=key: key)
+        open_class_index(settings, vault_id, cls, keys, rng).create_empty()
 
 
 def _copy_defaults(src: Path, dst: Path, names: tuple[str, ...] | None) -> None:

@@ -10,28 +10,42 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 from archive_manager.crypto.primitives import derive_key
 from archive_manager.errors import AccessDenied
 from archive_manager.identifiers import check_date
 from archive_manager.index import ClassIndex, Hit, IndexDocument, IndexKeys, compile_query, search_classes
 from archive_manager.session import Session
+from archive_manager.settings import Settings
 from archive_manager.vault.layout import binding
 
 DEFAULT_LIMIT = 10
 
 
-def index_keys(session: Session, cls: str) -> IndexKeys:
-    vault_id = session.vault.vault_id
-    return IndexKeys(session.store().current(cls),
-                     lambda g: derive_key(session.class_key(cls, g), binding("index", vault_id, cls, g)))
+def index_keys(vault_id: str, cls: str, gen: int, class_key_for: Callable[[int], bytes]) -> IndexKeys:
+    return IndexKeys(gen, lambda g: derive_key(class_key_for(g), binding("index", vault_id, cls, g)))
+
+
+def open_class_index(settings: Settings, vault_id: str, cls: str, keys: IndexKeys,
+                     rng: Callable[[int], bytes]) -> ClassIndex:
+    return ClassIndex(settings.index_dir / cls, cls, keys, binding("index", vault_id, cls), rng,
+                      cache_bytes=settings.index_cache_mb << 20)
 
 
 def class_index(session: Session, cls: str) -> ClassIndex:
-    s = session.settings
-    return ClassIndex(s.index_dir / cls, cls, index_keys(session, cls),
-                      binding("index", session.vault.vault_id, cls), session.runtime.random_bytes,
-                      cache_bytes=s.index_cache_mb << 20)
+    vault_id = session.vault.vault_id
+    keys = index_keys(vault_id, cls, session.store().current(cls), lambda g: session.class_key(cls, g))
+    return open_class_index(session.settings, vault_id, cls, keys, session.runtime.random_bytes)
+
+
+def create_empty_index(session: Session, cls: str) -> str | None:
+    """An empty index for a new class, so that a missing index always means
+    damage. Returns a note when the admin does not hold the class."""
+    if session.user not in session.store(fresh=True).holders(cls):
+        return f"no search index was created for class {cls!r}: run 'archive reindex' as one of its holders"
+    class_index(session, cls).create_empty()
+    return None
 
 
 def latest_versions(documents: dict[str, dict]) -> dict[str, int]:

@@ -59,6 +59,7 @@ def user_remove(cli: CliContext, name, as_json) -> None:
     r = accounts.remove_user(cli.session(), name)
     emit(r, as_json, lambda r: click.echo(
         f"removed {r['user']}; rotated: {', '.join(r['rotated']) or '-'}\n{r['message']}"))
+    warn_notes(r["notes"])
 
 
 @user.command("passwd")
@@ -152,3 +153,9 @@ def policy_sync(cli: CliContext, as_json) -> None:
     emit(r, as_json, lambda r: click.echo(
         f"sealed: {', '.join(r['sealed']) or '-'}; revoked: {', '.join(r['revoked']) or '-'}; "
         f"rotated: {', '.join(r['rotated']) or '-'}; new classes: {', '.join(r['created']) or '-'}"))
+    warn_notes(r["notes"])
+
+
+def warn_notes(notes: list[str]) -> None:
+    for note in notes:
+        click.echo(f"archive: warning: {note}", err=True)

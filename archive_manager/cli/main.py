@@ -130,7 +130,7 @@ def ls_cmd(cli: CliContext, client, doc_type, as_json) -> None:
         ("version", "V"), ("title", "TITLE"), ("text", "TEXT")]))
 
 
-@main.command("search")
+@main.command("search", context_settings={"ignore_unknown_options": True})
 @click.argument("query", nargs=-1, required=True)
 @click.option("--client", help="Only this client's documents.")
 @click.option("--type", "doc_type", help="Only this document type.")

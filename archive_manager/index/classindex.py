@@ -120,7 +120,7 @@ class ClassIndex:
         except IntegrityError as exc:
             return f"damaged: {exc.message}"
         if state is None:
-            return "missing" if any(d != EMPTY for d in slot_revisions.values()) else None
+            return "missing"
         if state.get("schema") != SCHEMA_VERSION:
             return f"schema version {state.get('schema')} (current {SCHEMA_VERSION})"
         if state.get("gen") != self.keys.gen:
@@ -150,6 +150,17 @@ class ClassIndex:
         except FileNotFoundError as exc:
             raise self._incomplete(exc) from None
 
+    def create_empty(self) -> None:
+        """Create an empty index (a new class); an existing one is left alone."""
+        if self.exists():
+            return
+        self.storage.create()
+        self.storage.create_index(build_schema()).close()
+        self._write_state(self._fresh_state())
+
+    def _missing(self) -> IntegrityError:
+        return IntegrityError(f"the {self.access_class} search index is missing", hint=REINDEX_HINT)
+
     def _incomplete(self, exc: OSError) -> IntegrityError:
         name = Path(exc.filename).name if exc.filename else "a file"
         return IntegrityError(f"the {self.access_class} search index is incomplete ({name} is missing)",
@@ -167,9 +178,7 @@ class ClassIndex:
         """Add or replace one document (``None``: remove it, its newest version has
         no text) after its slot moved from one revision to the next."""
         if not self.exists():
-            self.storage.create()
-            self.storage.create_index(build_schema())
-            self._write_state(self._fresh_state())
+            raise self._missing()
         state = self.state()
         ix = self._open()
         writer = self._writer(ix)
@@ -270,12 +279,15 @@ class ClassIndex:
 
     def searcher(self):
         """A Whoosh searcher (kept open and refreshed when the index changes;
-        closed by :meth:`close`), or None when this class has no index yet."""
+        closed by :meth:`close`). Every class gets an index when it is created,
+        so a missing one is damage, reported with the reindex hint."""
         if self._searcher is not None:
-            self._searcher = self._searcher.refresh()  # refresh() closes what it no longer shares
-            return self._searcher
+            if self._searcher.up_to_date():
+                return self._searcher
+            # not refresh(): it fails on an empty index (Whoosh's EmptyReader has no segments)
+            self._drop_searcher()
         if not self.exists():
-            return None
+            raise self._missing()
         state = self.state()
         if state.get("schema") != SCHEMA_VERSION:
             raise IntegrityError(

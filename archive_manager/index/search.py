@@ -63,15 +63,12 @@ def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, cl
     total, hits = 0, []  # hits: (hit without snippet, text)
     for index in indexes:
         searcher = index.searcher()
-        if searcher is None:
-            continue
         strict = searcher.search(compiled.strict, limit=limit, filter=flt)
         hits.extend(_hits(strict, index.access_class, 0))
         if compiled.tiered:
             rest = searcher.search(q.AndNot(compiled.loose, compiled.strict), limit=limit, filter=flt)
             hits.extend(_hits(rest, index.access_class, 1))
-            total += len(strict) + len(rest)
-        else:
-            total += len(strict)
+        # counted on its own: with a limit, Whoosh's count ignores a filter that allows nothing
+        total += len(searcher.search(compiled.loose, limit=None, filter=flt, scored=False))
     hits.sort(key=lambda pair: (pair[0].tier, -pair[0].score, pair[0].doc_id))
     return total, [replace(h, snippet=make_snippet(text, compiled.needles)) for h, text in hits[:limit]]

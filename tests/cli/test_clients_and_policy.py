@@ -199,7 +199,7 @@ def test_policy_sync_revokes_and_rotates(cli):
     assert r.stdout == "sealed: -; revoked: service:bob; rotated: service; new classes: -\n"
 
     r = cli.run("policy", "sync", "--json", user="alice")
-    assert json.loads(r.stdout) == {"created": [], "sealed": [], "revoked": [], "rotated": []}
+    assert json.loads(r.stdout) == {"created": [], "sealed": [], "revoked": [], "rotated": [], "notes": []}
 
     who = json.loads(cli.run("whoami", "--json", user="bob").stdout)
     assert who["classes"] == ["basic", "contract"]

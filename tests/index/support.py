@@ -27,10 +27,15 @@ class Keys:
 
 
 def make_index(folder: Path, cls: str = "contract", keys: Keys | None = None, gen: int = 1,
-               only: tuple[int, ...] | None = None, **kwargs) -> ClassIndex:
-    """A ClassIndex at ``folder/cls``; ``only``: the generations whose keys it holds (default all)."""
+               only: tuple[int, ...] | None = None, create: bool = True, **kwargs) -> ClassIndex:
+    """A ClassIndex at ``folder/cls``, created empty as the archive does for every
+    class (``create=False``: nothing on disk); ``only``: the generations whose keys
+    it holds (default all)."""
     keys = keys or Keys()
-    return ClassIndex(Path(folder) / cls, cls, keys.index_keys(gen, only), BINDING, os.urandom, **kwargs)
+    index = ClassIndex(Path(folder) / cls, cls, keys.index_keys(gen, only), BINDING, os.urandom, **kwargs)
+    if create:
+        index.create_empty()
+    return index
 
 
 def doc(doc_id: str, text: str, title: str = "", client: str = "C001", slot: str | None = None,

@@ -29,8 +29,10 @@ def _files(index) -> list[Path]:
 # --- index_version -----------------------------------------------------------------------
 
 def test_index_version_adds_documents(tmp_path: Path) -> None:
-    index = make_index(tmp_path)
-    assert not index.exists() and index.searcher() is None and index.state() is None
+    index = make_index(tmp_path, create=False)
+    assert not index.exists() and index.state() is None
+    index.create_empty()
+    assert index.exists() and index.state()["slots"] == {} and ids(index, "合同") == set()
     index.index_version(doc("D1", "广告发布合同", slot=SLOT), "D1", SLOT, EMPTY, _rev(D1=1))
     index.index_version(doc("D2", "应收账款", slot=SLOT), "D2", SLOT, _rev(D1=1), _rev(D1=1, D2=1))
     assert index.exists()
@@ -103,10 +105,24 @@ def test_a_lagging_state_stays_behind_later_updates(tmp_path: Path) -> None:
 
 
 def test_staleness_missing_index(tmp_path: Path) -> None:
-    index = make_index(tmp_path)
+    index = make_index(tmp_path, create=False)
     assert index.staleness({SLOT: _rev(D1=1)}) == "missing"
+    assert index.staleness({}) == "missing", "every class has an index from its creation"
+    index.create_empty()
     assert index.staleness({}) is None
-    assert index.staleness({SLOT: EMPTY}) is None, "a slot without documents needs no index"
+    assert index.staleness({SLOT: EMPTY}) is None, "a slot without documents needs no entry"
+    assert index.staleness({SLOT: _rev(D1=1)}) == "1 dossier(s) out of date"
+
+
+def test_a_missing_index_refuses_updates_and_searches(tmp_path: Path) -> None:
+    index = make_index(tmp_path, create=False)
+    for attempt in (lambda: index.index_version(doc("D1", "合同"), "D1", SLOT, EMPTY, _rev(D1=1)),
+                    index.searcher):
+        with pytest.raises(IntegrityError) as err:
+            attempt()
+        assert err.value.message == "the contract search index is missing"
+        assert "archive reindex" in err.value.hint
+    assert not index.folder.exists(), "nothing is created behind the vault's back"
 
 
 def test_staleness_extra_and_dropped_slots(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from archive_manager.index import compile_query, search_classes
+from archive_manager.errors import IntegrityError
 from tests.index.support import Keys, build, doc, find, ids, make_index
 
 
@@ -264,11 +265,14 @@ def test_strict_hits_of_one_class_come_before_loose_hits_of_another(tmp_path: Pa
     assert total == 2 and [(h.doc_id, h.tier) for h in hits] == [("B-all", 0), ("A-some", 1)]
 
 
-def test_a_class_without_an_index_is_skipped(tmp_path: Path) -> None:
+def test_an_empty_class_index_adds_nothing_and_a_missing_one_is_an_error(tmp_path: Path) -> None:
     a = build(tmp_path, [doc("A1", "合同")], cls="credit")
-    missing = make_index(tmp_path, "project")
-    assert _search([missing, a], "合同")[0] == 1
-    assert _search([missing], "合同") == (0, [])
+    empty = make_index(tmp_path, "project")
+    assert _search([empty, a], "合同")[0] == 1
+    assert _search([empty], "合同") == (0, [])
+    missing = make_index(tmp_path, "service", create=False)
+    with pytest.raises(IntegrityError, match="the service search index is missing"):
+        _search([missing, a], "合同")
 
 
 CLASSES = ("basic", "credit", "contract", "project")
