@@ -58,21 +58,48 @@ sed 's/480,000/520,000/' "$HOME_DIR/incoming/广告发布合同.txt" > "$HOME_DI
 run as bob archive file "$HOME_DIR/incoming/广告发布合同-v2.txt" --client C001 --type contract --replaces "$CONTRACT"
 run as bob archive get "$CONTRACT" --version 1
 
-step "9. Nothing readable at rest: no client name, title or file name in the vault"
+step "9. Search in Chinese and English: simplified finds traditional, fragments and codes work"
+cat > "$HOME_DIR/incoming/催款會議紀要.txt" <<'DOC'
+會議紀要：北京星辰傳媒有限公司應收賬款逾期四十五天，合同編號 HT-2026-001。
+決定：發出催款函，並由法務部跟進。
+DOC
+run as alice archive file "$HOME_DIR/incoming/催款會議紀要.txt" --client C001 --type minutes --title "催款會議紀要"
+run as alice archive search '应收账款 逾期'
+run as alice archive search 星辰 --limit 5
+run as bob archive search '"广告发布合同"' --type contract --since 2026-01-01
+run as bob archive search 'HT-2026-001' --json
+
+step "10. Search sees only your classes: carol (credit) finds no contract and no minutes"
+run as carol archive search 'HT-2026-001'
+fails as carol archive search 'HT-2026-001' --type contract
+
+step "11. The index is encrypted too; a damaged index file is refused, and reindex rebuilds it"
+if grep -rl "星辰\|HT-2026\|广告发布\|應收賬款" "$HOME_DIR/index"; then echo "!! plaintext found"; exit 1; else echo "(grep found no plaintext in index/)"; fi
+seg=$(find "$HOME_DIR/index/contract" -name '*.seg' | head -n 1)
+python3 - "$seg" <<'PY'
+import sys
+p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[len(b) // 2] ^= 1; open(p, "wb").write(bytes(b))
+PY
+fails as bob archive search 合同
+run as alice archive reindex --if-needed
+run as bob archive search 合同
+
+step "12. Nothing readable at rest: no client name, title or file name in the vault"
 run find "$HOME_DIR/vault" -type f
 if grep -rl "星辰\|HT-2026\|广告发布" "$HOME_DIR/vault"; then echo "!! plaintext found"; exit 1; else echo "(grep found no plaintext)"; fi
 
-step "10. Impersonation without the passphrase gets nothing"
+step "13. Impersonation without the passphrase gets nothing"
 fails env ARCHIVE_USER=bob ARCHIVE_PASSPHRASE=guess archive ls
 
-step "11. Verify authenticates every stored byte"
+step "14. Verify authenticates every stored byte"
 run as alice archive verify
 
-step "12. Removing bob rotates the keys he held; his keyring opens nothing filed afterwards"
+step "15. Removing bob rotates the keys he held; his keyring opens nothing filed afterwards"
 run as alice archive user remove bob
 fails as bob archive ls
+run as alice archive search 合同 --type contract   # the contract index was re-encrypted under the new key
 
-step "13. Tampering is detected: flip one byte of a stored document, then verify"
+step "16. Tampering is detected: flip one byte of a stored document, then verify"
 victim=$(find "$HOME_DIR/vault/dossiers" -path '*objects*' -type f | head -n 1)
 python3 - "$victim" <<'PY'
 import sys

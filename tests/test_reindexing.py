@@ -262,7 +262,7 @@ def test_spilled_posting_runs_are_encrypted(tmp_path, monkeypatch):
 
         monkeypatch.setattr(storage.EncryptedStorage, "delete_file", keep_scratch_file)
         monkeypatch.setattr(storage.EncryptedStorage, "destroy", keep_scratch_dir)
-        monkeypatch.setattr(classindex.ClassIndex, "_writer", lambda self, ix: ix.writer(limitmb=0.0001))
+        monkeypatch.setattr(classindex.ClassIndex, "WRITER_LIMIT_MB", 0.0001)
         reindexing.reindex(alice)
         runs = [p for p in arch.home.settings.index_dir.rglob("*.run")]
         assert runs, kept  # the pool did spill

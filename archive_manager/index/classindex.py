@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from whoosh.index import EmptyIndexError, LockError
 from whoosh.writing import IndexWriter
@@ -62,6 +63,7 @@ class IndexDocument:
 
 
 class ClassIndex:
+    WRITER_LIMIT_MB = 64  # postings kept in memory before Whoosh spills a (encrypted) run
     def __init__(self, folder: Path, access_class: str, keys: IndexKeys, binding: str,
                  rng: RandomBytes, cache_bytes: int = 256 << 20) -> None:
         self.folder = Path(folder)
@@ -166,12 +168,23 @@ class ClassIndex:
         return IntegrityError(f"the {self.access_class} search index is incomplete ({name} is missing)",
                               hint=REINDEX_HINT)
 
-    def _writer(self, ix) -> IndexWriter:
+    @contextmanager
+    def _writing(self, ix, optimize: bool = False) -> Iterator[IndexWriter]:
+        """A writer on ``ix``: committed if the block succeeds, cancelled if not."""
         try:
-            return ix.writer(limitmb=64, timeout=WRITE_TIMEOUT, delay=0.05)
+            writer = ix.writer(limitmb=self.WRITER_LIMIT_MB, timeout=WRITE_TIMEOUT, delay=0.05)
         except LockError:
+            ix.close()
             raise ConflictError(f"the {self.access_class} search index is locked by another process",
                                 hint="try again when the other filing or reindex has finished") from None
+        try:
+            yield writer
+        except BaseException:
+            writer.cancel()
+            ix.close()
+            raise
+        writer.commit(optimize=optimize)
+        ix.close()
 
     def index_version(self, doc: IndexDocument | None, doc_id: str, slot_id: str,
                       revision_before: str, revision_after: str) -> None:
@@ -180,18 +193,11 @@ class ClassIndex:
         if not self.exists():
             raise self._missing()
         state = self.state()
-        ix = self._open()
-        writer = self._writer(ix)
-        try:
+        with self._writing(self._open()) as writer:
             if doc is None:
                 writer.delete_by_term("doc_id", doc_id)
             else:
                 writer.update_document(**doc.fields())
-        except BaseException:
-            writer.cancel()
-            raise
-        writer.commit()
-        ix.close()
         if state["slots"].get(slot_id, EMPTY) == revision_before:
             state["slots"][slot_id] = revision_after
             self._write_state(state)
@@ -200,19 +206,12 @@ class ClassIndex:
         """Re-index whole slots (delete their documents, add the given ones)."""
         drop = list(drop)
         state = self.state()
-        ix = self._open()
-        writer = self._writer(ix)
-        try:
-            for slot_id in list(drop) + list(slots):
+        with self._writing(self._open()) as writer:
+            for slot_id in drop + list(slots):
                 writer.delete_by_term("slot", slot_id)
             for slot_id, (_, docs) in slots.items():
                 for doc in docs:
                     writer.add_document(**doc.fields())
-        except BaseException:
-            writer.cancel()
-            raise
-        writer.commit()
-        ix.close()
         for slot_id in drop:
             state["slots"].pop(slot_id, None)
         for slot_id, (revision, _) in slots.items():
@@ -225,20 +224,16 @@ class ClassIndex:
         new = self._sibling(self.folder.with_name(self.folder.name + ".new"))
         shutil.rmtree(new.folder, ignore_errors=True)
         new.storage.create()
-        ix = new.storage.create_index(build_schema())
-        writer = new._writer(ix)
         count = 0
         try:
-            for _, docs in slots.values():
-                for doc in docs:
-                    writer.add_document(**doc.fields())
-                    count += 1
+            with new._writing(new.storage.create_index(build_schema()), optimize=True) as writer:
+                for _, docs in slots.values():
+                    for doc in docs:
+                        writer.add_document(**doc.fields())
+                        count += 1
         except BaseException:
-            writer.cancel()
             shutil.rmtree(new.folder, ignore_errors=True)
             raise
-        writer.commit(optimize=True)
-        ix.close()
         state = new._fresh_state()
         state["slots"] = {s: rev for s, (rev, _) in slots.items()}
         new._write_state(state)

@@ -161,12 +161,9 @@ def test_spilled_posting_runs_and_scratch_files_are_encrypted(tmp_path: Path, ow
             seen[str(p)] = p.read_bytes()
         return real_destroy(self, *args, **kwargs)
 
-    def small_writer(self, ix):
-        return ix.writer(limitmb=0.002, timeout=5.0)
-
     monkeypatch.setattr(EncryptedStorage, "delete_file", delete_file)
     monkeypatch.setattr(EncryptedStorage, "destroy", destroy)
-    monkeypatch.setattr(ClassIndex, "_writer", small_writer)
+    monkeypatch.setattr(ClassIndex, "WRITER_LIMIT_MB", 0.002)
     index = build(tmp_path / "index", [canary.doc(f"D{i}") for i in range(5)])
     assert find(index, canary.ascii)[0] == 5
     index.close()
