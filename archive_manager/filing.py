@@ -6,7 +6,6 @@ The filing pipeline of the inbox issue wraps this as its store stage.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from archive_manager.crypto import encrypt_stream
 from archive_manager.errors import ArchiveError, NotFound, UsageError
 from archive_manager.identifiers import check_date, parse_doc_id
 from archive_manager.index import IndexDocument, slot_digest
-from archive_manager.ingest import Extraction, ExtractionLimits, detect_format
+from archive_manager.ingest import Extraction
 from archive_manager.searching import index_filed, latest_versions
 from archive_manager.session import Session
 from archive_manager.vault.slot import Slot, new_slot
@@ -33,22 +32,6 @@ class FiledDocument:
 
     def to_dict(self) -> dict:
         return {"path": self.path, "doc_id": self.doc_id, "version": self.version, "duplicate": self.duplicate}
-
-
-def _extract(session: Session, path: Path, size: int) -> Extraction:
-    """Text of the file at ``path`` (in the sandboxed extractor), or why there is none."""
-    with open(path, "rb") as fh:
-        head = fh.read(8192)
-        fmt = detect_format(path.name, head)
-        if size == 0:
-            return Extraction(fmt, "", "empty", "empty file")
-        if fmt is None:
-            return Extraction(None, "", "unsupported", "unknown file type")
-        limit = ExtractionLimits().max_bytes
-        if size > limit:
-            return Extraction(fmt, "", "too_large", f"larger than {limit >> 20} MB, not extracted")
-        data = head + fh.read()
-    return session.home.extractor().extract(data, path.name)
 
 
 def _text_entry(ext: Extraction) -> dict:
@@ -99,8 +82,8 @@ def file_document(
             raise UsageError(f"document {replaces!r} does not belong to client {client!r}")
         rt = session.runtime
         warnings: list[str] = []
-        with _open_source(path) as src:
-            ext = _extract(session, path, os.fstat(src.fileno()).st_size)
+        with _open_source(path):
+            ext = session.home.extractor().extract_file(path)
         with _open_source(path) as src, session.vault.transaction() as tx:
             session.store(fresh=True)
             directory = session.directory()

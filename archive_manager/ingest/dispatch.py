@@ -24,12 +24,15 @@ _EXTRACTORS = {
 NO_TEXT = "document contains no text"
 
 
-def precheck(data: bytes, name: str, limits: ExtractionLimits) -> tuple[str | None, Extraction | None]:
-    """The format, and the answer when no extractor needs to run."""
+def precheck(data: bytes, name: str, limits: ExtractionLimits,
+             size: int | None = None) -> tuple[str | None, Extraction | None]:
+    """The format, and the answer when no extractor needs to run. ``data`` may
+    be just the head of a file of ``size`` bytes."""
     fmt = detect_format(name, data)
-    if not data:
+    size = len(data) if size is None else size
+    if not size:
         return fmt, failed(fmt, "empty file", "empty")
-    if len(data) > limits.max_bytes:
+    if size > limits.max_bytes:
         return fmt, failed(fmt, f"document is larger than {human_size(limits.max_bytes)}", "too_large")
     if fmt is None:
         return None, failed(None, "unknown file type", "unsupported")

@@ -71,4 +71,6 @@ def timeout_reason(limits: ExtractionLimits) -> str:
 def human_size(n: int) -> str:
     if n >= 1 << 30:
         return f"{n / (1 << 30):.1f} GB"
-    return f"{n / (1 << 20):.1f} MB"
+    if n >= 1 << 20:
+        return f"{n / (1 << 20):.1f} MB"
+    return f"{n / 1024:.1f} KB"

@@ -20,6 +20,7 @@ from archive_manager.ingest.dispatch import precheck
 from archive_manager.ingest.model import (Extraction, ExtractionLimits, failed, limits_argv, memory_reason,
                                           timeout_reason)
 
+HEAD_BYTES = 1 << 16  # enough to tell the format of a file too large to extract
 RECYCLE_AFTER = 500  # documents per worker process
 CHUNK = 1 << 20
 STDERR_TAIL = 8192
@@ -75,6 +76,17 @@ class Extractor:
             except BaseException:  # interrupted mid-request: its reply must never answer the next one
                 self._stop(kill=True)
                 raise
+
+    def extract_file(self, path: str | os.PathLike) -> Extraction:
+        """Like :meth:`extract` for a file on disk; a file too large to extract
+        is answered from its head alone, without reading the rest."""
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            head = fh.read(HEAD_BYTES)
+            if size > self.limits.max_bytes:
+                return precheck(head, Path(path).name, self.limits, size)[1]
+            data = head + fh.read()
+        return self.extract(data, Path(path).name)
 
     def close(self) -> None:
         with self._lock:

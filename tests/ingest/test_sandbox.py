@@ -218,3 +218,21 @@ def test_worker_environment_carries_no_secrets(monkeypatch):
         names = timed_extract(ex, b"x", "a.txt").text.split()
     assert "ARCHIVE_PASSPHRASE" not in names
     assert "LC_ALL" in names
+
+
+def test_extract_file_reads_documents_from_disk(tmp_path):
+    from archive_manager.ingest import Extractor, ExtractionLimits
+
+    text = tmp_path / "note.txt"
+    text.write_text("会议纪要：广告投放计划", encoding="gb18030")
+    empty = tmp_path / "empty.pdf"
+    empty.write_bytes(b"")
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"x" * 5000)
+    with Extractor(ExtractionLimits(timeout_seconds=10, max_bytes=4096)) as extractor:
+        ok = extractor.extract_file(text)
+        assert (ok.status, ok.format) == ("ok", "txt") and "广告投放计划" in ok.text
+        assert (extractor.extract_file(empty).status, extractor.extract_file(empty).reason) == ("empty", "empty file")
+        too_large = extractor.extract_file(big)
+        assert (too_large.status, too_large.format) == ("too_large", "txt")
+        assert too_large.reason == "document is larger than 4.0 KB"
