@@ -55,12 +55,33 @@ def _jieba():
     return rjieba
 
 
+@lru_cache(maxsize=1)
+def _one_to_one() -> dict[int, str]:
+    """Characters of the BMP whose NFKC form is one other, non-combining
+    character (full-width ＡＢ１，（）, compatibility ideographs, ...)."""
+    table = {}
+    for cp in range(0x10000):
+        ch = chr(cp)
+        n = unicodedata.normalize("NFKC", ch)
+        if n != ch and len(n) == 1 and not unicodedata.combining(ch) and not unicodedata.combining(n):
+            table[cp] = n
+    return table
+
+
 def _nfkc(text: str) -> tuple[str, list[int] | None]:
     """NFKC, with each output character mapped to where its source starts.
-    Characters are normalised in clusters (a starter and the combining marks
-    after it), so decomposed accents compose as they would in the whole text."""
+
+    Fast path: replace characters whose NFKC form is a single character (a
+    C-speed ``str.translate``, lengths unchanged); if the result is normalised
+    it equals NFKC of the whole text (each character's decomposition is the
+    same either way). Otherwise characters are normalised in clusters (a
+    starter and the combining marks after it), so decomposed accents compose
+    as they would in the whole text."""
     if unicodedata.is_normalized("NFKC", text):
         return text, None
+    mapped = text.translate(_one_to_one())
+    if unicodedata.is_normalized("NFKC", mapped):
+        return mapped, None
     out, where = [], []
     start = 0
     for i in range(1, len(text) + 1):
@@ -69,7 +90,11 @@ def _nfkc(text: str) -> tuple[str, list[int] | None]:
             out.append(n)
             where.extend([start] * len(n))
             start = i
-    return "".join(out), where
+    joined = "".join(out)
+    whole = unicodedata.normalize("NFKC", text)
+    if joined != whole:  # composition across clusters (e.g. Hangul jamo): map proportionally
+        return whole, [min(len(text) - 1, i * len(text) // len(whole)) for i in range(len(whole))]
+    return joined, where
 
 
 def _convert_same_length(text: str, convert) -> str:
