@@ -26,6 +26,7 @@ from whoosh.writing import IndexWriter
 from archive_manager.errors import ConflictError, IntegrityError
 from archive_manager.index.analysis import fold_text
 from archive_manager.index.schema import SCHEMA_VERSION, build_schema
+from archive_manager.index.scoring import TableBM25F
 from archive_manager.index.storage import REINDEX_HINT, EncryptedStorage, IndexKeys, RandomBytes
 
 STATE = "archive-state"
@@ -57,7 +58,7 @@ class IndexDocument:
         title, text = fold_text(self.title), fold_text(self.text)
         return {
             "doc_id": self.doc_id, "client": self.client, "slot": self.slot, "type": self.type,
-            "date": self.date, "version": self.version, "title": title, "content": text,
+            "date": int(self.date.replace("-", "")), "version": self.version, "title": title, "content": text,
             "grams": title + "\n" + text, "tgrams": title, "body": (self.title, self.text[:MAX_BODY]),
         }
 
@@ -127,7 +128,8 @@ class ClassIndex:
             return f"schema version {state.get('schema')} (current {SCHEMA_VERSION})"
         if state.get("gen") != self.keys.gen:
             return f"encrypted under key generation {state.get('gen')} (current {self.keys.gen})"
-        try:  # opening a reader authenticates every index file
+        try:  # every page of every file authenticates, and the segments open
+            self.storage.verify_all()
             ix = self._open()
             ix.reader().close()
             ix.close()
@@ -196,6 +198,8 @@ class ClassIndex:
         with self._writing(self._open()) as writer:
             if doc is None:
                 writer.delete_by_term("doc_id", doc_id)
+            elif doc.version == 1:  # a new id: nothing to replace, no reader over the big segments
+                writer.add_document(**doc.fields())
             else:
                 writer.update_document(**doc.fields())
         if state["slots"].get(slot_id, EMPTY) == revision_before:
@@ -289,7 +293,7 @@ class ClassIndex:
                 f"the {self.access_class} search index uses schema version {state.get('schema')}, "
                 f"this archive needs {SCHEMA_VERSION}", hint="run 'archive reindex --if-needed'")
         try:
-            self._searcher = self._open().searcher()
+            self._searcher = self._open().searcher(weighting=TableBM25F())
         except FileNotFoundError as exc:
             raise self._incomplete(exc) from None
         return self._searcher

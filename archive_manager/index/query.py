@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from whoosh import query as q
 
 from archive_manager.errors import UsageError
-from archive_manager.index.analysis import QUERY_STOPWORDS, fold_text, grams_of, pieces, query_words, segment
+from archive_manager.index.analysis import (
+    QUERY_STOPWORDS, fold_text, grams_of, has_cjk, pieces, query_words, segment,
+)
 
 FIELDS = ("client", "type", "title")
 _QUOTES = {'"': '"', "\u201c": "\u201d", "\u300c": "\u300d", "\u300e": "\u300f"}
@@ -151,24 +153,34 @@ class Compiled:
     strict: q.Query
     loose: q.Query
     needles: list[str] = field(default_factory=list)  # folded strings to highlight
+    runs: list[str] = field(default_factory=list)  # unquoted Chinese runs of several words
 
     @property
     def tiered(self) -> bool:
         return self.strict != self.loose
 
 
+class _Needles(list):
+    """Strings to highlight, and (``runs``) the unquoted multi-word Chinese runs,
+    which rank higher where they occur verbatim."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs: list[str] = []
+
+
 def compile_query(text: str) -> Compiled:
     tree = parse(text)
-    needles: list[str] = []
+    needles = _Needles()
     strict = _compile(tree, loose=False, needles=needles)
-    loose = _compile(tree, loose=True, needles=[])
+    loose = _compile(tree, loose=True, needles=_Needles())
     if strict is None:
         raise UsageError("the query has no searchable words", hint="punctuation alone matches nothing")
     seen: list[str] = []
     for n in sorted(needles, key=len, reverse=True):
         if n and n not in seen:
             seen.append(n)
-    return Compiled(strict, loose, seen)
+    return Compiled(strict, loose, seen, sorted(set(needles.runs)))
 
 
 def _one(fieldname: str, words: list[str]) -> q.Query:
@@ -180,13 +192,19 @@ def _grams(fieldname: str, run: str) -> q.Query:
 
 
 def _word_query(word: str, title_only: bool) -> q.Query:
-    """One folded word (Latin word or segmented CJK word), with the n-gram fallback for CJK."""
-    alts: list[q.Query] = [q.Term("title", word)]
-    if not title_only:
-        alts.append(q.Term("content", word))
-    if pieces(word) and pieces(word)[0].kind == "cjk":
-        alts.append(_grams("tgrams" if title_only else "grams", word))
-    return q.Or(alts)
+    """One folded word. A CJK word matches through the n-gram field alone: its
+    character (one character), its bigram (two), or all of its bigrams (more).
+    That set contains every document the word field could match, whatever the
+    segmentation, and plain terms let Whoosh skip blocks that cannot rank; an
+    OR with the word field would score every match twice (bench/search.py).
+    Other words match the title and content word fields."""
+    if has_cjk(word):
+        field = "tgrams" if title_only else "grams"
+        grams = grams_of(word)
+        return q.Term(field, grams[0]) if len(grams) == 1 else q.And([q.Term(field, g) for g in grams])
+    if title_only:
+        return q.Term("title", word)
+    return q.Or([q.Term("title", word), q.Term("content", word)])
 
 
 def _leaf(leaf: Leaf, loose: bool, needles: list[str]) -> q.Query | None:
@@ -198,20 +216,21 @@ def _leaf(leaf: Leaf, loose: bool, needles: list[str]) -> q.Query | None:
         return None
     title_only = leaf.field == "title"
     if leaf.kind == "phrase":
-        words = query_words(folded)
         needles.append(" ".join(p.text for p in parts) if len(parts) > 1 else parts[0].text)
-        alts: list[q.Query] = [_one("title", words)]
-        if not title_only:
-            alts.append(_one("content", words))
-        if len(parts) == 1 and parts[0].kind == "cjk":
-            alts.append(_grams("tgrams" if title_only else "grams", parts[0].text))
-        return q.Or(alts)
+        if len(parts) == 1 and parts[0].kind == "cjk":  # a Chinese phrase: this exact substring
+            return _grams("tgrams" if title_only else "grams", parts[0].text)
+        words = query_words(folded)
+        if title_only:
+            return _one("title", words)
+        return q.Or([_one("title", words), _one("content", words)])
     subs: list[q.Query] = []
     for p in parts:
         words = segment(p.text) if p.kind == "cjk" else [p.text]
         if len(words) > 1:
             kept = [w for w in words if w not in QUERY_STOPWORDS]
             words = kept or words
+            if p.kind == "cjk":
+                needles.runs.append(p.text)
         needles.append(p.text)
         needles.extend(words)
         subs.extend(_word_query(w, title_only) for w in words)
@@ -224,14 +243,14 @@ def _compile(node, loose: bool, needles: list[str]) -> q.Query | None:
     if isinstance(node, Leaf):
         return _leaf(node, loose, needles)
     if node.op == "not":
-        inner = _compile(node.items[0], loose, [])
+        inner = _compile(node.items[0], loose, _Needles())
         return None if inner is None else q.AndNot(q.Every(), inner)
     pos, neg, filters = [], [], []
     for item in node.items:
         if node.op == "and" and isinstance(item, Leaf) and item.kind == "filter":
             filters.append(_leaf(item, loose, needles))  # filters bind even in a loose group
         elif isinstance(item, Node) and item.op == "not":
-            inner = _compile(item.items[0], loose, [])
+            inner = _compile(item.items[0], loose, _Needles())
             if inner is not None:
                 neg.append(inner)
         else:

@@ -19,7 +19,7 @@ def build_schema() -> fields.Schema:
         client=fields.ID(stored=True),
         slot=fields.ID(),
         type=fields.ID(stored=True),
-        date=fields.ID(stored=True),
+        date=fields.NUMERIC(int, stored=True, signed=False),  # YYYYMMDD, for fast --since ranges
         version=fields.STORED(),
         title=fields.TEXT(analyzer=WordAnalyzer(), phrase=True, field_boost=TITLE_BOOST),
         content=fields.TEXT(analyzer=WordAnalyzer(), phrase=True),

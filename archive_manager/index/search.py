@@ -1,8 +1,10 @@
 """Searching several class indexes at once and merging the hits.
 
 Each class is searched with the strict form of the query (tier 0) and, when
-the query has implicit groups, with the loose form minus the strict matches
-(tier 1). Hits from all classes are merged by (tier, score). ``total`` counts
+the query has implicit groups and full matches do not fill the page, with the
+loose form minus the strict matches (tier 1). Hits from all classes are merged
+by (tier, score); within a tier, documents where a Chinese run of the query
+(应收账款逾期) occurs verbatim come first, checked on the best full matches. ``total`` counts
 the loose matches in the classes searched: only indexes the caller could open
 with its own keys take part, so nothing else can be counted.
 """
@@ -15,7 +17,10 @@ from whoosh import query as q
 
 from archive_manager.index.classindex import ClassIndex
 from archive_manager.index.query import Compiled
+from archive_manager.index.analysis import fold_text
 from archive_manager.index.snippets import make_snippet
+
+RERANK_EXTRA = 20  # more full matches fetched when verbatim runs re-rank them
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class Hit:
     score: float
     tier: int
     snippet: str
+    verbatim: int = 0  # query runs found as typed: ranks before the score within a tier
 
 
 def _filter(client: str | None, doc_type: str | None, since: str | None) -> q.Query | None:
@@ -39,7 +45,7 @@ def _filter(client: str | None, doc_type: str | None, since: str | None) -> q.Qu
     if doc_type:
         parts.append(q.Term("type", doc_type))
     if since:
-        parts.append(q.TermRange("date", since, None))
+        parts.append(q.NumericRange("date", int(since.replace("-", "")), None))
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else q.And(parts)
@@ -50,9 +56,10 @@ def _hits(results, access_class: str, tier: int) -> list[tuple[Hit, str]]:
     for r in results:
         stored = r.fields()
         title, text = stored.get("body") or ("", "")
-        out.append((Hit(stored["doc_id"], stored["client"], stored["type"], access_class, title,
-                        stored["date"], int(stored.get("version", 1)), round(float(r.score), 4), tier, ""),
-                    text or title))
+        day = int(stored["date"])
+        date = f"{day // 10000:04d}-{day // 100 % 100:02d}-{day % 100:02d}"
+        out.append((Hit(stored["doc_id"], stored["client"], stored["type"], access_class, title, date,
+                        int(stored.get("version", 1)), round(float(r.score), 4), tier, ""), text or title))
     return out
 
 
@@ -61,14 +68,24 @@ def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, cl
     """(total, best ``limit`` hits) over ``indexes`` (their searchers stay open)."""
     flt = _filter(client, doc_type, since)
     total, hits = 0, []  # hits: (hit without snippet, text)
-    for index in indexes:
-        searcher = index.searcher()
-        strict = searcher.search(compiled.strict, limit=limit, filter=flt)
-        hits.extend(_hits(strict, index.access_class, 0))
-        if compiled.tiered:
-            rest = searcher.search(q.AndNot(compiled.loose, compiled.strict), limit=limit, filter=flt)
-            hits.extend(_hits(rest, index.access_class, 1))
-        # counted on its own: with a limit, Whoosh's count ignores a filter that allows nothing
+    searchers = [(index.access_class, index.searcher()) for index in indexes]
+    fetch = limit + RERANK_EXTRA if compiled.runs else limit
+    for cls, searcher in searchers:
+        hits.extend(_hits(searcher.search(compiled.strict, limit=fetch, filter=flt), cls, 0))
+        # counted on its own, unscored: with a limit, Whoosh's count ignores a filter that allows nothing
         total += len(searcher.search(compiled.loose, limit=None, filter=flt, scored=False))
-    hits.sort(key=lambda pair: (pair[0].tier, -pair[0].score, pair[0].doc_id))
+    need = limit - len(hits)
+    if compiled.tiered and need > 0:  # partial matches only fill what full matches leave
+        rest = q.AndNot(compiled.loose, compiled.strict)
+        for cls, searcher in searchers:
+            hits.extend(_hits(searcher.search(rest, limit=need, filter=flt), cls, 1))
+    if compiled.runs:
+        hits = [(replace(h, verbatim=_verbatim(h, text, compiled.runs)), text) for h, text in hits]
+    hits.sort(key=lambda pair: (pair[0].tier, -pair[0].verbatim, -pair[0].score, pair[0].doc_id))
     return total, [replace(h, snippet=make_snippet(text, compiled.needles)) for h, text in hits[:limit]]
+
+
+def _verbatim(hit: Hit, text: str, runs: list[str]) -> int:
+    """How many of the query's Chinese runs occur as typed (adjacent) in the document."""
+    folded = fold_text(hit.title) + "\n" + fold_text(text)
+    return sum(run in folded for run in runs)

@@ -3,10 +3,13 @@
 - Files are written to memory and sealed into the paged format
   (:mod:`archive_manager.crypto.paged`) when Whoosh closes them: a temporary
   name, fsync, rename. Nothing Whoosh writes reaches the disk in plaintext.
-- Reading authenticates the whole file before Whoosh sees a byte, so a flipped
-  bit anywhere is refused at open, with a hint to rebuild. Decrypted files are
-  kept in an in-process cache up to a byte budget; a file larger than the
-  budget is read page by page instead.
+- Every byte Whoosh reads has been authenticated. A file up to a quarter of the
+  cache budget is decrypted whole when opened (so a flipped bit anywhere in it
+  is refused at once) and kept in an in-process cache; a larger one is read
+  page by page, each page authenticated as it is read, so a search does not
+  pay for decrypting gigabytes it never touches. :meth:`verify_all` checks
+  every page of every file (``reindex --if-needed`` runs it). Errors carry a
+  hint to rebuild.
 - Lengths reported to Whoosh are plaintext lengths (from the header).
 - Temporary storage (posting runs, column scratch files) is another instance
   of this class under a random throw-away key that never leaves memory; files
@@ -27,7 +30,7 @@ from whoosh.filedb.filestore import Storage
 from whoosh.filedb.structfile import BufferFile, StructFile
 from whoosh.util.filelock import FileLock
 
-from archive_manager.crypto.paged import PagedReader, paged_length, write_paged
+from archive_manager.crypto.paged import PAGE, PagedReader, paged_length, write_paged
 from archive_manager.errors import IntegrityError
 from archive_manager.vault.fsio import fsync_dir
 
@@ -81,7 +84,8 @@ class _Sealing(io.BytesIO):
 
 
 class _PagedFile(io.RawIOBase):
-    """A read-only file view over a :class:`PagedReader` (for files too big to cache whole)."""
+    """A read-only file view over a shared :class:`PagedReader` (for files too
+    big to cache whole)."""
 
     def __init__(self, reader: PagedReader) -> None:
         self._r = reader
@@ -103,7 +107,10 @@ class _PagedFile(io.RawIOBase):
 
     def read(self, n: int = -1) -> bytes:
         n = self._r.length - self._pos if n is None or n < 0 else n
-        data = self._r.pread(self._pos, n)
+        try:
+            data = self._r.pread(self._pos, n)
+        except IntegrityError as exc:
+            raise IntegrityError(exc.message, hint=REINDEX_HINT) from None
         self._pos += len(data)
         return data
 
@@ -138,6 +145,7 @@ class EncryptedStorage(Storage):
         self._scratch = scratch
         self._cache_bytes = cache_bytes
         self._cache: OrderedDict[str, tuple[tuple, bytes]] = OrderedDict()  # name -> (stat, plaintext)
+        self._paged: dict[str, tuple[tuple, PagedReader]] = {}  # big files: name -> (stat, reader)
         self._cached = 0
 
     # --- lifecycle ---------------------------------------------------------
@@ -153,6 +161,9 @@ class EncryptedStorage(Storage):
     def close(self) -> None:
         self._cache.clear()
         self._cached = 0
+        for _, reader in self._paged.values():
+            reader.close()
+        self._paged.clear()
 
     def temp_storage(self, name: str | None = None) -> "EncryptedStorage":
         folder = self.folder / f"{name or self.rng(6).hex()}.tmp"
@@ -190,28 +201,48 @@ class EncryptedStorage(Storage):
         st = os.stat(self._path(name))
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 
+    def _reader(self, name: str, cache_pages: int = 1) -> PagedReader:
+        try:
+            return PagedReader(self._path(name), self.keys.read_key, self.binding, self._what(name),
+                               cache_pages=cache_pages)
+        except IntegrityError as exc:
+            raise IntegrityError(exc.message, hint=REINDEX_HINT) from None
+
     def open_file(self, name: str, **kwargs) -> StructFile:
-        cached = self._cache.get(name)
         stamp = self._stamp(name)  # a file rewritten under the same name is read again
+        cached = self._cache.get(name)
         if cached is not None and cached[0] == stamp:
             self._cache.move_to_end(name)
-            return BufferFile(memoryview(cached[1]), name=name)
+            return BufferFile(cached[1], name=name)
+        paged = self._paged.get(name)
+        if paged is not None and paged[0] == stamp:
+            return StructFile(_PagedFile(paged[1]), name=name)
+        reader = self._reader(name, cache_pages=max(16, self._cache_bytes // PAGE // 4))
+        if reader.length > self._cache_bytes // 4:
+            self._forget(name)
+            self._paged[name] = (stamp, reader)
+            return StructFile(_PagedFile(reader), name=name)
         try:
-            reader = PagedReader(self._path(name), self.keys.read_key, self.binding, self._what(name))
-        except IntegrityError as exc:
-            raise IntegrityError(exc.message, hint=REINDEX_HINT) from None
-        try:
-            if reader.length > self._cache_bytes:
-                reader.verify()
-                return StructFile(_PagedFile(reader), name=name)
             data = reader.read_all()
         except IntegrityError as exc:
-            reader.close()
             raise IntegrityError(exc.message, hint=REINDEX_HINT) from None
-        reader.close()
+        finally:
+            reader.close()
         self._forget(name)
         self._remember(name, stamp, data)
-        return BufferFile(memoryview(data), name=name)
+        return BufferFile(data, name=name)
+
+    def verify_all(self) -> None:
+        """Authenticate every page of every file (without keeping them)."""
+        for name in self.list():
+            if (self.folder / name).is_file() and name != "MAIN_WRITELOCK":
+                reader = self._reader(name)
+                try:
+                    reader.verify()
+                except IntegrityError as exc:
+                    raise IntegrityError(exc.message, hint=REINDEX_HINT) from None
+                finally:
+                    reader.close()
 
     def _remember(self, name: str, stamp: tuple, data: bytes) -> None:
         self._cache[name] = (stamp, data)
@@ -224,6 +255,9 @@ class EncryptedStorage(Storage):
         old = self._cache.pop(name, None)
         if old is not None:
             self._cached -= len(old[1])
+        paged = self._paged.pop(name, None)
+        if paged is not None:
+            paged[1].close()
 
     def list(self) -> list[str]:
         try:

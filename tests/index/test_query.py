@@ -153,12 +153,27 @@ def test_needles_are_folded_and_deduplicated() -> None:
     assert "廣告" not in c.needles
 
 
+def test_chinese_words_match_through_the_ngram_field_only() -> None:
+    assert compile_query("星").strict.all_terms() == {("grams", "星")}
+    assert compile_query("星辰").strict.all_terms() == {("grams", "星辰")}
+    assert compile_query("title:星辰").strict.all_terms() == {("tgrams", "星辰")}
+    three = compile_query('"星辰传"').strict
+    assert three.all_terms() == {("grams", "星辰"), ("grams", "辰传")} and "Phrase" in repr(three)
+    assert compile_query("amendment").strict.all_terms() == {("title", "amendment"), ("content", "amendment")}
+
+
+def test_unquoted_chinese_runs_of_several_words_are_kept_for_ranking() -> None:
+    c = compile_query("应收账款逾期 合同")
+    assert c.runs == ["应收账款逾期"], "a single word is no run; the run of several words is"
+    assert compile_query('"应收账款逾期"').runs == [], "a phrase must be verbatim anyway"
+
+
 def test_negated_words_are_not_needles() -> None:
     assert "逾期" not in compile_query("合同 -逾期").needles
 
 
 def test_stopwords_dropped_from_multi_word_chinese_runs_only() -> None:
-    assert ("content", "的") in compile_query("的").strict.all_terms(), "a lone 的 is searchable"
+    assert ("grams", "的") in compile_query("的").strict.all_terms(), "a lone 的 is searchable"
     for form in ("strict", "loose"):
         terms = {t for _, t in getattr(compile_query("合同的逾期"), form).all_terms()}
         assert "的" not in terms and {"合同", "逾期"} <= terms, form

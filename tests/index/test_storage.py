@@ -332,3 +332,29 @@ def test_file_copied_from_another_class_index_is_refused(tmp_path: Path) -> None
     shutil.copyfile(b.folder / STATE, a.folder / STATE)
     _expect_integrity_error(ClassIndex(tmp_path / "a", "contract", keys.index_keys(), BINDING + "/contract",
                                        os.urandom), "state from another class")
+
+
+def test_large_files_authenticate_page_by_page_and_verify_all_checks_every_page(tmp_path: Path) -> None:
+    """A file bigger than a quarter of the cache is not decrypted whole on open:
+    a search pays only for the pages it reads, each one authenticated. A flip in
+    a page the search never reads goes unnoticed by that search, and is found by
+    verify_all, which reindex --if-needed runs (staleness says "damaged")."""
+    keys = Keys()
+    rng = random.Random(5)
+    docs = [doc(f"D{i}", "合同 " + "".join(rng.choice(_POOL) for _ in range(3000))) for i in range(30)]
+    index = build(tmp_path / "index", docs, keys=keys)
+    slots = {"s": "x"}
+    index.close()
+    seg = max((p for p in _files(index.folder) if p.name.endswith(".seg")), key=lambda p: p.stat().st_size)
+    assert seg.stat().st_size > 4 * 65536
+    small_cache = make_index(tmp_path / "index", keys=keys, cache_bytes=65536, create=False)
+    assert find(small_cache, "合同")[0] == 30
+    small_cache.close()
+    _flip(seg, 2 * 65536 + 500)  # inside page 2 (stored fields), not read by a search for a missing word
+    lazy = make_index(tmp_path / "index", keys=keys, cache_bytes=65536, create=False)
+    assert find(lazy, "zzzzunseen")[0] == 0
+    lazy.close()
+    with pytest.raises(IntegrityError) as info:
+        lazy.storage.verify_all()
+    assert "failed authentication (page 2)" in info.value.message and "archive reindex" in info.value.hint
+    assert lazy.staleness(slots).startswith("damaged: ")

@@ -4,7 +4,7 @@ Speaks the worker protocol (JSON header line, raw bytes, JSON reply line) and, b
 loop (endless loop), hog (allocates until the memory limit stops it), segv (crashes),
 exit (exits), garbage (replies non-JSON), close (closes stdout, keeps running),
 noise (1 MB on stderr, then a good reply), unread (sleeps without reading the document),
-early (replies before reading the document); anything else: a good reply with its pid.
+early (replies before reading the document, then stalls); anything else: a good reply with its pid.
 """
 
 import json
@@ -30,8 +30,9 @@ def main():
         mode = header["name"].split(".")[0]
         if mode == "unread":
             time.sleep(3600)
-        if mode == "early":
+        if mode == "early":  # replies, then never reads: the parent is still writing when it sees the reply
             reply("too early")
+            time.sleep(3600)
         data = stdin.read(header["size"])
         if mode == "loop":
             while True:
