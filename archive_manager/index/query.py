@@ -191,16 +191,26 @@ def _grams(fieldname: str, run: str) -> q.Query:
     return _one(fieldname, grams_of(run))
 
 
+def _cover(word: str) -> list[str]:
+    """The fewest bigrams that cover every character of ``word`` (监测数据: 监测, 数据);
+    a quoted phrase uses all of them, with positions."""
+    grams = grams_of(word)
+    if len(grams) <= 2:
+        return grams
+    picked = grams[::2]
+    return picked if len(word) % 2 == 0 else picked + [grams[-1]]
+
+
 def _word_query(word: str, title_only: bool) -> q.Query:
     """One folded word. A CJK word matches through the n-gram field alone: its
-    character (one character), its bigram (two), or all of its bigrams (more).
+    character (one character), its bigram (two), or bigrams covering it (more).
     That set contains every document the word field could match, whatever the
     segmentation, and plain terms let Whoosh skip blocks that cannot rank; an
     OR with the word field would score every match twice (bench/search.py).
     Other words match the title and content word fields."""
     if has_cjk(word):
         field = "tgrams" if title_only else "grams"
-        grams = grams_of(word)
+        grams = _cover(word)
         return q.Term(field, grams[0]) if len(grams) == 1 else q.And([q.Term(field, g) for g in grams])
     if title_only:
         return q.Term("title", word)

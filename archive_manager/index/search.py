@@ -71,9 +71,15 @@ def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, cl
     searchers = [(index.access_class, index.searcher()) for index in indexes]
     fetch = limit + RERANK_EXTRA if compiled.runs else limit
     for cls, searcher in searchers:
-        hits.extend(_hits(searcher.search(compiled.strict, limit=fetch, filter=flt), cls, 0))
-        # counted on its own, unscored: with a limit, Whoosh's count ignores a filter that allows nothing
-        total += len(searcher.search(compiled.loose, limit=None, filter=flt, scored=False))
+        # optimize=False: Whoosh scores every match instead of skipping blocks, and so
+        # counts them exactly (filter included) in the same pass; for words found in
+        # most documents skipping saves little and a separate count pass costs more
+        strict = searcher.search(compiled.strict, limit=fetch, filter=flt, optimize=False)
+        hits.extend(_hits(strict, cls, 0))
+        if compiled.tiered:
+            total += len(searcher.search(compiled.loose, limit=None, filter=flt, scored=False))
+        else:
+            total += len(strict)
     need = limit - len(hits)
     if compiled.tiered and need > 0:  # partial matches only fill what full matches leave
         rest = q.AndNot(compiled.loose, compiled.strict)

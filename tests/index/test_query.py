@@ -233,3 +233,18 @@ def test_title_field_searches_titles_only(corpus) -> None:
     assert _matches(corpus, compile_query("title:补充协议").strict) == {"title-only"}
     assert _matches(corpus, compile_query("补充协议").strict) == {"title-only", "xieyi-text"}
     assert _matches(corpus, compile_query('title:"补充协议"').strict) == {"title-only"}
+
+
+def test_long_chinese_words_match_through_a_covering_set_of_bigrams() -> None:
+    from archive_manager.index.query import _cover
+
+    assert _cover("监测数据") == ["监测", "数据"]
+    assert _cover("有限公司") == ["有限", "公司"]
+    assert _cover("星辰传媒公") == ["星辰", "传媒", "媒公"], "an odd length ends on the last bigram"
+    assert _cover("逾期") == ["逾期"] and _cover("款") == ["款"]
+    for word in ("监测数据", "星辰传媒公", "上海东方广告"):
+        covered = set()
+        for g in _cover(word):
+            start = word.index(g)
+            covered.update(range(start, start + len(g)))
+        assert covered == set(range(len(word))), word
