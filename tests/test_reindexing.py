@@ -181,11 +181,18 @@ def test_schema_version_bump_rebuilds(arch, filed, monkeypatch):
 # --- no plaintext ---------------------------------------------------------------------
 
 
-def test_no_canary_under_index_or_in_temp_dir(tmp_path, monkeypatch):
+@pytest.fixture
+def own_tmpdir(tmp_path, monkeypatch):
+    """The process temp directory, pointed at a directory of the test's own."""
     tmp = tmp_path / "tmpdir"
     tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(tmp))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    return tmp
+
+
+def test_no_canary_under_index_or_in_temp_dir(tmp_path, own_tmpdir):
+    tmp = own_tmpdir
     arch = build_archive(tmp_path / "home")
     try:
         ascii_token, chinese_token = make_canaries()
@@ -229,15 +236,12 @@ def test_no_canary_under_index_or_in_temp_dir(tmp_path, monkeypatch):
         arch.home.close()
 
 
-def test_spilled_posting_runs_are_encrypted(tmp_path, monkeypatch):
+def test_spilled_posting_runs_are_encrypted(tmp_path, monkeypatch, own_tmpdir):
     """A rebuild larger than the writer's memory spills sorted runs to temporary
     storage: they too must be ciphertext (kept here instead of deleted, to look)."""
     from archive_manager.index import storage
 
-    tmp = tmp_path / "tmpdir"
-    tmp.mkdir()
-    monkeypatch.setenv("TMPDIR", str(tmp))
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    tmp = own_tmpdir
     arch = build_archive(tmp_path / "home")
     try:
         ascii_token, chinese_token = make_canaries()
