@@ -21,7 +21,9 @@ test: $(STAMP)
 
 ## make bench: the benchmarks under bench/ (not part of the tests)
 bench: $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[bench]'
 	$(BIN)/python bench/vault_throughput.py
+	$(BIN)/python bench/search.py
 
 clean:
 	rm -rf $(VENV) demo-home .pytest_cache .hypothesis
