@@ -334,27 +334,44 @@ def test_file_copied_from_another_class_index_is_refused(tmp_path: Path) -> None
                                        os.urandom), "state from another class")
 
 
-def test_large_files_authenticate_page_by_page_and_verify_all_checks_every_page(tmp_path: Path) -> None:
+def test_large_files_authenticate_page_by_page_and_verify_all_checks_every_page(
+        tmp_path: Path, monkeypatch) -> None:
     """A file bigger than a quarter of the cache is not decrypted whole on open:
     a search pays only for the pages it reads, each one authenticated. A flip in
     a page the search never reads goes unnoticed by that search, and is found by
     verify_all, which reindex --if-needed runs (staleness says "damaged")."""
+    from archive_manager.crypto.paged import MAGIC, PAGE, PagedReader, read_paged_header
+
     keys = Keys()
     rng = random.Random(5)
     docs = [doc(f"D{i}", "合同 " + "".join(rng.choice(_POOL) for _ in range(3000))) for i in range(30)]
     index = build(tmp_path / "index", docs, keys=keys)
-    slots = {"s": "x"}
     index.close()
     seg = max((p for p in _files(index.folder) if p.name.endswith(".seg")), key=lambda p: p.stat().st_size)
-    assert seg.stat().st_size > 4 * 65536
+    read: set[int] = set()
+    real_decrypt = PagedReader._decrypt
+
+    def recording(self, i):
+        if self.what.endswith(seg.name):
+            read.add(i)
+        return real_decrypt(self, i)
+
+    monkeypatch.setattr(PagedReader, "_decrypt", recording)
     small_cache = make_index(tmp_path / "index", keys=keys, cache_bytes=65536, create=False)
-    assert find(small_cache, "合同")[0] == 30
+    assert find(small_cache, "zzzzunseen")[0] == 0
     small_cache.close()
-    _flip(seg, 2 * 65536 + 500)  # inside page 2 (stored fields), not read by a search for a missing word
+    with open(seg, "rb") as fh:
+        header, hbytes = read_paged_header(fh, "seg")
+    base = len(MAGIC) + 4 + len(hbytes)
+    pages = -(-header["length"] // PAGE)
+    unread = sorted(set(range(pages)) - read)
+    assert unread, f"a search for a missing word should not read all {pages} pages of the segment"
+    page = unread[len(unread) // 2]
+    _flip(seg, base + page * (PAGE + 16) + 100)  # inside that page
     lazy = make_index(tmp_path / "index", keys=keys, cache_bytes=65536, create=False)
-    assert find(lazy, "zzzzunseen")[0] == 0
+    assert find(lazy, "zzzzunseen")[0] == 0, "nothing read was damaged"
     lazy.close()
     with pytest.raises(IntegrityError) as info:
         lazy.storage.verify_all()
-    assert "failed authentication (page 2)" in info.value.message and "archive reindex" in info.value.hint
-    assert lazy.staleness(slots).startswith("damaged: ")
+    assert f"failed authentication (page {page})" in info.value.message and "archive reindex" in info.value.hint
+    assert lazy.staleness({}).startswith("damaged: ")
