@@ -1,0 +1,215 @@
+"""The audit log: an append-only file of JSON lines, hash-chained and signed.
+
+Each line is one event, a JSON object with sorted keys::
+
+    {"seq": 7, "time": "2026-11-27T10:00:00Z", "user": "bob", "departments": ["legal"],
+     "action": "get", "objects": {"doc_id": "C001-..."}, "outcome": "ok", "reason": null,
+     "host": "archive-01", "sealed": "<base64 or null>", "prev": "<sha256 of line 6>",
+     "signer": "bob", "sig": "<base64 Ed25519>"}
+
+- ``prev`` is the SHA-256 of the previous line's bytes (64 zeros for the first),
+  so editing, deleting, reordering or inserting a line breaks the chain at the
+  first line after it.
+- ``sig`` is the signer's Ed25519 signature over the line without ``sig``
+  (canonical JSON, prefixed with :data:`SIGNING_CONTEXT`). The signer is the
+  acting user, whose keyring the command unlocked. An attempt that failed before
+  any keyring was unlocked (wrong passphrase, unknown user) has ``signer``
+  null and no signature: a key the process could use without a passphrase would
+  sit on the same disk as the log and prove nothing. Such *unsigned denials* are
+  still chained, and verification accepts them only with outcome ``denied``.
+- Appends hold an exclusive ``flock`` on a lock file, read the last line, write
+  the new line with ``O_APPEND`` and fsync, so several processes never lose or
+  interleave events. A torn last line (a crash mid-write, never acknowledged)
+  is cut off by the next append.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from archive_manager.crypto.encoding import b64d, b64e
+from archive_manager.crypto.primitives import verify_signature
+from archive_manager.errors import ArchiveError, IntegrityError
+
+GENESIS = "0" * 64
+SIGNING_CONTEXT = b"archive-manager audit event v1\n"
+FIELDS = ("seq", "time", "user", "departments", "action", "objects", "outcome", "reason", "host",
+          "sealed", "prev", "signer", "sig")
+TAIL = 1 << 16  # bytes read from the end to find the last line; events are far smaller
+MAX_EVENT = TAIL - 1
+
+
+def canonical(event: dict) -> bytes:
+    return json.dumps(event, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def line_hash(line: bytes) -> str:
+    return hashlib.sha256(line).hexdigest()
+
+
+def signed_bytes(event: dict) -> bytes:
+    return SIGNING_CONTEXT + canonical({k: v for k, v in event.items() if k != "sig"})
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Who signs: a user name and a signing function (an unlocked keyring's)."""
+    name: str
+    sign: Callable[[bytes], bytes]
+
+
+class AuditLog:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+
+    @contextmanager
+    def _locked(self) -> Iterator[int]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                yield fd
+            finally:
+                os.close(fd)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            os.close(lock)
+
+    def append(self, fields: dict, signer: Signer | None) -> dict:
+        """Append one event (``fields`` without seq, prev, signer, sig); returns it
+        as written. Raises :class:`ArchiveError` if it cannot be made durable."""
+        if signer is None and fields.get("outcome") != "denied":
+            raise ValueError("only a denial may be recorded unsigned")
+        try:
+            with self._locked() as fd:
+                last = _last_line(fd)
+                event = dict(fields)
+                event["seq"] = 1 if last is None else json.loads(last)["seq"] + 1
+                event["prev"] = GENESIS if last is None else line_hash(last)
+                event["signer"] = signer.name if signer else None
+                event["sig"] = b64e(signer.sign(signed_bytes(event))) if signer else None
+                line = canonical(event)
+                if len(line) > MAX_EVENT:
+                    raise ArchiveError(f"audit event too large ({len(line)} bytes)")
+                os.write(fd, line + b"\n")
+                os.fsync(fd)
+                return event
+        except OSError as exc:
+            raise ArchiveError(f"could not write the audit log: {exc.strerror or exc}",
+                               hint="the action was not carried out; check the disk and permissions") from None
+
+    def lines(self) -> Iterator[bytes]:
+        """Every line of the log, without its newline (a torn last line included)."""
+        try:
+            fh = open(self.path, "rb")
+        except FileNotFoundError:
+            return
+        with fh:
+            for raw in fh:
+                yield raw[:-1] if raw.endswith(b"\n") else raw
+
+
+def _last_line(fd: int) -> bytes | None:
+    """The last complete line; a torn tail after it is cut off first."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return None
+    start = max(0, size - TAIL)
+    tail = os.pread(fd, size - start, start)
+    if not tail.endswith(b"\n"):
+        cut = tail.rfind(b"\n")
+        keep = start + cut + 1 if cut >= 0 else start
+        if cut < 0 and start > 0:
+            raise IntegrityError("the audit log ends in an oversized or torn event",
+                                 hint="run 'archive audit verify' and keep a copy before repairing")
+        os.ftruncate(fd, keep)
+        os.fsync(fd)
+        tail = tail[: keep - start]
+        if not tail:
+            return None
+    end = len(tail) - 1
+    begin = tail.rfind(b"\n", 0, end) + 1
+    if begin == 0 and start > 0:
+        raise IntegrityError("the audit log's last event is oversized",
+                             hint="run 'archive audit verify'")
+    return tail[begin:end]
+
+
+@dataclass
+class Verification:
+    events: int = 0
+    first_time: str | None = None
+    last_time: str | None = None
+    head: str = GENESIS
+    failure_seq: int | None = None
+    failure: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "events": self.events, "first_time": self.first_time,
+                "last_time": self.last_time, "head": self.head,
+                "failure": None if self.ok else {"seq": self.failure_seq, "reason": self.failure}}
+
+
+def verify_chain(lines: Iterator[bytes], public_key: Callable[[str], bytes | None]) -> Verification:
+    """Recompute every hash and signature. ``public_key(name)`` gives a user's
+    Ed25519 public key (removed users included) or None if unknown."""
+    result = Verification()
+    expected_seq, prev = 1, GENESIS
+    for line in lines:
+        problem = _check(line, expected_seq, prev, public_key)
+        if problem is not None:
+            result.failure_seq, result.failure = expected_seq, problem
+            return result
+        event = json.loads(line)
+        result.events += 1
+        result.first_time = result.first_time or event["time"]
+        result.last_time = event["time"]
+        prev = result.head = line_hash(line)
+        expected_seq += 1
+    return result
+
+
+def _check(line: bytes, seq: int, prev: str, public_key) -> str | None:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return "not a valid event (torn or edited line)"
+    if not isinstance(event, dict) or set(event) != set(FIELDS):
+        return "not a valid event (fields missing or added)"
+    if line != canonical(event):
+        return "not in canonical form (edited)"
+    if event["seq"] != seq:
+        return f"sequence number {event['seq']!r} where {seq} was expected (deleted, inserted or reordered)"
+    if event["prev"] != prev:
+        return "does not chain to the event before it (edited, deleted, inserted or reordered)"
+    signer = event["signer"]
+    if signer is None:
+        if event["outcome"] != "denied" or event["sig"] is not None:
+            return "unsigned, and not a denial"
+        return None
+    if signer != event["user"]:
+        return f"signed by {signer!r} for user {event['user']!r}"
+    key = public_key(signer)
+    if key is None:
+        return f"signed by unknown user {signer!r}"
+    try:
+        sig = b64d(event["sig"], "signature")
+    except (IntegrityError, TypeError):
+        return "signature is malformed"
+    if not verify_signature(key, sig, signed_bytes(event)):
+        return f"signature of {signer!r} does not verify (edited or forged)"
+    return None
