@@ -50,6 +50,7 @@ class Extractor:
             sys.executable, "-m", "archive_manager.ingest.worker", *limits_argv(limits)]
         self._proc: subprocess.Popen | None = None
         self._served = 0
+        self._requests = 0
         self._stderr = bytearray()
         self._lock = threading.Lock()
 
@@ -139,12 +140,16 @@ class Extractor:
         proc = self._worker()
         self._stderr.clear()
         name = str(name)[-MAX_NAME:]  # the worker needs the extension, not a novel
-        header = json.dumps({"name": name, "size": len(data)}).encode("ascii") + b"\n"
+        self._requests += 1
+        request_id = self._requests
+        header = json.dumps({"name": name, "size": len(data), "id": request_id}).encode("ascii") + b"\n"
         deadline = time.monotonic() + self.limits.timeout_seconds
         line = self._talk(proc, [memoryview(header), memoryview(data)], deadline)
         try:
             reply = json.loads(line)
             result = Extraction.from_dict(reply)
+            if reply.get("id") != request_id:
+                raise ValueError("a reply to another request")
         except (ValueError, TypeError, AttributeError):
             self._stop(kill=True)
             raise WorkerFailure("extraction worker sent an invalid reply") from None

@@ -1,9 +1,10 @@
 """The extraction worker: a child process that confines itself (address space,
 CPU time, no core dumps), then answers requests on its pipes until stdin closes.
 
-Request: one JSON line ``{"name": ..., "size": N}`` followed by N raw bytes.
+Request: one JSON line ``{"name": ..., "size": N, "id": K}`` followed by N raw bytes.
 Reply: one JSON line, an :class:`Extraction` as a dict plus ``"restart": bool``
-(true when the worker is about to exit, e.g. after a MemoryError).
+(true when the worker is about to exit, e.g. after a MemoryError) and the
+request's ``"id"``, so a late reply can never be taken for another document's.
 Documents and text travel only through the pipes, never through files.
 """
 
@@ -87,7 +88,7 @@ def serve(limits: ExtractionLimits, requests, replies) -> None:
         except MemoryError:
             reply, restart = failed(detect_format(name, data[:8192]), memory_reason(limits)).to_dict(), True
         del data
-        replies.write(json.dumps({**reply, "restart": restart}).encode("ascii") + b"\n")
+        replies.write(json.dumps({**reply, "restart": restart, "id": header.get("id")}).encode("ascii") + b"\n")
         replies.flush()
         if restart:
             return

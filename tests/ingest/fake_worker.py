@@ -4,7 +4,7 @@ Speaks the worker protocol (JSON header line, raw bytes, JSON reply line) and, b
 loop (endless loop), hog (allocates until the memory limit stops it), segv (crashes),
 exit (exits), garbage (replies non-JSON), close (closes stdout, keeps running),
 noise (1 MB on stderr, then a good reply), unread (sleeps without reading the document),
-early (replies before reading the document, then stalls); anything else: a good reply with its pid.
+early (replies before reading the document, then stalls), stale (replies with another request's id); anything else: a good reply with its pid.
 """
 
 import json
@@ -14,8 +14,12 @@ import sys
 import time
 
 
-def reply(text):
-    answer = {"format": "txt", "text": text, "status": "ok", "reason": None, "truncated": False, "restart": False}
+REQUEST = {"id": None}
+
+
+def reply(text, request_id=None):
+    answer = {"format": "txt", "text": text, "status": "ok", "reason": None, "truncated": False, "restart": False,
+              "id": REQUEST["id"] if request_id is None else request_id}
     sys.stdout.write(json.dumps(answer) + "\n")
     sys.stdout.flush()
 
@@ -27,6 +31,7 @@ def main():
         if not line:
             return
         header = json.loads(line)
+        REQUEST["id"] = header.get("id")
         mode = header["name"].split(".")[0]
         if mode == "unread":
             time.sleep(3600)
@@ -51,6 +56,8 @@ def main():
         elif mode == "close":
             os.close(1)
             time.sleep(3600)
+        elif mode == "stale":  # answers with the id of another request
+            reply("stale", request_id=-1)
         elif mode == "noise":
             sys.stderr.write("warning: " * (1 << 17))
             reply(f"pid {os.getpid()}")

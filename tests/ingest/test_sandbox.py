@@ -42,6 +42,7 @@ def test_fake_worker_round_trip(fake):
     ("garbage.txt", "extraction worker sent an invalid reply"),
     ("early.txt", "extraction worker sent an invalid reply"),
     ("close.txt", "extraction worker closed its output"),
+    ("stale.txt", "extraction worker sent an invalid reply"),
 ])
 def test_misbehaving_worker_is_replaced(fake, name, reason):
     before = fake_pid(fake)
@@ -207,7 +208,8 @@ ENV_ECHO = """
 import json, os, sys
 header = json.loads(sys.stdin.buffer.readline())
 sys.stdin.buffer.read(header["size"])
-print(json.dumps({"format": "txt", "text": " ".join(sorted(os.environ)), "status": "ok", "reason": None}))
+print(json.dumps({"format": "txt", "text": " ".join(sorted(os.environ)), "status": "ok", "reason": None,
+                  "id": header["id"]}))
 """
 
 
