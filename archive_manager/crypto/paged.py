@@ -6,14 +6,18 @@ so its files are cut into pages that authenticate one by one. Layout::
 
     b"AMPF1\\n" | u32 big-endian header length | header (JSON) | page 0 | page 1 | ...
 
-The header holds the format version, the plaintext length, the page size, the
-key generation and a random 16-byte salt. Each file is encrypted under its own
-key, HKDF(caller's key, salt), so page nonces can be the page number: page *i*
-is AES-256-GCM with nonce ``u64(i) || u32(final)`` and associated data
-``magic || header || binding``. Changing the header (say, the length), a
-page's position, the binding (which index the file belongs to) or cutting the
-file short all fail authentication; so does a file whose last page is missing,
-because only the final page is sealed with ``final = 1``.
+The header holds the format version, the page size, the key generation and a
+random 16-byte salt. Each file is encrypted under its own key, HKDF(caller's
+key, salt), so page nonces can be the page number: page *i* is AES-256-GCM
+with nonce ``u64(i) || u32(final)`` and associated data ``magic || header ||
+binding``. The plaintext length follows from the file size. Changing the
+header, a page's position, the binding (which index the file belongs to) or
+cutting the file anywhere fails authentication: a cut inside a page breaks its
+tag, a cut at a page boundary leaves a last page that was not sealed with
+``final = 1``. Because the header does not depend on the length,
+:class:`PagedWriter` can stream: it seals pages as they fill, keeping only the
+first page (writers may seek back to fill in a directory offset there) and
+the page being written in memory.
 """
 
 from __future__ import annotations
@@ -46,20 +50,108 @@ def _nonce(index: int, final: bool) -> bytes:
     return struct.pack(">QI", index, 1 if final else 0)
 
 
+class PagedWriter:
+    """A write-only, seekable file that seals itself page by page into ``out``
+    (a real file opened for writing; it is written at computed offsets).
+
+    Pages from 1 on are sealed as soon as data exists beyond them; page 0 and
+    the last page wait for :meth:`close`. Writing again into page 0 is allowed
+    (Whoosh fills in a compound file's directory offset there at the end);
+    writing into a page already sealed raises ``OSError``.
+    """
+
+    def __init__(self, out: BinaryIO, key: bytes, binding: str, rng: p.RandomBytes,
+                 header_extra: dict | None = None) -> None:
+        salt = rng(16)
+        header = {**(header_extra or {}), "v": 2, "page": PAGE, "salt": b64e(salt)}
+        hbytes = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        self._out = out
+        self._aad = MAGIC + hbytes + b"\x00" + binding.encode("utf-8")
+        self._aead = AESGCM(_file_key(key, salt))
+        out.seek(0)
+        out.write(MAGIC + struct.pack(">I", len(hbytes)) + hbytes)
+        self._base = len(MAGIC) + 4 + len(hbytes)
+        self._first = bytearray()   # plaintext of page 0
+        self._tail = bytearray()    # plaintext from page self._tail_page on
+        self._tail_page = 1
+        self._pos = 0
+        self._size = 0
+        self.written = self._base
+        self.closed = False
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        self._pos = {0: 0, 1: self._pos, 2: self._size}[whence] + pos
+        return self._pos
+
+    def flush(self) -> None:
+        pass
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        n = len(view)
+        if self._pos > self._size:  # a seek past the end: the gap reads as zeros
+            gap, self._pos = self._pos - self._size, self._size
+            self.write(bytes(gap))
+        pos = self._pos
+        if pos < PAGE:
+            head = view[: PAGE - pos]
+            if pos > len(self._first):
+                self._first.extend(bytes(pos - len(self._first)))
+            self._first[pos:pos + len(head)] = head
+            pos += len(head)
+            view = view[len(head):]
+        if len(view):
+            start = self._tail_page * PAGE
+            if pos < start:
+                raise OSError("a page that is already sealed cannot be written again")
+            off = pos - start
+            self._tail[off:off + len(view)] = view
+            pos += len(view)
+            while len(self._tail) > PAGE:  # data exists beyond it: this page is not the last
+                self._seal(self._tail_page, bytes(self._tail[:PAGE]), final=False)
+                del self._tail[:PAGE]
+                self._tail_page += 1
+        self._pos = pos
+        self._size = max(self._size, pos)
+        return n
+
+    def _seal(self, index: int, plain: bytes, final: bool) -> None:
+        self._out.seek(self._base + index * (PAGE + TAG))
+        self.written += self._out.write(self._aead.encrypt(_nonce(index, final), plain, self._aad))
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._size <= PAGE:
+            self._seal(0, bytes(self._first), final=True)
+            return
+        self._seal(self._tail_page, bytes(self._tail), final=True)
+        self._seal(0, bytes(self._first), final=False)
+
+
 def write_paged(out: BinaryIO, key: bytes, data: bytes | memoryview, binding: str,
                 rng: p.RandomBytes, header_extra: dict | None = None) -> int:
     """Encrypt ``data`` into ``out``; returns the number of bytes written."""
-    salt = rng(16)
-    header = {**(header_extra or {}), "v": 1, "length": len(data), "page": PAGE, "salt": b64e(salt)}
-    hbytes = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
-    aad = MAGIC + hbytes + b"\x00" + binding.encode("utf-8")
-    aead = AESGCM(_file_key(key, salt))
-    view = memoryview(data)
-    pages = max(1, -(-len(view) // PAGE))
-    written = out.write(MAGIC + struct.pack(">I", len(hbytes)) + hbytes)
-    for i in range(pages):
-        written += out.write(aead.encrypt(_nonce(i, i == pages - 1), view[i * PAGE:(i + 1) * PAGE], aad))
-    return written
+    writer = PagedWriter(out, key, binding, rng, header_extra)
+    writer.write(data)
+    writer.close()
+    return writer.written
+
+
+def length_from_size(size: int, base: int) -> int | None:
+    """Plaintext length of a paged file of ``size`` bytes with a header ending
+    at ``base``, or None if no sequence of pages has that size."""
+    data = size - base
+    if data < TAG:
+        return None
+    pages = -(-data // (PAGE + TAG))
+    if data - (pages - 1) * (PAGE + TAG) < TAG:
+        return None
+    return data - pages * TAG
 
 
 def read_paged_header(fh: BinaryIO, what: str) -> tuple[dict, bytes]:
@@ -73,11 +165,11 @@ def read_paged_header(fh: BinaryIO, what: str) -> tuple[dict, bytes]:
     hbytes = fh.read(n)
     try:
         header = json.loads(hbytes)
-        length, page = int(header["length"]), int(header["page"])
+        page = int(header["page"])
         b64d(header["salt"], "salt")
     except (ValueError, KeyError, TypeError, IntegrityError):
         raise IntegrityError(f"{what} has a corrupt header") from None
-    if header.get("v") != 1 or length < 0 or page != PAGE:
+    if header.get("v") != 2 or page != PAGE:
         raise IntegrityError(f"{what} has an unsupported header")
     return header, hbytes
 
@@ -104,14 +196,14 @@ class PagedReader:
             raise
         self._aad = MAGIC + hbytes + b"\x00" + binding.encode("utf-8")
         self._base = len(MAGIC) + 4 + len(hbytes)
-        self.length: int = int(self.header["length"])
+        length = length_from_size(os.fstat(self._fh.fileno()).st_size, self._base)
+        if length is None:
+            self._fh.close()
+            raise IntegrityError(f"{what} has the wrong size (truncated or extended)")
+        self.length: int = length
         self.pages = max(1, -(-self.length // PAGE))
         self._cache: OrderedDict[int, bytes] = OrderedDict()
         self._cache_pages = max(1, cache_pages)
-        expected = self._base + self.length + self.pages * TAG
-        if os.fstat(self._fh.fileno()).st_size != expected:
-            self._fh.close()
-            raise IntegrityError(f"{what} has the wrong size (truncated or extended)")
 
     def close(self) -> None:
         self._fh.close()
@@ -159,7 +251,10 @@ class PagedReader:
 
 
 def paged_length(path: str | os.PathLike, what: str) -> int:
-    """Plaintext length of a paged file, from its header (not authenticated here)."""
+    """Plaintext length of a paged file, from its size (not authenticated here)."""
     with open(path, "rb") as fh:
-        header, _ = read_paged_header(fh, what)
-    return int(header["length"])
+        _, hbytes = read_paged_header(fh, what)
+        length = length_from_size(os.fstat(fh.fileno()).st_size, len(MAGIC) + 4 + len(hbytes))
+    if length is None:
+        raise IntegrityError(f"{what} has the wrong size (truncated or extended)")
+    return length

@@ -179,6 +179,8 @@ class ClassIndex:
             ix.close()
             raise ConflictError(f"the {self.access_class} search index is locked by another process",
                                 hint="try again when the other filing or reindex has finished") from None
+        if isinstance(self.storage, EncryptedStorage):
+            self.storage.discard_partial()  # left by a writer that died; we hold the lock now
         try:
             yield writer
         except BaseException:

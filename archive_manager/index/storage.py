@@ -1,8 +1,9 @@
 """A Whoosh ``Storage`` whose every file is encrypted at rest.
 
-- Files are written to memory and sealed into the paged format
-  (:mod:`archive_manager.crypto.paged`) when Whoosh closes them: a temporary
-  name, fsync, rename. Nothing Whoosh writes reaches the disk in plaintext.
+- Files are sealed into the paged format (:mod:`archive_manager.crypto.paged`)
+  page by page as Whoosh writes them, under a temporary name; on close, fsync
+  and rename. Only the first page and the page being written are held in
+  memory. Nothing Whoosh writes reaches the disk in plaintext.
 - Every byte Whoosh reads has been authenticated. A file up to a quarter of the
   cache budget is decrypted whole when opened (so a flipped bit anywhere in it
   is refused at once) and kept in an in-process cache; a larger one is read
@@ -30,7 +31,7 @@ from whoosh.filedb.filestore import Storage
 from whoosh.filedb.structfile import BufferFile, StructFile
 from whoosh.util.filelock import FileLock
 
-from archive_manager.crypto.paged import PAGE, PagedReader, paged_length, write_paged
+from archive_manager.crypto.paged import PAGE, PagedReader, PagedWriter, paged_length
 from archive_manager.errors import IntegrityError
 from archive_manager.vault.fsio import fsync_dir
 
@@ -69,18 +70,47 @@ class _Scratch(io.BytesIO):
     """A read-write temp file that only ever lives in memory."""
 
 
-class _Sealing(io.BytesIO):
-    """Collects what Whoosh writes; seals it to disk on close."""
+class _Sealing:
+    """What Whoosh writes, sealed page by page into a temporary file as it
+    comes (:class:`PagedWriter`), renamed into place on close."""
 
     def __init__(self, storage: "EncryptedStorage", name: str) -> None:
-        super().__init__()
         self._storage = storage
-        self._name = name
+        self._final = storage._path(name)
+        self._tmp = self._final.with_name(f"{name}.{storage.rng(4).hex()}{PART}")
+        self._fh = open(self._tmp, "xb", buffering=1 << 20)
+        storage._writing.add(self._tmp.name)
+        self._writer = PagedWriter(self._fh, storage.keys.write_key(), storage.binding, storage.rng,
+                                   {"gen": storage.keys.gen})
+        self.closed = False
+
+    def write(self, data) -> int:
+        return self._writer.write(data)
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self._writer.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self._writer.tell()
+
+    def flush(self) -> None:
+        pass
 
     def close(self) -> None:
-        if not self.closed:
-            self._storage._seal(self._name, self.getbuffer())
-        super().close()
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self._writer.close()
+            self._fh.flush()
+            if not self._storage._scratch:
+                os.fsync(self._fh.fileno())
+            self._fh.close()
+            os.replace(self._tmp, self._final)
+        finally:
+            self._fh.close()
+            self._tmp.unlink(missing_ok=True)
+            self._storage._writing.discard(self._tmp.name)
 
 
 class _PagedFile(io.RawIOBase):
@@ -146,6 +176,7 @@ class EncryptedStorage(Storage):
         self._cache_bytes = cache_bytes
         self._cache: OrderedDict[str, tuple[tuple, bytes]] = OrderedDict()  # name -> (stat, plaintext)
         self._paged: dict[str, tuple[tuple, PagedReader]] = {}  # big files: name -> (stat, reader)
+        self._writing: set[str] = set()  # temporary names of files being written by this process
         self._cached = 0
 
     # --- lifecycle ---------------------------------------------------------
@@ -184,18 +215,12 @@ class EncryptedStorage(Storage):
             return StructFile(_Scratch(), name=name)
         return StructFile(_Sealing(self, name), name=name)
 
-    def _seal(self, name: str, data: memoryview) -> None:
-        final = self._path(name)
-        tmp = final.with_name(f"{name}.{self.rng(4).hex()}{PART}")
-        try:
-            with open(tmp, "xb", buffering=1 << 20) as out:
-                write_paged(out, self.keys.write_key(), data, self.binding, self.rng, {"gen": self.keys.gen})
-                out.flush()
-                if not self._scratch:
-                    os.fsync(out.fileno())
-            os.replace(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
+    def discard_partial(self) -> None:
+        """Remove temporary files of writes that never finished, other than this
+        process's own (call under the index's write lock)."""
+        for name in os.listdir(self.folder) if self.folder.is_dir() else []:
+            if name.endswith(PART) and name not in self._writing:
+                (self.folder / name).unlink(missing_ok=True)
 
     def _stamp(self, name: str) -> tuple:
         st = os.stat(self._path(name))

@@ -140,7 +140,8 @@ def test_ciphertext_hides_the_plaintext_and_differs_each_time() -> None:
     for needle in (b"canary-plaintext", "星辰".encode("utf-8"), b"HT-2026"):
         assert needle not in a
     header, _ = read_paged_header(io.BytesIO(a), "f")
-    assert header["length"] == len(data) and header["page"] == PAGE
+    assert header["page"] == PAGE and header["v"] == 2 and "length" not in header, \
+        "the length follows from the size, so the header can be written before the data"
 
 
 def test_header_extra_reaches_key_for(write) -> None:
@@ -325,3 +326,41 @@ def test_large_header_length_is_refused(write) -> None:
     bad = MAGIC + struct.pack(">I", 10**6) + blob[len(MAGIC) + 4:]
     err = _expect_refused(write(bad))
     assert "header" in err.message
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.binary(max_size=3 * PAGE + 100), cuts=st.lists(st.integers(1, 70000), max_size=8),
+       patch=st.binary(min_size=1, max_size=12))
+def test_streaming_writer_equals_one_shot_and_allows_rewriting_page_zero(tmp_path_factory, data, cuts, patch) -> None:
+    """PagedWriter fed in arbitrary pieces, with the start rewritten at the end
+    (as Whoosh does for compound files), reads back as the final bytes."""
+    from archive_manager.crypto.paged import PagedWriter
+
+    path = tmp_path_factory.mktemp("w") / "f"
+    with open(path, "xb") as out:
+        w = PagedWriter(out, KEY, "b", os.urandom)
+        pos = 0
+        for cut in cuts + [len(data)]:
+            w.write(data[pos:pos + cut])
+            pos = min(len(data), pos + cut)
+        w.write(data[pos:])
+        end = w.tell()
+        w.seek(0)
+        w.write(patch)
+        w.seek(end)
+        w.close()
+    expect = patch + data[len(patch):] if len(data) >= len(patch) else patch
+    r = PagedReader(path, lambda h: KEY, "b", "f")
+    assert r.read_all() == expect and paged_length(path, "f") == len(expect)
+    r.close()
+
+
+def test_streaming_writer_refuses_to_rewrite_a_sealed_page(tmp_path) -> None:
+    from archive_manager.crypto.paged import PagedWriter
+
+    with open(tmp_path / "f", "xb") as out:
+        w = PagedWriter(out, KEY, "b", os.urandom)
+        w.write(bytes(3 * PAGE))
+        w.seek(PAGE + 10)
+        with pytest.raises(OSError, match="already sealed"):
+            w.write(b"x")

@@ -340,7 +340,7 @@ def test_large_files_authenticate_page_by_page_and_verify_all_checks_every_page(
     a search pays only for the pages it reads, each one authenticated. A flip in
     a page the search never reads goes unnoticed by that search, and is found by
     verify_all, which reindex --if-needed runs (staleness says "damaged")."""
-    from archive_manager.crypto.paged import MAGIC, PAGE, PagedReader, read_paged_header
+    from archive_manager.crypto.paged import MAGIC, PAGE, PagedReader, paged_length, read_paged_header
 
     keys = Keys()
     rng = random.Random(5)
@@ -363,7 +363,7 @@ def test_large_files_authenticate_page_by_page_and_verify_all_checks_every_page(
     with open(seg, "rb") as fh:
         header, hbytes = read_paged_header(fh, "seg")
     base = len(MAGIC) + 4 + len(hbytes)
-    pages = -(-header["length"] // PAGE)
+    pages = -(-paged_length(seg, "seg") // PAGE)
     unread = sorted(set(range(pages)) - read)
     assert unread, f"a search for a missing word should not read all {pages} pages of the segment"
     page = unread[len(unread) // 2]
