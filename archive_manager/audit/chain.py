@@ -43,7 +43,8 @@ SIGNING_CONTEXT = b"archive-manager audit event v1\n"
 FIELDS = ("seq", "time", "user", "departments", "action", "objects", "outcome", "reason", "host",
           "sealed", "prev", "signer", "sig")
 TAIL = 1 << 16  # bytes read from the end to find the last line; events are far smaller
-MAX_EVENT = TAIL - 1
+MAX_EVENT = TAIL - 2  # the line, its newline and the newline before it fit in one tail read
+APPENDED = frozenset(FIELDS) - {"seq", "prev", "signer", "sig"}
 
 
 def canonical(event: dict) -> bytes:
@@ -88,24 +89,25 @@ class AuditLog:
     def append(self, fields: dict, signer: Signer | None) -> dict:
         """Append one event (``fields`` without seq, prev, signer, sig); returns it
         as written. Raises :class:`ArchiveError` if it cannot be made durable."""
+        if set(fields) != APPENDED:
+            raise ValueError(f"an audit event needs exactly the fields {sorted(APPENDED)}")
         if signer is None and fields.get("outcome") != "denied":
             raise ValueError("only a denial may be recorded unsigned")
         try:
             with self._locked() as fd:
                 last = _last_line(fd)
                 event = dict(fields)
-                event["seq"] = 1 if last is None else json.loads(last)["seq"] + 1
+                event["seq"] = 1 if last is None else _seq(last) + 1
                 event["prev"] = GENESIS if last is None else line_hash(last)
                 event["signer"] = signer.name if signer else None
                 event["sig"] = b64e(signer.sign(signed_bytes(event))) if signer else None
                 line = canonical(event)
                 if len(line) > MAX_EVENT:
                     raise ArchiveError(f"audit event too large ({len(line)} bytes)")
-                os.write(fd, line + b"\n")
-                os.fsync(fd)
+                _write_durably(fd, line + b"\n")
                 return event
         except OSError as exc:
-            raise ArchiveError(f"could not write the audit log: {exc.strerror or exc}",
+            raise ArchiveError(f"could not write the audit log: {(exc.strerror or str(exc)).lower()}",
                                hint="the action was not carried out; check the disk and permissions") from None
 
     def lines(self) -> Iterator[bytes]:
@@ -119,29 +121,66 @@ class AuditLog:
                 yield raw[:-1] if raw.endswith(b"\n") else raw
 
 
-def _last_line(fd: int) -> bytes | None:
-    """The last complete line; a torn tail after it is cut off first."""
+def _seq(line: bytes) -> int:
+    try:
+        seq = json.loads(line)["seq"]
+    except (ValueError, KeyError, TypeError):
+        seq = None
+    if type(seq) is not int:
+        raise IntegrityError("the audit log's last event is damaged", hint="run 'archive audit verify'")
+    return seq
+
+
+def _is_whole_event(fragment: bytes) -> bool:
+    try:
+        event = json.loads(fragment)
+        return isinstance(event, dict) and set(event) == set(FIELDS) and canonical(event) == fragment
+    except (ValueError, UnicodeEncodeError):
+        return False
+
+
+def _write_durably(fd: int, data: bytes) -> None:
+    """Write all of ``data`` and fsync; on any failure cut the file back, so
+    no half-written or unacknowledged event stays behind."""
     size = os.fstat(fd).st_size
-    if size == 0:
-        return None
-    start = max(0, size - TAIL)
-    tail = os.pread(fd, size - start, start)
-    if not tail.endswith(b"\n"):
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except OSError:
+        try:
+            os.ftruncate(fd, size)
+        except OSError:
+            pass
+        raise
+
+
+def _last_line(fd: int) -> bytes | None:
+    """The last complete line. A torn tail after it (a crash mid-write, never
+    acknowledged) is cut off first; a whole event that lost only its newline
+    (which verification accepts) gets the newline back instead."""
+    while True:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return None
+        start = max(0, size - TAIL)
+        tail = os.pread(fd, size - start, start)
+        if tail.endswith(b"\n"):
+            break
         cut = tail.rfind(b"\n")
-        keep = start + cut + 1 if cut >= 0 else start
+        if _is_whole_event(tail[cut + 1:]):
+            _write_durably(fd, b"\n")
+            continue
         if cut < 0 and start > 0:
             raise IntegrityError("the audit log ends in an oversized or torn event",
                                  hint="run 'archive audit verify' and keep a copy before repairing")
-        os.ftruncate(fd, keep)
+        os.ftruncate(fd, start + cut + 1)
         os.fsync(fd)
-        tail = tail[: keep - start]
-        if not tail:
-            return None
     end = len(tail) - 1
     begin = tail.rfind(b"\n", 0, end) + 1
     if begin == 0 and start > 0:
-        raise IntegrityError("the audit log's last event is oversized",
-                             hint="run 'archive audit verify'")
+        raise IntegrityError("the audit log's last event is oversized", hint="run 'archive audit verify'")
     return tail[begin:end]
 
 
@@ -190,8 +229,11 @@ def _check(line: bytes, seq: int, prev: str, public_key) -> str | None:
         return "not a valid event (torn or edited line)"
     if not isinstance(event, dict) or set(event) != set(FIELDS):
         return "not a valid event (fields missing or added)"
-    if line != canonical(event):
-        return "not in canonical form (edited)"
+    try:
+        if line != canonical(event):
+            return "not in canonical form (edited)"
+    except UnicodeEncodeError:
+        return "not a valid event (invalid characters)"
     if event["seq"] != seq:
         return f"sequence number {event['seq']!r} where {seq} was expected (deleted, inserted or reordered)"
     if event["prev"] != prev:
