@@ -90,6 +90,14 @@ class PagedWriter:
         pass
 
     def write(self, data) -> int:
+        if self._pos == self._size and self._pos >= self._tail_page * PAGE:
+            # the common case, appending after page 0: no slicing, pages sealed in batches
+            n = len(data)
+            self._tail += data
+            self._pos = self._size = self._pos + n
+            if len(self._tail) > 8 * PAGE:
+                self._seal_full_pages()
+            return n
         view = memoryview(data).cast("B")
         n = len(view)
         if self._pos > self._size:  # a seek past the end: the gap reads as zeros
@@ -110,13 +118,19 @@ class PagedWriter:
             off = pos - start
             self._tail[off:off + len(view)] = view
             pos += len(view)
-            while len(self._tail) > PAGE:  # data exists beyond it: this page is not the last
-                self._seal(self._tail_page, bytes(self._tail[:PAGE]), final=False)
-                del self._tail[:PAGE]
-                self._tail_page += 1
+            self._seal_full_pages()
         self._pos = pos
         self._size = max(self._size, pos)
         return n
+
+    def _seal_full_pages(self) -> None:
+        """Seal every tail page with data beyond it (so it is not the last)."""
+        done = 0
+        while len(self._tail) - done > PAGE:
+            self._seal(self._tail_page, bytes(self._tail[done:done + PAGE]), final=False)
+            done += PAGE
+            self._tail_page += 1
+        del self._tail[:done]
 
     def _seal(self, index: int, plain: bytes, final: bool) -> None:
         self._out.seek(self._base + index * (PAGE + TAG))
@@ -129,6 +143,7 @@ class PagedWriter:
         if self._size <= PAGE:
             self._seal(0, bytes(self._first), final=True)
             return
+        self._seal_full_pages()
         self._seal(self._tail_page, bytes(self._tail), final=True)
         self._seal(0, bytes(self._first), final=False)
 

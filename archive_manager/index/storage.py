@@ -242,7 +242,7 @@ class EncryptedStorage(Storage):
         paged = self._paged.get(name)
         if paged is not None and paged[0] == stamp:
             return StructFile(_PagedFile(paged[1]), name=name)
-        reader = self._reader(name, cache_pages=max(16, self._cache_bytes // PAGE // 4))
+        reader = self._reader(name, cache_pages=max(16, self._cache_bytes // PAGE))
         if reader.length > self._cache_bytes // 4:
             self._forget(name)
             self._paged[name] = (stamp, reader)
