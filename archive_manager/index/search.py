@@ -17,7 +17,7 @@ from whoosh import query as q
 
 from archive_manager.index.classindex import ClassIndex
 from archive_manager.index.query import Compiled
-from archive_manager.index.analysis import fold_text
+from archive_manager.index.analysis import Folded, fold, fold_text
 from archive_manager.index.snippets import make_snippet
 
 RERANK_EXTRA = 20  # more full matches fetched when verbatim runs re-rank them
@@ -85,13 +85,15 @@ def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, cl
         rest = q.AndNot(compiled.loose, compiled.strict)
         for cls, searcher in searchers:
             hits.extend(_hits(searcher.search(rest, limit=need, filter=flt), cls, 1))
+    folded: dict[str, Folded] = {}  # doc_id -> fold(text), shared by re-ranking and snippets
     if compiled.runs:
-        hits = [(replace(h, verbatim=_verbatim(h, text, compiled.runs)), text) for h, text in hits]
+        hits = [(replace(h, verbatim=_verbatim(h, text, compiled.runs, folded)), text) for h, text in hits]
     hits.sort(key=lambda pair: (pair[0].tier, -pair[0].verbatim, -pair[0].score, pair[0].doc_id))
-    return total, [replace(h, snippet=make_snippet(text, compiled.needles)) for h, text in hits[:limit]]
+    return total, [replace(h, snippet=make_snippet(text, compiled.needles, folded.get(h.doc_id)))
+                   for h, text in hits[:limit]]
 
 
-def _verbatim(hit: Hit, text: str, runs: list[str]) -> int:
+def _verbatim(hit: Hit, text: str, runs: list[str], folded: dict[str, Folded]) -> int:
     """How many of the query's Chinese runs occur as typed (adjacent) in the document."""
-    folded = fold_text(hit.title) + "\n" + fold_text(text)
-    return sum(run in folded for run in runs)
+    folded[hit.doc_id] = body = fold(text)
+    return sum(run in body.text or run in fold_text(hit.title) for run in runs)

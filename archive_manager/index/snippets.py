@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from archive_manager.index.analysis import fold, has_cjk
+from archive_manager.index.analysis import Folded, fold, has_cjk
 
 WIDTH = 120
 MARK_OPEN, MARK_CLOSE = "**", "**"
@@ -56,11 +56,12 @@ def _flat(text: str) -> str:
     return _SPACES.sub(" ", text)
 
 
-def make_snippet(text: str, needles: list[str]) -> str:
-    """A one-line excerpt of ``text`` with every needle occurrence marked."""
+def make_snippet(text: str, needles: list[str], folded: Folded | None = None) -> str:
+    """A one-line excerpt of ``text`` with every needle occurrence marked
+    (``folded``: ``fold(text)``, if the caller has it already)."""
     if not text:
         return ""
-    f = fold(text)
+    f = folded or fold(text)
     spans = _spans(f.text, [n for n in needles if n.strip()])
     if not spans:
         head = _flat(text[:WIDTH]).strip()
