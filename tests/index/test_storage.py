@@ -277,13 +277,18 @@ def test_flipped_byte_in_any_index_file_is_refused_with_a_reindex_hint(tmp_path:
     assert find(make_index(tmp_path / "index", keys=keys), "合同")[0] == 5, "restored index works again"
 
 
+def _large_segment(folder: Path, keys: Keys, seed: int) -> Path:
+    """Build a 30-document index with random text; the path of its largest segment file."""
+    rng = random.Random(seed)
+    docs = [doc(f"D{i}", "合同 " + "".join(rng.choice(_POOL) for _ in range(3000))) for i in range(30)]
+    index = build(folder, docs, keys=keys)
+    index.close()
+    return max((p for p in _files(index.folder) if p.name.endswith(".seg")), key=lambda p: p.stat().st_size)
+
+
 def test_flipped_byte_in_a_large_file_read_page_by_page_is_refused(tmp_path: Path) -> None:
     keys = Keys()
-    rng = random.Random(3)
-    docs = [doc(f"D{i}", "合同 " + "".join(rng.choice(_POOL) for _ in range(3000))) for i in range(30)]
-    index = build(tmp_path / "index", docs, keys=keys)
-    index.close()
-    seg = max((p for p in _files(index.folder) if p.name.endswith(".seg")), key=lambda p: p.stat().st_size)
+    seg = _large_segment(tmp_path / "index", keys, seed=3)
     assert seg.stat().st_size > 3 * 65536
     _flip(seg, seg.stat().st_size - 100)  # in the last page: only a full verify finds it
     _expect_integrity_error(make_index(tmp_path / "index", keys=keys, cache_bytes=1024), "large segment")
@@ -343,11 +348,7 @@ def test_large_files_authenticate_page_by_page_and_verify_all_checks_every_page(
     from archive_manager.crypto.paged import MAGIC, PAGE, PagedReader, paged_length, read_paged_header
 
     keys = Keys()
-    rng = random.Random(5)
-    docs = [doc(f"D{i}", "合同 " + "".join(rng.choice(_POOL) for _ in range(3000))) for i in range(30)]
-    index = build(tmp_path / "index", docs, keys=keys)
-    index.close()
-    seg = max((p for p in _files(index.folder) if p.name.endswith(".seg")), key=lambda p: p.stat().st_size)
+    seg = _large_segment(tmp_path / "index", keys, seed=5)
     read: set[int] = set()
     real_decrypt = PagedReader._decrypt
 
