@@ -9,22 +9,39 @@ from __future__ import annotations
 
 from typing import Callable
 
-from archive_manager.crypto import PublicIdentity, create_keyring
+from archive_manager.crypto import PublicIdentity, create_keyring, kem_generate, kem_public_bytes
 from archive_manager.crypto.keyring import rekey_keyring
 from archive_manager.errors import AccessDenied, ConflictError, UsageError
 from archive_manager.home import ADMIN_DEPARTMENT
 from archive_manager import searching
 from archive_manager.session import Session
-from archive_manager.vault.classkeys import DIRECTORY, ClassKeyStore
+from archive_manager.vault.classkeys import AUDIT, DIRECTORY, ClassKeyStore
 from archive_manager.vault.directory import Directory
 from archive_manager.vault.slot import load_slot
 from archive_manager.vault.users import UserRecord, UserRegistry, check_user_name
 
 
 def _wanted(session: Session, users: UserRegistry, cls: str) -> list[PublicIdentity]:
-    """Active users who should hold ``cls`` under the policy in force."""
+    """Active users who should hold ``cls`` under the policy in force (the
+    audit key: users whose departments have the ``audit`` action)."""
+    if cls == AUDIT:
+        return [u.identity for u in users.active() if session.policy.allows(u.departments, "audit")]
     return [u.identity for u in users.active()
             if cls == DIRECTORY or cls in session.policy.classes_for(u.departments)]
+
+
+def _new_audit_key(session: Session, store: ClassKeyStore, holders: list[PublicIdentity]) -> int:
+    """A fresh audit key pair sealed to ``holders``. Admins do not hold the
+    audit key, so a new auditor gets a new generation rather than the old ones:
+    they read details from their appointment on; earlier auditors keep theirs."""
+    secret = kem_generate(session.runtime.random_bytes)
+    if store.has(AUDIT):
+        gen = store.add_generation(AUDIT, secret, holders)
+    else:
+        store.create(AUDIT, secret, holders)
+        gen = 1
+    store.set_public(AUDIT, gen, kem_public_bytes(secret))
+    return gen
 
 
 def _seal_all_generations(session: Session, store: ClassKeyStore, cls: str, ident: PublicIdentity) -> None:
@@ -61,7 +78,7 @@ def add_user(session: Session, name: str, departments: list[str],
         rt = session.runtime
         record_data, _ = create_keyring(name, passphrase, session.settings.kdf_params, rt.random_bytes)
         record = UserRecord(name, tuple(dict.fromkeys(departments)), rt.timestamp(), "active", record_data)
-        with session.vault.transaction() as tx:
+        with session.transaction() as tx:
             users = session.vault.users()
             users.add(record)
             store = session.store(fresh=True)
@@ -69,6 +86,8 @@ def add_user(session: Session, name: str, departments: list[str],
             for cls in classes:
                 if store.has(cls):
                     _seal_all_generations(session, store, cls, record.identity)
+            if session.policy.allows(record.departments, "audit"):
+                _new_audit_key(session, store, _wanted(session, users, AUDIT))
             tx.write(session.vault.paths.users_json, users.serialize())
             tx.write(session.vault.paths.keys_json, store.serialize())
         details["departments"] = list(record.departments)
@@ -79,7 +98,7 @@ def add_user(session: Session, name: str, departments: list[str],
 
 def change_passphrase(session: Session, new_passphrase: str) -> dict:
     with session.recorded("user-passwd", target=session.user):
-        with session.vault.transaction() as tx:
+        with session.transaction() as tx:
             users = session.vault.users()
             rec = users.get(session.user)
             data = rekey_keyring(session.keyring, new_passphrase, session.settings.kdf_params,
@@ -94,7 +113,7 @@ def remove_user(session: Session, name: str) -> dict:
         session.require("admin")
         if name == session.user:
             raise UsageError("you cannot remove yourself", hint="another admin must do it")
-        with session.vault.transaction() as tx:
+        with session.transaction() as tx:
             users = session.vault.users()
             rec = users.get(name)
             if not rec.active:
@@ -119,7 +138,7 @@ def sync_policy(session: Session) -> dict:
     with session.recorded("policy-sync") as details:
         session.require("admin")
         sealed, revoked, created = [], [], []
-        with session.vault.transaction() as tx:
+        with session.transaction() as tx:
             users = session.vault.users()
             store = session.store(fresh=True)
             for cls in [DIRECTORY, *sorted(session.policy.classes)]:
@@ -138,6 +157,16 @@ def sync_policy(session: Session) -> dict:
                     revoked.append(f"{cls}:{user}")
                 if extra:
                     store.mark_pending([cls])
+            auditors = {i.user: i for i in _wanted(session, users, AUDIT)}
+            have = store.holders(AUDIT) if store.has(AUDIT) else set()
+            if set(auditors) - have:
+                _new_audit_key(session, store, list(auditors.values()))
+                sealed += [f"{AUDIT}:{u}" for u in sorted(set(auditors) - have)]
+            elif have - set(auditors):
+                for user in sorted(have - set(auditors)):
+                    store.forget_user_class(user, AUDIT)
+                    revoked.append(f"{AUDIT}:{user}")
+                store.mark_pending([AUDIT])
             tx.write(session.vault.paths.keys_json, store.serialize())
         rotated, notes = finish_rotations(session)
         notes += [n for cls in created if (n := searching.create_empty_index(session, cls))]
@@ -158,36 +187,60 @@ def finish_rotations(session: Session) -> tuple[list[str], list[str]]:
 
 
 def rotate_class(session: Session, cls: str) -> tuple[int, str | None]:
-    vault, rt = session.vault, session.runtime
-    with vault.transaction() as tx:
-        users = vault.users()
+    """Replace the key of ``cls``: a new generation, every dossier re-wrapped
+    (the index re-encrypted), the old generation dropped. Each step is its own
+    commit, recorded as a ``rotate`` event; a crash between steps is resumed by
+    the next rotation."""
+    with session.recorded("rotate", access_class=cls) as rec:
+        if cls == AUDIT:
+            return _rotate_audit_key(session, rec), None
+        vault, rt = session.vault, session.runtime
+        rec.objects["step"] = "new-key"
+        with session.transaction() as tx:
+            users = vault.users()
+            store = session.store(fresh=True)
+            if len(store.generations(cls)) == 1:
+                new_key = rt.random_bytes(32)
+                store.add_generation(cls, new_key, _wanted(session, users, cls))
+            gen = store.current(cls)
+            rec.objects["gen"] = gen
+            tx.write(vault.paths.keys_json, store.serialize())
+        new_key = _own_key(session, store, cls, gen)
+        rec.objects["step"] = "rewrap"
+        with session.transaction() as tx:
+            directory = session.directory()
+            if cls == DIRECTORY:
+                tx.write(vault.paths.directory, directory.seal(vault.vault_id, new_key, gen))
+            else:
+                for dossier in sorted(c["dossier"] for c in directory.clients.values()):
+                    _rewrap(session, tx, directory, dossier, cls, gen, new_key)
+        note = None
+        if cls != DIRECTORY:
+            # the index is re-encrypted under the new generation before the old one goes
+            session.store(fresh=True)
+            note = searching.rekey_index(session, cls)
+        rec.objects["step"] = "retire"
+        with session.transaction() as tx:
+            store = session.store(fresh=True)
+            for old in store.generations(cls):
+                if old != gen:
+                    store.drop_generation(cls, old)
+            store.clear_pending(cls)
+            tx.write(vault.paths.keys_json, store.serialize())
+        return gen, note
+
+
+def _rotate_audit_key(session: Session, rec) -> int:
+    """A new audit key for the remaining auditors. Old generations stay (the
+    events sealed to them must stay readable); the revoked auditor's copies of
+    them were already deleted."""
+    with session.transaction() as tx:
         store = session.store(fresh=True)
-        if len(store.generations(cls)) == 1:
-            new_key = rt.random_bytes(32)
-            store.add_generation(cls, new_key, _wanted(session, users, cls))
-        gen = store.current(cls)
-        tx.write(vault.paths.keys_json, store.serialize())
-    new_key = _own_key(session, store, cls, gen)
-    with vault.transaction() as tx:
-        directory = session.directory()
-        if cls == DIRECTORY:
-            tx.write(vault.paths.directory, directory.seal(vault.vault_id, new_key, gen))
-        else:
-            for dossier in sorted(c["dossier"] for c in directory.clients.values()):
-                _rewrap(session, tx, directory, dossier, cls, gen, new_key)
-    note = None
-    if cls != DIRECTORY:
-        # the index is re-encrypted under the new generation before the old one goes
-        session.store(fresh=True)
-        note = searching.rekey_index(session, cls)
-    with vault.transaction() as tx:
-        store = session.store(fresh=True)
-        for old in store.generations(cls):
-            if old != gen:
-                store.drop_generation(cls, old)
-        store.clear_pending(cls)
-        tx.write(vault.paths.keys_json, store.serialize())
-    return gen, note
+        gen = _new_audit_key(session, store, _wanted(session, session.vault.users(), AUDIT))
+        rec.objects["gen"] = gen
+        store.clear_pending(AUDIT)
+        tx.write(session.vault.paths.keys_json, store.serialize())
+    return gen
 
 
 def _own_key(session: Session, store: ClassKeyStore, cls: str, gen: int) -> bytes:

@@ -41,7 +41,7 @@ def add_client(session: Session, code: str, name: str, fields: dict[str, str] | 
         session.require("file", PROFILE_CLASS)
         details["name"] = name
         rt = session.runtime
-        with session.vault.transaction() as tx:
+        with session.transaction() as tx:
             session.store(fresh=True)
             directory = session.directory()
             dossier = rt.token(10)

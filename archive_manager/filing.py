@@ -74,7 +74,7 @@ def file_document(
     """Encrypt ``path`` into ``client``'s dossier; a duplicate is reported, not stored."""
     path = Path(path)
     with session.recorded("file", client=client, doc_id=replaces) as details:
-        details.update(file_name=path.name, title=title)
+        details.update(file_name=path.name, title=title, type=doc_type)
         access_class = session.policy.doc_type(doc_type).access_class
         session.require("file", access_class)
         doc_date = check_date(date, session.runtime.now().date().isoformat())
@@ -84,7 +84,7 @@ def file_document(
         warnings: list[str] = []
         with _open_source(path):
             ext = session.home.extractor().extract_file(path)
-        with _open_source(path) as src, session.vault.transaction() as tx:
+        with _open_source(path) as src, session.transaction() as tx:
             session.store(fresh=True)
             directory = session.directory()
             dossier = directory.client(client)["dossier"]
@@ -100,6 +100,7 @@ def file_document(
             doc_id = replaces or _new_doc_id(rt, client, slot)
             versions = slot.documents.get(doc_id, {}).get("versions", [])
             version = len(versions) + 1
+            details.objects.update(doc_id=doc_id, version=version)
             blob = rt.token(12)
             blob_path = session.vault.paths.blob(dossier, slot.slot_id, blob)
             sha = hashlib.sha256()
@@ -111,7 +112,7 @@ def file_document(
             dup = None if created else _find_duplicate(slot, digest, replaces)
             if dup is not None:
                 tx.discard(blob_path)
-                details["_objects"] = {"doc_id": dup[0], "version": dup[1]}
+                details.objects.update(doc_id=dup[0], version=dup[1], duplicate=True)
                 return FiledDocument(str(path), dup[0], dup[1], True)
             digest_before = slot_digest(latest_versions(slot.documents))
             entry = slot.documents.setdefault(doc_id, {"versions": []})
@@ -132,7 +133,6 @@ def file_document(
                 tx.write(session.vault.paths.slot_keys(dossier, slot.slot_id),
                          slot.wrapped_keys(session.class_key(access_class, gen), gen, rt.random_bytes))
             tx.write(session.vault.paths.slot_meta(dossier, slot.slot_id), slot.sealed_meta())
-        details["_objects"] = {"doc_id": doc_id, "version": version}
         return FiledDocument(str(path), doc_id, version, False, ext.status, ext.reason, tuple(warnings))
 
 

@@ -6,17 +6,19 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from archive_manager.audit import AuditLog, AuditTrail, Signer
 from archive_manager.crypto import create_keyring
 from archive_manager.crypto.keyring import unlock_keyring
-from archive_manager.errors import ArchiveError, AuthenticationError, ConflictError, UsageError
+from archive_manager.errors import ArchiveError, ConflictError, UsageError
 from archive_manager.policy import POLICY_FILES, Policy, load_policy
-from archive_manager.reporting import ActionEvent, MemoryReporter, Reporter
+from archive_manager.reporting import ActionEvent, Reporter
 from archive_manager.runtime import Runtime
 from archive_manager.settings import CONFIG_NAME, Settings
 from archive_manager.vault import Vault
-from archive_manager.vault.classkeys import DIRECTORY, ClassKeyStore
+from archive_manager.vault.classkeys import AUDIT, DIRECTORY, ClassKeyStore
 from archive_manager.vault.directory import Directory
 from archive_manager.vault.fsio import Transaction, dump_json
+from archive_manager.vault.store import commit_state
 from archive_manager.vault.layout import FORMAT_VERSION, VaultPaths
 from archive_manager.vault.users import UserRecord, UserRegistry, check_user_name
 
@@ -29,6 +31,9 @@ vault = "vault"
 index = "index"
 policies = "policies"
 templates = "templates"
+# The audit trail. Keep it apart from vault backups: a vault restored from an
+# old backup is detected by comparing it with this log.
+audit = "audit"
 
 [security]
 # "default" is Argon2id with 64 MiB, t=3, p=4. Existing keyrings keep their own parameters.
@@ -50,22 +55,43 @@ cache_mb = 256
 class ArchiveHome:
     settings: Settings
     runtime: Runtime = field(default_factory=Runtime)
-    reporter: Reporter = field(default_factory=MemoryReporter)
+    reporter: Reporter | None = None  # default: the audit trail under settings.audit_dir
     _extractor: object = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.reporter is None:
+            self.reporter = AuditTrail(self.audit_log(), self.runtime, self._audit_key)
 
     # --- opening --------------------------------------------------------
 
     def vault(self) -> Vault:
-        return Vault(self.settings.vault_dir, self.runtime)
+        return Vault(self.settings.vault_dir, self.runtime, self.reporter)
 
     def policy(self) -> Policy:
         return load_policy(self.settings.policies_dir)
 
+    def audit_log(self) -> AuditLog:
+        return AuditLog(self.settings.audit_log)
+
+    def _audit_key(self) -> tuple[str, int, bytes] | None:
+        """The audit key details are sealed to, if some auditor holds it."""
+        vault = self.vault()
+        store = vault.class_keys()
+        if not store.has(AUDIT):
+            return None
+        gen = store.current(AUDIT)
+        public = store.public(AUDIT, gen)
+        if public is None or not store.holders(AUDIT, gen):
+            return None
+        return vault.vault_id, gen, public
+
     def login(self, user: str | None, passphrase: str | None):
-        """Unlock ``user``'s keyring; every failure is reported, then raised."""
+        """Unlock ``user``'s keyring. Every failure is recorded as a denial
+        (unsigned: no key of the user was unlocked), then raised."""
         from archive_manager.session import Session
 
         vault = self.vault()
+        departments: tuple[str, ...] = ()
         try:
             if not user:
                 raise UsageError("no user given", hint="pass --user NAME or set ARCHIVE_USER")
@@ -73,10 +99,15 @@ class ArchiveHome:
                 raise UsageError("no passphrase given",
                                  hint="use the prompt, ARCHIVE_PASSPHRASE or --passphrase-file")
             record = vault.users().login_record(user)
+            departments = record.departments
             keyring = unlock_keyring(user, record.keyring, passphrase)
         except ArchiveError as exc:
-            outcome = "denied" if isinstance(exc, AuthenticationError) else "error"
-            self.reporter.report(ActionEvent("login", user, (), outcome, reason=exc.message))
+            try:
+                self.reporter.report(ActionEvent("login", user or None, departments, "denied",
+                                                 reason=exc.message), None)
+            except ArchiveError as audit:
+                raise ArchiveError(f"{exc.message}; and the audit event could not be written: "
+                                   f"{audit.message}", hint=audit.hint) from None
             raise
         return Session(self, vault, self.policy(), record, keyring)
 
@@ -139,12 +170,14 @@ class ArchiveHome:
             tx.write(paths.directory, directory.seal(vault_id, dir_key, 1))
             descriptor = {"format": FORMAT_VERSION, "vault_id": vault_id, "created": self.runtime.timestamp()}
             tx.write(paths.vault_json, dump_json(descriptor))  # last: marks the vault complete
+            # recorded before the vault exists: a log never misses an archive's creation
+            self.reporter.report(ActionEvent("init", admin, (ADMIN_DEPARTMENT,), "ok", {"vault": vault_id},
+                                             state=commit_state(paths.root, tx)), Signer(admin, keys.sign))
             tx.commit()
         except BaseException:
             tx.rollback()
             raise
         _create_indexes(s, vault_id, store, class_keys, rng)
-        self.reporter.report(ActionEvent("init", admin, (ADMIN_DEPARTMENT,), "ok", {"vault": vault_id}))
         return {"home": str(s.home), "vault_id": vault_id, "admin": admin,
                 "kdf_profile": s.kdf_profile, "classes": sorted(policy.classes)}
 

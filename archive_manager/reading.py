@@ -122,11 +122,12 @@ def _info(found: Located, version: dict) -> dict:
             "size": version["size"], "sha256": version["sha256"], "original_name": version["original_name"]}
 
 
-def _locate_version(session: Session, doc_id: str, version: int | None, details: dict) -> tuple[Located, dict]:
+def _locate_version(session: Session, doc_id: str, version: int | None, details) -> tuple[Located, dict]:
     found = locate(session, doc_id)
     session.require("read", found.slot.access_class)
     v = found.version(version)
-    details.update(title=found.doc["title"], _objects={"client": found.client, "version": v["version"]})
+    details.update(title=found.doc["title"])
+    details.objects.update(client=found.client, version=v["version"])
     return found, v
 
 
@@ -147,37 +148,40 @@ class _Discard:
 
 
 def read_document(session: Session, doc_id: str, sink: BinaryIO, version: int | None = None) -> dict:
-    """Write the verified plaintext of ``doc_id`` to ``sink`` (nothing on failure)."""
+    """Write the verified plaintext of ``doc_id`` to ``sink``. Nothing is
+    written on failure, nor before the read is on the audit trail."""
     with session.recorded("get", doc_id=doc_id, version=version) as details:
         found, v = _locate_version(session, doc_id, version, details)
-        if v["size"] <= MEMORY_LIMIT:
-            buf = io.BytesIO()
-            decrypt_version(session, found, v, buf)
-            sink.write(buf.getvalue())
-        else:  # too large to buffer: authenticate everything first, then stream
-            decrypt_version(session, found, v, _Discard())
-            decrypt_version(session, found, v, sink)
-        return _info(found, v)
+        buf = io.BytesIO() if v["size"] <= MEMORY_LIMIT else None
+        # too large to buffer: authenticate everything now, stream once recorded
+        decrypt_version(session, found, v, buf if buf is not None else _Discard())
+    if buf is not None:
+        sink.write(buf.getvalue())
+    else:
+        decrypt_version(session, found, v, sink)
+    return _info(found, v)
 
 
 def export_to_path(session: Session, doc_id: str, out: Path, version: int | None = None) -> dict:
-    """Write ``doc_id`` to ``out`` atomically; on any failure no file is left."""
+    """Write ``doc_id`` to ``out`` atomically; on any failure (the audit write
+    included) no file is left."""
     out = Path(out)
     if out.is_dir():
         raise UsageError(f"{out} is a directory", hint="give a file name with -o")
     if not out.parent.is_dir():
         raise UsageError(f"no such directory: {out.parent}")
-    with session.recorded("get", doc_id=doc_id, version=version) as details:
-        found, v = _locate_version(session, doc_id, version, details)
-        tmp = out.with_name(f".{out.name}.{session.runtime.token(4)}.part")
-        try:
+    tmp = out.with_name(f".{out.name}.{session.runtime.token(4)}.part")
+    try:
+        with session.recorded("export", doc_id=doc_id, version=version) as details:
+            found, v = _locate_version(session, doc_id, version, details)
+            details["file_name"] = out.name
             with open(tmp, "xb", buffering=1 << 20) as fh:
                 _preallocate(fh, v["size"])
                 decrypt_version(session, found, v, fh)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
-        fsync_dir(out.parent)
-        return _info(found, v)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(out.parent)
+    return _info(found, v)

@@ -100,5 +100,5 @@ def reindex(session: Session, if_needed: bool = False) -> list[ClassReport]:
             session.require("read")
         with session.vault.transaction():  # the vault lock: no filing while we read it
             reports = [_reindex_class(session, cls, if_needed) for cls in classes]
-        details["_objects"] = {"classes": ",".join(r.access_class for r in reports if r.action != "current")}
+        details.objects["classes"] = ",".join(r.access_class for r in reports if r.action != "current")
         return reports

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
@@ -21,6 +22,7 @@ def _utc_now() -> datetime:
 class Runtime:
     now: Callable[[], datetime] = field(default=_utc_now)
     random_bytes: Callable[[int], bytes] = field(default=os.urandom)
+    host: str = field(default_factory=socket.gethostname)  # recorded in audit events
 
     def timestamp(self) -> str:
         """The current UTC time as ISO 8601 with a trailing Z."""

@@ -106,8 +106,8 @@ def searchable_classes(session: Session, doc_type: str | None) -> list[str]:
 
 def search(session: Session, text: str, client: str | None = None, doc_type: str | None = None,
            since: str | None = None, limit: int = DEFAULT_LIMIT) -> SearchResult:
-    with session.recorded("search", client=client, type=doc_type) as details:
-        details["query"] = text
+    with session.recorded("search", client=client) as details:
+        details.update(query=text, type=doc_type, since=since, limit=limit)
         compiled = compile_query(text)
         since = check_date(since, None) if since else None
         classes = searchable_classes(session, doc_type)
@@ -119,5 +119,5 @@ def search(session: Session, text: str, client: str | None = None, doc_type: str
         finally:
             for index in indexes:
                 index.close()
-        details["_objects"] = {"hits": len(hits), "total": total}
+        details.objects.update(hits=len(hits), total=total)
         return SearchResult(total, hits, classes)

@@ -6,8 +6,10 @@ modules; the methods at the end are the library's public surface.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
 
+from archive_manager.audit import Signer
 from archive_manager.crypto import UnlockedKeyring
 from archive_manager.errors import AccessDenied, ArchiveError
 from archive_manager.policy import Policy
@@ -15,11 +17,29 @@ from archive_manager.reporting import ActionEvent
 from archive_manager.vault import Vault
 from archive_manager.vault.classkeys import DIRECTORY, ClassKeyStore
 from archive_manager.vault.directory import Directory
+from archive_manager.vault.fsio import Transaction
 from archive_manager.vault.slot import Slot, load_slot
 from archive_manager.vault.users import UserRecord
 
 if TYPE_CHECKING:
     from archive_manager.home import ArchiveHome
+
+
+class Recording(dict):
+    """What an action records beyond its name: ``objects`` (ids, counts: in
+    the clear) and, as the dict itself, confidential details (query text,
+    titles, file names: sealed to the auditors)."""
+
+    def __init__(self, objects: dict) -> None:
+        super().__init__()
+        self.objects = objects
+
+
+@dataclass
+class _Action:
+    name: str
+    recording: Recording
+    committed: bool = field(default=False)
 
 
 class Session:
@@ -34,6 +54,7 @@ class Session:
         self.settings = home.settings
         self._keys: dict[tuple[str, int], bytes] = {}
         self._store: ClassKeyStore | None = None
+        self._actions: list[_Action] = []
 
     @property
     def user(self) -> str:
@@ -43,28 +64,65 @@ class Session:
     def departments(self) -> tuple[str, ...]:
         return self.record.departments
 
+    @property
+    def signer(self) -> Signer:
+        return Signer(self.user, self.keyring.sign)
+
     # --- reporting: the single place every action passes through ---------
 
     @contextmanager
-    def recorded(self, action: str, **objects) -> Iterator[dict]:
-        """Run one action; report it as ok, denied or error. Yields a dict for
-        confidential details (titles, file names) and late object ids."""
-        details: dict = {}
+    def recorded(self, action: str, **objects) -> Iterator[Recording]:
+        """Run one action and record it as ok, denied or error before its
+        result reaches the caller: if the event cannot be written the action
+        fails. An action whose vault changes were recorded at commit (see
+        :meth:`transaction`) is not recorded a second time."""
+        frame = _Action(action, Recording({k: v for k, v in objects.items() if v is not None}))
+        self._actions.append(frame)
         try:
-            yield details
+            yield frame.recording
         except AccessDenied as exc:
-            self._report(action, "denied", objects, details, exc.message)
+            self._record_failure(frame, "denied", exc.message)
             raise
         except ArchiveError as exc:
-            self._report(action, "error", objects, details, exc.message)
+            self._record_failure(frame, "error", exc.message)
             raise
-        self._report(action, "ok", objects, details, None)
+        except Exception as exc:
+            self._record_failure(frame, "error", f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            self._actions.pop()
+        if not frame.committed:
+            self._report(frame, "ok", None, None)
 
-    def _report(self, action: str, outcome: str, objects: dict, details: dict, reason: str | None) -> None:
-        objs = {k: v for k, v in {**objects, **details.pop("_objects", {})}.items() if v is not None}
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """A vault transaction whose commit is recorded as the current action
+        (with the hashes of the files it writes) before any file is replaced."""
+        if not self._actions:
+            raise RuntimeError("a vault change outside a recorded action")
+        frame = self._actions[-1]
+
+        def on_commit(state: dict) -> None:
+            self._report(frame, "ok", None, state)
+            frame.committed = True
+
+        with self.vault.transaction(on_commit) as tx:
+            yield tx
+
+    def _record_failure(self, frame: _Action, outcome: str, reason: str) -> None:
+        try:
+            self._report(frame, outcome, reason, None)
+        except ArchiveError as exc:
+            raise ArchiveError(f"{reason}; and the audit event could not be written: {exc.message}",
+                               hint=exc.hint) from None
+
+    def _report(self, frame: _Action, outcome: str, reason: str | None, state: dict | None) -> None:
+        rec = frame.recording
+        objects = {k: v for k, v in rec.objects.items() if v is not None}
+        details = {k: v for k, v in rec.items() if v is not None}
         self.home.reporter.report(
-            ActionEvent(action, self.user, self.departments, outcome, objs, dict(details), reason)
-        )
+            ActionEvent(frame.name, self.user, self.departments, outcome, objects, details, reason, state),
+            self.signer)
 
     # --- rights -----------------------------------------------------------
 

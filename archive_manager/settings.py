@@ -26,6 +26,7 @@ class Settings:
     index_dir: Path
     policies_dir: Path
     templates_dir: Path
+    audit_dir: Path
     shipped_dir: Path = SHIPPED_DIR
     kdf_profile: str = "default"
     user: str | None = None
@@ -37,6 +38,14 @@ class Settings:
     @property
     def kdf_params(self) -> KdfParams:
         return PROFILES[self.kdf_profile]
+
+    @property
+    def audit_log(self) -> Path:
+        return self.audit_dir / "events.log"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.audit_dir / "checkpoints.log"
 
     @property
     def config_path(self) -> Path:
@@ -106,6 +115,7 @@ def load_settings(
         index_dir=_path(home_path, paths.get("index", "index"), "index"),
         policies_dir=_path(home_path, paths.get("policies", "policies"), "policies"),
         templates_dir=_path(home_path, paths.get("templates", "templates"), "templates"),
+        audit_dir=_path(home_path, paths.get("audit", "audit"), "audit"),
         shipped_dir=shipped,
         kdf_profile=profile,
         extract_timeout=_number(extraction, "timeout_seconds", 30.0, "extraction", 0.1),

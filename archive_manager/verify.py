@@ -35,7 +35,7 @@ def verify_vault(session: Session) -> dict:
                 if dossier not in known:
                     problems.append(_problem(None, f"dossiers/{dossier}", "dossier directory is in no client's record"))
         unheld = sorted(c for c in session.store().classes() if c != DIRECTORY and c not in classes)
-        details["_objects"] = {"problems": len(problems)}
+        details.objects["problems"] = len(problems)
         return {"ok": not problems, "checked": counts, "classes": classes, "not_checked": unheld,
                 "problems": problems, "notes": notes}
 

@@ -49,7 +49,7 @@ def signer(name: str) -> Signer:
 def fields(i: int, user: str = "bob", sealed: str | None = None) -> dict:
     return {"time": f"2026-11-27T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z", "user": user,
             "departments": ["legal"], "action": "get", "objects": {"doc_id": f"C{i % 1000:03d}-2026-{i:06d}"},
-            "outcome": "ok", "reason": None, "host": "archive-01", "sealed": sealed}
+            "outcome": "ok", "reason": None, "host": "archive-01", "sealed": sealed, "state": None}
 
 
 def single(path: Path, n: int) -> float:

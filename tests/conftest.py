@@ -35,18 +35,28 @@ class Archive:
         return self.home.login(user, passphrase or f"{user}-pw")
 
     def reopen(self) -> ArchiveHome:
-        self.home = ArchiveHome(load_settings(self.root, make_env(self.root)), reporter=self.reporter)
+        self.home = open_home(self.root, self.reporter)
         return self.home
+
+
+def open_home(root: Path, reporter: MemoryReporter | None = None) -> ArchiveHome:
+    """A home whose events go to its real audit trail and are also kept in
+    ``reporter`` (a new one if not given) for assertions."""
+    home = ArchiveHome(load_settings(root, make_env(root)))
+    if reporter is None:
+        reporter = MemoryReporter()
+    reporter.inner = home.reporter
+    home.reporter = reporter
+    return home
 
 
 @pytest.fixture
 def empty_archive(tmp_path: Path) -> Archive:
     root = tmp_path / "home"
     root.mkdir()
-    reporter = MemoryReporter()
-    home = ArchiveHome(load_settings(root, make_env(root)), reporter=reporter)
+    home = open_home(root)
     home.init("alice", "alice-pw")
-    return Archive(root, home, reporter)
+    return Archive(root, home, home.reporter)
 
 
 @pytest.fixture

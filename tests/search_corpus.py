@@ -15,7 +15,7 @@ from archive_manager import accounts, clients, filing
 from archive_manager.home import ArchiveHome
 from archive_manager.reporting import MemoryReporter
 from archive_manager.settings import load_settings
-from tests.conftest import Archive, make_env
+from tests.conftest import Archive, make_env, open_home
 
 CANARY_ENCODINGS = ("utf-8", "utf-16-le", "utf-16-be", "gb18030")
 # bytes no extractor recognises (no magic number, not UTF-8 text)
@@ -28,8 +28,8 @@ def build_archive(root: Path, users: tuple[tuple[str, tuple[str, ...]], ...] = (
     """An archive like the ``archive`` fixture (alice admin; ``users`` added with
     passphrases ``<name>-pw``; clients ``client_codes``, default C001 only)."""
     root.mkdir(parents=True)
-    reporter = MemoryReporter()
-    home = ArchiveHome(load_settings(root, make_env(root)), reporter=reporter)
+    home = open_home(root)
+    reporter = home.reporter
     home.init("alice", "alice-pw")
     alice = home.login("alice", "alice-pw")
     for name, depts in users:

@@ -1,9 +1,12 @@
-"""The audit trail: a hash-chained, signed, append-only event log, and the
-checkpoints auditors keep off the machine. (Wiring every action into it, sealed
-details and the CLI follow in the audit issue's next steps.)"""
+"""The audit trail: a hash-chained, signed, append-only event log
+(:mod:`.chain`), event details sealed to the auditors (:mod:`.details`), the
+archive's reporter that writes it (:mod:`.trail`), checkpoints auditors keep
+off the machine (:mod:`.checkpoint`) and what auditors do with it
+(:mod:`.review`)."""
 
 from archive_manager.audit.chain import AuditLog, Signer, Verification, verify_chain
 from archive_manager.audit.checkpoint import check_checkpoint, make_checkpoint, parse_checkpoint
+from archive_manager.audit.trail import AuditTrail
 
-__all__ = ["AuditLog", "Signer", "Verification", "check_checkpoint", "make_checkpoint",
+__all__ = ["AuditLog", "AuditTrail", "Signer", "Verification", "check_checkpoint", "make_checkpoint",
            "parse_checkpoint", "verify_chain"]

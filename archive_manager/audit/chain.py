@@ -4,8 +4,8 @@ Each line is one event, a JSON object with sorted keys::
 
     {"seq": 7, "time": "2026-11-27T10:00:00Z", "user": "bob", "departments": ["legal"],
      "action": "get", "objects": {"doc_id": "C001-..."}, "outcome": "ok", "reason": null,
-     "host": "archive-01", "sealed": "<base64 or null>", "prev": "<sha256 of line 6>",
-     "signer": "bob", "sig": "<base64 Ed25519>"}
+     "host": "archive-01", "sealed": "<base64 or null>", "state": null,
+     "prev": "<sha256 of line 6>", "signer": "bob", "sig": "<base64 Ed25519>"}
 
 - ``prev`` is the SHA-256 of the previous line's bytes (64 zeros for the first),
   so editing, deleting, reordering or inserting a line breaks the chain at the
@@ -41,7 +41,7 @@ from archive_manager.errors import ArchiveError, IntegrityError
 GENESIS = "0" * 64
 SIGNING_CONTEXT = b"archive-manager audit event v1\n"
 FIELDS = ("seq", "time", "user", "departments", "action", "objects", "outcome", "reason", "host",
-          "sealed", "prev", "signer", "sig")
+          "sealed", "state", "prev", "signer", "sig")
 TAIL = 1 << 16  # bytes read from the end to find the last line; events are far smaller
 MAX_EVENT = TAIL - 2  # the line, its newline and the newline before it fit in one tail read
 APPENDED = frozenset(FIELDS) - {"seq", "prev", "signer", "sig"}
@@ -110,13 +110,26 @@ class AuditLog:
             raise ArchiveError(f"could not write the audit log: {(exc.strerror or str(exc)).lower()}",
                                hint="the action was not carried out; check the disk and permissions") from None
 
-    def lines(self) -> Iterator[bytes]:
-        """Every line of the log, without its newline (a torn last line included)."""
+    def size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def lines(self, after: int = 0) -> Iterator[bytes]:
+        """Every line of the log, without its newline (a torn last line included).
+        With ``after`` (a size the log had earlier), only the lines appended
+        since: reading starts one tail's length before it, since a torn tail
+        there may have been cut back before the next event was appended."""
         try:
             fh = open(self.path, "rb")
         except FileNotFoundError:
             return
         with fh:
+            start = max(0, after - TAIL)
+            if start:
+                fh.seek(start - 1)
+                fh.readline()  # up to the first line boundary at or after ``start``
             for raw in fh:
                 yield raw[:-1] if raw.endswith(b"\n") else raw
 

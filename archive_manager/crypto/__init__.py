@@ -12,6 +12,8 @@ from archive_manager.crypto.sealed import (
 from archive_manager.crypto.primitives import (
     hpke_open,
     hpke_seal,
+    kem_generate,
+    kem_public_bytes,
     keyed_name,
     unwrap_key,
     wrap_key,
@@ -26,6 +28,8 @@ __all__ = [
     "encrypt_stream",
     "hpke_open",
     "hpke_seal",
+    "kem_generate",
+    "kem_public_bytes",
     "keyed_name",
     "open_bytes",
     "read_header",

@@ -15,6 +15,9 @@ from archive_manager.vault.fsio import dump_json, read_json
 from archive_manager.vault.layout import VaultPaths, binding
 
 DIRECTORY = "_directory"
+# The audit key: an HPKE key pair whose private half is sealed to the auditors
+# like a class key; its public half (``public``) lets anyone seal event details.
+AUDIT = "_audit"
 
 
 def _check_shape(data: dict) -> None:
@@ -30,6 +33,8 @@ def _check_shape(data: dict) -> None:
             raise bad
         gens = entry.get("gens")
         if not isinstance(gens, dict) or str(entry["current"]) not in gens:
+            raise bad
+        if not isinstance(entry.get("public", {}), dict):
             raise bad
         for g, sealed in gens.items():
             if not g.isdigit() or not isinstance(sealed, dict):
@@ -64,7 +69,15 @@ class ClassKeyStore:
                            hint="an admin runs 'archive policy sync'") from None
 
     def classes(self) -> list[str]:
-        return sorted(self._classes)
+        """Access classes with a key (not the directory or audit keys)."""
+        return sorted(c for c in self._classes if c not in (DIRECTORY, AUDIT))
+
+    def set_public(self, cls: str, gen: int, public: bytes) -> None:
+        self._entry(cls).setdefault("public", {})[str(gen)] = b64e(public)
+
+    def public(self, cls: str, gen: int) -> bytes | None:
+        value = self._entry(cls).get("public", {}).get(str(gen))
+        return None if value is None else b64d(value, "public key")
 
     def has(self, cls: str) -> bool:
         return cls in self._classes

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import json
 import os
 from contextlib import contextmanager
@@ -67,8 +68,9 @@ class Transaction:
     """
 
     def __init__(self, token: str) -> None:
-        self._token = token
+        self.token = token
         self._staged: list[tuple[Path, Path]] = []
+        self._hashes: dict[Path, str] = {}
         self._created_dirs: list[Path] = []
         self._after_commit: list = []
         self._n = 0
@@ -91,11 +93,25 @@ class Transaction:
             d = d.parent
         final.parent.mkdir(parents=True, exist_ok=True)
         self._created_dirs.extend(reversed(missing))
-        return _tmp_name(final, f"{self._token}{self._n}")
+        return _tmp_name(final, f"{self.token}{self._n}")
 
     def write(self, final: Path, data: bytes) -> None:
+        """Stage a metadata file; its SHA-256 goes into the transaction's
+        :meth:`state` (the audit trail records it to detect rollbacks)."""
         with self.stream(final) as fh:
             fh.write(data)
+        self._hashes[final] = hashlib.sha256(data).hexdigest()
+
+    @property
+    def staged(self) -> list[tuple[Path, Path]]:
+        """(temporary file, final path) pairs, in commit order."""
+        return list(self._staged)
+
+    def state(self) -> dict[Path, str]:
+        """SHA-256 of every metadata file this transaction writes (not of
+        streamed content files, whose hashes the metadata holds)."""
+        staged = {final for _, final in self._staged}
+        return {final: sha for final, sha in self._hashes.items() if final in staged}
 
     @contextmanager
     def stream(self, final: Path) -> Iterator[BinaryIO]:
@@ -115,6 +131,7 @@ class Transaction:
             else:
                 keep.append((tmp, dest))
         self._staged = keep
+        self._hashes.pop(final, None)
 
     def commit(self) -> None:
         dirs = []
@@ -125,6 +142,7 @@ class Transaction:
         for d in dirs:
             fsync_dir(d)
         self._staged = []
+        self._hashes = {}
         self._created_dirs = []
 
     def rollback(self) -> None:
@@ -132,6 +150,7 @@ class Transaction:
         for tmp, _ in self._staged:
             tmp.unlink(missing_ok=True)
         self._staged = []
+        self._hashes = {}
         for d in reversed(self._created_dirs):
             try:
                 d.rmdir()

@@ -5,6 +5,7 @@ opaque random or keyed identifier: no client, title, file name or type.
     vault/users.json                       users, departments, public keys, locked keyrings
     vault/keys.json                        class keys, sealed (HPKE) to each holder
     vault/directory.bin                    client directory, sealed under the directory key
+    vault/.journal                         a commit in progress (see :mod:`archive_manager.vault.store`)
     vault/dossiers/<dossier>/<slot>/keys.json        content keys wrapped under the class key
     vault/dossiers/<dossier>/<slot>/meta.bin         slot metadata, sealed under a content key
     vault/dossiers/<dossier>/<slot>/objects/<id>.bin one document version, sealed
@@ -42,6 +43,10 @@ class VaultPaths:
     @property
     def lock(self) -> Path:
         return self.root / ".lock"
+
+    @property
+    def journal(self) -> Path:
+        return self.root / ".journal"
 
     @property
     def dossiers(self) -> Path:

@@ -1,25 +1,60 @@
 """The :class:`Vault`: paths, identity, locked transactions and loaders for
 the vault-wide files. It knows nothing of users' rights; the session does.
+
+A recorded commit (a transaction given ``on_commit``, which appends the audit
+event) runs in this order, all under the vault lock:
+
+1. every file is staged as a durable temporary file;
+2. ``vault/.journal`` lists the renames and the audit log's size;
+3. ``on_commit(token, state)`` appends the audit event carrying the new
+   files' hashes: this is the commit point;
+4. the renames; then the journal goes.
+
+If the event cannot be written, the staged files are deleted and nothing
+changed. After a crash, the next transaction (or ``verify``) finds the journal
+and asks the log whether the event with its token was written: if so the
+renames are completed (roll forward), if not the staged files are deleted. So
+the vault never holds a change the audit trail does not record, and the trail
+never records a change the vault does not hold.
 """
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Protocol
 
 from archive_manager.errors import ArchiveError, IntegrityError, NotFound
 from archive_manager.runtime import Runtime
 from archive_manager.vault.classkeys import ClassKeyStore
-from archive_manager.vault.fsio import Transaction, VaultLock, read_json
+from archive_manager.vault.fsio import Transaction, VaultLock, atomic_write, dump_json, fsync_dir, read_json
 from archive_manager.vault.layout import FORMAT_VERSION, VaultPaths
 from archive_manager.vault.users import UserRegistry
 
+OnCommit = Callable[[dict], None]
+
+
+class CommitLog(Protocol):
+    """What a recorded commit needs of the audit trail."""
+
+    def position(self) -> int: ...
+
+    def recorded(self, tx: str, position: int) -> bool: ...
+
+
+def commit_state(root: Path, tx: Transaction) -> dict:
+    """The audit record of a commit: its token and the SHA-256 of every file it
+    writes, by vault-relative path."""
+    files = {final.relative_to(root).as_posix(): sha for final, sha in tx.state().items()}
+    return {"tx": tx.token, "files": dict(sorted(files.items()))}
+
 
 class Vault:
-    def __init__(self, root: Path, runtime: Runtime) -> None:
+    def __init__(self, root: Path, runtime: Runtime, log: CommitLog | None = None) -> None:
         self.paths = VaultPaths(Path(root))
         self.runtime = runtime
+        self._log = log
         self._lock = VaultLock(self.paths.lock)
         try:
             info = read_json(self.paths.vault_json, "vault descriptor")
@@ -45,18 +80,86 @@ class Vault:
         return sorted(p.name for p in self.paths.dossiers.iterdir() if p.is_dir())
 
     @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        """Hold the vault lock; commit every staged file on success, none on error."""
+    def transaction(self, on_commit: OnCommit | None = None) -> Iterator[Transaction]:
+        """Hold the vault lock; commit every staged file on success, none on error.
+        With ``on_commit`` the commit is recorded first (see the module doc)."""
         with self._lock.held():
+            self._recover_locked()
             tx = Transaction(self.runtime.token(6))
             try:
                 yield tx
             except BaseException:
                 tx.rollback()
                 raise
-            try:
-                tx.commit()
-            except OSError as exc:
-                tx.rollback()
-                raise ArchiveError(f"could not write to the vault: {exc.strerror or exc}") from None
+            if on_commit is not None and tx.staged:
+                self._recorded_commit(tx, on_commit)
+            else:
+                try:
+                    tx.commit()
+                except OSError as exc:
+                    tx.rollback()
+                    raise ArchiveError(f"could not write to the vault: {exc.strerror or exc}") from None
             tx.run_after_commit()
+
+    def state(self, tx: Transaction) -> dict:
+        return commit_state(self.paths.root, tx)
+
+    def _recorded_commit(self, tx: Transaction, on_commit: OnCommit) -> None:
+        if self._log is None:
+            raise ValueError("a recorded commit needs the audit log")
+        root = self.paths.root
+        journal = {"tx": tx.token, "position": self._log.position(),
+                   "renames": [[t.relative_to(root).as_posix(), f.relative_to(root).as_posix()]
+                               for t, f in tx.staged]}
+        try:
+            atomic_write(self.paths.journal, dump_json(journal), tx.token)
+            on_commit(self.state(tx))
+        except BaseException:
+            self._recover_locked()  # rolls back, or forward if the event did get written
+            tx.rollback()
+            raise
+        try:
+            tx.commit()
+        except OSError as exc:
+            raise ArchiveError(f"could not finish writing to the vault: {exc.strerror or exc}",
+                               hint="the change is recorded; the next command completes it") from None
+        self._end_journal()
+
+    def recover(self) -> bool:
+        """Finish or undo a commit a crash interrupted; True if there was one."""
+        with self._lock.held():
+            return self._recover_locked()
+
+    def _recover_locked(self) -> bool:
+        if not self.paths.journal.exists():
+            return False
+        journal = read_json(self.paths.journal, "vault journal")
+        try:
+            renames = [(self._inside(t), self._inside(f)) for t, f in journal["renames"]]
+            tx, position = str(journal["tx"]), int(journal["position"])
+        except (KeyError, TypeError, ValueError):
+            raise IntegrityError("the vault journal (.journal) is malformed",
+                                 hint="keep a copy of it and of vault/, then ask for help") from None
+        if self._log is not None and self._log.recorded(tx, position):
+            dirs = set()
+            for tmp, final in renames:
+                if tmp.exists():
+                    os.replace(tmp, final)
+                    dirs.add(final.parent)
+            for d in sorted(dirs):
+                fsync_dir(d)
+        else:
+            for tmp, _ in renames:
+                tmp.unlink(missing_ok=True)
+        self._end_journal()
+        return True
+
+    def _inside(self, rel: str) -> Path:
+        path = self.paths.root / rel
+        if ".." in Path(rel).parts or Path(rel).is_absolute():
+            raise ValueError(rel)
+        return path
+
+    def _end_journal(self) -> None:
+        self.paths.journal.unlink(missing_ok=True)
+        fsync_dir(self.paths.root)

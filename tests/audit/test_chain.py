@@ -40,7 +40,7 @@ def fields(i: int = 0, user: str = "bob", outcome: str = "ok", **extra) -> dict:
     f = {"time": f"2026-11-27T10:{i // 60 % 60:02d}:{i % 60:02d}Z", "user": user,
          "departments": ["legal"] if user == "bob" else ["credit"], "action": "get",
          "objects": {"doc_id": f"C001-{i:06d}"}, "outcome": outcome, "reason": None,
-         "host": "archive-01", "sealed": None}
+         "host": "archive-01", "sealed": None, "state": None}
     f.update(extra)
     return f
 
@@ -413,7 +413,7 @@ print("ready", flush=True)
 sys.stdin.readline()
 for i in range(count):
     log.append({"time": "2026-11-27T10:00:00Z", "user": name, "departments": [], "action": "get",
-                "objects": {"i": i}, "outcome": "ok", "reason": None, "host": "h", "sealed": None}, me)
+                "objects": {"i": i}, "outcome": "ok", "reason": None, "host": "h", "sealed": None, "state": None}, me)
 """
 
 

@@ -32,7 +32,7 @@ def append(log: AuditLog, start: int, count: int, doc: str = "C001") -> None:
     for i in range(start, start + count):
         log.append({"time": f"2026-11-27T10:00:{i:02d}Z", "user": "bob", "departments": ["legal"],
                     "action": "get", "objects": {"doc_id": f"{doc}-{i:06d}"}, "outcome": "ok",
-                    "reason": None, "host": "archive-01", "sealed": None}, signer("bob"))
+                    "reason": None, "host": "archive-01", "sealed": None, "state": None}, signer("bob"))
 
 
 @pytest.fixture
