@@ -1,12 +1,14 @@
 """``archive verify``: decrypt and authenticate every metadata file and document
-version the user may read (admins: all), recompute hashes, list every problem."""
+version the user may read (admins: all), recompute hashes, compare the vault's
+files with the newest state the audit log recorded (a dossier or vault rolled
+back to an older, validly encrypted copy), list every problem."""
 
 from __future__ import annotations
 
+from archive_manager.audit.state import compare, recorded_state
 from archive_manager.errors import ArchiveError
 from archive_manager.reading import Located, _Discard, decrypt_version
 from archive_manager.session import Session
-from archive_manager.vault.classkeys import DIRECTORY
 
 
 def _problem(client: str | None, where: str, message: str, doc_id: str | None = None,
@@ -21,6 +23,8 @@ def verify_vault(session: Session) -> dict:
             session.require("read")
         problems: list[dict] = []
         notes: list[str] = []
+        if session.vault.recover():
+            notes.append("completed or undid a vault commit that was interrupted")
         counts = {"clients": 0, "slots": 0, "documents": 0, "versions": 0, "bytes": 0}
         directory = session.directory()
         known = set()
@@ -34,10 +38,33 @@ def verify_vault(session: Session) -> dict:
             for dossier in session.vault.dossier_ids():
                 if dossier not in known:
                     problems.append(_problem(None, f"dossiers/{dossier}", "dossier directory is in no client's record"))
-        unheld = sorted(c for c in session.store().classes() if c != DIRECTORY and c not in classes)
+        problems += _rollback_problems(session, directory)
+        unheld = sorted(c for c in session.store().classes() if c not in classes)
         details.objects["problems"] = len(problems)
         return {"ok": not problems, "checked": counts, "classes": classes, "not_checked": unheld,
                 "problems": problems, "notes": notes}
+
+
+def _rollback_problems(session: Session, directory) -> list[dict]:
+    vault = session.vault
+    state = recorded_state(session.home.audit_log().lines(), vault.vault_id)
+    if state.created is None:
+        return [_problem(None, "audit log", "the audit log has no record of this archive's creation "
+                         "(missing, replaced or from another archive): rollbacks cannot be checked")]
+    owners = {}
+    for code, entry in directory.clients.items():
+        for cls in session.policy.classes:
+            owners[f"dossiers/{entry['dossier']}/{directory.slot(entry['dossier'], cls)}"] = (code, cls)
+    out = []
+    for p in compare(vault.paths.root, state):
+        owner = owners.get(p.path.rsplit("/", 1)[0])
+        if owner:
+            code, cls = owner
+            kind = "metadata" if p.path.endswith("meta.bin") else "wrapped keys"
+            out.append(_problem(code, f"client {code}, class {cls}: {kind}", p.problem))
+        else:
+            out.append(_problem(None, f"vault/{p.path}", p.problem))
+    return out
 
 
 def _verify_slot(session, directory, code, dossier, cls, counts, problems, notes) -> None:

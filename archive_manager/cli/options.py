@@ -16,12 +16,14 @@ def _setter(attr: str):
     return callback
 
 
-def common(f):
-    """--home, --user and --passphrase-file, on the group and on each command."""
+def common(f, user_flag: tuple[str, ...] = ("--user", "-u")):
+    """--home, --user and --passphrase-file, on the group and on each command.
+    A command whose ``--user`` means something else takes the acting user as
+    ``-u`` only (``user_flag``)."""
     f = click.option("--passphrase-file", type=click.Path(dir_okay=False), expose_value=False,
                      callback=_setter("passphrase_file"), is_eager=True,
                      help="Read the passphrase from the first line of FILE.")(f)
-    f = click.option("--user", "-u", expose_value=False, callback=_setter("user"), is_eager=True,
+    f = click.option(*user_flag, "acting_user", expose_value=False, callback=_setter("user"), is_eager=True,
                      help="Acting user (default: $ARCHIVE_USER).")(f)
     f = click.option("--home", type=click.Path(file_okay=False), expose_value=False,
                      callback=_setter("home_dir"), is_eager=True,

@@ -1,0 +1,93 @@
+"""Rollback detection: the log records the SHA-256 of every vault file each
+commit wrote, so the vault on disk can be compared with the newest state the
+log knows. A file whose bytes match an *older* recorded state was rolled back
+(a dossier or the whole vault restored from an old backup, without its log);
+one whose bytes match no recorded state was written outside the archive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+# vault files that commits write and the log tracks (content files are
+# covered by the hashes inside the metadata that names them)
+TOP_FILES = ("vault.json", "users.json", "keys.json", "directory.bin")
+SLOT_FILES = ("keys.json", "meta.bin")
+
+
+@dataclass
+class RecordedState:
+    created: int | None = None  # seq of this vault's init event
+    latest: dict[str, tuple[str, int]] = field(default_factory=dict)  # path -> (sha, seq)
+    history: dict[str, dict[str, int]] = field(default_factory=dict)  # path -> sha -> seq
+
+
+@dataclass(frozen=True)
+class StateProblem:
+    path: str
+    problem: str
+
+
+def recorded_state(lines: Iterable[bytes], vault_id: str) -> RecordedState:
+    """What the log says the vault's files should be, from this vault's init on
+    (lines that do not parse are skipped: ``audit verify`` reports them)."""
+    state = RecordedState()
+    for line in lines:
+        try:
+            event = json.loads(line)
+            seq, commit = event["seq"], event.get("state")
+            if event.get("action") == "init" and event.get("outcome") == "ok" \
+                    and (event.get("objects") or {}).get("vault") == vault_id:
+                state = RecordedState(created=seq)
+            if state.created is None or not isinstance(commit, dict):
+                continue
+            for path, sha in (commit.get("files") or {}).items():
+                state.latest[path] = (sha, seq)
+                state.history.setdefault(path, {})[sha] = seq
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return state
+
+
+def tracked_files(root: Path) -> list[str]:
+    """Vault-relative paths of the metadata files present on disk."""
+    out = [name for name in TOP_FILES if (root / name).is_file()]
+    dossiers = root / "dossiers"
+    if dossiers.is_dir():
+        for slot_dir in sorted(p for d in dossiers.iterdir() if d.is_dir() for p in d.iterdir() if p.is_dir()):
+            out += [f"dossiers/{slot_dir.parent.name}/{slot_dir.name}/{n}" for n in SLOT_FILES
+                    if (slot_dir / n).is_file()]
+    return out
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def compare(root: Path, state: RecordedState) -> list[StateProblem]:
+    """Every tracked file that differs from the newest state the log recorded."""
+    problems = []
+    for path in sorted(set(state.latest) | set(tracked_files(root))):
+        file = root / path
+        if path not in state.latest:
+            problems.append(StateProblem(path, "is on no audit event (written outside the archive)"))
+            continue
+        sha, seq = state.latest[path]
+        if not file.is_file():
+            problems.append(StateProblem(path, f"is missing (event {seq} wrote it)"))
+            continue
+        current = _sha256(file)
+        if current == sha:
+            continue
+        older = state.history[path].get(current)
+        if older is not None:
+            problems.append(StateProblem(path, f"is an older copy: event {older} wrote it, event {seq} replaced "
+                                               "it (restored from an old backup?)"))
+        else:
+            problems.append(StateProblem(path, "was changed outside the archive (no event wrote these bytes; "
+                                               f"event {seq} wrote the last recorded version)"))
+    return problems

@@ -1,0 +1,189 @@
+"""What auditors (and anyone checking integrity) do with the audit trail:
+read events with their sealed details (``audit log``, auditors only), verify
+the chain and signatures against users' public keys (``audit verify``, no
+secret needed, no sign-in), and sign checkpoints of the head to keep off the
+machine (``audit checkpoint``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Iterable
+
+from archive_manager.audit import check_checkpoint, make_checkpoint, parse_checkpoint, verify_chain
+from archive_manager.audit.details import open_details
+from archive_manager.errors import AccessDenied, ArchiveError, IntegrityError, UsageError
+from archive_manager.identifiers import check_date
+from archive_manager.vault.classkeys import AUDIT
+
+if TYPE_CHECKING:
+    from archive_manager.home import ArchiveHome
+    from archive_manager.session import Session
+
+# ``--action`` groups; any exact action name is accepted as well
+ADMIN_ACTIONS = frozenset({"init", "user-add", "user-remove", "user-passwd", "user-list", "policy-sync",
+                           "rotate", "client-add", "reindex", "verify", "audit-checkpoint", "audit-log"})
+GROUPS = {"get": {"get"}, "export": {"export"}, "search": {"search"}, "file": {"file"},
+          "generate": {"generate"}, "admin": ADMIN_ACTIONS}
+KNOWN_ACTIONS = frozenset({"login", "whoami", "ls", "client-list", "client-show", *ADMIN_ACTIONS,
+                           *(a for g in GROUPS.values() for a in g)})
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    user: str | None = None
+    action: str | None = None
+    client: str | None = None
+    since: str | None = None  # YYYY-MM-DD, inclusive
+    until: str | None = None  # YYYY-MM-DD, inclusive
+
+    def __post_init__(self) -> None:
+        if self.action is not None and self.action != "denied" and self.action not in GROUPS \
+                and self.action not in KNOWN_ACTIONS:
+            raise UsageError(f"unknown action {self.action!r}",
+                             hint="use one of: " + ", ".join([*GROUPS, "denied"]) + ", or an exact action name")
+        since, until = check_date(self.since, None), check_date(self.until, None)
+        if since and until and since > until:
+            raise UsageError(f"--since {since} is after --until {until}")
+
+    def objects(self) -> dict:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+    def matches(self, event: dict) -> bool:
+        if self.user is not None and event.get("user") != self.user:
+            return False
+        if self.action == "denied":
+            if event.get("outcome") != "denied":
+                return False
+        elif self.action is not None and event.get("action") not in GROUPS.get(self.action, {self.action}):
+            return False
+        if self.client is not None and (event.get("objects") or {}).get("client") != self.client:
+            return False
+        time = str(event.get("time", ""))
+        if self.since is not None and time < check_date(self.since, None):
+            return False
+        if self.until is not None:
+            end = (date.fromisoformat(check_date(self.until, None)) + timedelta(days=1)).isoformat()
+            if time >= end:
+                return False
+        return True
+
+
+def read_log(session: "Session", filt: LogFilter) -> list[dict]:
+    """Events matching ``filt``, details opened with the auditor's audit keys."""
+    with session.recorded("audit-log", **filt.objects()) as rec:
+        session.require("audit")
+        secrets: dict[int, bytes | None] = {}
+
+        def secret_for(gen: int) -> bytes | None:
+            if gen not in secrets:
+                try:
+                    secrets[gen] = session.class_key(AUDIT, gen)
+                except (AccessDenied, ArchiveError):
+                    secrets[gen] = None
+            return secrets[gen]
+
+        rows = []
+        for event in _events(session.home.audit_log().lines()):
+            if filt.matches(event):
+                rows.append(_row(event, open_details(event.get("sealed"), session.vault.vault_id, secret_for)))
+        rec.objects["events"] = len(rows)
+    return rows
+
+
+def _events(lines: Iterable[bytes]) -> Iterable[dict]:
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # a damaged line: 'audit verify' names it
+        if isinstance(event, dict):
+            yield event
+
+
+def _row(event: dict, details) -> dict:
+    keys = ("seq", "time", "user", "departments", "action", "outcome", "objects", "reason", "host")
+    row = {k: event.get(k) for k in keys}
+    row["details"] = details
+    row["signed"] = event.get("sig") is not None
+    row["changed_files"] = len((event.get("state") or {}).get("files", {}))
+    return row
+
+
+def verify_trail(home: "ArchiveHome", checkpoint_text: str | None = None) -> dict:
+    """Recompute every hash and signature; check the stored checkpoints and
+    ``checkpoint_text`` (one the auditor kept). Needs no secret."""
+    vault = home.vault()
+    users = vault.users().users
+
+    def public_key(name: str) -> bytes | None:
+        rec = users.get(name)
+        return rec.identity.sign_public if rec is not None else None
+
+    log = home.audit_log()
+    result = verify_chain(log.lines(), public_key).to_dict()
+    if result["ok"] and result["events"] == 0:
+        result["ok"] = False
+        result["failure"] = {"seq": 1, "reason": f"the audit log {log.path} is missing or empty, "
+                                                 "but the archive exists"}
+    given = parse_checkpoint(checkpoint_text) if checkpoint_text is not None else None
+    checks = []
+    stored = _stored_checkpoints(home)
+    for source, cp in ([("stored", stored[-1])] if stored else []) + ([("given", given)] if given else []):
+        reason = check_checkpoint(cp, log.lines(), vault.vault_id, public_key)
+        checks.append({"source": source, "seq": cp["seq"], "time": cp["time"], "signer": cp["signer"],
+                       "ok": reason is None, "reason": reason})
+        if reason is not None and result["ok"]:
+            result["ok"] = False
+            seq = result["events"] + 1 if "truncated" in reason else cp["seq"]
+            result["failure"] = {"seq": seq, "reason": f"checkpoint of event {cp['seq']}: {reason}"}
+    result["checkpoints"] = checks
+    result["stored_checkpoints"] = len(stored)
+    return result
+
+
+def _stored_checkpoints(home: "ArchiveHome") -> list[dict]:
+    path = home.settings.checkpoints
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                out.append(parse_checkpoint(line))
+            except UsageError:
+                raise IntegrityError(f"{path.name} line {n} is not a checkpoint",
+                                     hint="compare it with the copies kept off the machine") from None
+    return out
+
+
+def checkpoint(session: "Session") -> dict:
+    """Sign the current head (after verifying the whole log) and keep a copy
+    beside the log; the caller prints it for safekeeping off the machine."""
+    home = session.home
+    with session.recorded("audit-checkpoint") as rec:
+        session.require("audit")
+        report = verify_trail(home)
+        if not report["ok"]:
+            f = report["failure"]
+            raise IntegrityError(f"the audit log fails verification at event {f['seq']}: {f['reason']}",
+                                 hint="run 'archive audit verify'; a checkpoint is only signed over a valid log")
+        cp = make_checkpoint(home.audit_log().lines(), session.vault.vault_id,
+                             session.runtime.timestamp(), session.signer)
+        rec.objects["seq"] = cp["seq"]
+    _append_line(home.settings.checkpoints, json.dumps(cp, sort_keys=True, separators=(",", ":")))
+    return cp
+
+
+def _append_line(path, line: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, (line + "\n").encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
