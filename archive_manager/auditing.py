@@ -24,10 +24,11 @@ if TYPE_CHECKING:
 
 # ``--action`` groups; any exact action name is accepted as well
 ADMIN_ACTIONS = frozenset({"init", "user-add", "user-remove", "user-passwd", "user-list", "policy-sync",
-                           "rotate", "client-add", "reindex", "verify", "audit-checkpoint", "audit-log"})
+                           "rotate", "client-add", "reindex"})
 GROUPS = {"get": {"get"}, "export": {"export"}, "search": {"search"}, "file": {"file"},
           "generate": {"generate"}, "admin": ADMIN_ACTIONS}
-KNOWN_ACTIONS = frozenset({"login", "whoami", "ls", "client-list", "client-show", *ADMIN_ACTIONS,
+KNOWN_ACTIONS = frozenset({"login", "whoami", "ls", "client-list", "client-show", "verify", "audit-log",
+                           "audit-checkpoint", *ADMIN_ACTIONS,
                            *(a for g in GROUPS.values() for a in g)})
 
 

@@ -71,7 +71,7 @@ class Session:
     # --- reporting: the single place every action passes through ---------
 
     @contextmanager
-    def recorded(self, action: str, **objects) -> Iterator[Recording]:
+    def recorded(self, action: str, /, **objects) -> Iterator[Recording]:
         """Run one action and record it as ok, denied or error before its
         result reaches the caller: if the event cannot be written the action
         fails. An action whose vault changes were recorded at commit (see

@@ -12,16 +12,17 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 fails() { printf '$ %s   # expected to fail\n' "$*"; if "$@"; then echo "!! this should have failed"; exit 1; fi; }
 
-for u in alice bob carol; do echo "$u-demo-passphrase" > "$HOME_DIR/secrets/$u"; done
+for u in alice bob carol dave; do echo "$u-demo-passphrase" > "$HOME_DIR/secrets/$u"; done
 as() { local u=$1; shift; ARCHIVE_USER=$u "$@" --passphrase-file "$HOME_DIR/secrets/$u"; }
 
 step "1. Create the archive; alice is the first admin (archive department)"
 run archive init --admin alice --passphrase-file "$HOME_DIR/secrets/alice"
 run ls "$HOME_DIR"
 
-step "2. Add colleagues: bob in legal, carol in credit (their class keys are sealed to them)"
+step "2. Add colleagues: bob in legal, carol in credit (their class keys are sealed to them), dave the auditor"
 run as alice archive user add bob --dept legal --new-passphrase-file "$HOME_DIR/secrets/bob"
 run as alice archive user add carol --dept credit --new-passphrase-file "$HOME_DIR/secrets/carol"
+run as alice archive user add dave --dept audit --new-passphrase-file "$HOME_DIR/secrets/dave"
 run as alice archive user list
 
 step "3. Admit a client: its dossier is created, the profile is basic information"
@@ -54,6 +55,7 @@ run as bob archive get "$CONTRACT" -o "$HOME_DIR/contract-copy.txt"
 run cmp "$HOME_DIR/incoming/广告发布合同.txt" "$HOME_DIR/contract-copy.txt"
 
 step "8. An amended contract is a new version; the old one stays readable"
+cp -a "$HOME_DIR/vault" "$HOME_DIR/vault-backup"   # an old backup, for step 17
 sed 's/480,000/520,000/' "$HOME_DIR/incoming/广告发布合同.txt" > "$HOME_DIR/incoming/广告发布合同-v2.txt"
 run as bob archive file "$HOME_DIR/incoming/广告发布合同-v2.txt" --client C001 --type contract --replaces "$CONTRACT"
 run as bob archive get "$CONTRACT" --version 1
@@ -99,12 +101,27 @@ run as alice archive user remove bob
 fails as bob archive ls
 run as alice archive search 合同 --type contract   # the contract index was re-encrypted under the new key
 
-step "16. Tampering is detected: flip one byte of a stored document, then verify"
+step "16. The audit trail: every action and refusal, signed and chained; details only auditors can read"
+run as dave archive audit log --action search
+run as dave archive audit log --action denied
+fails as carol archive audit log
+if grep -l "应收账款\|星辰\|广告发布\|催款" "$HOME_DIR"/audit/*; then echo "!! plaintext found"; exit 1; else echo "(grep found no query, title or client name in audit/)"; fi
+run env -u ARCHIVE_USER archive audit verify      # anyone can check it: public keys only, no passphrase
+run as dave archive audit checkpoint -o "$HOME_DIR/secrets/checkpoint.json"   # keep this line off the machine
+
+step "17. Tampering is detected: a dossier rolled back to an old backup, a flipped byte, an edited event"
+for old in "$HOME_DIR"/vault-backup/dossiers/*/*/meta.bin; do cp "$old" "$HOME_DIR/vault/${old#"$HOME_DIR"/vault-backup/}"; done
+fails as alice archive verify
 victim=$(find "$HOME_DIR/vault/dossiers" -path '*objects*' -type f | head -n 1)
 python3 - "$victim" <<'PY'
 import sys
 p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[-20] ^= 1; open(p, "wb").write(bytes(b))
 PY
 fails as alice archive verify
+cp "$HOME_DIR/audit/events.log" "$HOME_DIR/events.log.bak"
+sed -i '0,/"outcome":"denied"/s//"outcome":"ok"/' "$HOME_DIR/audit/events.log"
+fails env -u ARCHIVE_USER archive audit verify
+head -n 3 "$HOME_DIR/events.log.bak" > "$HOME_DIR/audit/events.log"; rm "$HOME_DIR/audit/checkpoints.log"
+fails env -u ARCHIVE_USER archive audit verify --checkpoint "$HOME_DIR/secrets/checkpoint.json"
 
 step "Tour complete. The demo archive is in $HOME_DIR (delete it freely)."
