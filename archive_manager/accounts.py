@@ -78,6 +78,7 @@ def add_user(session: Session, name: str, departments: list[str],
         rt = session.runtime
         record_data, _ = create_keyring(name, passphrase, session.settings.kdf_params, rt.random_bytes)
         record = UserRecord(name, tuple(dict.fromkeys(departments)), rt.timestamp(), "active", record_data)
+        details.objects["departments"] = list(record.departments)  # before the commit records them
         with session.transaction() as tx:
             users = session.vault.users()
             users.add(record)
@@ -90,7 +91,6 @@ def add_user(session: Session, name: str, departments: list[str],
                 _new_audit_key(session, store, _wanted(session, users, AUDIT))
             tx.write(session.vault.paths.users_json, users.serialize())
             tx.write(session.vault.paths.keys_json, store.serialize())
-        details["departments"] = list(record.departments)
         return {"user": name, "departments": list(record.departments),
                 "classes": [c for c in classes if c != DIRECTORY],
                 "fingerprint": record.identity.fingerprint}
@@ -159,18 +159,17 @@ def sync_policy(session: Session) -> dict:
                     store.mark_pending([cls])
             auditors = {i.user: i for i in _wanted(session, users, AUDIT)}
             have = store.holders(AUDIT) if store.has(AUDIT) else set()
-            if set(auditors) - have:
+            gained, lost = sorted(set(auditors) - have), sorted(have - set(auditors))
+            for user in lost:
+                store.forget_user_class(user, AUDIT)
+                revoked.append(f"{AUDIT}:{user}")
+            if gained or lost:  # a new audit key right away: admins cannot re-seal the old ones
                 _new_audit_key(session, store, list(auditors.values()))
-                sealed += [f"{AUDIT}:{u}" for u in sorted(set(auditors) - have)]
-            elif have - set(auditors):
-                for user in sorted(have - set(auditors)):
-                    store.forget_user_class(user, AUDIT)
-                    revoked.append(f"{AUDIT}:{user}")
-                store.mark_pending([AUDIT])
+                sealed += [f"{AUDIT}:{u}" for u in gained]
+            details.objects.update(sealed=sealed, revoked=revoked, created=created)  # recorded at commit
             tx.write(session.vault.paths.keys_json, store.serialize())
         rotated, notes = finish_rotations(session)
         notes += [n for cls in created if (n := searching.create_empty_index(session, cls))]
-        details["changes"] = {"sealed": sealed, "revoked": revoked}
         return {"created": created, "sealed": sealed, "revoked": revoked, "rotated": rotated, "notes": notes}
 
 

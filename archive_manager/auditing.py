@@ -107,6 +107,10 @@ def _events(lines: Iterable[bytes]) -> Iterable[dict]:
 def _row(event: dict, details) -> dict:
     keys = ("seq", "time", "user", "departments", "action", "outcome", "objects", "reason", "host")
     row = {k: event.get(k) for k in keys}
+    if isinstance(details, dict) and "reason" in details:
+        details = dict(details)
+        row["reason"] = details.pop("reason")  # the full message, sealed; the log has only its kind
+        details = details or None
     row["details"] = details
     row["signed"] = event.get("sig") is not None
     row["changed_files"] = len((event.get("state") or {}).get("files", {}))

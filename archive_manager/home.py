@@ -98,13 +98,15 @@ class ArchiveHome:
             if passphrase is None:
                 raise UsageError("no passphrase given",
                                  hint="use the prompt, ARCHIVE_PASSPHRASE or --passphrase-file")
-            record = vault.users().login_record(user)
-            departments = record.departments
+            users = vault.users()
+            known = users.users.get(user)
+            departments = known.departments if known is not None else ()
+            record = users.login_record(user)
             keyring = unlock_keyring(user, record.keyring, passphrase)
         except ArchiveError as exc:
-            try:
+            try:  # the kind in clear, the message sealed (like every failure)
                 self.reporter.report(ActionEvent("login", user or None, departments, "denied",
-                                                 reason=exc.message), None)
+                                                 details={"reason": exc.message}, reason=exc.kind), None)
             except ArchiveError as audit:
                 raise ArchiveError(f"{exc.message}; and the audit event could not be written: "
                                    f"{audit.message}", hint=audit.hint) from None

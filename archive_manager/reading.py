@@ -123,6 +123,7 @@ def _info(found: Located, version: dict) -> dict:
 
 
 def _locate_version(session: Session, doc_id: str, version: int | None, details) -> tuple[Located, dict]:
+    details.objects["client"] = parse_doc_id(doc_id)
     found = locate(session, doc_id)
     session.require("read", found.slot.access_class)
     v = found.version(version)

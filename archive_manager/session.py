@@ -81,13 +81,13 @@ class Session:
         try:
             yield frame.recording
         except AccessDenied as exc:
-            self._record_failure(frame, "denied", exc.message)
+            self._record_failure(frame, "denied", exc)
             raise
         except ArchiveError as exc:
-            self._record_failure(frame, "error", exc.message)
+            self._record_failure(frame, "error", exc)
             raise
         except Exception as exc:
-            self._record_failure(frame, "error", f"{type(exc).__name__}: {exc}")
+            self._record_failure(frame, "error", ArchiveError(f"{type(exc).__name__}: {exc}"))
             raise
         finally:
             self._actions.pop()
@@ -109,12 +109,15 @@ class Session:
         with self.vault.transaction(on_commit) as tx:
             yield tx
 
-    def _record_failure(self, frame: _Action, outcome: str, reason: str) -> None:
+    def _record_failure(self, frame: _Action, outcome: str, exc: ArchiveError) -> None:
+        """The error's kind is recorded in clear, its message (which may name
+        a file or a client) with the sealed details."""
+        frame.recording["reason"] = exc.message
         try:
-            self._report(frame, outcome, reason, None)
-        except ArchiveError as exc:
-            raise ArchiveError(f"{reason}; and the audit event could not be written: {exc.message}",
-                               hint=exc.hint) from None
+            self._report(frame, outcome, exc.kind, None)
+        except ArchiveError as audit:
+            raise ArchiveError(f"{exc.message}; and the audit event could not be written: {audit.message}",
+                               hint=audit.hint) from None
 
     def _report(self, frame: _Action, outcome: str, reason: str | None, state: dict | None) -> None:
         rec = frame.recording

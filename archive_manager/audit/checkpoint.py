@@ -39,6 +39,9 @@ def parse_checkpoint(text: str) -> dict:
         raise UsageError("the checkpoint file is not JSON", hint="give the file 'archive audit checkpoint' printed") from None
     if not isinstance(cp, dict) or set(cp) != set(FIELDS) or cp.get("kind") != "audit-checkpoint":
         raise UsageError("the checkpoint file is not an audit checkpoint")
+    types = {"vault": str, "seq": int, "head": str, "time": str, "signer": str, "sig": str}
+    if any(type(cp[k]) is not t for k, t in types.items()) or cp["seq"] < 0:
+        raise UsageError("the checkpoint file is not an audit checkpoint (a field has the wrong type)")
     return cp
 
 
