@@ -39,7 +39,7 @@ def open_details(sealed: object, vault_id: str, secret_for: Callable[[int], byte
     if not isinstance(sealed, dict):
         return "(malformed)"
     if "withheld" in sealed:
-        return "(not recorded: no auditor held the audit key)"
+        return f"(not recorded: {sealed['withheld']})"
     gen = sealed.get("gen")
     if type(gen) is not int:
         return "(malformed)"

@@ -2,7 +2,9 @@
 commit wrote, so the vault on disk can be compared with the newest state the
 log knows. A file whose bytes match an *older* recorded state was rolled back
 (a dossier or the whole vault restored from an old backup, without its log);
-one whose bytes match no recorded state was written outside the archive.
+one whose bytes match no recorded state was written outside the archive. Each
+commit also records the hash of every file it replaces, so a rollback that a
+later commit wrote over is still found.
 """
 
 from __future__ import annotations
@@ -19,17 +21,45 @@ TOP_FILES = ("vault.json", "users.json", "keys.json", "directory.bin")
 SLOT_FILES = ("keys.json", "meta.bin")
 
 
+@dataclass(frozen=True)
+class StateProblem:
+    path: str
+    problem: str
+
+
 @dataclass
 class RecordedState:
     created: int | None = None  # seq of this vault's init event
     latest: dict[str, tuple[str, int]] = field(default_factory=dict)  # path -> (sha, seq)
     history: dict[str, dict[str, int]] = field(default_factory=dict)  # path -> sha -> seq
+    breaks: list[StateProblem] = field(default_factory=list)  # files a commit found not as last recorded
 
+    def record(self, seq: int, commit: dict) -> None:
+        was = commit.get("was")
+        for path, sha in (commit.get("files") or {}).items():
+            if isinstance(was, dict):
+                self._check_before(path, seq, was.get(path))
+            self.latest[path] = (sha, seq)
+            self.history.setdefault(path, {})[sha] = seq
 
-@dataclass(frozen=True)
-class StateProblem:
-    path: str
-    problem: str
+    def _check_before(self, path: str, seq: int, before: str | None) -> None:
+        """What a commit found on disk must be what the log last recorded."""
+        last = self.latest.get(path)
+        if last is None:
+            if before is not None:
+                self.breaks.append(StateProblem(path, f"existed before event {seq} although no event wrote it"))
+            return
+        if before == last[0]:
+            return
+        if before is None:
+            what = "was missing"
+        elif before in self.history[path]:
+            what = f"was an older copy (event {self.history[path][before]} wrote it)"
+        else:
+            what = "held bytes no event wrote"
+        self.breaks.append(StateProblem(path, f"{what} when event {seq} replaced it, instead of the version "
+                                              f"event {last[1]} wrote: it had been rolled back or changed "
+                                              "outside the archive"))
 
 
 def recorded_state(lines: Iterable[bytes], vault_id: str) -> RecordedState:
@@ -45,9 +75,7 @@ def recorded_state(lines: Iterable[bytes], vault_id: str) -> RecordedState:
                 state = RecordedState(created=seq)
             if state.created is None or not isinstance(commit, dict):
                 continue
-            for path, sha in (commit.get("files") or {}).items():
-                state.latest[path] = (sha, seq)
-                state.history.setdefault(path, {})[sha] = seq
+            state.record(seq, commit)
         except (ValueError, KeyError, TypeError, AttributeError):
             continue
     return state
@@ -69,8 +97,9 @@ def _sha256(path: Path) -> str:
 
 
 def compare(root: Path, state: RecordedState) -> list[StateProblem]:
-    """Every tracked file that differs from the newest state the log recorded."""
-    problems = []
+    """Every tracked file that differs from the newest state the log recorded,
+    after every commit that found a file not as the log last recorded it."""
+    problems = list(state.breaks)
     for path in sorted(set(state.latest) | set(tracked_files(root))):
         file = root / path
         if path not in state.latest:

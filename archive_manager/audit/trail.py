@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Callable
 
 from archive_manager.audit.chain import AuditLog, Signer
 from archive_manager.audit.details import WITHHELD, seal_details
+from archive_manager.errors import ArchiveError
 from archive_manager.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -44,7 +45,10 @@ class AuditTrail:
     def _seal(self, details: dict) -> dict | None:
         if not details:
             return None
-        key = self._audit_key()
+        try:
+            key = self._audit_key()
+        except ArchiveError:  # keys.json damaged: the event must still be written, never in clear
+            return {"withheld": "the audit key could not be read (keys.json damaged?)"}
         if key is None:
             return dict(WITHHELD)
         vault_id, gen, public = key

@@ -103,6 +103,11 @@ class Transaction:
         self._hashes[final] = hashlib.sha256(data).hexdigest()
 
     @property
+    def created_dirs(self) -> list[Path]:
+        """Directories this transaction created, outermost first."""
+        return list(self._created_dirs)
+
+    @property
     def staged(self) -> list[tuple[Path, Path]]:
         """(temporary file, final path) pairs, in commit order."""
         return list(self._staged)

@@ -20,6 +20,7 @@ never records a change the vault does not hold.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,10 +45,20 @@ class CommitLog(Protocol):
 
 
 def commit_state(root: Path, tx: Transaction) -> dict:
-    """The audit record of a commit: its token and the SHA-256 of every file it
-    writes, by vault-relative path."""
-    files = {final.relative_to(root).as_posix(): sha for final, sha in tx.state().items()}
-    return {"tx": tx.token, "files": dict(sorted(files.items()))}
+    """The audit record of a commit: its token, the SHA-256 of every file it
+    writes (``files``) and of the file each replaces (``was``; None for a new
+    file), by vault-relative path. ``was`` lets verification see a file that
+    was put back or changed outside the archive even after a later commit
+    wrote over it."""
+    files, was = {}, {}
+    for final, sha in sorted(tx.state().items()):
+        rel = final.relative_to(root).as_posix()
+        files[rel] = sha
+        try:
+            was[rel] = hashlib.sha256(final.read_bytes()).hexdigest()
+        except FileNotFoundError:
+            was[rel] = None
+    return {"tx": tx.token, "files": files, "was": was}
 
 
 class Vault:
@@ -110,7 +121,8 @@ class Vault:
         root = self.paths.root
         journal = {"tx": tx.token, "position": self._log.position(),
                    "renames": [[t.relative_to(root).as_posix(), f.relative_to(root).as_posix()]
-                               for t, f in tx.staged]}
+                               for t, f in tx.staged],
+                   "created": [d.relative_to(root).as_posix() for d in tx.created_dirs]}
         try:
             atomic_write(self.paths.journal, dump_json(journal), tx.token)
             on_commit(self.state(tx))
@@ -136,6 +148,7 @@ class Vault:
         journal = read_json(self.paths.journal, "vault journal")
         try:
             renames = [(self._inside(t), self._inside(f)) for t, f in journal["renames"]]
+            created = [self._inside(d) for d in journal.get("created", [])]
             tx, position = str(journal["tx"]), int(journal["position"])
         except (KeyError, TypeError, ValueError):
             raise IntegrityError("the vault journal (.journal) is malformed",
@@ -151,6 +164,11 @@ class Vault:
         else:
             for tmp, _ in renames:
                 tmp.unlink(missing_ok=True)
+            for d in reversed(created):
+                try:
+                    d.rmdir()
+                except OSError:
+                    pass  # not empty (or gone): something else lives there
         self._end_journal()
         return True
 
