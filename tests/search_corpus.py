@@ -12,10 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archive_manager import accounts, clients, filing
-from archive_manager.home import ArchiveHome
-from archive_manager.reporting import MemoryReporter
-from archive_manager.settings import load_settings
-from tests.conftest import Archive, make_env, open_home
+from tests.conftest import Archive, open_home
 
 CANARY_ENCODINGS = ("utf-8", "utf-16-le", "utf-16-be", "gb18030")
 # bytes no extractor recognises (no magic number, not UTF-8 text)

@@ -8,8 +8,6 @@ import errno
 import hashlib
 import json
 import os
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,8 +19,8 @@ from archive_manager.audit.chain import FIELDS, GENESIS, MAX_EVENT, canonical, l
 from archive_manager.crypto.encoding import b64e
 from archive_manager.crypto.primitives import sign, signing_public_bytes
 from archive_manager.errors import ArchiveError
+from tests.audit.processes import run_together
 
-REPO = Path(__file__).resolve().parents[2]
 SECRETS = {name: os.urandom(32) for name in ("bob", "carol", "mallory")}
 KNOWN = {name: signing_public_bytes(SECRETS[name]) for name in ("bob", "carol")}  # mallory is no user
 
@@ -419,17 +417,8 @@ for i in range(count):
 
 def test_two_processes_appending_at_once_lose_nothing(tmp_path):
     log = AuditLog(tmp_path / "audit.log")
-    procs = [subprocess.Popen([sys.executable, "-c", CHILD, str(log.path), name, SECRETS[name].hex(), "500"],
-                              cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-             for name in ("bob", "carol")]
-    for p in procs:  # a barrier: both are ready before either starts
-        assert p.stdout.readline() == "ready\n"
-    for p in procs:
-        p.stdin.write("go\n")
-        p.stdin.flush()
-    for p in procs:
-        p.stdin.close()
-        assert p.wait(timeout=60) == 0
+    run_together([[CHILD, str(log.path), name, SECRETS[name].hex(), "500"] for name in ("bob", "carol")],
+                 timeout=60)
     events = [json.loads(line) for line in log.lines()]
     assert [e["seq"] for e in events] == list(range(1, 1001))
     for name in ("bob", "carol"):

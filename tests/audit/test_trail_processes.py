@@ -6,16 +6,13 @@ each process's events keep their order."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 from archive_manager import accounts, auditing
 from archive_manager.home import ArchiveHome
 from archive_manager.settings import load_settings
+from tests.audit.processes import run_together
 from tests.conftest import make_env
 
-REPO = Path(__file__).resolve().parents[2]
 PER_CHILD = 500
 WORKERS = ("bob", "carol")  # legal and credit: two users, two signing keys
 
@@ -46,23 +43,7 @@ def test_two_processes_appending_through_the_trail_lose_nothing(archive):
     log = archive.home.audit_log()
     before = len(list(log.lines()))
 
-    procs = [subprocess.Popen([sys.executable, "-c", CHILD, str(archive.root), user, str(PER_CHILD)],
-                              cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-             for user in WORKERS]
-    try:
-        for p in procs:  # a barrier: both have signed in before either appends
-            assert p.stdout.readline() == "ready\n"
-        for p in procs:
-            p.stdin.write("go\n")
-            p.stdin.flush()
-        for p in procs:
-            p.stdin.close()
-            assert p.wait(timeout=120) == 0
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+    run_together([[CHILD, str(archive.root), user, str(PER_CHILD)] for user in WORKERS], timeout=120)
 
     lines = list(log.lines())
     events = [json.loads(line) for line in lines]

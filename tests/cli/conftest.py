@@ -90,14 +90,19 @@ def template_home(tmp_path_factory) -> Path:
     return build_template(tmp_path_factory.mktemp("template"))
 
 
-@pytest.fixture
-def cli(template_home: Path, tmp_path: Path) -> Cli:
-    """A private copy of the template archive."""
+def private_copy(src: Path, tmp_path: Path) -> Cli:
+    """A Cli over a copy of the archive home ``src``, with its own work directory."""
     home = tmp_path / "home"
-    shutil.copytree(template_home, home)
+    shutil.copytree(src, home)
     work = tmp_path / "work"
     work.mkdir()
     return Cli(home, work)
+
+
+@pytest.fixture
+def cli(template_home: Path, tmp_path: Path) -> Cli:
+    """A private copy of the template archive."""
+    return private_copy(template_home, tmp_path)
 
 
 @pytest.fixture

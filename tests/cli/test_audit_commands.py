@@ -41,7 +41,7 @@ import archive_manager.runtime as runtime_module
 from archive_manager.audit.chain import canonical, signed_bytes
 from archive_manager.crypto.encoding import b64e
 from archive_manager.crypto.primitives import sign
-from tests.cli.conftest import Cli
+from tests.cli.conftest import Cli, private_copy
 
 DAY1, DAY2, DAY3 = "2099-03-01T09:00:00Z", "2099-03-05T10:00:00Z", "2099-03-10T11:00:00Z"
 TITLE, FILE_NAME, EXPORT_NAME = "星辰年度框架合同", "机密合同.txt", "导出副本.txt"
@@ -111,12 +111,7 @@ def trail_template(template_home: Path, tmp_path_factory) -> tuple[Path, dict]:
 @pytest.fixture
 def cli(trail_template, tmp_path: Path) -> Cli:
     """A private copy of the archive above (shadows the plain CLI template)."""
-    src, _ = trail_template
-    home = tmp_path / "home"
-    shutil.copytree(src, home)
-    work = tmp_path / "work"
-    work.mkdir()
-    return Cli(home, work)
+    return private_copy(trail_template[0], tmp_path)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from typing import Callable
 
 import pytest
 
-from tests.cli.conftest import Cli
+from tests.cli.conftest import Cli, private_copy
 
 FIELDS = {"seq", "time", "user", "departments", "action", "objects", "outcome", "reason", "host",
           "sealed", "state", "prev", "signer", "sig"}
@@ -70,11 +70,7 @@ class Ctx:
 @pytest.fixture
 def ctx(audit_template, tmp_path: Path) -> Ctx:
     src, doc = audit_template
-    home = tmp_path / "home"
-    shutil.copytree(src, home)
-    work = tmp_path / "work"
-    work.mkdir()
-    return Ctx(Cli(home, work), doc)
+    return Ctx(private_copy(src, tmp_path), doc)
 
 
 @pytest.fixture
