@@ -1,12 +1,30 @@
-"""Filing a document into a client's dossier: encrypt, deduplicate, version.
+"""Filing a document into a client's dossier: the one pipeline behind
+``archive file``, ``archive ingest`` and ``archive watch``.
 
-The filing pipeline of the inbox issue wraps this as its store stage.
+Stages, in order (:class:`FilingPipeline`):
+
+- **detect**: the source is a regular, readable file (the inbox adds its own
+  detection of client, type and sidecar before building the request);
+- **validate**: type known and allowed to this user, client known, date and
+  ``replaces`` well formed, size within the limit; nothing is written yet;
+- **extract**: text for the index, in the sandboxed worker (a failure here is
+  not an error: the document is filed without searchable text);
+- **store**: encrypt into the dossier; identical content is a duplicate, a
+  ``replaces`` a new version. The commit is the **audit** point: its event,
+  with the new metadata's hashes, is written before any file is replaced;
+- **index**: right after the commit, or into an :class:`IndexBatch` the
+  caller flushes (the inbox does, for speed);
+- **remove original**: the inbox's last step, once the index commit is done.
+
+Rejections at detect and validate raise :class:`Rejected` kinds (bad input,
+not found, access denied): the inbox quarantines such files. Anything later is
+the archive's problem, not the file's, and is retried.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from archive_manager.crypto import encrypt_stream
@@ -14,10 +32,22 @@ from archive_manager.errors import ArchiveError, NotFound, UsageError
 from archive_manager.identifiers import check_date, parse_doc_id
 from archive_manager.index import IndexDocument, slot_digest
 from archive_manager.ingest import Extraction
-from archive_manager.searching import index_filed, latest_versions
-from archive_manager.session import Session
+from archive_manager.searching import IndexBatch, IndexEntry, latest_versions
+from archive_manager.session import Recording, Session
 from archive_manager.vault.slot import Slot, new_slot
 
+MAX_TAGS = 20
+
+
+@dataclass(frozen=True)
+class FilingRequest:
+    path: Path
+    client: str
+    doc_type: str
+    title: str | None = None
+    date: str | None = None
+    replaces: str | None = None
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -30,8 +60,28 @@ class FiledDocument:
     text_reason: str | None = None
     warnings: tuple[str, ...] = ()
 
+    @property
+    def new_version(self) -> bool:
+        return not self.duplicate and self.version > 1
+
     def to_dict(self) -> dict:
         return {"path": self.path, "doc_id": self.doc_id, "version": self.version, "duplicate": self.duplicate}
+
+
+@dataclass(frozen=True)
+class _Plan:
+    access_class: str
+    date: str
+    size: int
+
+
+@dataclass
+class _Stored:
+    doc_id: str
+    version: int
+    duplicate: bool
+    index: IndexEntry | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def _text_entry(ext: Extraction) -> dict:
@@ -40,12 +90,10 @@ def _text_entry(ext: Extraction) -> dict:
 
 
 def _open_source(path: Path):
-    if not path.exists():
-        raise UsageError(f"no such file: {path}")
-    if not path.is_file():
-        raise UsageError(f"not a regular file: {path}")
     try:
         return open(path, "rb")
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {path}") from None
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
@@ -62,6 +110,135 @@ def _find_duplicate(slot: Slot, digest: str, replaces: str | None) -> tuple[str,
     return None
 
 
+def check_tags(tags) -> tuple[str, ...]:
+    if not isinstance(tags, (list, tuple)) or len(tags) > MAX_TAGS \
+            or not all(isinstance(t, str) and 0 < len(t) <= 64 for t in tags):
+        raise UsageError(f"tags must be a list of at most {MAX_TAGS} short texts")
+    return tuple(tags)
+
+
+class FilingPipeline:
+    """Runs the filing stages for one signed-in user. ``batch``: collect index
+    updates for the caller to flush instead of indexing each document at once.
+    ``max_bytes``: refuse larger files (None: no limit)."""
+
+    def __init__(self, session: Session, batch: IndexBatch | None = None, max_bytes: int | None = None) -> None:
+        self.session = session
+        self.batch = batch
+        self.max_bytes = max_bytes
+
+    def run(self, req: FilingRequest) -> FiledDocument:
+        session = self.session
+        with session.recorded("file", client=req.client, doc_id=req.replaces) as rec:
+            rec.update(file_name=req.path.name, title=req.title, type=req.doc_type, tags=list(req.tags) or None)
+            size = self.detect(req.path)
+            plan = self.validate(req, size)
+            ext = self.extract(req.path)
+            stored = self.store(req, plan, ext, rec)
+        if self.batch is not None and stored.index is not None:
+            self.batch.add(stored.index)
+        return FiledDocument(str(req.path), stored.doc_id, stored.version, stored.duplicate,
+                             ext.status, ext.reason, tuple(stored.warnings))
+
+    # --- stages -------------------------------------------------------------
+
+    def detect(self, path: Path) -> int:
+        """The source must be a regular file we can read; returns its size."""
+        if not path.exists():
+            raise UsageError(f"no such file: {path}")
+        if not path.is_file():
+            raise UsageError(f"not a regular file: {path}")
+        with _open_source(path) as fh:
+            fh.read(1)
+            return path.stat().st_size
+
+    def validate(self, req: FilingRequest, size: int) -> _Plan:
+        session = self.session
+        access_class = session.policy.doc_type(req.doc_type).access_class
+        session.require("file", access_class)
+        doc_date = check_date(req.date, session.runtime.now().date().isoformat())
+        if req.replaces is not None and parse_doc_id(req.replaces) != req.client:
+            raise UsageError(f"document {req.replaces!r} does not belong to client {req.client!r}")
+        check_tags(req.tags)
+        if self.max_bytes is not None and size > self.max_bytes:
+            raise UsageError(f"{req.path.name} is larger than the inbox limit ({self.max_bytes >> 20} MB)",
+                             hint="raise [inbox] max_file_mb in archive.toml, or file it with 'archive file'")
+        session.directory().client(req.client)  # NotFound for an unknown client
+        return _Plan(access_class, doc_date, size)
+
+    def extract(self, path: Path) -> Extraction:
+        return self.session.home.extractor().extract_file(path)
+
+    def store(self, req: FilingRequest, plan: _Plan, ext: Extraction, rec: Recording) -> _Stored:
+        session, rt = self.session, self.session.runtime
+        with _open_source(req.path) as src, session.transaction() as tx:
+            session.store(fresh=True)
+            directory = session.directory()
+            dossier = directory.client(req.client)["dossier"]
+            gen = session.store().current(plan.access_class)
+            slot = session.slot(directory, dossier, plan.access_class)
+            created = slot is None
+            if slot is None:
+                slot = new_slot(session.vault.vault_id, dossier, plan.access_class,
+                                directory.slot(dossier, plan.access_class), gen, rt.random_bytes(32))
+            if req.replaces is not None and req.replaces not in slot.documents:
+                raise NotFound(f"no {plan.access_class} document {req.replaces!r} for client {req.client!r}",
+                               hint="a new version must have a type of the same access class")
+            doc_id = req.replaces or _new_doc_id(rt, req.client, slot)
+            version = len(slot.documents.get(doc_id, {}).get("versions", [])) + 1
+            rec.objects.update(doc_id=doc_id, version=version)
+            blob = rt.token(12)
+            blob_path = session.vault.paths.blob(dossier, slot.slot_id, blob)
+            sha = hashlib.sha256()
+            with tx.stream(blob_path) as out:
+                size = encrypt_stream(src, out, slot.content_key(slot.epoch), {"kind": "doc", "epoch": slot.epoch},
+                                      slot.doc_binding(doc_id, version), on_chunk=sha.update)
+            digest = sha.hexdigest()
+            dup = None if created else _find_duplicate(slot, digest, req.replaces)
+            if dup is not None:
+                tx.discard(blob_path)
+                rec.objects.update(doc_id=dup[0], version=dup[1], duplicate=True)
+                return _Stored(dup[0], dup[1], True)
+            before = slot_digest(latest_versions(slot.documents))
+            entry = slot.documents.setdefault(doc_id, {"versions": []})
+            entry["type"] = req.doc_type
+            entry["title"] = req.title or entry.get("title") or req.path.stem
+            if req.tags:
+                entry["tags"] = list(req.tags)
+            entry["versions"].append({
+                "version": version, "blob": blob, "epoch": slot.epoch, "sha256": digest,
+                "size": size, "original_name": req.path.name, "date": plan.date, "type": req.doc_type,
+                "filed_at": rt.timestamp(), "filed_by": session.user, "text": _text_entry(ext),
+            })
+            slot.meta["revision"] = slot.meta.get("revision", 0) + 1
+            doc = None if ext.status != "ok" else IndexDocument(
+                doc_id, req.client, slot.slot_id, req.doc_type, entry["title"], plan.date, version, ext.text)
+            update = IndexEntry(plan.access_class, doc, doc_id, slot.slot_id, before,
+                                slot_digest(latest_versions(slot.documents)))
+            stored = _Stored(doc_id, version, False, update)
+            if self.batch is None:  # index under the vault lock, right after the commit
+                tx.after_commit(lambda: self.index(stored))
+            if created:
+                tx.write(session.vault.paths.slot_keys(dossier, slot.slot_id),
+                         slot.wrapped_keys(session.class_key(plan.access_class, gen), gen, rt.random_bytes))
+            tx.write(session.vault.paths.slot_meta(dossier, slot.slot_id), slot.sealed_meta())
+        return stored
+
+    def index(self, stored: _Stored) -> None:
+        """Into the class index now (without a batch; a batch is flushed by its
+        owner). A failure leaves the document filed and the index behind, which
+        reindex repairs."""
+        try:
+            IndexBatch([stored.index]).flush(self.session)
+        except Exception as exc:  # reported, not swallowed: the caller prints the warning
+            stored.warnings.append(index_warning(stored.doc_id, exc))
+
+
+def index_warning(doc_id: str, exc: Exception) -> str:
+    msg = exc.message if isinstance(exc, ArchiveError) else str(exc) or type(exc).__name__
+    return f"{doc_id} is filed but not yet searchable ({msg}); run 'archive reindex --if-needed'"
+
+
 def file_document(
     session: Session,
     path: Path,
@@ -72,80 +249,7 @@ def file_document(
     replaces: str | None = None,
 ) -> FiledDocument:
     """Encrypt ``path`` into ``client``'s dossier; a duplicate is reported, not stored."""
-    path = Path(path)
-    with session.recorded("file", client=client, doc_id=replaces) as details:
-        details.update(file_name=path.name, title=title, type=doc_type)
-        access_class = session.policy.doc_type(doc_type).access_class
-        session.require("file", access_class)
-        doc_date = check_date(date, session.runtime.now().date().isoformat())
-        if replaces is not None and parse_doc_id(replaces) != client:
-            raise UsageError(f"document {replaces!r} does not belong to client {client!r}")
-        rt = session.runtime
-        warnings: list[str] = []
-        with _open_source(path):
-            ext = session.home.extractor().extract_file(path)
-        with _open_source(path) as src, session.transaction() as tx:
-            session.store(fresh=True)
-            directory = session.directory()
-            dossier = directory.client(client)["dossier"]
-            gen = session.store().current(access_class)
-            slot = session.slot(directory, dossier, access_class)
-            created = slot is None
-            if slot is None:
-                slot = new_slot(session.vault.vault_id, dossier, access_class,
-                                directory.slot(dossier, access_class), gen, rt.random_bytes(32))
-            if replaces is not None and replaces not in slot.documents:
-                raise NotFound(f"no {access_class} document {replaces!r} for client {client!r}",
-                               hint="a new version must have a type of the same access class")
-            doc_id = replaces or _new_doc_id(rt, client, slot)
-            versions = slot.documents.get(doc_id, {}).get("versions", [])
-            version = len(versions) + 1
-            details.objects.update(doc_id=doc_id, version=version)
-            blob = rt.token(12)
-            blob_path = session.vault.paths.blob(dossier, slot.slot_id, blob)
-            sha = hashlib.sha256()
-            with tx.stream(blob_path) as out:
-                size = encrypt_stream(src, out, slot.content_key(slot.epoch),
-                                      {"kind": "doc", "epoch": slot.epoch},
-                                      slot.doc_binding(doc_id, version), on_chunk=sha.update)
-            digest = sha.hexdigest()
-            dup = None if created else _find_duplicate(slot, digest, replaces)
-            if dup is not None:
-                tx.discard(blob_path)
-                details.objects.update(doc_id=dup[0], version=dup[1], duplicate=True)
-                return FiledDocument(str(path), dup[0], dup[1], True)
-            digest_before = slot_digest(latest_versions(slot.documents))
-            entry = slot.documents.setdefault(doc_id, {"versions": []})
-            entry["type"] = doc_type
-            entry["title"] = title or entry.get("title") or path.stem
-            entry["versions"].append({
-                "version": version, "blob": blob, "epoch": slot.epoch, "sha256": digest,
-                "size": size, "original_name": path.name, "date": doc_date, "type": doc_type,
-                "filed_at": rt.timestamp(), "filed_by": session.user, "text": _text_entry(ext),
-            })
-            slot.meta["revision"] = slot.meta.get("revision", 0) + 1
-            digest_after = slot_digest(latest_versions(slot.documents))
-            doc = None if ext.status != "ok" else IndexDocument(
-                doc_id, client, slot.slot_id, doc_type, entry["title"], doc_date, version, ext.text)
-            tx.after_commit(lambda: _index(session, access_class, doc, doc_id, slot.slot_id,
-                                           digest_before, digest_after, warnings))
-            if created:
-                tx.write(session.vault.paths.slot_keys(dossier, slot.slot_id),
-                         slot.wrapped_keys(session.class_key(access_class, gen), gen, rt.random_bytes))
-            tx.write(session.vault.paths.slot_meta(dossier, slot.slot_id), slot.sealed_meta())
-        return FiledDocument(str(path), doc_id, version, False, ext.status, ext.reason, tuple(warnings))
-
-
-def _index(session: Session, cls: str, doc: IndexDocument | None, doc_id: str, slot_id: str,
-           before: str, after: str, warnings: list[str]) -> None:
-    """The index step, run once the vault commit is durable. A failure here
-    leaves the document filed and the index behind, which reindex repairs."""
-    try:
-        index_filed(session, cls, doc, doc_id, slot_id, before, after)
-    except Exception as exc:  # reported, not swallowed: the caller prints the warning
-        msg = exc.message if isinstance(exc, ArchiveError) else str(exc) or type(exc).__name__
-        warnings.append(f"{doc_id} is filed but not yet searchable ({msg}); "
-                        "run 'archive reindex --if-needed'")
+    return FilingPipeline(session).run(FilingRequest(Path(path), client, doc_type, title, date, replaces))
 
 
 def _new_doc_id(rt, client: str, slot: Slot) -> str:

@@ -52,11 +52,42 @@ def latest_versions(documents: dict[str, dict]) -> dict[str, int]:
     return {doc_id: doc["versions"][-1]["version"] for doc_id, doc in documents.items()}
 
 
-def index_filed(session: Session, cls: str, doc: IndexDocument | None, doc_id: str, slot_id: str,
-                digest_before: str, digest_after: str) -> None:
-    """Bring one filed version into the class index (``doc`` None: it has no text)."""
-    index = class_index(session, cls)
-    index.index_version(doc, doc_id, slot_id, digest_before, digest_after)
+@dataclass(frozen=True)
+class IndexEntry:
+    """One filed version for its class index (``doc`` None: it has no text),
+    moving its slot from revision ``before`` to ``after``."""
+    access_class: str
+    doc: IndexDocument | None
+    doc_id: str
+    slot_id: str
+    before: str
+    after: str
+
+
+class IndexBatch:
+    """Filed versions waiting for their index commit: one commit per class
+    for the lot, made under the vault lock so that slot revisions advance in
+    filing order. Until it is flushed the documents are filed but not yet
+    searchable; after a crash, ``reindex --if-needed`` catches the slots up."""
+
+    def __init__(self, entries: list[IndexEntry] | None = None) -> None:
+        self.entries: list[IndexEntry] = list(entries or [])
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def add(self, entry: IndexEntry) -> None:
+        self.entries.append(entry)
+
+    def flush(self, session: Session) -> None:
+        """Commit every waiting entry; call it holding the vault lock."""
+        entries, self.entries = self.entries, []
+        by_class: dict[str, list[IndexEntry]] = {}
+        for e in entries:
+            by_class.setdefault(e.access_class, []).append(e)
+        for cls, group in sorted(by_class.items()):
+            class_index(session, cls).index_versions(
+                [(e.doc, e.doc_id, e.slot_id, e.before, e.after) for e in group])
 
 
 def rekey_index(session: Session, cls: str) -> str | None:

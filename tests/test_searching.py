@@ -337,7 +337,7 @@ def test_index_failure_after_commit_leaves_document_filed(arch, tmp_path, monkey
     def broken(self, *args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(searching.ClassIndex, "index_version", broken)
+    monkeypatch.setattr(searching.ClassIndex, "index_versions", broken)
     lagging = filing.file_document(alice, write(tmp_path, "b.txt", "广告合同 laggingdoc"), "C001", "contract")
     monkeypatch.undo()
     assert lagging.doc_id.startswith("C001-") and not lagging.duplicate
@@ -365,7 +365,7 @@ def test_index_failure_of_a_second_client_catches_up_only_that_dossier(arch, tmp
     alice = arch.login("alice")
     clients.add_client(alice, "C002", "上海明月广告有限公司")
     a = filing.file_document(alice, write(tmp_path, "a.txt", "alphadoc"), "C001", "contract")
-    monkeypatch.setattr(searching.ClassIndex, "index_version",
+    monkeypatch.setattr(searching.ClassIndex, "index_versions",
                         lambda self, *a, **k: (_ for _ in ()).throw(OSError("no space left on device")))
     b = filing.file_document(alice, write(tmp_path, "b.txt", "betadoc"), "C002", "contract")
     monkeypatch.undo()
@@ -380,7 +380,7 @@ def test_crash_between_commit_and_index_is_caught_up(arch, tmp_path, monkeypatch
     """The process 'dies' after the vault commit: the index step never runs."""
     alice = arch.login("alice")
     filing.file_document(alice, write(tmp_path, "a.txt", "gammadoc"), "C001", "minutes")
-    monkeypatch.setattr(filing, "index_filed", lambda *a, **k: None)
+    monkeypatch.setattr(searching.IndexBatch, "flush", lambda *a, **k: None)
     lost = filing.file_document(alice, write(tmp_path, "b.txt", "deltadoc"), "C001", "minutes")
     monkeypatch.undo()
     assert searching.search(alice, "deltadoc").total == 0
@@ -392,11 +392,11 @@ def test_crash_between_commit_and_index_is_caught_up(arch, tmp_path, monkeypatch
 def test_later_filing_in_a_lagging_dossier_does_not_hide_the_lag(arch, tmp_path, monkeypatch):
     alice = arch.login("alice")
     filing.file_document(alice, write(tmp_path, "a.txt", "firstword"), "C001", "contract")
-    original = searching.ClassIndex.index_version
-    monkeypatch.setattr(searching.ClassIndex, "index_version",
+    original = searching.ClassIndex.index_versions
+    monkeypatch.setattr(searching.ClassIndex, "index_versions",
                         lambda self, *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
     missed = filing.file_document(alice, write(tmp_path, "b.txt", "missedword"), "C001", "contract")
-    monkeypatch.setattr(searching.ClassIndex, "index_version", original)
+    monkeypatch.setattr(searching.ClassIndex, "index_versions", original)
     later = filing.file_document(alice, write(tmp_path, "c.txt", "laterword"), "C001", "contract")
     assert not later.warnings
     assert found(searching.search(alice, "laterword")) == {later.doc_id}
@@ -413,9 +413,10 @@ def test_index_step_runs_after_the_vault_commit_under_the_vault_lock(arch, tmp_p
 
     alice = arch.login("alice")
     seen = []
-    original = filing.index_filed
+    original = searching.IndexBatch.flush
 
-    def checking(session, cls, doc, doc_id, *rest):
+    def checking(batch, session):
+        cls, doc_id = batch.entries[0].access_class, batch.entries[0].doc_id
         listed = {r["doc_id"] for r in reading.list_documents(arch.login("alice"))}
         fd = os.open(session.vault.paths.lock, os.O_RDWR)
         try:
@@ -424,9 +425,9 @@ def test_index_step_runs_after_the_vault_commit_under_the_vault_lock(arch, tmp_p
         finally:
             os.close(fd)
         seen.append((doc_id in listed, cls))
-        return original(session, cls, doc, doc_id, *rest)
+        return original(batch, session)
 
-    monkeypatch.setattr(filing, "index_filed", checking)
+    monkeypatch.setattr(searching.IndexBatch, "flush", checking)
     filed = filing.file_document(alice, write(tmp_path, "a.txt", "lockword"), "C001", "minutes")
     assert seen == [(True, "communication")]
     assert found(searching.search(alice, "lockword")) == {filed.doc_id}

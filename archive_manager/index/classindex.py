@@ -194,18 +194,29 @@ class ClassIndex:
                       revision_before: str, revision_after: str) -> None:
         """Add or replace one document (``None``: remove it, its newest version has
         no text) after its slot moved from one revision to the next."""
+        self.index_versions([(doc, doc_id, slot_id, revision_before, revision_after)])
+
+    def index_versions(self, updates: list[tuple[IndexDocument | None, str, str, str, str]]) -> None:
+        """:meth:`index_version` for several filings, in filing order, in one
+        commit. A slot's revision advances only along an unbroken chain of
+        updates; otherwise it stays behind and reindex catches it up."""
         if not self.exists():
             raise self._missing()
         state = self.state()
         with self._writing(self._open()) as writer:
-            if doc is None:
-                writer.delete_by_term("doc_id", doc_id)
-            elif doc.version == 1:  # a new id: nothing to replace, no reader over the big segments
-                writer.add_document(**doc.fields())
-            else:
-                writer.update_document(**doc.fields())
-        if state["slots"].get(slot_id, EMPTY) == revision_before:
-            state["slots"][slot_id] = revision_after
+            for doc, doc_id, _, _, _ in updates:
+                if doc is None:
+                    writer.delete_by_term("doc_id", doc_id)
+                elif doc.version == 1:  # a new id: nothing to replace, no reader over the big segments
+                    writer.add_document(**doc.fields())
+                else:
+                    writer.update_document(**doc.fields())
+        changed = False
+        for _, _, slot_id, before, after in updates:
+            if state["slots"].get(slot_id, EMPTY) == before:
+                state["slots"][slot_id] = after
+                changed = True
+        if changed:
             self._write_state(state)
 
     def replace_slots(self, slots: dict[str, tuple[str, Iterable[IndexDocument]]], drop: Iterable[str] = ()) -> None:

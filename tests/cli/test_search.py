@@ -266,7 +266,7 @@ def test_index_failure_warns_and_reindex_catches_up(cli, docs, monkeypatch):
     def broken(self, *args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(searching.ClassIndex, "index_version", broken)
+    monkeypatch.setattr(searching.ClassIndex, "index_versions", broken)
     src = cli.write("late.txt", "补充协议 lateword")
     r = cli.run("file", src, "--client", "C001", "--type", "contract-amendment", user="alice")
     monkeypatch.undo()
