@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from archive_manager.crypto import encrypt_stream
 from archive_manager.errors import ArchiveError, NotFound, UsageError
@@ -127,10 +128,18 @@ class FilingPipeline:
         self.batch = batch
         self.max_bytes = max_bytes
 
-    def run(self, req: FilingRequest) -> FiledDocument:
+    def run(self, req: FilingRequest, detect: Callable[[], FilingRequest] | None = None) -> FiledDocument:
+        """File ``req``. The inbox passes ``detect``, its own detection (sidecar,
+        file kind), which returns the full request; it runs inside the same
+        recorded action, so a rejection there is audited like any other."""
         session = self.session
         with session.recorded("file", client=req.client, doc_id=req.replaces) as rec:
-            rec.update(file_name=req.path.name, title=req.title, type=req.doc_type, tags=list(req.tags) or None)
+            rec.update(file_name=req.path.name, type=req.doc_type)
+            if detect is not None:
+                req = detect()
+            rec.update(title=req.title, tags=list(req.tags) or None)
+            if req.replaces is not None:
+                rec.objects["doc_id"] = req.replaces
             size = self.detect(req.path)
             plan = self.validate(req, size)
             ext = self.extract(req.path)

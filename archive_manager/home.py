@@ -48,6 +48,17 @@ memory_mb = 1024
 [index]
 # Decrypted index files kept in memory per process.
 cache_mb = 256
+
+[inbox]
+# 'archive ingest' and 'archive watch' file what is dropped into
+# <inbox>/<CLIENT>/<type>/ (default <home>/inbox).
+# path = "inbox"
+quiet_seconds = 2       # a file is taken once unchanged this long
+rescan_seconds = 60     # full rescans while watching (network shares miss events)
+max_file_mb = 1024      # larger files are quarantined
+# The account the watcher acts as, and where its passphrase is (mode 0600):
+# user = "archive-service"
+# passphrase_file = "/etc/archive-manager/service.pass"
 """
 
 

@@ -33,11 +33,22 @@ class Settings:
     extract_timeout: float = 30.0
     extract_memory_mb: int = 1024
     index_cache_mb: int = 256
+    inbox_dir: Path | None = None  # default: <home>/inbox
+    inbox_quiet: float = 2.0  # seconds a file must be unchanged before it is taken
+    inbox_rescan: float = 60.0  # seconds between full rescans while watching
+    inbox_max_mb: int = 1024  # larger files are quarantined
+    inbox_batch: int = 50  # documents per index commit while ingesting
+    service_user: str | None = None  # the user 'ingest' and 'watch' act as
+    service_passphrase_file: Path | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def kdf_params(self) -> KdfParams:
         return PROFILES[self.kdf_profile]
+
+    @property
+    def inbox(self) -> Path:
+        return self.inbox_dir if self.inbox_dir is not None else self.home / "inbox"
 
     @property
     def audit_log(self) -> Path:
@@ -108,6 +119,10 @@ def load_settings(
         )
     extraction = _table(config, "extraction")
     index = _table(config, "index")
+    inbox = _table(config, "inbox")
+    for key in ("user", "passphrase_file", "path"):
+        if key in inbox and (not isinstance(inbox[key], str) or not inbox[key]):
+            raise UsageError(f"archive.toml: inbox.{key}: must be a non-empty string")
     shipped = Path(env["ARCHIVE_SHIPPED_DIR"]) if env.get("ARCHIVE_SHIPPED_DIR") else SHIPPED_DIR
     return Settings(
         home=home_path,
@@ -121,5 +136,13 @@ def load_settings(
         extract_timeout=_number(extraction, "timeout_seconds", 30.0, "extraction", 0.1),
         extract_memory_mb=int(_number(extraction, "memory_mb", 1024, "extraction", 64)),
         index_cache_mb=int(_number(index, "cache_mb", 256, "index", 1)),
+        inbox_dir=_path(home_path, inbox["path"], "inbox.path") if "path" in inbox else None,
+        inbox_quiet=_number(inbox, "quiet_seconds", 2.0, "inbox", 0.0),
+        inbox_rescan=_number(inbox, "rescan_seconds", 60.0, "inbox", 1.0),
+        inbox_max_mb=int(_number(inbox, "max_file_mb", 1024, "inbox", 1)),
+        inbox_batch=int(_number(inbox, "batch", 50, "inbox", 1)),
+        service_user=inbox.get("user"),
+        service_passphrase_file=_path(home_path, inbox["passphrase_file"], "inbox.passphrase_file")
+        if "passphrase_file" in inbox else None,
         user=user or env.get("ARCHIVE_USER") or None,
     )

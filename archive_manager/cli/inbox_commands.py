@@ -1,0 +1,127 @@
+"""``archive ingest`` and ``archive watch``: the inbox, run as the service user."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from archive_manager import ingesting
+from archive_manager.cli.context import CliContext, read_passphrase_file
+from archive_manager.cli.main import main, pass_cli
+from archive_manager.cli.options import common, json_option
+from archive_manager.errors import UsageError
+
+inbox_option = click.option("--inbox", "inbox_dir", type=click.Path(file_okay=False, path_type=Path),
+                            help="The inbox (default: [inbox] path in archive.toml, or <home>/inbox).")
+
+
+def _service_session(cli: CliContext):
+    """Sign in as --user/ARCHIVE_USER, else the [inbox] user of archive.toml,
+    with --passphrase-file, else the [inbox] passphrase_file, else the usual ways."""
+    s = cli.settings
+    user = s.user or s.service_user
+    if not user:
+        raise UsageError("no user given", hint="pass --user NAME, set ARCHIVE_USER, or set [inbox] user in archive.toml")
+    if cli.passphrase_file is None and s.service_passphrase_file is not None:
+        passphrase = read_passphrase_file(str(s.service_passphrase_file))
+    else:
+        passphrase = cli.passphrase(prompt=f"Passphrase for {user}")
+    return cli.home.login(user, passphrase)
+
+
+def _line(o: ingesting.Outcome) -> str:
+    if o.status in ("filed", "new-version", "duplicate"):
+        what = {"filed": "filed as", "new-version": "filed as new version of", "duplicate": "duplicate of"}[o.status]
+        extra = f" (no searchable text: {o.text})" if o.text else ""
+        return f"{o.path}: {what} {o.doc_id} v{o.version}{extra}"
+    if o.status == "quarantined":
+        return f"{o.path}: quarantined in .failed/: {o.reason}"
+    return f"{o.path}: left in the inbox, will retry: {o.reason}"
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and Ctrl-C finish the file in hand, then stop."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+
+@main.command("ingest")
+@inbox_option
+@json_option
+@common
+@pass_cli
+def ingest_cmd(cli: CliContext, inbox_dir, as_json) -> None:
+    """File everything in the inbox once, then exit.
+
+    Layout: <inbox>/<CLIENT>/<type>/<file>, with an optional <file>.toml
+    (title, date, replaces, tags). Files that cannot be filed go to
+    <inbox>/.failed/ with a .reason.txt.
+    """
+    session = _service_session(cli)
+    root = inbox_dir or cli.settings.inbox
+    outcomes: list[dict] = []
+    ingestor = ingesting.Ingestor(session, root, outcomes.append if as_json else _echo_problem)
+    ingestor.check_inbox()
+    for note in ingestor.recover():
+        click.echo(f"archive: note: {note}", err=True)
+    tracker = ingesting.new_tracker(session, ingestor.root)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    total = sum(1 for _ in ingesting.inbox.candidates(ingestor.root))
+    with click.progressbar(length=total, label="filing", file=sys.stderr, show_pos=True) as bar:
+        counts = ingestor.run_pass(tracker, progress=bar.update, stop=stop)
+    if as_json:
+        click.echo(json.dumps({"counts": vars(counts), "files": [o.to_dict() for o in outcomes]},
+                              ensure_ascii=False, indent=2, sort_keys=True))
+    else:
+        c = counts
+        click.echo(f"filed {c.filed}, new versions {c.new_versions}, duplicates {c.duplicates}, "
+                   f"quarantined {c.quarantined}, without text {c.without_text}"
+                   + (f", left for retry {c.retry}" if c.retry else ""))
+    if counts.retry:
+        sys.exit(1)
+
+
+def _echo_problem(o: ingesting.Outcome) -> None:
+    if o.status in ("quarantined", "retry") or o.text:
+        click.echo(f"archive: {'warning' if o.status != 'retry' else 'error'}: {_line(o)}", err=True)
+
+
+@main.command("watch")
+@inbox_option
+@click.option("--polling", is_flag=True, help="Poll the inbox instead of file-system events (network shares).")
+@json_option
+@common
+@pass_cli
+def watch_cmd(cli: CliContext, inbox_dir, polling, as_json) -> None:
+    """File documents dropped into the inbox as they settle, until stopped.
+
+    One line per file (a JSON object per line with --json). SIGTERM or Ctrl-C
+    finishes the file in hand and stops.
+    """
+    from archive_manager.ingest.watcher import InboxEvents
+
+    session = _service_session(cli)
+    s = cli.settings
+    root = inbox_dir or s.inbox
+
+    def report(o: ingesting.Outcome) -> None:
+        click.echo(json.dumps(o.to_dict(), ensure_ascii=False, sort_keys=True) if as_json
+                   else f"{o.time} {_line(o)}")
+
+    ingestor = ingesting.Ingestor(session, root, report)
+    ingestor.check_inbox()
+    for note in ingestor.recover():
+        click.echo(f"archive: note: {note}", err=True)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    click.echo(f"archive: watching {ingestor.root} as {session.user} (quiet {s.inbox_quiet:g} s"
+               f"{', polling' if polling else ''}); stop with Ctrl-C or SIGTERM", err=True)
+    with InboxEvents(ingestor.root, polling=polling) as events:
+        ingestor.watch(ingesting.new_tracker(session, ingestor.root), events, stop, s.inbox_rescan)
+    click.echo("archive: stopped", err=True)

@@ -1,0 +1,153 @@
+"""The inbox on disk: its layout, what is ignored, sidecars and quarantine.
+
+    inbox/<CLIENT>/<type>/<file>            e.g. inbox/C001/contract/广告发布合同.pdf
+    inbox/<CLIENT>/<type>/<file>.toml       optional sidecar: title, date, replaces, tags
+    inbox/.failed/<CLIENT>/<type>/<file>    quarantined, with <file>.reason.txt beside it
+
+Ignored: names of files still being written or of editors and desktops
+(``*.part``, ``*.tmp``, ``*.crdownload``, ``~$*``, ``.~lock.*#``, ``.DS_Store``,
+``Thumbs.db``, ``desktop.ini``, every dot-file and dot-directory, so
+``.failed`` too). A ``*.toml`` file is always a sidecar, never a document; it
+waits for its file.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Iterator
+
+from archive_manager.errors import UsageError
+from archive_manager.vault.fsio import fsync_dir
+
+FAILED = ".failed"
+SIDECAR = ".toml"
+REASON = ".reason.txt"
+PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", ".swp")
+DESKTOP_FILES = frozenset({"Thumbs.db", "desktop.ini", "Icon\r"})
+SIDECAR_KEYS = {"title": str, "date": (str, date), "replaces": str, "tags": list}
+LAYOUT_HINT = "put files in <inbox>/<CLIENT>/<type>/<file>, e.g. C001/contract/合同.pdf"
+
+
+def ignored(name: str) -> bool:
+    """A name the inbox never takes: partial downloads, lock and desktop files, dot-files."""
+    return (name.startswith((".", "~$")) or name in DESKTOP_FILES
+            or name.lower().endswith(PARTIAL_SUFFIXES) or name.endswith("~"))
+
+
+def wanted(root: Path, path: Path) -> bool:
+    """A candidate document below ``root``: not ignored, not a sidecar, not
+    under a dot-directory (such as ``.failed``)."""
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        return False
+    return bool(rel.parts) and not ignored(path.name) and not path.name.endswith(SIDECAR) \
+        and not any(part.startswith(".") for part in rel.parts[:-1])
+
+
+def candidates(root: Path) -> Iterator[Path]:
+    """Every candidate below ``root`` (symbolic links and other non-regular
+    files included, so they can be quarantined); directories are not entered
+    through links."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if wanted(root, path):
+                yield path
+
+
+@dataclass(frozen=True)
+class InboxFile:
+    path: Path
+    rel: str           # relative to the inbox, for messages and the audit trail
+    client: str
+    doc_type: str
+    sidecar: Path | None
+
+
+def locate(root: Path, path: Path) -> InboxFile:
+    """Where ``path`` sits says its client and type; raises UsageError if it sits elsewhere."""
+    rel = path.relative_to(root)
+    sidecar = path.with_name(path.name + SIDECAR)
+    if len(rel.parts) != 3:
+        raise UsageError(f"{rel.as_posix()} is not in a <CLIENT>/<type>/ folder", hint=LAYOUT_HINT)
+    client, doc_type, _ = rel.parts
+    return InboxFile(path, rel.as_posix(), client, doc_type, sidecar if sidecar.is_file() else None)
+
+
+def check_regular(item: InboxFile) -> None:
+    mode = os.lstat(item.path).st_mode
+    if stat.S_ISLNK(mode):
+        raise UsageError(f"{item.rel} is a symbolic link; the inbox takes only regular files",
+                         hint="copy the file itself into the inbox")
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"{item.rel} is not a regular file (a pipe, socket or device)",
+                         hint="copy the document itself into the inbox")
+
+
+def read_sidecar(item: InboxFile) -> dict:
+    """The sidecar's fields (title, date as YYYY-MM-DD, replaces, tags); {} if there is none."""
+    if item.sidecar is None:
+        return {}
+    name = f"{item.rel}{SIDECAR}"
+    try:
+        data = tomllib.loads(item.sidecar.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"sidecar {name} is not valid TOML: {exc}",
+                         hint="fields: title = \"...\", date = 2026-03-01, replaces = \"C001-...\", tags = [...]") from None
+    unknown = sorted(set(data) - set(SIDECAR_KEYS))
+    if unknown:
+        raise UsageError(f"sidecar {name} has unknown fields: {', '.join(unknown)}",
+                         hint="known fields: " + ", ".join(SIDECAR_KEYS))
+    for key, kind in SIDECAR_KEYS.items():
+        if key in data and not isinstance(data[key], kind):
+            raise UsageError(f"sidecar {name}: {key} has the wrong type")
+    if isinstance(data.get("date"), date):
+        data["date"] = data["date"].isoformat()
+    return data
+
+
+def quarantine(root: Path, item_path: Path, sidecar: Path | None, reason: str, hint: str | None) -> Path:
+    """Move a file (and its sidecar) to ``.failed/`` under the same relative
+    path, with ``<file>.reason.txt`` saying what to fix. The reason is written
+    first: a crash in between leaves the file in the inbox, taken again later."""
+    rel = item_path.relative_to(root)
+    dest = _free_name(root / FAILED / rel)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    text = f"why: {reason}\n"
+    if hint:
+        text += f"fix: {hint}\n"
+    text += f"then move {dest.name} back to {rel.parent.as_posix()}/ in the inbox to try again\n"
+    note = dest.with_name(dest.name + REASON)
+    note.write_text(text, encoding="utf-8")
+    if sidecar is not None and sidecar.exists():
+        os.replace(sidecar, dest.with_name(dest.name + SIDECAR))
+    os.replace(item_path, dest)
+    fsync_dir(dest.parent)
+    fsync_dir(item_path.parent)
+    return dest
+
+
+def _free_name(dest: Path) -> Path:
+    """``dest``, or ``name (2).ext`` and so on if a quarantined file already has that name."""
+    if not dest.exists() and not dest.is_symlink():
+        return dest
+    n = 2
+    while True:
+        candidate = dest.with_name(f"{dest.stem} ({n}){dest.suffix}")
+        if not candidate.exists() and not candidate.is_symlink():
+            return candidate
+        n += 1
+
+
+def remove_original(item: InboxFile) -> None:
+    """The last step of filing from the inbox: the plaintext goes."""
+    item.path.unlink(missing_ok=True)
+    if item.sidecar is not None:
+        item.sidecar.unlink(missing_ok=True)
