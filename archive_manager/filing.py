@@ -24,6 +24,7 @@ the archive's problem, not the file's, and is retried.
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -127,6 +128,31 @@ class FilingPipeline:
         self.session = session
         self.batch = batch
         self.max_bytes = max_bytes
+        self._ahead: dict[Path, Future] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def extract_ahead(self, path: Path) -> None:
+        """Start extracting ``path`` now, in the worker process, while this
+        process stores the file before it (the inbox files settled files in a
+        row). :meth:`extract` picks the result up."""
+        path = Path(path)
+        if path in self._ahead or self.max_bytes is not None and _size(path) > self.max_bytes:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="extract-ahead")
+        self._ahead[path] = self._pool.submit(self.session.home.extractor().extract_file, path)
+
+    def forget(self, path: Path) -> None:
+        """Drop an extraction started ahead for a file that was not filed."""
+        ahead = self._ahead.pop(Path(path), None)
+        if ahead is not None:
+            ahead.cancel()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._ahead.clear()
 
     def run(self, req: FilingRequest, detect: Callable[[], FilingRequest] | None = None) -> FiledDocument:
         """File ``req``. The inbox passes ``detect``, its own detection (sidecar,
@@ -176,6 +202,9 @@ class FilingPipeline:
         return _Plan(access_class, doc_date, size)
 
     def extract(self, path: Path) -> Extraction:
+        ahead = self._ahead.pop(path, None)
+        if ahead is not None:
+            return ahead.result()
         return self.session.home.extractor().extract_file(path)
 
     def store(self, req: FilingRequest, plan: _Plan, ext: Extraction, rec: Recording) -> _Stored:
@@ -241,6 +270,13 @@ class FilingPipeline:
             IndexBatch([stored.index]).flush(self.session)
         except Exception as exc:  # reported, not swallowed: the caller prints the warning
             stored.warnings.append(index_warning(stored.doc_id, exc))
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def index_warning(doc_id: str, exc: Exception) -> str:

@@ -116,7 +116,12 @@ class Ingestor:
 
     def process(self, path: Path) -> Outcome:
         """File one settled inbox file (its original goes at the next :meth:`flush`)."""
-        path = Path(path)
+        try:
+            return self._process(Path(path))
+        finally:
+            self.pipeline.forget(Path(path))
+
+    def _process(self, path: Path) -> Outcome:
         try:
             item = inbox.locate(self.root, path)
         except UsageError as exc:
@@ -193,6 +198,15 @@ class Ingestor:
 
     # --- a pass, and watching ------------------------------------------------------
 
+    def _ahead(self, ready: list[Path], i: int) -> None:
+        """While file ``i`` is stored, the worker extracts file ``i + 1``."""
+        if i + 1 < len(ready) and inbox.wanted(self.root, ready[i + 1]) and ready[i + 1].is_file() \
+                and not ready[i + 1].is_symlink():
+            self.pipeline.extract_ahead(ready[i + 1])
+
+    def close(self) -> None:
+        self.pipeline.close()
+
     def run_pass(self, tracker: SettleTracker, progress: Callable[[int], None] = lambda n: None,
                  stop: threading.Event | None = None, sleep: Callable[[float], None] = time.sleep) -> Counts:
         """File every file in the inbox now, waiting for those still being written."""
@@ -201,15 +215,17 @@ class Ingestor:
             tracker.observe(path)
         while len(tracker) and not (stop and stop.is_set()):
             ready = tracker.ready()
-            for path in ready:
+            for i, path in enumerate(ready):
                 if stop is not None and stop.is_set():
                     break
+                self._ahead(ready, i)
                 self.process(path)
                 tracker.done(path)
                 progress(1)
             if not ready:
                 sleep(min(0.2, max(tracker.quiet / 4, 0.01)))
         self.flush()
+        self.close()
         return self.counts
 
 
@@ -228,15 +244,17 @@ class Ingestor:
             for p in paths:
                 tracker.observe(p)
             ready = tracker.ready()
-            for path in ready:
+            for i, path in enumerate(ready):
                 if stop.is_set():
                     break
+                self._ahead(ready, i)
                 self.process(path)
                 tracker.done(path)
             if not ready:
                 self.flush()  # idle: make what was filed searchable now
                 stop.wait(tick)
         self.flush()
+        self.close()
         return self.counts
 
 

@@ -55,7 +55,7 @@ run as bob archive get "$CONTRACT" -o "$HOME_DIR/contract-copy.txt"
 run cmp "$HOME_DIR/incoming/广告发布合同.txt" "$HOME_DIR/contract-copy.txt"
 
 step "8. An amended contract is a new version; the old one stays readable"
-cp -a "$HOME_DIR/vault" "$HOME_DIR/vault-backup"   # an old backup, for step 17
+cp -a "$HOME_DIR/vault" "$HOME_DIR/vault-backup"   # an old backup, for step 18
 sed 's/480,000/520,000/' "$HOME_DIR/incoming/广告发布合同.txt" > "$HOME_DIR/incoming/广告发布合同-v2.txt"
 run as bob archive file "$HOME_DIR/incoming/广告发布合同-v2.txt" --client C001 --type contract --replaces "$CONTRACT"
 run as bob archive get "$CONTRACT" --version 1
@@ -71,11 +71,25 @@ run as alice archive search 星辰 --limit 5
 run as bob archive search '"广告发布合同"' --type contract --since 2026-01-01
 run as bob archive search 'HT-2026-001' --json
 
-step "10. Search sees only your classes: carol (credit) finds no contract and no minutes"
+step "10. The inbox: drop files into inbox/<CLIENT>/<type>/, 'ingest' files them; what cannot be filed is quarantined"
+run as alice archive client add C002 --name "上海明月广告有限公司"
+mkdir -p "$HOME_DIR/inbox/C002/contract" "$HOME_DIR/inbox/C002/minutes" "$HOME_DIR/inbox/C009/contract"
+printf '框架合同 合同编号 HT-2026-017\n甲方：上海明月广告有限公司\n' > "$HOME_DIR/inbox/C002/contract/框架合同.txt"
+printf 'title = "明月框架合同"\ndate = 2026-04-01\ntags = ["框架"]\n' > "$HOME_DIR/inbox/C002/contract/框架合同.txt.toml"
+printf 'Minutes: kickoff with 上海明月, budget approved\n' > "$HOME_DIR/inbox/C002/minutes/kickoff.txt"
+printf 'not yet complete' > "$HOME_DIR/inbox/C002/minutes/scan.pdf.part"
+printf 'a client we never admitted\n' > "$HOME_DIR/inbox/C009/contract/unknown.txt"
+run find "$HOME_DIR/inbox" -type f
+run as alice archive ingest
+run cat "$HOME_DIR/inbox/.failed/C009/contract/unknown.txt.reason.txt"
+run as alice archive search HT-2026-017
+run as alice archive ls --client C002
+
+step "11. Search sees only your classes: carol (credit) finds no contract and no minutes"
 run as carol archive search 'HT-2026-001'
 fails as carol archive search 'HT-2026-001' --type contract
 
-step "11. The index is encrypted too; a damaged index file is refused, and reindex rebuilds it"
+step "12. The index is encrypted too; a damaged index file is refused, and reindex rebuilds it"
 if grep -rl "星辰\|HT-2026\|广告发布\|應收賬款" "$HOME_DIR/index"; then echo "!! plaintext found"; exit 1; else echo "(grep found no plaintext in index/)"; fi
 seg=$(find "$HOME_DIR/index/contract" -name '*.seg' | head -n 1)
 python3 - "$seg" <<'PY'
@@ -86,22 +100,22 @@ fails as bob archive search 合同
 run as alice archive reindex --if-needed
 run as bob archive search 合同
 
-step "12. Nothing readable at rest: no client name, title or file name in the vault"
+step "13. Nothing readable at rest: no client name, title or file name in the vault"
 run find "$HOME_DIR/vault" -type f
 if grep -rl "星辰\|HT-2026\|广告发布" "$HOME_DIR/vault"; then echo "!! plaintext found"; exit 1; else echo "(grep found no plaintext)"; fi
 
-step "13. Impersonation without the passphrase gets nothing"
+step "14. Impersonation without the passphrase gets nothing"
 fails env ARCHIVE_USER=bob ARCHIVE_PASSPHRASE=guess archive ls
 
-step "14. Verify authenticates every stored byte"
+step "15. Verify authenticates every stored byte"
 run as alice archive verify
 
-step "15. Removing bob rotates the keys he held; his keyring opens nothing filed afterwards"
+step "16. Removing bob rotates the keys he held; his keyring opens nothing filed afterwards"
 run as alice archive user remove bob
 fails as bob archive ls
 run as alice archive search 合同 --type contract   # the contract index was re-encrypted under the new key
 
-step "16. The audit trail: every action and refusal, signed and chained; details only auditors can read"
+step "17. The audit trail: every action and refusal, signed and chained; details only auditors can read"
 run as dave archive audit log --action search
 run as dave archive audit log --action denied
 fails as carol archive audit log
@@ -109,7 +123,7 @@ if grep -l "应收账款\|星辰\|广告发布\|催款" "$HOME_DIR"/audit/*; the
 run env -u ARCHIVE_USER archive audit verify      # anyone can check it: public keys only, no passphrase
 run as dave archive audit checkpoint -o "$HOME_DIR/secrets/checkpoint.json"   # keep this line off the machine
 
-step "17. Tampering is detected: a dossier rolled back to an old backup, a flipped byte, an edited event"
+step "18. Tampering is detected: a dossier rolled back to an old backup, a flipped byte, an edited event"
 for old in "$HOME_DIR"/vault-backup/dossiers/*/*/meta.bin; do cp "$old" "$HOME_DIR/vault/${old#"$HOME_DIR"/vault-backup/}"; done
 fails as alice archive verify
 victim=$(find "$HOME_DIR/vault/dossiers" -path '*objects*' -type f | head -n 1)
