@@ -41,7 +41,7 @@ REJECTED = (UsageError, NotFound, AccessDenied)  # the file's fault: quarantine
 class Outcome:
     """What happened to one inbox file."""
     path: str                 # relative to the inbox
-    status: str               # filed | new-version | duplicate | quarantined | retry
+    status: str               # filed | new-version | duplicate | quarantined | retry | gone
     doc_id: str | None = None
     version: int | None = None
     text: str | None = None   # why it has no searchable text, if so
@@ -60,6 +60,7 @@ class Counts:
     quarantined: int = 0
     without_text: int = 0
     retry: int = 0
+    gone: int = 0  # removed from the inbox by someone before it was filed
 
     def add(self, o: Outcome) -> None:
         if o.status == "filed":
@@ -72,6 +73,8 @@ class Counts:
             self.quarantined += 1
         elif o.status == "retry":
             self.retry += 1
+        elif o.status == "gone":
+            self.gone += 1
         if o.text and o.status in ("filed", "new-version"):
             self.without_text += 1
 
@@ -95,6 +98,7 @@ class Ingestor:
         self.pipeline = FilingPipeline(self.session, self.batch, max_bytes=s.inbox_max_mb << 20)
         self.batch_size = s.inbox_batch
         self._waiting: list[_Waiting] = []  # filed, their originals waiting for the index commit
+        self._index_behind = False  # an index commit failed and was not repaired yet
         self.counts = Counts()
 
     def check_inbox(self) -> None:
@@ -123,9 +127,17 @@ class Ingestor:
 
     def _process(self, path: Path) -> Outcome:
         try:
+            return self._file(path)
+        except FileNotFoundError:  # moved or deleted by someone since it settled
+            return self._finish(Outcome(path.relative_to(self.root).as_posix(), "gone",
+                                        reason="the file disappeared before it was filed"))
+
+    def _file(self, path: Path) -> Outcome:
+        try:
             item = inbox.locate(self.root, path)
         except UsageError as exc:
-            return self._quarantine(path, None, exc, client=None)
+            sidecar = path.with_name(path.name + inbox.SIDECAR)
+            return self._quarantine(path, sidecar if sidecar.is_file() else None, exc, client=None)
         try:
             filed = self.pipeline.run(FilingRequest(item.path, item.client, item.doc_type),
                                       detect=lambda: self._request(item))
@@ -157,10 +169,7 @@ class Ingestor:
             except ArchiveError:
                 pass
         rel = path.relative_to(self.root).as_posix()
-        try:
-            inbox.quarantine(self.root, path, sidecar, exc.message, exc.hint)
-        except FileNotFoundError:
-            return self._finish(Outcome(rel, "retry", reason="the file disappeared"))
+        inbox.quarantine(self.root, path, sidecar, exc.message, exc.hint)  # FileNotFoundError: gone
         return self._finish(Outcome(rel, "quarantined", reason=exc.message))
 
     def _finish(self, outcome: Outcome) -> Outcome:
@@ -181,10 +190,15 @@ class Ingestor:
         try:
             with self.session.vault.transaction():  # the vault lock: index commits in filing order
                 self.batch.flush(self.session)
+            if self._index_behind:  # an earlier failure: catch up before any original goes
+                reindexing.reindex(self.session, if_needed=True)
+                self._index_behind = False
         except Exception as exc:  # the documents are filed; only searchability is behind
             try:
                 reindexing.reindex(self.session, if_needed=True)
+                self._index_behind = False
             except ArchiveError:
+                self._index_behind = True
                 for w in waiting:
                     msg = exc.message if isinstance(exc, ArchiveError) else str(exc)
                     self._finish(Outcome(w.item.rel, "retry", w.outcome.doc_id, w.outcome.version,

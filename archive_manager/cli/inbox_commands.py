@@ -6,6 +6,7 @@ import json
 import signal
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -27,7 +28,7 @@ def _service_session(cli: CliContext):
     user = s.user or s.service_user
     if not user:
         raise UsageError("no user given", hint="pass --user NAME, set ARCHIVE_USER, or set [inbox] user in archive.toml")
-    if cli.passphrase_file is None and s.service_passphrase_file is not None:
+    if cli.passphrase_file is None and s.service_passphrase_file is not None and user == s.service_user:
         passphrase = read_passphrase_file(str(s.service_passphrase_file))
     else:
         passphrase = cli.passphrase(prompt=f"Passphrase for {user}")
@@ -41,13 +42,20 @@ def _line(o: ingesting.Outcome) -> str:
         return f"{o.path}: {what} {o.doc_id} v{o.version}{extra}"
     if o.status == "quarantined":
         return f"{o.path}: quarantined in .failed/: {o.reason}"
+    if o.status == "gone":
+        return f"{o.path}: {o.reason}"
     return f"{o.path}: left in the inbox, will retry: {o.reason}"
 
 
-def _stop_on_signals(stop: threading.Event) -> None:
-    """SIGTERM and Ctrl-C finish the file in hand, then stop."""
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+@contextmanager
+def _stop_on_signals(stop: threading.Event):
+    """SIGTERM and Ctrl-C finish the file in hand, then stop (handlers restored after)."""
+    old = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 @main.command("ingest")
@@ -71,9 +79,9 @@ def ingest_cmd(cli: CliContext, inbox_dir, as_json) -> None:
         click.echo(f"archive: note: {note}", err=True)
     tracker = ingesting.new_tracker(session, ingestor.root)
     stop = threading.Event()
-    _stop_on_signals(stop)
     total = sum(1 for _ in ingesting.inbox.candidates(ingestor.root))
-    with click.progressbar(length=total, label="filing", file=sys.stderr, show_pos=True) as bar:
+    with _stop_on_signals(stop), click.progressbar(length=total, label="filing", file=sys.stderr,
+                                                   show_pos=True) as bar:
         counts = ingestor.run_pass(tracker, progress=bar.update, stop=stop)
     if as_json:
         click.echo(json.dumps({"counts": vars(counts), "files": [o.to_dict() for o in outcomes]},
@@ -88,7 +96,7 @@ def ingest_cmd(cli: CliContext, inbox_dir, as_json) -> None:
 
 
 def _echo_problem(o: ingesting.Outcome) -> None:
-    if o.status in ("quarantined", "retry") or o.text:
+    if o.status in ("quarantined", "retry", "gone") or o.text:
         click.echo(f"archive: {'warning' if o.status != 'retry' else 'error'}: {_line(o)}", err=True)
 
 
@@ -119,9 +127,8 @@ def watch_cmd(cli: CliContext, inbox_dir, polling, as_json) -> None:
     for note in ingestor.recover():
         click.echo(f"archive: note: {note}", err=True)
     stop = threading.Event()
-    _stop_on_signals(stop)
     click.echo(f"archive: watching {ingestor.root} as {session.user} (quiet {s.inbox_quiet:g} s"
                f"{', polling' if polling else ''}); stop with Ctrl-C or SIGTERM", err=True)
-    with InboxEvents(ingestor.root, polling=polling) as events:
+    with _stop_on_signals(stop), InboxEvents(ingestor.root, polling=polling) as events:
         ingestor.watch(ingesting.new_tracker(session, ingestor.root), events, stop, s.inbox_rescan)
     click.echo("archive: stopped", err=True)

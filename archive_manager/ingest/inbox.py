@@ -97,8 +97,17 @@ def read_sidecar(item: InboxFile) -> dict:
         return {}
     name = f"{item.rel}{SIDECAR}"
     try:
-        data = tomllib.loads(item.sidecar.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        text = item.sidecar.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}  # removed since the file was located: file it without one
+    except OSError as exc:
+        raise UsageError(f"cannot read sidecar {name}: {exc.strerror or exc}",
+                         hint="make it readable by the archive's service account") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"sidecar {name} is not UTF-8 text", hint="save it as UTF-8") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"sidecar {name} is not valid TOML: {exc}",
                          hint="fields: title = \"...\", date = 2026-03-01, replaces = \"C001-...\", tags = [...]") from None
     unknown = sorted(set(data) - set(SIDECAR_KEYS))
@@ -123,7 +132,8 @@ def quarantine(root: Path, item_path: Path, sidecar: Path | None, reason: str, h
     text = f"why: {reason}\n"
     if hint:
         text += f"fix: {hint}\n"
-    text += f"then move {dest.name} back to {rel.parent.as_posix()}/ in the inbox to try again\n"
+    where = "the inbox" if rel.parent == Path(".") else f"{rel.parent.as_posix()}/ in the inbox"
+    text += f"then move {dest.name} back to {where} to try again\n"
     note = dest.with_name(dest.name + REASON)
     note.write_text(text, encoding="utf-8")
     if sidecar is not None and sidecar.exists():
