@@ -85,6 +85,30 @@ class _Waiting:
     outcome: Outcome
 
 
+class _Flush:
+    """One batch's index commit, in a thread; the originals it releases."""
+
+    def __init__(self, batch: IndexBatch, waiting: list[_Waiting]) -> None:
+        self.batch = batch
+        self.waiting = waiting
+        self.error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, session: Session) -> None:
+        self._thread = threading.Thread(target=self._run, args=(session,), name="index-commit", daemon=True)
+        self._thread.start()
+
+    def _run(self, session: Session) -> None:
+        try:
+            self.batch.flush(session)
+        except BaseException as exc:  # handed to the joining thread
+            self.error = exc
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+
 @dataclass
 class Ingestor:
     session: Session
@@ -99,6 +123,7 @@ class Ingestor:
         self.batch_size = s.inbox_batch
         self._waiting: list[_Waiting] = []  # filed, their originals waiting for the index commit
         self._index_behind = False  # an index commit failed and was not repaired yet
+        self._inflight: _Flush | None = None
         self.counts = Counts()
 
     def check_inbox(self) -> None:
@@ -150,7 +175,7 @@ class Ingestor:
                           text=filed.text_reason if filed.text_status != "ok" else None)
         self._waiting.append(_Waiting(item, outcome))
         if len(self.batch) >= self.batch_size:
-            self.flush()
+            self._start_flush()
         return outcome
 
     def _request(self, item: inbox.InboxFile) -> FilingRequest:
@@ -179,35 +204,53 @@ class Ingestor:
         return outcome
 
     # --- the batch -------------------------------------------------------------
+    #
+    # A full batch's index commit runs in a background thread while the next
+    # files are filed (the index is Python work, a vault commit mostly waits on
+    # fsync: on two cores they overlap). Only one commit is in flight; its
+    # originals are removed once it is joined. The commit needs no vault lock:
+    # a slot revision advances only along an unbroken chain, so an interleaved
+    # filing by another process leaves the slot behind for reindex to catch up.
 
     def flush(self) -> None:
-        """Commit the waiting index updates, then remove their originals. If the
-        index commit fails, the indexes are caught up from the vault instead;
-        if that fails too, the originals stay (and are duplicates next time)."""
-        waiting, self._waiting = self._waiting, []
-        if not waiting and not len(self.batch):
+        """Commit the waiting index updates and remove their originals, now."""
+        self._start_flush()
+        self._join_flush()
+
+    def _start_flush(self) -> None:
+        self._join_flush()
+        if not self._waiting and not len(self.batch):
             return
+        batch, self.batch = self.batch, IndexBatch()
+        self.pipeline.batch = self.batch
+        self._inflight = _Flush(batch, self._waiting)
+        self._waiting = []
+        self._inflight.start(self.session)
+
+    def _join_flush(self) -> None:
+        """Wait for the commit in flight. If it failed, the indexes are caught up
+        from the vault instead; if that fails too, the originals stay (and are
+        duplicates next time, removed once the index has caught up)."""
+        job, self._inflight = self._inflight, None
+        if job is None:
+            return
+        job.join()
         try:
-            with self.session.vault.transaction():  # the vault lock: index commits in filing order
-                self.batch.flush(self.session)
-            if self._index_behind:  # an earlier failure: catch up before any original goes
+            if job.error is not None or self._index_behind:
                 reindexing.reindex(self.session, if_needed=True)
-                self._index_behind = False
-        except Exception as exc:  # the documents are filed; only searchability is behind
-            try:
-                reindexing.reindex(self.session, if_needed=True)
-                self._index_behind = False
-            except ArchiveError:
-                self._index_behind = True
-                for w in waiting:
-                    msg = exc.message if isinstance(exc, ArchiveError) else str(exc)
-                    self._finish(Outcome(w.item.rel, "retry", w.outcome.doc_id, w.outcome.version,
-                                         reason=f"filed, but the index could not be updated: {msg}"))
-                return
-        for w in waiting:
+            self._index_behind = False
+        except ArchiveError:
+            self._index_behind = True
+            exc = job.error or ArchiveError("an earlier index update failed")
+            msg = exc.message if isinstance(exc, ArchiveError) else str(exc) or type(exc).__name__
+            for w in job.waiting:
+                self._finish(Outcome(w.item.rel, "retry", w.outcome.doc_id, w.outcome.version,
+                                     reason=f"filed, but the index could not be updated: {msg}"))
+            return
+        for w in job.waiting:
             inbox.remove_original(w.item)
             self._finish(w.outcome)
-        for d in {w.item.path.parent for w in waiting}:
+        for d in {w.item.path.parent for w in job.waiting}:
             inbox.fsync_dir(d)
 
     # --- a pass, and watching ------------------------------------------------------

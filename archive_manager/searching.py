@@ -66,9 +66,10 @@ class IndexEntry:
 
 class IndexBatch:
     """Filed versions waiting for their index commit: one commit per class
-    for the lot, made under the vault lock so that slot revisions advance in
-    filing order. Until it is flushed the documents are filed but not yet
-    searchable; after a crash, ``reindex --if-needed`` catches the slots up."""
+    for the lot, entries in filing order (a slot's revision advances only
+    along an unbroken chain of them). Until it is flushed the documents are
+    filed but not yet searchable; after a crash, ``reindex --if-needed``
+    catches the slots up."""
 
     def __init__(self, entries: list[IndexEntry] | None = None) -> None:
         self.entries: list[IndexEntry] = list(entries or [])
@@ -80,7 +81,7 @@ class IndexBatch:
         self.entries.append(entry)
 
     def flush(self, session: Session) -> None:
-        """Commit every waiting entry; call it holding the vault lock."""
+        """Commit every waiting entry."""
         entries, self.entries = self.entries, []
         by_class: dict[str, list[IndexEntry]] = {}
         for e in entries:

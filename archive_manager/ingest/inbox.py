@@ -157,7 +157,9 @@ def _free_name(dest: Path) -> Path:
 
 
 def remove_original(item: InboxFile) -> None:
-    """The last step of filing from the inbox: the plaintext goes."""
-    item.path.unlink(missing_ok=True)
+    """The last step of filing from the inbox: the plaintext goes. The sidecar
+    first: a crash in between must not leave it to be picked up by the next
+    file of that name (a document left without its sidecar is a duplicate)."""
     if item.sidecar is not None:
         item.sidecar.unlink(missing_ok=True)
+    item.path.unlink(missing_ok=True)
