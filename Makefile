@@ -24,6 +24,7 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[bench]'
 	$(BIN)/python bench/vault_throughput.py
 	$(BIN)/python bench/search.py
+	$(BIN)/python bench/audit.py
 	$(BIN)/python bench/ingest.py
 
 clean:
