@@ -68,6 +68,7 @@ class ArchiveHome:
     runtime: Runtime = field(default_factory=Runtime)
     reporter: Reporter | None = None  # default: the audit trail under settings.audit_dir
     _extractor: object = field(default=None, init=False, repr=False)
+    _audit_key_cache: tuple | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.reporter is None:
@@ -85,7 +86,18 @@ class ArchiveHome:
         return AuditLog(self.settings.audit_log)
 
     def _audit_key(self) -> tuple[str, int, bytes] | None:
-        """The audit key details are sealed to, if some auditor holds it."""
+        """The audit key details are sealed to, if some auditor holds it (read
+        again whenever keys.json changes)."""
+        try:
+            st = (self.settings.vault_dir / "keys.json").stat()
+        except FileNotFoundError:
+            return None
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if self._audit_key_cache is None or self._audit_key_cache[0] != stamp:
+            self._audit_key_cache = (stamp, self._read_audit_key())
+        return self._audit_key_cache[1]
+
+    def _read_audit_key(self) -> tuple[str, int, bytes] | None:
         vault = self.vault()
         store = vault.class_keys()
         if not store.has(AUDIT):

@@ -86,27 +86,18 @@ class _Waiting:
 
 
 class _Flush:
-    """One batch's index commit, in a thread; the originals it releases."""
+    """One batch's index commit and the originals it releases."""
 
     def __init__(self, batch: IndexBatch, waiting: list[_Waiting]) -> None:
         self.batch = batch
         self.waiting = waiting
-        self.error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self, session: Session) -> None:
-        self._thread = threading.Thread(target=self._run, args=(session,), name="index-commit", daemon=True)
-        self._thread.start()
+        self.error: Exception | None = None
 
     def _run(self, session: Session) -> None:
         try:
             self.batch.flush(session)
-        except BaseException as exc:  # handed to the joining thread
+        except Exception as exc:  # the documents are filed; only searchability is behind
             self.error = exc
-
-    def join(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
 
 
 @dataclass
@@ -123,7 +114,6 @@ class Ingestor:
         self.batch_size = s.inbox_batch
         self._waiting: list[_Waiting] = []  # filed, their originals waiting for the index commit
         self._index_behind = False  # an index commit failed and was not repaired yet
-        self._inflight: _Flush | None = None
         self.counts = Counts()
 
     def check_inbox(self) -> None:
@@ -175,7 +165,7 @@ class Ingestor:
                           text=filed.text_reason if filed.text_status != "ok" else None)
         self._waiting.append(_Waiting(item, outcome))
         if len(self.batch) >= self.batch_size:
-            self._start_flush()
+            self.flush()
         return outcome
 
     def _request(self, item: inbox.InboxFile) -> FilingRequest:
@@ -205,36 +195,23 @@ class Ingestor:
 
     # --- the batch -------------------------------------------------------------
     #
-    # A full batch's index commit runs in a background thread while the next
-    # files are filed (the index is Python work, a vault commit mostly waits on
-    # fsync: on two cores they overlap). Only one commit is in flight; its
-    # originals are removed once it is joined. The commit needs no vault lock:
-    # a slot revision advances only along an unbroken chain, so an interleaved
-    # filing by another process leaves the slot behind for reindex to catch up.
+    # The index commit needs no vault lock: a slot's revision advances only
+    # along an unbroken chain of updates, so a filing by another process in
+    # between leaves the slot behind for reindex to catch up. (Running the
+    # commit in a thread while the next files are filed was tried and was
+    # slower: both halves are mostly Python, and the GIL serialises them.)
 
     def flush(self) -> None:
-        """Commit the waiting index updates and remove their originals, now."""
-        self._start_flush()
-        self._join_flush()
-
-    def _start_flush(self) -> None:
-        self._join_flush()
+        """Commit the waiting index updates, then remove their originals. If the
+        commit fails, the indexes are caught up from the vault instead; if that
+        fails too, the originals stay (duplicates next time, removed once the
+        index has caught up)."""
         if not self._waiting and not len(self.batch):
             return
-        batch, self.batch = self.batch, IndexBatch()
+        job = _Flush(self.batch, self._waiting)
+        self.batch, self._waiting = IndexBatch(), []
         self.pipeline.batch = self.batch
-        self._inflight = _Flush(batch, self._waiting)
-        self._waiting = []
-        self._inflight.start(self.session)
-
-    def _join_flush(self) -> None:
-        """Wait for the commit in flight. If it failed, the indexes are caught up
-        from the vault instead; if that fails too, the originals stay (and are
-        duplicates next time, removed once the index has caught up)."""
-        job, self._inflight = self._inflight, None
-        if job is None:
-            return
-        job.join()
+        job._run(self.session)
         try:
             if job.error is not None or self._index_behind:
                 reindexing.reindex(self.session, if_needed=True)

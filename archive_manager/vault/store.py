@@ -135,7 +135,9 @@ class Vault:
         except OSError as exc:
             raise ArchiveError(f"could not finish writing to the vault: {exc.strerror or exc}",
                                hint="the change is recorded; the next command completes it") from None
-        self._end_journal()
+        # not fsynced: a journal that comes back after a power cut only repeats
+        # renames already done (its event is in the log), which is a no-op
+        self.paths.journal.unlink(missing_ok=True)
 
     def recover(self) -> bool:
         """Finish or undo a commit a crash interrupted; True if there was one."""
