@@ -109,7 +109,8 @@ class Ingestor:
     def __post_init__(self) -> None:
         s = self.session.settings
         self.root = Path(self.root)
-        self.batch = IndexBatch()
+        self._indexes: dict = {}  # class indexes kept open from batch to batch
+        self.batch = IndexBatch(indexes=self._indexes)
         self.pipeline = FilingPipeline(self.session, self.batch, max_bytes=s.inbox_max_mb << 20)
         self.batch_size = s.inbox_batch
         self._waiting: list[_Waiting] = []  # filed, their originals waiting for the index commit
@@ -209,7 +210,7 @@ class Ingestor:
         if not self._waiting and not len(self.batch):
             return
         job = _Flush(self.batch, self._waiting)
-        self.batch, self._waiting = IndexBatch(), []
+        self.batch, self._waiting = IndexBatch(indexes=self._indexes), []
         self.pipeline.batch = self.batch
         job._run(self.session)
         try:
@@ -240,6 +241,9 @@ class Ingestor:
 
     def close(self) -> None:
         self.pipeline.close()
+        for index in self._indexes.values():
+            index.close()
+        self._indexes.clear()
 
     def run_pass(self, tracker: SettleTracker, progress: Callable[[int], None] = lambda n: None,
                  stop: threading.Event | None = None, sleep: Callable[[float], None] = time.sleep) -> Counts:

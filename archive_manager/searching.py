@@ -71,8 +71,12 @@ class IndexBatch:
     filed but not yet searchable; after a crash, ``reindex --if-needed``
     catches the slots up."""
 
-    def __init__(self, entries: list[IndexEntry] | None = None) -> None:
+    def __init__(self, entries: list[IndexEntry] | None = None,
+                 indexes: dict[tuple[str, int], ClassIndex] | None = None) -> None:
         self.entries: list[IndexEntry] = list(entries or [])
+        # class indexes kept open between batches (their decrypted-file cache
+        # saves decrypting the same segments again at every commit)
+        self.indexes = indexes
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -87,8 +91,16 @@ class IndexBatch:
         for e in entries:
             by_class.setdefault(e.access_class, []).append(e)
         for cls, group in sorted(by_class.items()):
-            class_index(session, cls).index_versions(
+            self._index(session, cls).index_versions(
                 [(e.doc, e.doc_id, e.slot_id, e.before, e.after) for e in group])
+
+    def _index(self, session: Session, cls: str) -> ClassIndex:
+        if self.indexes is None:
+            return class_index(session, cls)
+        key = (cls, session.store().current(cls))  # a rotation means a new key: a new index object
+        if key not in self.indexes:
+            self.indexes[key] = class_index(session, cls)
+        return self.indexes[key]
 
 
 def rekey_index(session: Session, cls: str) -> str | None:
