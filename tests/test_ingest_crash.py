@@ -115,7 +115,7 @@ def traced(cls, name, label=None):
             mark(label + "-")
     setattr(cls, name, wrapper)
 
-# "flush": a batch's index commit (run in a background thread while filing goes on)
+# "flush": a batch's index commit
 for cls, name, label in ((ingesting.Ingestor, "recover", None), (ingesting.Ingestor, "run_pass", None),
                          (ingesting.Ingestor, "process", None), (ingesting._Flush, "_run", "flush"),
                          (filing.FilingPipeline, "store", None)):
