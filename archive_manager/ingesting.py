@@ -127,6 +127,9 @@ class Ingestor:
         notes = []
         if self.session.vault.recover():
             notes.append("completed or undid a vault commit that was interrupted")
+        swept = self.session.vault.sweep_staged()
+        if swept:
+            notes.append(f"removed {swept} temporary file(s) left by commands that were killed")
         for r in reindexing.reindex(self.session, if_needed=True):
             if r.action != "current":
                 notes.append(f"search index of class {r.access_class}: {r.action} ({r.reason})")

@@ -25,6 +25,9 @@ def verify_vault(session: Session) -> dict:
         notes: list[str] = []
         if session.vault.recover():
             notes.append("completed or undid a vault commit that was interrupted")
+        swept = session.vault.sweep_staged()
+        if swept:
+            notes.append(f"removed {swept} temporary file(s) left by commands that were killed")
         counts = {"clients": 0, "slots": 0, "documents": 0, "versions": 0, "bytes": 0}
         directory = session.directory()
         known = set()

@@ -844,3 +844,19 @@ def test_verify_trail_needs_no_session(archive, tmp_path):
     assert result["failure"]["seq"] == bob_seq
     assert "signature of 'bob' does not verify" in result["failure"]["reason"]
     assert result["events"] == bob_seq - 1
+
+
+def test_staged_files_of_a_killed_command_are_swept_by_verify(archive, tmp_path):
+    """A command killed before its journal leaves staged temporary files; verify removes them."""
+    alice = archive.login("alice")
+    doc = file_doc(alice, tmp_path, "a.txt", "合同".encode())
+    meta, _ = slot_files(alice, doc.doc_id)
+    stray = [meta.with_name(".meta.bin.abcdefghij1.tmp"), meta.parent / "objects" / ".xyzxyzxyzxyzxyzxyzxy.bin.qrstuvwxyz1.tmp"]
+    for p in stray:
+        p.write_bytes(b"half-staged")
+    keep = meta.parent / "objects" / "not-staged.tmp"  # not one of fsio's staged names
+    keep.write_bytes(b"x")
+    report = verify_vault(alice)
+    assert "removed 2 temporary file(s) left by commands that were killed" in report["notes"]
+    assert not any(p.exists() for p in stray) and keep.exists()
+    assert not any("removed" in n for n in verify_vault(alice)["notes"])  # nothing left the second time

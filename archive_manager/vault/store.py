@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
@@ -34,6 +35,7 @@ from archive_manager.vault.layout import FORMAT_VERSION, VaultPaths
 from archive_manager.vault.users import UserRegistry
 
 OnCommit = Callable[[dict], None]
+STAGED = re.compile(r"\..+\.[a-z2-7]+[0-9]*\.tmp")  # fsio's temporary names: .<name>.<token><n>.tmp
 
 
 class CommitLog(Protocol):
@@ -173,6 +175,20 @@ class Vault:
                     pass  # not empty (or gone): something else lives there
         self._end_journal()
         return True
+
+    def sweep_staged(self) -> int:
+        """Delete temporary files staged by commands killed before their commit
+        (no journal names them, so no commit can still want them). Runs under
+        the vault lock, where no other transaction is staging; returns how many."""
+        removed = 0
+        with self._lock.held():
+            self._recover_locked()
+            for dirpath, _, filenames in os.walk(self.paths.root):
+                for name in filenames:
+                    if STAGED.fullmatch(name):
+                        (Path(dirpath) / name).unlink(missing_ok=True)
+                        removed += 1
+        return removed
 
     def _inside(self, rel: str) -> Path:
         path = self.paths.root / rel
