@@ -54,7 +54,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-import pytest
 
 from archive_manager import accounts, clients, filing, reading, reindexing, searching
 from archive_manager.auditing import verify_trail
