@@ -57,14 +57,43 @@ def template_source(path: Path) -> str:
     return xml
 
 
+def _paragraph_texts(path: Path) -> Iterator[str]:
+    """The text of every paragraph a user edits: body, table cells, headers, footers."""
+    import docx
+
+    doc = docx.Document(str(path))
+
+    def walk(container) -> Iterator[str]:
+        for p in container.paragraphs:
+            yield p.text
+        for table in getattr(container, "tables", []):
+            for row in table.rows:
+                for cell in row.cells:
+                    yield from walk(cell)
+
+    yield from walk(doc)
+    for section in doc.sections:
+        for part in (section.header, section.footer):
+            yield from walk(part)
+
+
+def _broken(name: str, path: Path, exc: TemplateSyntaxError) -> UsageError:
+    """A syntax error as a user sees it: the template, the paragraph with the
+    broken tag (the first whose braces do not balance), and a hint."""
+    bad = next((t for t in _paragraph_texts(path)
+                if t.count("{{") != t.count("}}") or t.count("{%") != t.count("%}")), None)
+    near = f" in “{bad.strip()[:80]}”" if bad else ""
+    return UsageError(f"template {name}: broken tag{near}: {exc.message}", hint=TAG_HINT)
+
+
 def variable_paths(path: Path) -> set[str]:
     """Every variable path the template reads: ``client.name``, ``invoices[].amount``."""
     name = Path(path).name
+    source = template_source(path)
     try:
-        tree = template_env().parse(template_source(path))
+        tree = template_env().parse(source)
     except TemplateSyntaxError as exc:
-        raise UsageError(f"template {name}: broken tag near line {exc.lineno}: {exc.message}",
-                         hint=TAG_HINT) from None
+        raise _broken(name, path, exc) from None
     found: set[str] = set()
     _walk(tree, {}, found)
     return found
@@ -151,8 +180,7 @@ def render(template: Path, context: dict, out: Path, seconds: float = RENDER_SEC
         raise UsageError(f"template {name}: {exc.message}",
                          hint="declare the value in templates/catalog.toml or fix the tag's name") from None
     except TemplateSyntaxError as exc:
-        raise UsageError(f"template {name}: broken tag near line {exc.lineno}: {exc.message}",
-                         hint=TAG_HINT) from None
+        raise _broken(name, template, exc) from None
     except TemplateError as exc:
         raise UsageError(f"template {name}: {exc}", hint=TAG_HINT) from None
     except OverflowError as exc:  # the sandbox's cap on range()

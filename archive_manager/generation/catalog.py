@@ -1,0 +1,166 @@
+"""``templates/catalog.toml``: each template's file, title, output document
+type and variables (type, required or optional, where the value comes from),
+and the checks ``archive templates check`` runs against the .docx files.
+
+    [dunning-letter]
+    title = "催款函"
+    file = "dunning-letter.docx"
+    output_type = "dunning-letter"
+
+    [dunning-letter.variables]
+    "client.name" = { type = "text", source = "profile" }
+    "total" = { type = "money", source = "ledger" }
+    "note" = { type = "text", source = "given", required = false }
+    "invoices" = { type = "list", source = "ledger", fields = { number = "text", amount = "money" } }
+
+Names are dotted paths (``client.name``); a list's records are read in the
+template as ``invoices[].number``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from archive_manager.errors import UsageError
+from archive_manager.generation.render import render, variable_paths
+
+CATALOG = "catalog.toml"
+TYPES = ("text", "date", "money", "integer", "list")
+FIELD_TYPES = ("text", "date", "money", "integer")
+SOURCES = ("profile", "ledger", "contract", "given", "system")
+SAMPLES = {"text": "示例文字 Sample & <text>", "date": date(2026, 11, 26), "money": Decimal("16409.02"),
+           "integer": 3}
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    type: str
+    source: str
+    required: bool = True
+    fields: tuple[tuple[str, str], ...] = ()  # for lists: (field, type)
+
+    def paths(self) -> set[str]:
+        if self.type != "list":
+            return {self.name}
+        return {self.name, *(f"{self.name}[].{f}" for f, _ in self.fields)}
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    name: str
+    title: str
+    file: str
+    output_type: str
+    variables: tuple[Variable, ...]
+
+    def declared(self) -> set[str]:
+        return set().union(*(v.paths() for v in self.variables)) if self.variables else set()
+
+    def missing(self, context: dict) -> list[str]:
+        """Required variables without a value in ``context`` (None and "" count as missing)."""
+        return [v.name for v in self.variables if v.required and _lookup(context, v.name) in (None, "", [])]
+
+    def sample(self) -> dict:
+        """A context with a sample value for every variable (for the check render)."""
+        context: dict = {}
+        for v in self.variables:
+            value = [{f: SAMPLES[t] for f, t in v.fields}] * 2 if v.type == "list" else SAMPLES[v.type]
+            _assign(context, v.name, value)
+        return context
+
+
+def _lookup(context: dict, path: str):
+    value = context
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _assign(context: dict, path: str, value) -> None:
+    *parents, last = path.split(".")
+    for part in parents:
+        context = context.setdefault(part, {})
+    context[last] = value
+
+
+def load_catalog(folder: Path) -> dict[str, TemplateSpec]:
+    path = Path(folder) / CATALOG
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"no template catalog at {path}", hint="templates/catalog.toml lists the templates") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{CATALOG}: invalid TOML: {exc}") from None
+    return {name: _spec(name, entry) for name, entry in sorted(data.items())}
+
+
+def _spec(name: str, entry: object) -> TemplateSpec:
+    where = f"{CATALOG}: [{name}]"
+    if not isinstance(entry, dict):
+        raise UsageError(f"{where} must be a table")
+    for key in ("title", "file", "output_type"):
+        if not isinstance(entry.get(key), str) or not entry[key]:
+            raise UsageError(f"{where}: {key} must be a non-empty string")
+    unknown = sorted(set(entry) - {"title", "file", "output_type", "variables"})
+    if unknown:
+        raise UsageError(f"{where}: unknown keys: {', '.join(unknown)}")
+    variables = entry.get("variables", {})
+    if not isinstance(variables, dict):
+        raise UsageError(f"{where}.variables must be a table")
+    return TemplateSpec(name, entry["title"], entry["file"], entry["output_type"],
+                        tuple(_variable(where, vname, v) for vname, v in sorted(variables.items())))
+
+
+def _variable(where: str, name: str, v: object) -> Variable:
+    where = f"{where}.variables.{name!r}"
+    if not isinstance(v, dict):
+        raise UsageError(f"{where} must be an inline table like {{ type = \"text\", source = \"given\" }}")
+    kind, source, required = v.get("type"), v.get("source"), v.get("required", True)
+    if kind not in TYPES:
+        raise UsageError(f"{where}: type must be one of {', '.join(TYPES)}")
+    if source not in SOURCES:
+        raise UsageError(f"{where}: source must be one of {', '.join(SOURCES)}")
+    if not isinstance(required, bool):
+        raise UsageError(f"{where}: required must be true or false")
+    fields = v.get("fields", {})
+    if kind == "list":
+        if not isinstance(fields, dict) or not fields or any(t not in FIELD_TYPES for t in fields.values()):
+            raise UsageError(f"{where}: a list needs fields = {{ name = \"text\", ... }} "
+                             f"with types {', '.join(FIELD_TYPES)}")
+    elif fields:
+        raise UsageError(f"{where}: only a list has fields")
+    unknown = sorted(set(v) - {"type", "source", "required", "fields"})
+    if unknown:
+        raise UsageError(f"{where}: unknown keys: {', '.join(unknown)}")
+    return Variable(name, kind, source, required, tuple(sorted(fields.items())))
+
+
+def check(spec: TemplateSpec, folder: Path, scratch: Path) -> list[str]:
+    """What is wrong with one template: names used but not declared, declared
+    but not used, and whether it renders with sample values."""
+    file = Path(folder) / spec.file
+    if not file.is_file():
+        return [f"{spec.name}: file {spec.file} is missing"]
+    try:
+        used = variable_paths(file)
+    except UsageError as exc:
+        return [f"{spec.name}: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")]
+    declared = spec.declared()
+    problems = [f"{spec.name}: uses {p!r}, which the catalog does not declare" for p in sorted(used - declared)
+                if not any(d.startswith(p + ".") or d.startswith(p + "[]") for d in declared)]
+    problems += [f"{spec.name}: declares {p!r}, which the template does not use"
+                 for v in spec.variables for p in sorted(v.paths()) if p not in used
+                 and not (v.type == "list" and p == v.name and any(u.startswith(p + "[]") for u in used))]
+    if not problems:
+        try:
+            render(file, spec.sample(), Path(scratch) / f"{spec.name}.check.docx")
+        except UsageError as exc:
+            problems.append(f"{spec.name}: does not render with sample values: {exc.message}")
+    return problems
