@@ -228,6 +228,7 @@ def verify_cmd(cli: CliContext, as_json) -> None:
         sys.exit(1)
 
 
-from archive_manager.cli import admin_commands, audit_commands, inbox_commands  # noqa: E402,F401  (register the groups)
+from archive_manager.cli import (  # noqa: E402,F401  (register the groups)
+    admin_commands, audit_commands, inbox_commands, template_commands)
 
 __all__ = ["main", "new_passphrase"]
