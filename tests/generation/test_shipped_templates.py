@@ -3,7 +3,6 @@ paperwork a clerk expects (names, amounts in figures and 大写, dates, rows).""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
