@@ -1,0 +1,116 @@
+"""The receivables ledger of each client, kept in the client's credit slot
+(sealed with the dossier's credit metadata, so only holders of the credit
+class read it): ``archive ledger add / paid / list``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from archive_manager.errors import UsageError
+from archive_manager.generation.ledger import Invoice, Ledger, Letter, Payment
+from archive_manager.identifiers import check_date, parse_doc_id
+from archive_manager.session import Session
+from archive_manager.vault.slot import new_slot
+
+LEDGER_CLASS = "credit"
+
+
+def ledger_to_dict(ledger: Ledger) -> dict:
+    return {
+        "invoices": {n: {"amount": str(i.amount), "due": i.due.isoformat(), "contract": i.contract,
+                         "payments": [[str(p.amount), p.paid_on.isoformat()] for p in i.payments]}
+                     for n, i in sorted(ledger.invoices.items())},
+        "letters": [{"level": x.level, "sent_on": x.sent_on.isoformat(), "invoices": list(x.invoices)}
+                    for x in ledger.letters],
+    }
+
+
+def ledger_from_dict(client: str, data: dict | None) -> Ledger:
+    data = data or {}
+    invoices = {
+        n: Invoice(n, Decimal(i["amount"]), date.fromisoformat(i["due"]), i.get("contract"),
+                   tuple(Payment(Decimal(a), date.fromisoformat(d)) for a, d in i.get("payments", [])))
+        for n, i in data.get("invoices", {}).items()}
+    letters = [Letter(x["level"], date.fromisoformat(x["sent_on"]), tuple(x["invoices"]))
+               for x in data.get("letters", [])]
+    return Ledger(client, invoices, letters)
+
+
+def _today(session: Session) -> date:
+    return session.runtime.now().date()
+
+
+def read_ledger(session: Session, client: str) -> Ledger:
+    """The ledger of ``client`` (empty if nothing was ever entered); the caller checks rights."""
+    directory = session.directory()
+    slot = session.slot(directory, directory.client(client)["dossier"], LEDGER_CLASS)
+    return ledger_from_dict(client, slot.meta.get("ledger") if slot else None)
+
+
+def _change(session: Session, client: str, change) -> Ledger:
+    """Apply ``change(ledger)`` and seal the credit slot's metadata again, in one recorded commit."""
+    rt = session.runtime
+    with session.transaction() as tx:
+        session.store(fresh=True)
+        directory = session.directory()
+        dossier = directory.client(client)["dossier"]
+        gen = session.store().current(LEDGER_CLASS)
+        slot = session.slot(directory, dossier, LEDGER_CLASS)
+        created = slot is None
+        if slot is None:
+            slot = new_slot(session.vault.vault_id, dossier, LEDGER_CLASS,
+                            directory.slot(dossier, LEDGER_CLASS), gen, rt.random_bytes(32))
+        ledger = ledger_from_dict(client, slot.meta.get("ledger"))
+        change(ledger)
+        slot.meta["ledger"] = ledger_to_dict(ledger)
+        if created:
+            tx.write(session.vault.paths.slot_keys(dossier, slot.slot_id),
+                     slot.wrapped_keys(session.class_key(LEDGER_CLASS, gen), gen, rt.random_bytes))
+        tx.write(session.vault.paths.slot_meta(dossier, slot.slot_id), slot.sealed_meta())
+    return ledger
+
+
+def add_invoice(session: Session, client: str, number: str, amount: str, due: str,
+                contract: str | None = None) -> dict:
+    with session.recorded("ledger-add", client=client) as rec:
+        rec.update(invoice=number, amount=amount, due=due, contract=contract)
+        session.require("file", LEDGER_CLASS)
+        due_date = date.fromisoformat(check_date(due, None))
+        if contract is not None and parse_doc_id(contract) != client:
+            raise UsageError(f"contract {contract!r} does not belong to client {client!r}")
+        ledger = _change(session, client, lambda led: led.add(number, amount, due_date, contract))
+    return invoice_row(client, ledger.get(number), _today(session))
+
+
+def record_payment(session: Session, client: str, number: str, amount: str | None = None,
+                   paid_on: str | None = None) -> dict:
+    with session.recorded("ledger-paid", client=client) as rec:
+        rec.update(invoice=number, amount=amount)
+        session.require("file", LEDGER_CLASS)
+        day = date.fromisoformat(check_date(paid_on, _today(session).isoformat()))
+        ledger = _change(session, client, lambda led: led.pay(number, day, amount))
+    return invoice_row(client, ledger.get(number), _today(session))
+
+
+def list_invoices(session: Session, client: str | None = None, overdue: bool = False) -> list[dict]:
+    with session.recorded("ledger-list", client=client):
+        session.require("read", LEDGER_CLASS)
+        session.class_key(LEDGER_CLASS)  # AccessDenied if granted but the key is not held
+        today = _today(session)
+        directory = session.directory()
+        codes = [client] if client else sorted(directory.clients)
+        rows = []
+        for code in codes:
+            ledger = read_ledger(session, code)
+            invoices = ledger.overdue(today) if overdue else sorted(ledger.invoices.values(),
+                                                                      key=lambda i: (i.due, i.number))
+            rows += [invoice_row(code, i, today) for i in invoices]
+    return rows
+
+
+def invoice_row(client: str, invoice: Invoice, today: date) -> dict:
+    return {"client": client, "invoice": invoice.number, "amount": str(invoice.amount), "paid": str(invoice.paid),
+            "outstanding": str(invoice.outstanding), "due": invoice.due.isoformat(), "contract": invoice.contract,
+            "days_overdue": invoice.days_overdue(today)}
