@@ -191,6 +191,13 @@ CASES = [
     Case("client-add", ("client", "add", "C002", "--name", "上海明月广告有限公司", "--set", "legal_rep=李四"),
          "alice", [A("client-add", {"client": "C002"}, sealed="ct", state=True)]),
     Case("client-list", ("client", "list"), "bob", [B("client-list")]),
+    Case("ledger-add", ("ledger", "add", "C001", "--invoice", "INV-0042", "--amount", "128000.00", "--due",
+                        "2026-09-30"), "carol", [C("ledger-add", {"client": "C001"}, sealed="ct", state=True)]),
+    Case("ledger-list", ("ledger", "list", "--overdue"), "carol", [C("ledger-list")]),
+    Case("ledger-list-denied", ("ledger", "list"), "bob", [
+        B("ledger-list", outcome="denied", sealed="ct", reason="access denied")], exit_code=3),
+    Case("templates-list", ("templates", "list"), None, []),
+    Case("templates-check", ("templates", "check"), None, []),
     Case("client-show", ("client", "show", "C001"), "bob", [B("client-show", {"client": "C001"})]),
     Case("user-add", ("user", "add", "erin", "--dept", "legal", "--new-passphrase-file", "{work}/pw/erin.txt"),
          "alice", [A("user-add", {"target": "erin", "departments": ["legal"]}, state=True)],
