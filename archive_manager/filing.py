@@ -50,6 +50,7 @@ class FilingRequest:
     date: str | None = None
     replaces: str | None = None
     tags: tuple[str, ...] = ()
+    derived_from: tuple[str, ...] = ()  # what a generated document was made from (documents, invoices)
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,7 @@ class FilingPipeline:
                 "version": version, "blob": blob, "epoch": slot.epoch, "sha256": digest,
                 "size": size, "original_name": req.path.name, "date": plan.date, "type": req.doc_type,
                 "filed_at": rt.timestamp(), "filed_by": session.user, "text": _text_entry(ext),
+                **({"derived_from": list(req.derived_from)} if req.derived_from else {}),
             })
             slot.meta["revision"] = slot.meta.get("revision", 0) + 1
             doc = None if ext.status != "ok" else IndexDocument(

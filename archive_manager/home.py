@@ -59,6 +59,14 @@ max_file_mb = 1024      # larger files are quarantined
 # The account the watcher acts as, and where its passphrase is (mode 0600):
 # user = "archive-service"
 # passphrase_file = "/etc/archive-manager/service.pass"
+
+[company]
+# The letterhead of generated paperwork ('archive generate').
+# name = "北京某某广告有限公司"
+# address = "北京市朝阳区..."
+# phone = "010-..."
+# bank = "中国工商银行北京某某支行"
+# account = "0200..."
 """
 
 

@@ -40,6 +40,7 @@ class Settings:
     inbox_batch: int = 50  # documents per index commit while ingesting
     service_user: str | None = None  # the user 'ingest' and 'watch' act as
     service_passphrase_file: Path | None = None
+    company: Mapping[str, str] = field(default_factory=dict)  # [company]: letterhead of generated paperwork
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
@@ -120,6 +121,9 @@ def load_settings(
     extraction = _table(config, "extraction")
     index = _table(config, "index")
     inbox = _table(config, "inbox")
+    company = _table(config, "company")
+    if not all(isinstance(v, str) for v in company.values()):
+        raise UsageError("archive.toml: company: every value must be a string")
     for key in ("user", "passphrase_file", "path"):
         if key in inbox and (not isinstance(inbox[key], str) or not inbox[key]):
             raise UsageError(f"archive.toml: inbox.{key}: must be a non-empty string")
@@ -142,6 +146,7 @@ def load_settings(
         inbox_max_mb=int(_number(inbox, "max_file_mb", 1024, "inbox", 1)),
         inbox_batch=int(_number(inbox, "batch", 50, "inbox", 1)),
         service_user=inbox.get("user"),
+        company=dict(company),
         service_passphrase_file=_path(home_path, inbox["passphrase_file"], "inbox.passphrase_file")
         if "passphrase_file" in inbox else None,
         user=user or env.get("ARCHIVE_USER") or None,

@@ -65,6 +65,14 @@ class TemplateSpec:
         """Required variables without a value in ``context`` (None and "" count as missing)."""
         return [v.name for v in self.variables if v.required and _lookup(context, v.name) in (None, "", [])]
 
+    def fill_optional(self, context: dict) -> dict:
+        """Give every optional variable without a value None (an empty list for
+        a list), so that the template prints nothing there."""
+        for v in self.variables:
+            if not v.required and _lookup(context, v.name) is None:
+                _assign(context, v.name, [] if v.type == "list" else None)
+        return context
+
     def sample(self) -> dict:
         """A context with a sample value for every variable (for the check render)."""
         context: dict = {}

@@ -29,8 +29,14 @@ def _finalize(value: object) -> object:
 
 def template_env() -> SandboxedEnvironment:
     env = SandboxedEnvironment(autoescape=True, undefined=StrictUndefined, finalize=_finalize)
-    env.filters.update(money=money_figures, upper=money_upper, cndate=chinese_date)
+    env.filters.update(money=_blank_if_none(money_figures), upper=_blank_if_none(money_upper),
+                       cndate=_blank_if_none(chinese_date))
     return env
+
+
+def _blank_if_none(f):
+    """A filter that prints nothing for a missing optional value."""
+    return lambda value: "" if value is None else f(value)
 
 
 def _load(path: Path):

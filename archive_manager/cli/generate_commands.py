@@ -1,0 +1,59 @@
+"""``archive generate``: paperwork from the templates, filed back into the dossier."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from archive_manager import generating
+from archive_manager.cli.context import CliContext, emit
+from archive_manager.cli.main import main, pass_cli
+from archive_manager.cli.options import common, json_option
+from archive_manager.errors import UsageError
+
+
+@main.command("generate")
+@click.argument("template")
+@click.option("--client", help="Client code, e.g. C001.")
+@click.option("--set", "pairs", multiple=True, metavar="NAME=VALUE", help="A value for the template (repeatable).")
+@click.option("--data", "data_file", type=click.Path(dir_okay=False, path_type=Path), help="Values as a JSON object.")
+@click.option("--contract", metavar="DOC_ID", help="The contract (contract-amendment).")
+@click.option("--level", type=click.IntRange(1, 3), help="Dunning level (default: from days overdue and earlier letters).")
+@click.option("--overdue", is_flag=True, help="dunning-letter: one letter per client with overdue invoices.")
+@click.option("--min-days", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --overdue: only clients at least this many days overdue.")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Output file (with --overdue: a directory). Default: a name in the current directory.")
+@click.option("--no-file", "no_file", is_flag=True, help="Do not file the result into the dossier.")
+@json_option
+@common
+@pass_cli
+def generate_cmd(cli: CliContext, template, client, pairs, data_file, contract, level, overdue, min_days, output,
+                 no_file, as_json) -> None:
+    """Generate paperwork from TEMPLATE ('archive templates list')."""
+    given = generating.parse_given(pairs, data_file)
+    if overdue == (client is not None):
+        raise UsageError("give either --client CODE or --overdue")
+    session = cli.session()
+    if overdue:
+        if template != "dunning-letter":
+            raise UsageError("--overdue is for dunning-letter")
+        folder = output or Path.cwd()
+        if not folder.is_dir():
+            raise UsageError(f"{folder} is not a directory", hint="with --overdue, -o names a directory")
+        results = [generating.generate(session, template, code, given, folder / f"{template}-{code}.docx",
+                                       not no_file, level=level)
+                   for code in generating.overdue_clients(session, min_days)]
+    else:
+        results = [generating.generate(session, template, client, given, output, not no_file, contract, level)]
+
+    def show(rows: list[dict]) -> None:
+        if not rows:
+            click.echo("no client is overdue")
+        for r in rows:
+            filed = f"; filed as {r['doc_id']} v{r['version']}" if r["doc_id"] else ""
+            lvl = f" (level {r['level']})" if r["level"] else ""
+            click.echo(f"wrote {r['path']}{lvl}{filed}")
+
+    emit(results, as_json, show)

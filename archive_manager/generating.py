@@ -1,0 +1,187 @@
+"""``archive generate``: paperwork from a template, the dossier's data and the
+values given, written to a file and filed back into the client's dossier.
+
+Data by source (templates/catalog.toml): ``profile`` the client's basic
+information (needs read on ``basic``), ``ledger`` the receivables (read on
+``credit``), ``contract`` a contract's metadata (read on ``contract``),
+``given`` ``--set``/``--data``, ``system`` the letterhead (``[company]`` in
+archive.toml), today and a document number. Generating needs the ``generate``
+action; filing the result needs ``file`` on its type's class. The event names
+the template and the SHA-256 of its file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import date, timedelta
+from pathlib import Path
+
+from archive_manager.errors import NotFound, UsageError
+from archive_manager.filing import FilingPipeline, FilingRequest
+from archive_manager.generation.catalog import TemplateSpec, load_catalog
+from archive_manager.generation.ledger import DunningPolicy, Letter
+from archive_manager.generation.render import render
+from archive_manager.reading import locate
+from archive_manager.receivables import LEDGER_CLASS, _change, read_ledger
+from archive_manager.session import Session
+
+SOURCE_CLASSES = {"profile": "basic", "ledger": LEDGER_CLASS, "contract": "contract"}
+DEADLINE_DAYS = {1: 15, 2: 10, 3: 5}  # a new payment deadline, shorter as the tone escalates
+
+
+def parse_given(pairs: list[str] | tuple[str, ...], data_file: Path | None) -> dict:
+    """``--data FILE`` (JSON object) then ``--set a.b=value`` pairs, as a nested dict."""
+    given: dict = {}
+    if data_file is not None:
+        try:
+            loaded = json.loads(Path(data_file).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read --data {data_file}: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise UsageError(f"--data {data_file} must hold a JSON object")
+        given.update(loaded)
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"invalid --set value {pair!r}", hint="use --set name=value, e.g. --set business.budget=500000")
+        _put(given, key.strip(), value)
+    return given
+
+
+def _put(context: dict, path: str, value) -> None:
+    *parents, last = path.split(".")
+    for part in parents:
+        nxt = context.setdefault(part, {})
+        if not isinstance(nxt, dict):
+            raise UsageError(f"--set {path}: {part} is not a group of values")
+        context = nxt
+    context[last] = value
+
+
+def _merge(into: dict, extra: dict) -> dict:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+    return into
+
+
+def _spec(session: Session, name: str) -> tuple[TemplateSpec, Path]:
+    catalog = load_catalog(session.settings.templates_dir)
+    if name not in catalog:
+        raise NotFound(f"no template {name!r}", hint="'archive templates list' shows them: " + ", ".join(catalog))
+    spec = catalog[name]
+    path = session.settings.templates_dir / spec.file
+    if not path.is_file():
+        raise UsageError(f"template file {spec.file} is missing", hint="run 'archive templates check'")
+    return spec, path
+
+
+def _profile(session: Session, client: str) -> dict:
+    directory = session.directory()
+    entry = directory.client(client)
+    slot = session.slot(directory, entry["dossier"], SOURCE_CLASSES["profile"])
+    profile = dict(slot.meta.get("profile", {})) if slot else {}
+    return {**profile, "name": entry["name"], "code": client}
+
+
+def _contract(session: Session, client: str, doc_id: str | None) -> tuple[dict, list[str]]:
+    if doc_id is None:
+        return {}, []
+    found = locate(session, doc_id)
+    if found.client != client or found.slot.access_class != SOURCE_CLASSES["contract"]:
+        raise UsageError(f"{doc_id} is not a contract of client {client}")
+    latest = found.doc["versions"][-1]
+    number = next((t for t in found.doc.get("tags", []) if t.upper().startswith("HT-")), doc_id)
+    return {"title": found.doc["title"], "number": number, "date": latest["date"], "doc_id": doc_id}, [doc_id]
+
+
+def _dunning(session: Session, client: str, level: int | None, today: date) -> tuple[dict, list[str], int]:
+    ledger = read_ledger(session, client)
+    overdue = ledger.overdue(today)
+    if not overdue:
+        raise UsageError(f"client {client} has nothing overdue", hint="'archive ledger list --overdue' shows what is")
+    level = level or ledger.level_due(today, DunningPolicy())
+    rows = [{"number": i.number, "contract": i.contract or "", "due": i.due, "amount": i.outstanding,
+             "days_overdue": i.days_overdue(today)} for i in overdue]
+    values = {"invoices": rows, "total": ledger.total_overdue(today), "level": level,
+              "deadline": today + timedelta(days=DEADLINE_DAYS[level])}
+    return values, [f"invoice:{i.number}" for i in overdue], level
+
+
+def generate(session: Session, name: str, client: str, given: dict | None = None, out: Path | None = None,
+             file_back: bool = True, contract: str | None = None, level: int | None = None) -> dict:
+    """Render ``name`` for ``client`` into ``out`` (default: a name in the
+    current directory) and file it into the dossier unless ``file_back`` is off."""
+    if level is not None and level not in DEADLINE_DAYS:
+        raise UsageError("--level must be 1, 2 or 3")
+    with session.recorded("generate", client=client) as rec:
+        session.require("generate")
+        spec, path = _spec(session, name)
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        rec.objects.update(template=name, template_sha256=sha)
+        sources = {v.source for v in spec.variables}
+        for source in sorted(sources & set(SOURCE_CLASSES)):
+            session.require("read", SOURCE_CLASSES[source])
+        if file_back:
+            session.require("file", session.policy.doc_type(spec.output_type).access_class)
+        today = session.runtime.now().date()
+        context: dict = {"today": today, "company": dict(session.settings.company), "applicant": session.user}
+        number = f"{client}-{today:%Y%m%d}-{session.runtime.token(3).upper()}"
+        for key in ("form_no", "amendment_no", "letter_no"):
+            context[key] = number
+        derived: list[str] = []
+        if "profile" in sources:
+            context["client"] = _profile(session, client)
+        else:
+            session.directory().client(client)  # NotFound for an unknown client
+        if "contract" in sources:
+            context["contract"], links = _contract(session, client, contract)
+            derived += links
+        dunning_level = None
+        if "ledger" in sources:
+            values, links, dunning_level = _dunning(session, client, level, today)
+            context.update(values)
+            derived += links
+        _merge(context, given or {})
+        spec.fill_optional(context)
+        missing = spec.missing(context)
+        if missing:
+            raise UsageError(f"template {name} needs values for: {', '.join(missing)}",
+                             hint="give them with --set name=value or --data FILE; the letterhead is [company] "
+                                  "in archive.toml")
+        out = Path(out) if out is not None else Path.cwd() / f"{name}-{client}-{today.isoformat()}.docx"
+        rec["file_name"] = out.name
+        tmp = out.with_name(f".{out.name}.{session.runtime.token(4)}.part")
+        try:
+            render(path, context, tmp)
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+        result = {"template": name, "template_sha256": sha, "client": client, "path": str(out),
+                  "doc_id": None, "version": None, "level": dunning_level, "derived_from": derived}
+        if file_back:
+            filed = FilingPipeline(session).run(FilingRequest(
+                out, client, spec.output_type, title=f"{spec.title}（{context.get('client', {}).get('name', client)}）"
+                if "profile" in sources else spec.title, date=today.isoformat(), derived_from=tuple(derived)))
+            result.update(doc_id=filed.doc_id, version=filed.version)
+            rec.objects.update(doc_id=filed.doc_id)
+        if dunning_level is not None and file_back:
+            numbers = tuple(d.split(":", 1)[1] for d in derived if d.startswith("invoice:"))
+            _change(session, client, lambda led: led.letters.append(Letter(dunning_level, today, numbers)))
+    return result
+
+
+def overdue_clients(session: Session, min_days: int = 1) -> list[str]:
+    """Clients with an invoice at least ``min_days`` overdue today."""
+    today = session.runtime.now().date()
+    directory = session.directory()
+    out = []
+    for code in sorted(directory.clients):
+        overdue = read_ledger(session, code).overdue(today)
+        if overdue and max(i.days_overdue(today) for i in overdue) >= min_days:
+            out.append(code)
+    return out

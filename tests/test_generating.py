@@ -1,0 +1,132 @@
+"""``archive generate`` through the library: data from the dossier, the ledger
+and given values; the result filed back, linked to its sources, audited."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from archive_manager import accounts, clients, filing, generating, reading, receivables, searching
+from archive_manager.errors import AccessDenied, UsageError
+from archive_manager.home import ArchiveHome
+from archive_manager.runtime import Runtime
+from tests.generation.test_render import text_of
+
+COMPANY = 'name = "北京某某广告有限公司"\naddress = "北京市朝阳区建国路1号"\nphone = "010-1"\n' \
+          'bank = "工商银行"\naccount = "0200"\n'
+
+
+@pytest.fixture
+def arch(archive):
+    cfg = archive.home.settings.config_path
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("[company]\n", "[company]\n" + COMPANY), encoding="utf-8")
+    reporter = archive.reporter
+    archive.reopen()
+    assert archive.reporter is reporter
+    return archive
+
+
+def at(arch, user: str, day: str):
+    arch.home.runtime = Runtime(now=lambda: datetime.fromisoformat(day).replace(tzinfo=timezone.utc))
+    return arch.login(user)
+
+
+def test_dunning_letter_from_the_ledger_is_filed_linked_and_escalates(arch, tmp_path):
+    carol = at(arch, "carol", "2026-11-01")
+    receivables.add_invoice(carol, "C001", "INV-0042", "128000.00", "2026-09-30")
+    receivables.add_invoice(carol, "C001", "INV-0043", "16409.02", "2026-10-20")
+    r = generating.generate(carol, "dunning-letter", "C001", out=tmp_path / "l1.docx")
+    assert r["level"] == 2 and r["derived_from"] == ["invoice:INV-0042", "invoice:INV-0043"]
+    text = text_of(tmp_path / "l1.docx")
+    assert text.startswith("催款函") and "北京星辰传媒有限公司：" in text
+    assert "人民币 144,409.02 元（大写：壹拾肆万肆仟肆佰零玖元零贰分）" in text
+    assert "INV-0042 |  | 2026年9月30日 | 128,000.00 | 32" in text
+    assert "请贵司于 2026年11月11日 前" in text  # level 2: ten days
+    row = next(x for x in reading.list_documents(carol, "C001") if x["doc_id"] == r["doc_id"])
+    assert (row["type"], row["class"]) == ("dunning-letter", "credit")
+    hits = searching.search(carol, "壹拾肆万肆仟肆佰零玖元零贰分").hits
+    assert [h.doc_id for h in hits] == [r["doc_id"]]
+    with pytest.raises(AccessDenied):
+        searching.search(arch.login("bob"), "催款", doc_type="dunning-letter")
+    event = [e for e in arch.reporter.events if e.action == "generate"][-1]
+    assert event.objects["template"] == "dunning-letter" and len(event.objects["template_sha256"]) == 64
+    # two weeks after the demand, the next letter is the final notice
+    r2 = generating.generate(at(arch, "carol", "2026-11-15"), "dunning-letter", "C001", out=tmp_path / "l2.docx")
+    assert r2["level"] == 3 and text_of(tmp_path / "l2.docx").startswith("最后催告函")
+
+
+def test_admission_form_lists_every_missing_value_then_renders(arch, tmp_path):
+    alice = at(arch, "alice", "2026-11-26")
+    with pytest.raises(UsageError) as exc:
+        generating.generate(alice, "admission-form", "C001", out=tmp_path / "f.docx")
+    assert exc.value.message == ("template admission-form needs values for: business.budget, business.need, "
+                                 "client.address")
+    assert not (tmp_path / "f.docx").exists()
+    given = generating.parse_given(["business.need=年度品牌投放", "business.budget=500000",
+                                    "client.address=北京市朝阳区建国路88号"], None)
+    r = generating.generate(alice, "admission-form", "C001", given, tmp_path / "f.docx")
+    text = text_of(tmp_path / "f.docx")
+    assert "客户名称 | 北京星辰传媒有限公司" in text and "法定代表人 | 张伟" in text
+    assert "500,000.00（大写：伍拾万元整）" in text and "2026年11月26日" in text
+    assert r["doc_id"].startswith("C001-")
+
+
+def test_contract_amendment_is_linked_to_its_contract(arch, tmp_path):
+    bob = at(arch, "bob", "2026-11-26")
+    src = tmp_path / "合同.txt"
+    src.write_text("广告发布合同 HT-2026-001", encoding="utf-8")
+    contract = filing.file_document(bob, src, "C001", "contract", title="广告发布合同", date="2026-03-01")
+    given = {"changes": [{"clause": "第三条 合同金额", "original": "480,000 元", "new": "520,000 元"}],
+             "effective": "2026-12-01", "client": {"legal_rep": "张伟"}}
+    r = generating.generate(bob, "contract-amendment", "C001", given, tmp_path / "a.docx", contract=contract.doc_id)
+    assert r["derived_from"] == [contract.doc_id]
+    text = text_of(tmp_path / "a.docx")
+    assert "《广告发布合同》" in text and "2026年3月1日" in text and "第三条 合同金额 | 480,000 元 | 520,000 元" in text
+    found = reading.locate(bob, r["doc_id"])
+    assert found.doc["type"] == "contract-amendment" and found.doc["versions"][-1]["derived_from"] == [contract.doc_id]
+
+
+def test_rights_are_checked_before_anything_is_written(arch, tmp_path):
+    alice = arch.login("alice")
+    accounts.add_user(alice, "mona", ["marketing"], "mona-pw")
+    with pytest.raises(AccessDenied):
+        generating.generate(arch.login("mona"), "admission-form", "C001", out=tmp_path / "x.docx")
+    with pytest.raises(AccessDenied):  # legal may generate, but not from the credit ledger
+        generating.generate(arch.login("bob"), "dunning-letter", "C001", out=tmp_path / "y.docx")
+    assert not (tmp_path / "x.docx").exists() and not (tmp_path / "y.docx").exists()
+
+
+def test_overdue_batch_picks_exactly_the_overdue_clients(arch, tmp_path):
+    alice = arch.login("alice")
+    clients.add_client(alice, "C002", "上海明月广告有限公司")
+    clients.add_client(alice, "C003", "广州晨星传媒有限公司")
+    carol = at(arch, "carol", "2026-11-01")
+    receivables.add_invoice(carol, "C001", "INV-1", "100", "2026-10-25")   # 7 days
+    receivables.add_invoice(carol, "C002", "INV-2", "200", "2026-09-01")   # 61 days
+    receivables.add_invoice(carol, "C003", "INV-3", "300", "2026-12-01")   # not yet due
+    assert generating.overdue_clients(carol) == ["C001", "C002"]
+    assert generating.overdue_clients(carol, min_days=30) == ["C002"]
+    levels = {c: generating.generate(carol, "dunning-letter", c, out=tmp_path / f"{c}.docx")["level"]
+              for c in generating.overdue_clients(carol)}
+    assert levels == {"C001": 1, "C002": 3}
+    with pytest.raises(UsageError, match="nothing overdue"):
+        generating.generate(carol, "dunning-letter", "C003", out=tmp_path / "C003.docx")
+
+
+def test_no_file_writes_the_document_only(arch, tmp_path):
+    carol = at(arch, "carol", "2026-11-01")
+    receivables.add_invoice(carol, "C001", "INV-1", "100", "2026-10-25")
+    before = len(reading.list_documents(carol))
+    r = generating.generate(carol, "dunning-letter", "C001", out=tmp_path / "p.docx", file_back=False)
+    assert r["doc_id"] is None and (tmp_path / "p.docx").exists()
+    assert len(reading.list_documents(carol)) == before
+
+
+def test_home_without_company_settings_names_the_letterhead(archive, tmp_path):
+    carol = archive.login("carol")
+    receivables.add_invoice(carol, "C001", "INV-1", "100", "2020-10-25")
+    with pytest.raises(UsageError) as exc:
+        generating.generate(carol, "dunning-letter", "C001", out=tmp_path / "p.docx")
+    assert "company.name" in exc.value.message and "[company]" in exc.value.hint
+    assert isinstance(archive.home, ArchiveHome)
