@@ -9,7 +9,6 @@ import pytest
 
 from archive_manager import accounts, clients, filing, generating, reading, receivables, searching
 from archive_manager.errors import AccessDenied, UsageError
-from archive_manager.home import ArchiveHome
 from archive_manager.runtime import Runtime
 from tests.generation.test_render import text_of
 
@@ -129,4 +128,3 @@ def test_home_without_company_settings_names_the_letterhead(archive, tmp_path):
     with pytest.raises(UsageError) as exc:
         generating.generate(carol, "dunning-letter", "C001", out=tmp_path / "p.docx")
     assert "company.name" in exc.value.message and "[company]" in exc.value.hint
-    assert isinstance(archive.home, ArchiveHome)
