@@ -26,11 +26,12 @@ from archive_manager.errors import UsageError
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Output file (with --overdue: a directory). Default: a name in the current directory.")
 @click.option("--no-file", "no_file", is_flag=True, help="Do not file the result into the dossier.")
+@click.option("--pdf", is_flag=True, help="Also write a PDF beside each .docx (needs LibreOffice).")
 @json_option
 @common
 @pass_cli
 def generate_cmd(cli: CliContext, template, client, pairs, data_file, contract, level, overdue, min_days, output,
-                 no_file, as_json) -> None:
+                 no_file, pdf, as_json) -> None:
     """Generate paperwork from TEMPLATE ('archive templates list')."""
     given = generating.parse_given(pairs, data_file)
     if overdue == (client is not None):
@@ -47,6 +48,11 @@ def generate_cmd(cli: CliContext, template, client, pairs, data_file, contract, 
                    for code in generating.overdue_clients(session, min_days)]
     else:
         results = [generating.generate(session, template, client, given, output, not no_file, contract, level)]
+    if pdf and results:  # one LibreOffice start for the whole batch
+        from archive_manager.generation import pdf as pdfs
+
+        for r, made in zip(results, pdfs.convert([Path(r["path"]) for r in results])):
+            r["pdf"] = str(made)
 
     def show(rows: list[dict]) -> None:
         if not rows:
@@ -54,6 +60,7 @@ def generate_cmd(cli: CliContext, template, client, pairs, data_file, contract, 
         for r in rows:
             filed = f"; filed as {r['doc_id']} v{r['version']}" if r["doc_id"] else ""
             lvl = f" (level {r['level']})" if r["level"] else ""
-            click.echo(f"wrote {r['path']}{lvl}{filed}")
+            extra = f" and {r['pdf']}" if r.get("pdf") else ""
+            click.echo(f"wrote {r['path']}{extra}{lvl}{filed}")
 
     emit(results, as_json, show)
