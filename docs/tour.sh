@@ -55,7 +55,7 @@ run as bob archive get "$CONTRACT" -o "$HOME_DIR/contract-copy.txt"
 run cmp "$HOME_DIR/incoming/广告发布合同.txt" "$HOME_DIR/contract-copy.txt"
 
 step "8. An amended contract is a new version; the old one stays readable"
-cp -a "$HOME_DIR/vault" "$HOME_DIR/vault-backup"   # an old backup, for step 18
+cp -a "$HOME_DIR/vault" "$HOME_DIR/vault-backup"   # an old backup, for step 19
 sed 's/480,000/520,000/' "$HOME_DIR/incoming/广告发布合同.txt" > "$HOME_DIR/incoming/广告发布合同-v2.txt"
 run as bob archive file "$HOME_DIR/incoming/广告发布合同-v2.txt" --client C001 --type contract --replaces "$CONTRACT"
 run as bob archive get "$CONTRACT" --version 1
@@ -85,11 +85,26 @@ run cat "$HOME_DIR/inbox/.failed/C009/contract/unknown.txt.reason.txt"
 run as alice archive search HT-2026-017
 run as alice archive ls --client C002
 
-step "11. Search sees only your classes: carol (credit) finds no contract and no minutes"
+step "11. Paperwork: the receivables ledger and a dunning letter from a Word template, filed back into the dossier"
+python3 - "$HOME_DIR/archive.toml" <<'PY'
+import sys
+p = sys.argv[1]; s = open(p, encoding="utf-8").read()
+s = s.replace("[company]\n", '[company]\nname = "北京示例广告有限公司"\naddress = "北京市朝阳区建国路1号"\n'
+              'phone = "010-12345678"\nbank = "中国工商银行北京分行"\naccount = "0200001234567"\n', 1)
+open(p, "w", encoding="utf-8").write(s)
+PY
+run as carol archive ledger add C001 --invoice INV-0042 --amount 128000.00 --due 2026-09-30
+run as carol archive ledger add C001 --invoice INV-0043 --amount 16409.02 --due 2026-10-31
+run as carol archive ledger list --overdue
+run archive templates check
+run as carol archive generate dunning-letter --client C001 -o "$HOME_DIR/催款函-C001.docx"
+run as carol archive search 壹拾肆万肆仟肆佰零玖元零贰分 --type dunning-letter
+
+step "12. Search sees only your classes: carol (credit) finds no contract and no minutes"
 run as carol archive search 'HT-2026-001'
 fails as carol archive search 'HT-2026-001' --type contract
 
-step "12. The index is encrypted too; a damaged index file is refused, and reindex rebuilds it"
+step "13. The index is encrypted too; a damaged index file is refused, and reindex rebuilds it"
 if grep -rl "星辰\|HT-2026\|广告发布\|應收賬款" "$HOME_DIR/index"; then echo "!! plaintext found"; exit 1; else echo "(grep found no plaintext in index/)"; fi
 seg=$(find "$HOME_DIR/index/contract" -name '*.seg' | head -n 1)
 python3 - "$seg" <<'PY'
@@ -100,22 +115,22 @@ fails as bob archive search 合同
 run as alice archive reindex --if-needed
 run as bob archive search 合同
 
-step "13. Nothing readable at rest: no client name, title or file name in the vault"
+step "14. Nothing readable at rest: no client name, title or file name in the vault"
 run find "$HOME_DIR/vault" -type f
 if grep -rl "星辰\|HT-2026\|广告发布" "$HOME_DIR/vault"; then echo "!! plaintext found"; exit 1; else echo "(grep found no plaintext)"; fi
 
-step "14. Impersonation without the passphrase gets nothing"
+step "15. Impersonation without the passphrase gets nothing"
 fails env ARCHIVE_USER=bob ARCHIVE_PASSPHRASE=guess archive ls
 
-step "15. Verify authenticates every stored byte"
+step "16. Verify authenticates every stored byte"
 run as alice archive verify
 
-step "16. Removing bob rotates the keys he held; his keyring opens nothing filed afterwards"
+step "17. Removing bob rotates the keys he held; his keyring opens nothing filed afterwards"
 run as alice archive user remove bob
 fails as bob archive ls
 run as alice archive search 合同 --type contract   # the contract index was re-encrypted under the new key
 
-step "17. The audit trail: every action and refusal, signed and chained; details only auditors can read"
+step "18. The audit trail: every action and refusal, signed and chained; details only auditors can read"
 run as dave archive audit log --action search
 run as dave archive audit log --action denied
 fails as carol archive audit log
@@ -123,7 +138,7 @@ if grep -l "应收账款\|星辰\|广告发布\|催款" "$HOME_DIR"/audit/*; the
 run env -u ARCHIVE_USER archive audit verify      # anyone can check it: public keys only, no passphrase
 run as dave archive audit checkpoint -o "$HOME_DIR/secrets/checkpoint.json"   # keep this line off the machine
 
-step "18. Tampering is detected: a dossier rolled back to an old backup, a flipped byte, an edited event"
+step "19. Tampering is detected: a dossier rolled back to an old backup, a flipped byte, an edited event"
 for old in "$HOME_DIR"/vault-backup/dossiers/*/*/meta.bin; do cp "$old" "$HOME_DIR/vault/${old#"$HOME_DIR"/vault-backup/}"; done
 fails as alice archive verify
 victim=$(find "$HOME_DIR/vault/dossiers" -path '*objects*' -type f | head -n 1)
