@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/audit.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/generate.py
 
 clean:
 	rm -rf $(VENV) demo-home .pytest_cache .hypothesis
