@@ -104,7 +104,8 @@ def _dunning(session: Session, client: str, level: int | None, today: date) -> t
     overdue = ledger.overdue(today)
     if not overdue:
         raise UsageError(f"client {client} has nothing overdue", hint="'archive ledger list --overdue' shows what is")
-    level = level or ledger.level_due(today, DunningPolicy())
+    s = session.settings
+    level = level or ledger.level_due(today, DunningPolicy(s.dunning_thresholds, s.dunning_gap_days))
     rows = [{"number": i.number, "contract": i.contract or "", "due": i.due, "amount": i.outstanding,
              "days_overdue": i.days_overdue(today)} for i in overdue]
     values = {"invoices": rows, "total": ledger.total_overdue(today), "level": level,

@@ -67,6 +67,13 @@ max_file_mb = 1024      # larger files are quarantined
 # phone = "010-..."
 # bank = "中国工商银行北京某某支行"
 # account = "0200..."
+
+[dunning]
+# Days overdue at which a dunning letter reaches level 1 (reminder), 2 (formal
+# demand) and 3 (final notice); after a letter, the next goes one level up
+# once min_gap_days have passed.
+thresholds = [1, 30, 60]
+min_gap_days = 14
 """
 
 

@@ -41,6 +41,8 @@ class Settings:
     service_user: str | None = None  # the user 'ingest' and 'watch' act as
     service_passphrase_file: Path | None = None
     company: Mapping[str, str] = field(default_factory=dict)  # [company]: letterhead of generated paperwork
+    dunning_thresholds: tuple[int, int, int] = (1, 30, 60)  # days overdue that reach dunning levels 1, 2, 3
+    dunning_gap_days: int = 14  # after a letter, days before the next one goes up a level
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
@@ -122,6 +124,11 @@ def load_settings(
     index = _table(config, "index")
     inbox = _table(config, "inbox")
     company = _table(config, "company")
+    dunning = _table(config, "dunning")
+    thresholds = dunning.get("thresholds", [1, 30, 60])
+    if not (isinstance(thresholds, list) and len(thresholds) == 3
+            and all(type(t) is int for t in thresholds) and 0 < thresholds[0] < thresholds[1] < thresholds[2]):
+        raise UsageError("archive.toml: dunning.thresholds: must be three increasing day counts, e.g. [1, 30, 60]")
     if not all(isinstance(v, str) for v in company.values()):
         raise UsageError("archive.toml: company: every value must be a string")
     for key in ("user", "passphrase_file", "path"):
@@ -147,6 +154,8 @@ def load_settings(
         inbox_batch=int(_number(inbox, "batch", 50, "inbox", 1)),
         service_user=inbox.get("user"),
         company=dict(company),
+        dunning_thresholds=tuple(thresholds),
+        dunning_gap_days=int(_number(dunning, "min_gap_days", 14, "dunning", 0)),
         service_passphrase_file=_path(home_path, inbox["passphrase_file"], "inbox.passphrase_file")
         if "passphrase_file" in inbox else None,
         user=user or env.get("ARCHIVE_USER") or None,

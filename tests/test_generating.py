@@ -128,3 +128,13 @@ def test_home_without_company_settings_names_the_letterhead(archive, tmp_path):
     with pytest.raises(UsageError) as exc:
         generating.generate(carol, "dunning-letter", "C001", out=tmp_path / "p.docx")
     assert "company.name" in exc.value.message and "[company]" in exc.value.hint
+
+
+def test_dunning_thresholds_come_from_the_settings(arch, tmp_path):
+    cfg = arch.home.settings.config_path
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("thresholds = [1, 30, 60]", "thresholds = [1, 5, 10]"),
+                   encoding="utf-8")
+    arch.reopen()
+    carol = at(arch, "carol", "2026-11-01")
+    receivables.add_invoice(carol, "C001", "INV-1", "100", "2026-10-25")  # 7 days: level 2 under these thresholds
+    assert generating.generate(carol, "dunning-letter", "C001", out=tmp_path / "l.docx")["level"] == 2

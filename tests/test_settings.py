@@ -187,3 +187,9 @@ def test_bad_extraction_and_index_settings(tmp_path, text, message):
     with pytest.raises(UsageError) as err:
         load_settings(tmp_path, env={})
     assert err.value.message == f"archive.toml: {message}"
+
+
+def test_dunning_thresholds_must_increase(tmp_path):
+    (tmp_path / "archive.toml").write_text("[dunning]\nthresholds = [30, 10, 60]\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="dunning.thresholds"):
+        load_settings(tmp_path, {})
