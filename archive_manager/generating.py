@@ -45,7 +45,7 @@ def parse_given(pairs: list[str] | tuple[str, ...], data_file: Path | None) -> d
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"invalid --set value {pair!r}", hint="use --set name=value, e.g. --set business.budget=500000")
+            raise UsageError(f"invalid --set value {pair!r}", hint="use --set name=value, e.g. --set budget=500000")
         _put(given, key.strip(), value)
     return given
 

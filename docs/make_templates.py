@@ -97,7 +97,7 @@ def admission_form() -> docx.Document:
               ("法定代表人", "{{ client.legal_rep }}"), ("注册地址", "{{ client.address }}"),
               ("统一社会信用代码", "{{ client.credit_code }}"), ("联系人及电话", "{{ client.contact }}")])
     d.add_paragraph("二、业务需求", style="Heading 1")
-    table(d, [("合作内容", "{{ business.need }}"), ("预计年度预算（元）", "{{ business.budget|money }}（大写：{{ business.budget|upper }}）"),
+    table(d, [("合作内容", "{{ business.need }}"), ("预计年度预算（元）", "{{ budget|money }}（大写：{{ budget|upper }}）"),
               ("投放渠道与周期", "{{ business.channels }}")])
     d.add_paragraph("三、信用信息", style="Heading 1")
     table(d, [("信用评级", "{{ credit.rating }}"), ("建议信用额度（元）", "{{ credit.limit|money }}"),

@@ -59,10 +59,10 @@ def test_admission_form_lists_every_missing_value_then_renders(arch, tmp_path):
     alice = at(arch, "alice", "2026-11-26")
     with pytest.raises(UsageError) as exc:
         generating.generate(alice, "admission-form", "C001", out=tmp_path / "f.docx")
-    assert exc.value.message == ("template admission-form needs values for: business.budget, business.need, "
+    assert exc.value.message == ("template admission-form needs values for: budget, business.need, "
                                  "client.address")
     assert not (tmp_path / "f.docx").exists()
-    given = generating.parse_given(["business.need=年度品牌投放", "business.budget=500000",
+    given = generating.parse_given(["business.need=年度品牌投放", "budget=500000",
                                     "client.address=北京市朝阳区建国路88号"], None)
     r = generating.generate(alice, "admission-form", "C001", given, tmp_path / "f.docx")
     text = text_of(tmp_path / "f.docx")
