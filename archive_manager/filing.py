@@ -36,7 +36,7 @@ from archive_manager.index import IndexDocument, slot_digest
 from archive_manager.ingest import Extraction
 from archive_manager.searching import IndexBatch, IndexEntry, latest_versions
 from archive_manager.session import Recording, Session
-from archive_manager.vault.slot import Slot, new_slot
+from archive_manager.vault.slot import Slot
 
 MAX_TAGS = 20
 
@@ -211,15 +211,8 @@ class FilingPipeline:
     def store(self, req: FilingRequest, plan: _Plan, ext: Extraction, rec: Recording) -> _Stored:
         session, rt = self.session, self.session.runtime
         with _open_source(req.path) as src, session.transaction() as tx:
-            session.store(fresh=True)
-            directory = session.directory()
-            dossier = directory.client(req.client)["dossier"]
-            gen = session.store().current(plan.access_class)
-            slot = session.slot(directory, dossier, plan.access_class)
-            created = slot is None
-            if slot is None:
-                slot = new_slot(session.vault.vault_id, dossier, plan.access_class,
-                                directory.slot(dossier, plan.access_class), gen, rt.random_bytes(32))
+            slot, created = session.slot_to_write(req.client, plan.access_class)
+            dossier = slot.dossier
             if req.replaces is not None and req.replaces not in slot.documents:
                 raise NotFound(f"no {plan.access_class} document {req.replaces!r} for client {req.client!r}",
                                hint="a new version must have a type of the same access class")
@@ -258,10 +251,7 @@ class FilingPipeline:
             stored = _Stored(doc_id, version, False, update)
             if self.batch is None:  # index under the vault lock, right after the commit
                 tx.after_commit(lambda: self.index(stored))
-            if created:
-                tx.write(session.vault.paths.slot_keys(dossier, slot.slot_id),
-                         slot.wrapped_keys(session.class_key(plan.access_class, gen), gen, rt.random_bytes))
-            tx.write(session.vault.paths.slot_meta(dossier, slot.slot_id), slot.sealed_meta())
+            session.stage_slot(tx, slot, created)
         return stored
 
     def index(self, stored: _Stored) -> None:

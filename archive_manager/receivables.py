@@ -12,7 +12,6 @@ from archive_manager.errors import UsageError
 from archive_manager.generation.ledger import Invoice, Ledger, Letter, Payment
 from archive_manager.identifiers import check_date, parse_doc_id
 from archive_manager.session import Session
-from archive_manager.vault.slot import new_slot
 
 LEDGER_CLASS = "credit"
 
@@ -51,24 +50,12 @@ def read_ledger(session: Session, client: str) -> Ledger:
 
 def _change(session: Session, client: str, change) -> Ledger:
     """Apply ``change(ledger)`` and seal the credit slot's metadata again, in one recorded commit."""
-    rt = session.runtime
     with session.transaction() as tx:
-        session.store(fresh=True)
-        directory = session.directory()
-        dossier = directory.client(client)["dossier"]
-        gen = session.store().current(LEDGER_CLASS)
-        slot = session.slot(directory, dossier, LEDGER_CLASS)
-        created = slot is None
-        if slot is None:
-            slot = new_slot(session.vault.vault_id, dossier, LEDGER_CLASS,
-                            directory.slot(dossier, LEDGER_CLASS), gen, rt.random_bytes(32))
+        slot, created = session.slot_to_write(client, LEDGER_CLASS)
         ledger = ledger_from_dict(client, slot.meta.get("ledger"))
         change(ledger)
         slot.meta["ledger"] = ledger_to_dict(ledger)
-        if created:
-            tx.write(session.vault.paths.slot_keys(dossier, slot.slot_id),
-                     slot.wrapped_keys(session.class_key(LEDGER_CLASS, gen), gen, rt.random_bytes))
-        tx.write(session.vault.paths.slot_meta(dossier, slot.slot_id), slot.sealed_meta())
+        session.stage_slot(tx, slot, created)
     return ledger
 
 

@@ -18,7 +18,7 @@ from archive_manager.vault import Vault
 from archive_manager.vault.classkeys import DIRECTORY, ClassKeyStore
 from archive_manager.vault.directory import Directory
 from archive_manager.vault.fsio import Transaction
-from archive_manager.vault.slot import Slot, load_slot
+from archive_manager.vault.slot import Slot, load_slot, new_slot
 from archive_manager.vault.users import UserRecord
 
 if TYPE_CHECKING:
@@ -164,6 +164,28 @@ class Session:
     def directory(self) -> Directory:
         return Directory.open(self.vault.directory_blob(), self.vault.vault_id,
                               lambda gen: self.class_key(DIRECTORY, gen))
+
+    def slot_to_write(self, client: str, access_class: str) -> tuple[Slot, bool]:
+        """Inside a transaction: the slot of ``client``'s dossier for
+        ``access_class`` as it is now, or a new one; and whether it is new."""
+        self.store(fresh=True)
+        directory = self.directory()
+        dossier = directory.client(client)["dossier"]
+        slot = self.slot(directory, dossier, access_class)
+        if slot is not None:
+            return slot, False
+        gen = self.store().current(access_class)
+        return new_slot(self.vault.vault_id, dossier, access_class, directory.slot(dossier, access_class), gen,
+                        self.runtime.random_bytes(32)), True
+
+    def stage_slot(self, tx: Transaction, slot: Slot, created: bool) -> None:
+        """Stage a slot's metadata (and, for a new slot, its wrapped content keys)."""
+        paths = self.vault.paths
+        if created:
+            tx.write(paths.slot_keys(slot.dossier, slot.slot_id),
+                     slot.wrapped_keys(self.class_key(slot.access_class, slot.gen), slot.gen,
+                                       self.runtime.random_bytes))
+        tx.write(paths.slot_meta(slot.dossier, slot.slot_id), slot.sealed_meta())
 
     def slot(self, directory: Directory, dossier: str, access_class: str) -> Slot | None:
         return load_slot(self.vault.paths, self.vault.vault_id, dossier, access_class,
