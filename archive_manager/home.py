@@ -84,6 +84,7 @@ class ArchiveHome:
     reporter: Reporter | None = None  # default: the audit trail under settings.audit_dir
     _extractor: object = field(default=None, init=False, repr=False)
     _audit_key_cache: tuple | None = field(default=None, init=False, repr=False)
+    _sessions: list = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.reporter is None:
@@ -149,7 +150,9 @@ class ArchiveHome:
                 raise ArchiveError(f"{exc.message}; and the audit event could not be written: "
                                    f"{audit.message}", hint=audit.hint) from None
             raise
-        return Session(self, vault, self.policy(), record, keyring)
+        session = Session(self, vault, self.policy(), record, keyring)
+        self._sessions.append(session)
+        return session
 
     def extractor(self):
         """The text extractor (one worker process, started on first use)."""
@@ -162,6 +165,9 @@ class ArchiveHome:
         return self._extractor
 
     def close(self) -> None:
+        sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
         if self._extractor is not None:
             self._extractor.close()
             self._extractor = None

@@ -28,15 +28,37 @@ def index_keys(vault_id: str, cls: str, gen: int, class_key_for: Callable[[int],
 
 
 def open_class_index(settings: Settings, vault_id: str, cls: str, keys: IndexKeys,
-                     rng: Callable[[int], bytes]) -> ClassIndex:
+                     rng: Callable[[int], bytes], cache_bytes: int | None = None) -> ClassIndex:
     return ClassIndex(settings.index_dir / cls, cls, keys, binding("index", vault_id, cls), rng,
-                      cache_bytes=settings.index_cache_mb << 20)
+                      cache_bytes=settings.index_cache_mb << 20 if cache_bytes is None else cache_bytes)
 
 
 def class_index(session: Session, cls: str) -> ClassIndex:
     vault_id = session.vault.vault_id
     keys = index_keys(vault_id, cls, session.store().current(cls), lambda g: session.class_key(cls, g))
     return open_class_index(session.settings, vault_id, cls, keys, session.runtime.random_bytes)
+
+
+def session_indexes(session: Session, classes: list[str]) -> list[ClassIndex]:
+    """The class indexes of ``classes``, kept open by the session: a second
+    search in the same process reuses their decrypted files and open
+    searchers, which refresh themselves when the index changes. The cache
+    budget (``[index] cache_mb``) is shared among the classes a session holds."""
+    out = []
+    budget = (session.settings.index_cache_mb << 20) // max(1, len(session.classes_for("read")))
+    for cls in classes:
+        key = (cls, session.store().current(cls))
+        index = session.indexes.get(key)
+        if index is None:
+            for stale in [k for k in session.indexes if k[0] == cls]:  # a rotation: the old generation
+                session.indexes.pop(stale).close()
+            vault_id = session.vault.vault_id
+            keys = index_keys(vault_id, cls, key[1], lambda g, c=cls: session.class_key(c, g))
+            index = open_class_index(session.settings, vault_id, cls, keys, session.runtime.random_bytes,
+                                     cache_bytes=max(budget, 16 << 20))
+            session.indexes[key] = index
+        out.append(index)
+    return out
 
 
 def create_empty_index(session: Session, cls: str) -> str | None:
@@ -157,11 +179,6 @@ def search(session: Session, text: str, client: str | None = None, doc_type: str
         classes = searchable_classes(session, doc_type)
         if client is not None:
             session.directory().client(client)  # NotFound for an unknown client
-        indexes = [class_index(session, c) for c in classes]
-        try:
-            total, hits = search_classes(indexes, compiled, limit, client, doc_type, since)
-        finally:
-            for index in indexes:
-                index.close()
+        total, hits = search_classes(session_indexes(session, classes), compiled, limit, client, doc_type, since)
         details.objects.update(hits=len(hits), total=total)
         return SearchResult(total, hits, classes)

@@ -55,6 +55,15 @@ class Session:
         self._keys: dict[tuple[str, int], bytes] = {}
         self._store: ClassKeyStore | None = None
         self._actions: list[_Action] = []
+        # class indexes kept open between searches of this session (see
+        # searching.session_indexes); closed by close()
+        self.indexes: dict[tuple[str, int], object] = {}
+
+    def close(self) -> None:
+        """Close what the session keeps open (its class indexes)."""
+        indexes, self.indexes = self.indexes, {}
+        for index in indexes.values():
+            index.close()
 
     @property
     def user(self) -> str:

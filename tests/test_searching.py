@@ -433,6 +433,46 @@ def test_index_step_runs_after_the_vault_commit_under_the_vault_lock(arch, tmp_p
     assert found(searching.search(alice, "lockword")) == {filed.doc_id}
 
 
+# --- the session keeps its class indexes open --------------------------------------
+
+
+def test_a_session_reuses_its_open_indexes_and_sees_later_filings(arch, tmp_path):
+    alice = arch.login("alice")
+    first = filing.file_document(alice, write(tmp_path, "a.txt", "keptword one"), "C001", "minutes")
+    assert found(searching.search(alice, "keptword")) == {first.doc_id}
+    kept = dict(alice.indexes)
+    assert ("communication", alice.store().current("communication")) in kept
+    # another session (as another process would) files into the same class
+    other = arch.reopen().login("alice", "alice-pw")
+    second = filing.file_document(other, write(tmp_path, "b.txt", "keptword two"), "C001", "minutes")
+    assert found(searching.search(alice, "keptword")) == {first.doc_id, second.doc_id}
+    assert alice.indexes == kept  # the same objects, refreshed, not reopened
+    alice.close()
+    assert alice.indexes == {}
+    assert found(searching.search(alice, "keptword")) == {first.doc_id, second.doc_id}
+
+
+def test_a_kept_index_of_an_old_key_generation_is_replaced_after_rotation(arch, tmp_path):
+    alice = arch.login("alice")
+    c = filing.file_document(alice, write(tmp_path, "c.txt", "合同 genword"), "C001", "contract")
+    assert found(searching.search(alice, "genword")) == {c.doc_id}
+    old = alice.store().current("contract")
+    accounts.remove_user(alice, "bob")
+    alice.store(fresh=True)
+    assert alice.store().current("contract") > old
+    assert found(searching.search(alice, "genword")) == {c.doc_id}
+    assert [k for k in alice.indexes if k[0] == "contract"] == [("contract", old + 1)]
+
+
+def test_closing_the_home_closes_its_sessions(arch, tmp_path):
+    alice = arch.login("alice")
+    filing.file_document(alice, write(tmp_path, "a.txt", "closeword"), "C001", "minutes")
+    searching.search(alice, "closeword")
+    assert alice.indexes
+    arch.home.close()
+    assert alice.indexes == {}
+
+
 # --- key rotation ----------------------------------------------------------------------
 
 
