@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench stress scale clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,14 @@ bench: $(STAMP)
 	$(BIN)/python bench/audit.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/generate.py
+
+## make stress: the seeded stress, fault and attack suite; prints a table of figures (not part of make test)
+stress: $(STAMP)
+	$(BIN)/python bench/stress
+
+## make scale: the figures at 100,000 documents (bench/scale.py; about an hour, several GB of disk)
+scale: $(STAMP)
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) demo-home .pytest_cache .hypothesis
