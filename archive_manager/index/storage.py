@@ -13,8 +13,9 @@
   hint to rebuild.
 - Lengths reported to Whoosh are plaintext lengths (from the header).
 - Temporary storage (posting runs, column scratch files) is another instance
-  of this class under a random throw-away key that never leaves memory; files
-  opened read-write for scratch never touch the disk at all.
+  of this class under a random throw-away key that never leaves memory; a
+  scratch file opened read-write is sealed to disk as it is written and read
+  back page by page (:class:`_Spill`).
 - No mmap: ``supports_mmap`` is False.
 """
 
@@ -66,8 +67,67 @@ class IndexKeys:
         return cls(0, lambda gen: key)
 
 
-class _Scratch(io.BytesIO):
-    """A read-write temp file that only ever lives in memory."""
+class _Spill:
+    """A read-write scratch file used the way Whoosh's compound writer uses
+    one (a segment's columns, stored fields included): appended to front to
+    back, then read back at random offsets. Sealed page by page into a file of
+    the scratch storage under its throw-away key while it is written, read
+    back through a :class:`PagedReader` from the first seek back on, removed
+    on close. So a rebuild of a big class does not hold every document's
+    stored text in memory, and none of it reaches the disk in plaintext."""
+
+    def __init__(self, storage: "EncryptedStorage", name: str) -> None:
+        self._storage = storage
+        self._path = storage._path(f"{name}.{storage.rng(4).hex()}{PART}")
+        self._fh = open(self._path, "xb+", buffering=1 << 20)
+        self._writer: PagedWriter | None = PagedWriter(self._fh, storage.keys.write_key(), storage.binding,
+                                                       storage.rng, {"gen": storage.keys.gen})
+        self._reader: PagedReader | None = None
+        self._pos = 0
+        self.closed = False
+
+    def write(self, data) -> int:
+        if self._writer is None:
+            raise OSError("a scratch file cannot be written after it was read")
+        return self._writer.write(data)
+
+    def tell(self) -> int:
+        return self._writer.tell() if self._writer is not None else self._pos
+
+    def _to_reading(self) -> PagedReader:
+        if self._reader is None:
+            self._writer.close()
+            self._writer = None
+            self._fh.flush()
+            self._reader = PagedReader(self._path, self._storage.keys.read_key, self._storage.binding,
+                                       self._storage._what(self._path.name), cache_pages=16)
+        return self._reader
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        if self._writer is not None and whence == 0 and pos == self._writer.tell():
+            return pos
+        reader = self._to_reading()
+        self._pos = {0: 0, 1: self._pos, 2: reader.length}[whence] + pos
+        return self._pos
+
+    def read(self, n: int = -1) -> bytes:
+        reader = self._to_reading()
+        n = reader.length - self._pos if n is None or n < 0 else n
+        data = reader.pread(self._pos, n)
+        self._pos += len(data)
+        return data
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._reader is not None:
+            self._reader.close()
+        self._fh.close()
+        self._path.unlink(missing_ok=True)
 
 
 class _Sealing:
@@ -212,7 +272,7 @@ class EncryptedStorage(Storage):
     def create_file(self, name: str, excl: bool = False, mode: str = "wb", **kwargs) -> StructFile:
         self._forget(name)
         if self._scratch and "+" in mode:
-            return StructFile(_Scratch(), name=name)
+            return StructFile(_Spill(self, name), name=name)
         return StructFile(_Sealing(self, name), name=name)
 
     def discard_partial(self) -> None:

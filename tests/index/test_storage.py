@@ -176,25 +176,51 @@ def test_spilled_posting_runs_and_scratch_files_are_encrypted(tmp_path: Path, ow
     assert list(own_tmpdir.iterdir()) == []
 
 
-def test_scratch_files_opened_read_write_stay_in_memory(tmp_path: Path) -> None:
+def test_scratch_files_opened_read_write_are_sealed_on_disk_and_read_back(tmp_path: Path) -> None:
     storage = EncryptedStorage(tmp_path / "ix", IndexKeys.ephemeral(os.urandom), BINDING, os.urandom).create()
     temp = storage.temp_storage("MAIN.tmp")
     assert temp.folder.parent == storage.folder
     f = temp.create_file("cols.ctmp", mode="w+b")
-    f.write(b"plaintext scratch")
-    f.seek(0)
-    assert f.read() == b"plaintext scratch"
-    assert _files(tmp_path) == [], "a read-write scratch file never reaches the disk"
+    # written front to back (several pages), then read back at random offsets
+    blocks = [bytes([i]) * 40_000 + b"plaintext scratch %d" % i for i in range(8)]
+    offsets = []
+    for b in blocks:
+        offsets.append(f.tell())
+        f.write(b)
+    assert f.tell() == sum(map(len, blocks))
+    (spill,) = _files(tmp_path)
+    assert b"plaintext" not in spill.read_bytes()
+    for i in (5, 0, 7, 3):
+        f.seek(offsets[i])
+        assert f.read(len(blocks[i])) == blocks[i]
+    with pytest.raises(OSError):
+        f.write(b"more")  # read back: no writing after that
     f.close()
+    assert _files(tmp_path) == [], "a closed scratch file is removed"
     g = temp.create_file("x.run")
     g.write(b"plaintext run")
     g.close()
     (run,) = _files(tmp_path)
     assert b"plaintext" not in run.read_bytes()
     assert temp.open_file("x.run").read() == b"plaintext run"
-    temp.delete_file("cols.ctmp")  # never on disk: deleting is not an error
     temp.destroy()
     assert not temp.folder.exists()
+
+
+def test_a_tampered_scratch_file_is_refused(tmp_path: Path) -> None:
+    storage = EncryptedStorage(tmp_path / "ix", IndexKeys.ephemeral(os.urandom), BINDING, os.urandom).create()
+    f = storage.temp_storage("MAIN.tmp").create_file("cols.ctmp", mode="w+b")
+    f.write(b"x" * 200_000)
+    f.flush()
+    f.seek(0)  # sealed now
+    (spill,) = _files(tmp_path)
+    data = bytearray(spill.read_bytes())
+    data[len(data) // 2] ^= 1
+    spill.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError):
+        f.seek(100_000)
+        f.read(10)
+    f.close()
 
 
 def test_no_mmap(tmp_path: Path, monkeypatch) -> None:
