@@ -116,6 +116,9 @@ class Ingestor:
         self._waiting: list[_Waiting] = []  # filed, their originals waiting for the index commit
         self._index_behind = False  # an index commit failed and was not repaired yet
         self.counts = Counts()
+        # told when a path filed into a batch is settled for good (removed, or
+        # left for a retry): until then a watcher must not hand it out again
+        self.released: Callable[[Path], None] = lambda path: None
 
     def check_inbox(self) -> None:
         if not self.root.is_dir():
@@ -227,14 +230,22 @@ class Ingestor:
             for w in job.waiting:
                 self._finish(Outcome(w.item.rel, "retry", w.outcome.doc_id, w.outcome.version,
                                      reason=f"filed, but the index could not be updated: {msg}"))
+                self.released(w.item.path)
             return
         for w in job.waiting:
             inbox.remove_original(w.item)
             self._finish(w.outcome)
+            self.released(w.item.path)
         for d in {w.item.path.parent for w in job.waiting}:
             inbox.fsync_dir(d)
 
     # --- a pass, and watching ------------------------------------------------------
+
+    def _settle(self, tracker: SettleTracker, path: Path) -> None:
+        """Done with ``path``, unless its original waits for the batch's index
+        commit: a rescan in between must not file it a second time."""
+        if not any(w.item.path == path for w in self._waiting):
+            tracker.done(path)
 
     def _ahead(self, ready: list[Path], i: int) -> None:
         """While file ``i`` is stored, the worker extracts file ``i + 1``."""
@@ -252,6 +263,7 @@ class Ingestor:
                  stop: threading.Event | None = None, sleep: Callable[[float], None] = time.sleep) -> Counts:
         """File every file in the inbox now, waiting for those still being written."""
         self.check_inbox()
+        self.released = tracker.done
         for path in inbox.candidates(self.root):
             tracker.observe(path)
         while len(tracker) and not (stop and stop.is_set()):
@@ -261,7 +273,7 @@ class Ingestor:
                     break
                 self._ahead(ready, i)
                 self.process(path)
-                tracker.done(path)
+                self._settle(tracker, path)
                 progress(1)
             if not ready:
                 sleep(min(0.2, max(tracker.quiet / 4, 0.01)))
@@ -275,6 +287,7 @@ class Ingestor:
         """File settled files as they come until ``stop`` is set; the file in
         hand is always finished. ``events`` has ``drain() -> (paths, rescan)``."""
         self.check_inbox()
+        self.released = tracker.done
         tick = min(0.2, max(tracker.quiet / 4, 0.01))
         next_rescan = monotonic()
         while not stop.is_set():
@@ -290,7 +303,7 @@ class Ingestor:
                     break
                 self._ahead(ready, i)
                 self.process(path)
-                tracker.done(path)
+                self._settle(tracker, path)
             if not ready:
                 self.flush()  # idle: make what was filed searchable now
                 stop.wait(tick)

@@ -708,3 +708,40 @@ def test_originals_kept_after_an_index_failure_go_only_once_searchable(arch, roo
     assert p.counts == Counts(duplicates=5)
     for rel, word in words.items():
         assert hits(alice, word) == [p.by_path()[rel].doc_id], word
+
+
+class _RescanEveryDrain:
+    """Events that ask for a full rescan at every turn of the watch loop (as
+    creating ``.failed/`` does), and stop the loop after ``turns``."""
+
+    def __init__(self, stop, turns: int) -> None:
+        self.stop, self.turns, self.n = stop, turns, 0
+
+    def drain(self):
+        self.n += 1
+        if self.n >= self.turns:
+            self.stop.set()
+        return [], True
+
+
+def test_a_rescan_does_not_file_again_what_waits_for_its_index_commit(arch, root):
+    """A file filed into a batch stays in the inbox until the batch's index
+    commit; a rescan in that time (here: at every turn, as a quarantine
+    causes) must not hand it out again."""
+    import threading
+
+    from archive_manager.ingesting import new_tracker
+
+    alice = reconfigure(arch, batch=100)
+    drop(root, "C001/minutes/good.txt", "会议纪要 curlew")
+    drop(root, "C009/minutes/bad.txt", "no such client")
+    outcomes = []
+    stop = threading.Event()
+    ingestor = Ingestor(alice, root, outcomes.append)
+    # a clock far ahead: every file is settled as soon as it is seen
+    counts = ingestor.watch(new_tracker(alice, root, clock=lambda: 1e12), _RescanEveryDrain(stop, 6), stop, 0.0)
+    assert [(o.path, o.status) for o in outcomes if o.path.endswith("good.txt")] == [
+        ("C001/minutes/good.txt", "filed")]
+    assert counts.filed == 1 and counts.duplicates == 0 and counts.quarantined == 1
+    assert len(file_events(arch, "ok")) == 1
+    assert files_under(root) == [] or all(".failed" in str(p) for p in files_under(root))
