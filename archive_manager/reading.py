@@ -122,10 +122,12 @@ def _info(found: Located, version: dict) -> dict:
             "size": version["size"], "sha256": version["sha256"], "original_name": version["original_name"]}
 
 
-def _locate_version(session: Session, doc_id: str, version: int | None, details) -> tuple[Located, dict]:
+def _locate_version(session: Session, doc_id: str, version: int | None, details,
+                    need: tuple[str, ...] = ("read",)) -> tuple[Located, dict]:
     details.objects["client"] = parse_doc_id(doc_id)
     found = locate(session, doc_id)
-    session.require("read", found.slot.access_class)
+    for action in need:
+        session.require(action, found.slot.access_class)
     v = found.version(version)
     details.update(title=found.doc["title"])
     details.objects.update(client=found.client, version=v["version"])
@@ -174,7 +176,8 @@ def export_to_path(session: Session, doc_id: str, out: Path, version: int | None
     tmp = out.with_name(f".{out.name}.{session.runtime.token(4)}.part")
     try:
         with session.recorded("export", doc_id=doc_id, version=version) as details:
-            found, v = _locate_version(session, doc_id, version, details)
+            # a copy that leaves the archive: the policy's separate export grant
+            found, v = _locate_version(session, doc_id, version, details, need=("read", "export"))
             details["file_name"] = out.name
             with open(tmp, "xb", buffering=1 << 20) as fh:
                 _preallocate(fh, v["size"])

@@ -352,6 +352,30 @@ def test_get_forbidden_document_gives_nothing(cli):
     assert list(cli.workdir.glob("*stolen*")) == []
 
 
+def test_export_needs_the_export_grant_reading_does_not(cli):
+    """Marketing may read and search the business class but not export: its
+    members see a document on the terminal, but `get -o` is refused, audited
+    as a denied export, and leaves no file."""
+    pw = cli.passfile("mia", "mia-pw")
+    r = cli.run("user", "add", "mia", "--dept", "marketing", "--new-passphrase-file", pw, user="alice")
+    assert r.exit_code == 0, r.output
+    doc = cli.file(cli.write("需求.txt", "客户需求 全年户外投放"), doc_type="requirements")[0]["doc_id"]
+    r = cli.run("get", doc, user="mia")
+    assert r.exit_code == 0, r.output
+    assert r.stdout_bytes == "客户需求 全年户外投放".encode()
+    out = cli.workdir / "copy.txt"
+    r = cli.run("get", doc, "-o", out, user="mia")
+    assert r.exit_code == 3, r.output
+    assert "may not export documents of class 'business'" in r.stderr
+    assert not out.exists() and list(cli.workdir.glob("*copy*")) == []
+    r = cli.run("get", doc, "-o", out, user="alice")  # the archive department may export
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes() == "客户需求 全年户外投放".encode()
+    events = [json.loads(line) for line in (cli.home / "audit" / "events.log").read_text().splitlines()]
+    denied = [e for e in events if e["action"] == "export" and e["user"] == "mia"]
+    assert [e["outcome"] for e in denied] == ["denied"]
+
+
 def test_get_errors(cli):
     r = cli.run("get", "bogus", user="alice")
     assert r.exit_code == 2, r.output
