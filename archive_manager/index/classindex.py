@@ -15,12 +15,14 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from whoosh.index import EmptyIndexError, LockError
+from whoosh.util.filelock import FileLock
 from whoosh.writing import IndexWriter
 
 from archive_manager.errors import ConflictError, IntegrityError
@@ -41,6 +43,10 @@ def slot_digest(latest: dict[str, int]) -> str:
 EMPTY = slot_digest({})
 MAX_BODY = 1_000_000  # characters of text kept for snippets
 WRITE_TIMEOUT = 30.0
+# held by every process across read state -> index commit -> write state, so
+# two writers of one class neither delete each other's unfinished files nor
+# lose each other's slot revisions (Whoosh's own lock ends inside commit)
+UPDATE_LOCK = "ARCHIVE_UPDATELOCK"
 
 
 @dataclass(frozen=True)
@@ -190,6 +196,20 @@ class ClassIndex:
         writer.commit(optimize=optimize)
         ix.close()
 
+    @contextmanager
+    def _updating(self) -> Iterator[None]:
+        lock = FileLock(str(self.folder / UPDATE_LOCK))
+        deadline = time.monotonic() + WRITE_TIMEOUT
+        while not lock.acquire(blocking=False):
+            if time.monotonic() >= deadline:
+                raise ConflictError(f"the {self.access_class} search index is locked by another process",
+                                    hint="try again when the other filing or reindex has finished")
+            time.sleep(0.05)
+        try:
+            yield
+        finally:
+            lock.release()
+
     def index_version(self, doc: IndexDocument | None, doc_id: str, slot_id: str,
                       revision_before: str, revision_after: str) -> None:
         """Add or replace one document (``None``: remove it, its newest version has
@@ -202,6 +222,10 @@ class ClassIndex:
         updates; otherwise it stays behind and reindex catches it up."""
         if not self.exists():
             raise self._missing()
+        with self._updating():
+            self._index_versions(updates)
+
+    def _index_versions(self, updates: list[tuple[IndexDocument | None, str, str, str, str]]) -> None:
         state = self.state()
         with self._writing(self._open()) as writer:
             for doc, doc_id, _, _, _ in updates:
@@ -221,7 +245,10 @@ class ClassIndex:
 
     def replace_slots(self, slots: dict[str, tuple[str, Iterable[IndexDocument]]], drop: Iterable[str] = ()) -> None:
         """Re-index whole slots (delete their documents, add the given ones)."""
-        drop = list(drop)
+        with self._updating():
+            self._replace_slots(slots, list(drop))
+
+    def _replace_slots(self, slots: dict[str, tuple[str, Iterable[IndexDocument]]], drop: list[str]) -> None:
         state = self.state()
         with self._writing(self._open()) as writer:
             for slot_id in drop + list(slots):

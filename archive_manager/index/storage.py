@@ -320,7 +320,7 @@ class EncryptedStorage(Storage):
     def verify_all(self) -> None:
         """Authenticate every page of every file (without keeping them)."""
         for name in self.list():
-            if (self.folder / name).is_file() and name != "MAIN_WRITELOCK":
+            if (self.folder / name).is_file() and not name.endswith("LOCK"):  # lock files hold nothing
                 reader = self._reader(name)
                 try:
                     reader.verify()

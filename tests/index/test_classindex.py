@@ -330,3 +330,42 @@ def test_state_written_through_another_object_is_seen(tmp_path: Path) -> None:
     assert reader.state()["slots"][SLOT] == _rev(D1=1, D2=1), (
         "BUG storage.EncryptedStorage caches decrypted files by name forever; the state file is "
         "rewritten under the same name, so another ClassIndex (or process) keeps the old state")
+
+
+# --- two writers of one class --------------------------------------------------------------
+
+def test_two_writers_keep_each_others_slot_revisions(tmp_path: Path, monkeypatch) -> None:
+    """Writer A reads the state; writer B (another process: another object)
+    files into another dossier before A has written the state back. B must
+    wait for A, so that neither B's slot revision nor its files are lost."""
+    import threading
+
+    a = make_index(tmp_path)
+    b = reopen(a)
+    other = "slot-C002"
+    errors: list[BaseException] = []
+
+    def b_files() -> None:
+        try:
+            b.index_version(doc("B1", "合同 乙", client="C002"), "B1", other, EMPTY, _rev(B1=1))
+        except BaseException as exc:  # handed to the test
+            errors.append(exc)
+
+    thread = threading.Thread(target=b_files)
+    real_state = ClassIndex.state
+
+    def state_then_b(self):
+        st = real_state(self)
+        if self is a and not thread.is_alive() and thread.ident is None:
+            thread.start()
+            thread.join(timeout=1.0)  # without the update lock B finishes in between
+        return st
+
+    monkeypatch.setattr(ClassIndex, "state", state_then_b)
+    a.index_version(doc("A1", "合同 甲", slot=SLOT), "A1", SLOT, EMPTY, _rev(A1=1))
+    thread.join(timeout=30)
+    assert not thread.is_alive() and errors == []
+    monkeypatch.setattr(ClassIndex, "state", real_state)
+    assert reopen(a).state()["slots"] == {SLOT: _rev(A1=1), other: _rev(B1=1)}
+    assert ids(reopen(a), "合同") == {"A1", "B1"}
+    assert reopen(a).staleness({SLOT: _rev(A1=1), other: _rev(B1=1)}) is None

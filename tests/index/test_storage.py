@@ -260,11 +260,12 @@ def test_files_larger_than_the_cache_are_read_page_by_page(tmp_path: Path) -> No
         assert find(small, query, limit=200) == find(big, query, limit=200), query
 
 
-def test_lock_file_holds_nothing(tmp_path: Path) -> None:
+def test_lock_files_hold_nothing(tmp_path: Path) -> None:
     index = build(tmp_path / "index", [doc("D1", "合同")])
     index.index_version(doc("D2", "合同"), "D2", "slot-x", EMPTY, slot_digest({"D2": 1}))
-    for p in _files(index.folder):
-        assert p.name == "MAIN_WRITELOCK" and p.stat().st_size == 0 or p.read_bytes().startswith(b"AMPF1\n"), p
+    locks = {p.name for p in _files(index.folder) if not p.read_bytes().startswith(b"AMPF1\n")}
+    assert locks == {"MAIN_WRITELOCK", "ARCHIVE_UPDATELOCK"}
+    assert all((index.folder / name).stat().st_size == 0 for name in locks)
 
 
 # --- tampering and keys -----------------------------------------------------------------------
