@@ -108,7 +108,7 @@ def unlock_keyring(user: str, record: dict, passphrase: str) -> UnlockedKeyring:
     except IntegrityError:
         raise AuthenticationError(
             f"wrong passphrase for user {user!r}",
-            hint="check ARCHIVE_PASSPHRASE or --passphrase-file; a lost passphrase cannot be reset, an admin removes and re-adds the user",
+            hint="check ARCHIVE_PASSPHRASE or --passphrase-file; a lost passphrase cannot be reset: an admin removes the user and adds them under a new name",
         ) from None
     keys = UnlockedKeyring(identity, secret[: p.KEM_SECRET_BYTES], secret[p.KEM_SECRET_BYTES :])
     if p.kem_public_bytes(keys.kem_secret) != identity.kem_public or (

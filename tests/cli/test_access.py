@@ -7,7 +7,7 @@ import json
 import pytest
 
 WRONG_PASSPHRASE_HINT = ("archive: hint: check ARCHIVE_PASSPHRASE or --passphrase-file; a lost passphrase "
-                         "cannot be reset, an admin removes and re-adds the user")
+                         "cannot be reset: an admin removes the user and adds them under a new name")
 
 
 def test_credit_user_may_not_list_contracts(cli):
