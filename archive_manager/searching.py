@@ -146,7 +146,8 @@ class SearchResult:
     classes: list[str]
 
     def to_dict(self) -> dict:
-        return {"total": self.total, "hits": [_hit_dict(h) for h in self.hits]}
+        return {"total": int(self.total), "total_exact": getattr(self.total, "exact", True),
+                "hits": [_hit_dict(h) for h in self.hits]}
 
 
 def _hit_dict(h: Hit) -> dict:
@@ -180,5 +181,5 @@ def search(session: Session, text: str, client: str | None = None, doc_type: str
         if client is not None:
             session.directory().client(client)  # NotFound for an unknown client
         total, hits = search_classes(session_indexes(session, classes), compiled, limit, client, doc_type, since)
-        details.objects.update(hits=len(hits), total=total)
+        details.objects.update(hits=len(hits), total=int(total))
         return SearchResult(total, hits, classes)

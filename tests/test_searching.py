@@ -203,7 +203,7 @@ def test_bad_filters(corpus):
 def test_hit_dict_shape(corpus):
     arch, ids, s = corpus
     d = searching.search(s["alice"], "HT-2026-001").to_dict()
-    assert set(d) == {"total", "hits"}
+    assert set(d) == {"total", "total_exact", "hits"} and d["total_exact"] is True
     (hit,) = d["hits"]
     assert set(hit) == HIT_KEYS
     assert hit | {"score": 0, "snippet": ""} == {
@@ -229,7 +229,7 @@ def test_forbidden_document_looks_like_no_document(corpus):
     carol = s["carol"]
     forbidden = searching.search(carol, "HT-2026-001")
     nowhere = searching.search(carol, "zzqxnotanywhere")
-    assert forbidden.to_dict() == nowhere.to_dict() == {"total": 0, "hits": []}
+    assert forbidden.to_dict() == nowhere.to_dict() == {"total": 0, "total_exact": True, "hits": []}
     assert forbidden.classes == nowhere.classes == ["basic", "credit"]
 
 

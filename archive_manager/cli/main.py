@@ -157,7 +157,10 @@ def search_cmd(cli: CliContext, query, client, doc_type, since, limit, as_json) 
             click.echo(f"{h['doc_id']}  {h['client']}  {h['type']}  {h['date']}  {h['title']}  ({h['score']:.2f})")
             click.echo(f"    {h['snippet']}")
         more = r["total"] - len(r["hits"])
-        click.echo(f"{r['total']} found" + (f"; {more} more with --limit" if more > 0 else ""))
+        if r["total_exact"]:
+            click.echo(f"{r['total']} found" + (f"; {more} more with --limit" if more > 0 else ""))
+        else:  # counting stopped early
+            click.echo(f"at least {r['total']} found; more with --limit")
 
     emit(result.to_dict(), as_json, text)
 

@@ -7,9 +7,17 @@ by (tier, score); within a tier, documents where a Chinese run of the query
 (应收账款逾期) occurs verbatim come first, checked on the best full matches. ``total`` counts
 the loose matches in the classes searched: only indexes the caller could open
 with its own keys take part, so nothing else can be counted.
+
+At scale, two things keep a search fast when a word occurs in most documents:
+the best hits are found with Whoosh's block-max skipping (``optimize=True``:
+blocks of postings that cannot beat the current top hits are not scored), and
+counting stops at :data:`COUNT_LIMIT` matches per class, so ``total`` is then
+a lower bound (``Total.exact`` False; the CLI says "at least N").
 """
 
 from __future__ import annotations
+
+import itertools
 
 from dataclasses import dataclass, replace
 
@@ -21,6 +29,25 @@ from archive_manager.index.analysis import Folded, fold, fold_text
 from archive_manager.index.snippets import make_snippet
 
 RERANK_EXTRA = 20  # more full matches fetched when verbatim runs re-rank them
+COUNT_LIMIT = 1000  # matches counted per class; beyond, the total is "at least"
+
+
+class Total(int):
+    """A match count; ``exact`` False: at least this many."""
+
+    exact: bool
+
+    def __new__(cls, n: int, exact: bool = True) -> "Total":
+        obj = super().__new__(cls, n)
+        obj.exact = exact
+        return obj
+
+
+def _count(searcher, query: q.Query, flt: q.Query | None) -> tuple[int, bool]:
+    """Matches of ``query`` (within ``flt``), counted up to :data:`COUNT_LIMIT`."""
+    counted = q.And([query, flt]) if flt is not None else query
+    n = sum(1 for _ in itertools.islice(searcher.docs_for_query(counted), COUNT_LIMIT + 1))
+    return (n, True) if n <= COUNT_LIMIT else (COUNT_LIMIT, False)
 
 
 @dataclass(frozen=True)
@@ -67,19 +94,15 @@ def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, cl
                    doc_type: str | None = None, since: str | None = None) -> tuple[int, list[Hit]]:
     """(total, best ``limit`` hits) over ``indexes`` (their searchers stay open)."""
     flt = _filter(client, doc_type, since)
-    total, hits = 0, []  # hits: (hit without snippet, text)
+    total, exact, hits = 0, True, []  # hits: (hit without snippet, text)
     searchers = [(index.access_class, index.searcher()) for index in indexes]
     fetch = limit + RERANK_EXTRA if compiled.runs else limit
     for cls, searcher in searchers:
-        # optimize=False: Whoosh scores every match instead of skipping blocks, and so
-        # counts them exactly (filter included) in the same pass; for words found in
-        # most documents skipping saves little and a separate count pass costs more
-        strict = searcher.search(compiled.strict, limit=fetch, filter=flt, optimize=False)
+        strict = searcher.search(compiled.strict, limit=fetch, filter=flt, optimize=True)
         hits.extend(_hits(strict, cls, 0))
-        if compiled.tiered:
-            total += len(searcher.search(compiled.loose, limit=None, filter=flt, scored=False))
-        else:
-            total += len(strict)
+        n, whole = _count(searcher, compiled.loose, flt)  # loose == strict when not tiered
+        total += n
+        exact = exact and whole
     need = limit - len(hits)
     if compiled.tiered and need > 0:  # partial matches only fill what full matches leave
         rest = q.AndNot(compiled.loose, compiled.strict)
@@ -89,8 +112,8 @@ def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, cl
     if compiled.runs:
         hits = [(replace(h, verbatim=_verbatim(h, text, compiled.runs, folded)), text) for h, text in hits]
     hits.sort(key=lambda pair: (pair[0].tier, -pair[0].verbatim, -pair[0].score, pair[0].doc_id))
-    return total, [replace(h, snippet=make_snippet(text, compiled.needles, folded.get(h.doc_id)))
-                   for h, text in hits[:limit]]
+    shown = [replace(h, snippet=make_snippet(text, compiled.needles, folded.get(h.doc_id))) for h, text in hits[:limit]]
+    return Total(total if exact else max(total, len(shown)), exact), shown
 
 
 def _verbatim(hit: Hit, text: str, runs: list[str], folded: dict[str, Folded]) -> int:

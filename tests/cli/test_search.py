@@ -98,7 +98,7 @@ def test_snippet_keeps_the_documents_script(cli, docs):
 
 def test_search_json_shape(cli, docs):
     out = search_json(cli, "廣告")
-    assert set(out) == {"total", "hits"}
+    assert set(out) == {"total", "total_exact", "hits"}
     assert out["total"] == len(out["hits"]) == 2
     for h in out["hits"]:
         assert set(h) == HIT_KEYS
@@ -129,9 +129,9 @@ def test_total_with_client_filter_and_small_limit(cli):
     assert r.exit_code == 0, r.output
     cli.file(*[cli.write(f"c1-{i}.txt", f"filterword c1 {i}") for i in range(3)], extra=["--date", "2026-01-01"])
     out = search_json(cli, "filterword", "--client", "C002", "--limit", "1")
-    assert out == {"total": 0, "hits": []}
+    assert out == {"total": 0, "total_exact": True, "hits": []}
     out = search_json(cli, "filterword", "--since", "2030-01-01", "--limit", "2")
-    assert out == {"total": 0, "hits": []}
+    assert out == {"total": 0, "total_exact": True, "hits": []}
 
 
 def test_filters(cli, docs):
@@ -206,7 +206,7 @@ def test_forbidden_match_is_indistinguishable_from_no_match(cli, docs):
     forbidden = search(cli, "HT-2026-001", "--json", user="carol")
     nowhere = search(cli, "HT-2099-999", "--json", user="carol")
     assert forbidden.stdout == nowhere.stdout
-    assert json.loads(forbidden.stdout) == {"total": 0, "hits": []}
+    assert json.loads(forbidden.stdout) == {"total": 0, "total_exact": True, "hits": []}
     # the filter syntax inside the query does not open other classes either
     assert search(cli, "type:contract", "星辰", user="carol").stdout == "no documents found\n"
     # what carol may see she finds
@@ -252,8 +252,8 @@ def test_file_without_text_prints_a_note(cli):
     listed = json.loads(cli.run("ls", "--json", user="alice").stdout)
     assert sorted((r["text"], r["text_reason"]) for r in listed) == [
         ("empty", "empty file"), ("unsupported", "unknown file type")]
-    assert search_json(cli, "empty") == {"total": 0, "hits": []}
-    assert search_json(cli, "blob") == {"total": 0, "hits": []}
+    assert search_json(cli, "empty") == {"total": 0, "total_exact": True, "hits": []}
+    assert search_json(cli, "blob") == {"total": 0, "total_exact": True, "hits": []}
 
 
 def test_file_with_text_prints_no_note(cli):
@@ -275,7 +275,7 @@ def test_index_failure_warns_and_reindex_catches_up(cli, docs, monkeypatch):
     assert r.stderr.splitlines() == [
         f"archive: warning: {doc_id} is filed but not yet searchable (disk full); "
         "run 'archive reindex --if-needed'"]
-    assert search_json(cli, "lateword") == {"total": 0, "hits": []}
+    assert search_json(cli, "lateword") == {"total": 0, "total_exact": True, "hits": []}
     r = cli.run("reindex", "--if-needed", user="alice")
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
@@ -364,3 +364,17 @@ def test_granted_but_no_key_yet_is_told_plainly(cli, docs):
     assert cli.run("policy", "sync", user="alice").exit_code == 0
     r = search(cli, "广告", user="dave")
     assert (r.exit_code, r.stdout) == (0, "no documents found\n")
+
+
+def test_a_count_that_stopped_early_is_shown_as_at_least(cli, docs, monkeypatch):
+    from archive_manager.index import search as search_module
+
+    r = search(cli, "广告 OR 應收賬款 OR credit", user="alice")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[-1] == "3 found"
+    monkeypatch.setattr(search_module, "COUNT_LIMIT", 0)  # every class stops at its first match
+    r = search(cli, "广告 OR 應收賬款 OR credit", "--limit", "1", user="alice")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[-1] == "at least 1 found; more with --limit"
+    out = search_json(cli, "广告 OR 應收賬款 OR credit")
+    assert out["total_exact"] is False and len(out["hits"]) == 3

@@ -315,3 +315,26 @@ def test_search_never_leaves_the_classes_it_was_given(corpus, subset, words, op,
     assert {h.doc_id for h in hits} == expected
     assert total == len(expected), "total counts only documents of the classes searched"
     assert len(hits) == len({h.doc_id for h in hits}), "no document twice"
+
+
+# --- counting at scale -----------------------------------------------------------------
+
+def test_counting_stops_at_the_limit_and_says_so(tmp_path: Path, monkeypatch) -> None:
+    from archive_manager.index import search as search_module
+
+    docs = [doc(f"D{i}", f"合同 第{i}号 {'逾期' if i % 2 else ''}", client="C001" if i < 6 else "C002")
+            for i in range(10)]
+    index = build(tmp_path, docs)
+    total, hits = _search(index, "合同", limit=3)
+    assert (total, total.exact, len(hits)) == (10, True, 3)
+    monkeypatch.setattr(search_module, "COUNT_LIMIT", 4)
+    total, hits = _search(index, "合同", limit=3)
+    assert (total, total.exact, len(hits)) == (4, False, 3)
+    # the same best hits whether or not counting stopped early
+    assert [h.doc_id for h in hits] == [h.doc_id for h in _search(index, "合同", limit=3)[1]]
+    # a filter is applied before counting: 4 of C002's documents, all counted
+    total, _ = _search(index, "合同", limit=3, client="C002")
+    assert (total, total.exact) == (4, True)
+    total, _ = _search(index, "合同 逾期", limit=3)  # loose: any word; 10 documents
+    assert (total, total.exact) == (4, False)
+    index.close()
