@@ -252,15 +252,17 @@ def _leaf(leaf: Leaf, loose: bool, needles: list[str]) -> q.Query | None:
 def _compile(node, loose: bool, needles: list[str]) -> q.Query | None:
     if isinstance(node, Leaf):
         return _leaf(node, loose, needles)
+    # a negated part is always strict (-修订说明: without documents holding all
+    # its words), so the loose form's matches include the strict form's
     if node.op == "not":
-        inner = _compile(node.items[0], loose, _Needles())
+        inner = _compile(node.items[0], False, _Needles())
         return None if inner is None else q.AndNot(q.Every(), inner)
     pos, neg, filters = [], [], []
     for item in node.items:
         if node.op == "and" and isinstance(item, Leaf) and item.kind == "filter":
             filters.append(_leaf(item, loose, needles))  # filters bind even in a loose group
         elif isinstance(item, Node) and item.op == "not":
-            inner = _compile(item.items[0], loose, _Needles())
+            inner = _compile(item.items[0], False, _Needles())
             if inner is not None:
                 neg.append(inner)
         else:

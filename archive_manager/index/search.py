@@ -8,11 +8,12 @@ by (tier, score); within a tier, documents where a Chinese run of the query
 the loose matches in the classes searched: only indexes the caller could open
 with its own keys take part, so nothing else can be counted.
 
-At scale, two things keep a search fast when a word occurs in most documents:
-the best hits are found with Whoosh's block-max skipping (``optimize=True``:
-blocks of postings that cannot beat the current top hits are not scored), and
-counting stops at :data:`COUNT_LIMIT` matches per class, so ``total`` is then
-a lower bound (``Total.exact`` False; the CLI says "at least N").
+Counting stops at :data:`COUNT_LIMIT` matches per class, so ``total`` is then
+a lower bound (``Total.exact`` False; the CLI says "at least N"); counting
+every match of a word found in most documents cost more than the search.
+Whoosh's block-max skipping (``optimize=True``) is not used: for such words
+it skips almost nothing (every block holds a short document), and with a
+negation it raised IndexError inside Whoosh (AndNot's skip_to_quality).
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, cl
     searchers = [(index.access_class, index.searcher()) for index in indexes]
     fetch = limit + RERANK_EXTRA if compiled.runs else limit
     for cls, searcher in searchers:
-        strict = searcher.search(compiled.strict, limit=fetch, filter=flt, optimize=True)
+        strict = searcher.search(compiled.strict, limit=fetch, filter=flt, optimize=False)
         hits.extend(_hits(strict, cls, 0))
         n, whole = _count(searcher, compiled.loose, flt)  # loose == strict when not tiered
         total += n
@@ -107,7 +108,7 @@ def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, cl
     if compiled.tiered and need > 0:  # partial matches only fill what full matches leave
         rest = q.AndNot(compiled.loose, compiled.strict)
         for cls, searcher in searchers:
-            hits.extend(_hits(searcher.search(rest, limit=need, filter=flt), cls, 1))
+            hits.extend(_hits(searcher.search(rest, limit=need, filter=flt, optimize=False), cls, 1))
     folded: dict[str, Folded] = {}  # doc_id -> fold(text), shared by re-ranking and snippets
     if compiled.runs:
         hits = [(replace(h, verbatim=_verbatim(h, text, compiled.runs, folded)), text) for h, text in hits]

@@ -338,3 +338,28 @@ def test_counting_stops_at_the_limit_and_says_so(tmp_path: Path, monkeypatch) ->
     total, _ = _search(index, "合同 逾期", limit=3)  # loose: any word; 10 documents
     assert (total, total.exact) == (4, False)
     index.close()
+
+
+def test_negated_words_leave_the_total_no_smaller_than_the_hits(tmp_path: Path) -> None:
+    index = build(tmp_path, [doc("A", "Beijing kickoff, 说明 attached"), doc("B", "Beijing kickoff"),
+                             doc("C", "Beijing kickoff 修订说明 attached"),
+                             doc("D", "甲方 乙方 签订 合同"), doc("E", "甲方 乙方 会议"), doc("F", "甲方 备忘")])
+    total, hits = _search(index, "Beijing -修订说明")
+    assert ({h.doc_id for h in hits}, total) == ({"A", "B"}, 2)
+    total, hits = _search(index, "甲方 乙方 -合同", limit=3)  # tier 1 fills the page: no Whoosh error
+    assert [h.doc_id for h in hits][:1] == ["E"] and "D" not in {h.doc_id for h in hits}
+    assert total == len(_search(index, "甲方 乙方 -合同", limit=100)[1]) == 2
+    index.close()
+
+
+def test_total_does_not_depend_on_limit(tmp_path: Path) -> None:
+    words = ["invoice", "合同", "逾期", "付款", "说明"]
+    docs = [doc(f"D{i}", " ".join(w for j, w in enumerate(words) if (i >> j) & 1) or "空白", client=f"C00{i % 3}")
+            for i in range(32)]
+    index = build(tmp_path, docs)
+    for query in ("invoice", "合同 逾期", "invoice OR 付款", "合同 -说明", '"合同 逾期"', "付款 -invoice -说明"):
+        totals = {int(_search(index, query, limit=lim)[0]) for lim in (1, 3, 10, 100)}
+        every = _search(index, query, limit=100)[1]
+        assert len(totals) == 1, (query, totals)
+        assert totals.pop() >= len(every), query
+    index.close()
