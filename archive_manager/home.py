@@ -143,16 +143,30 @@ class ArchiveHome:
             record = users.login_record(user)
             keyring = unlock_keyring(user, record.keyring, passphrase)
         except ArchiveError as exc:
-            try:  # the kind in clear, the message sealed (like every failure)
-                self.reporter.report(ActionEvent("login", user or None, departments, "denied",
-                                                 details={"reason": exc.message}, reason=exc.kind), None)
-            except ArchiveError as audit:
-                raise ArchiveError(f"{exc.message}; and the audit event could not be written: "
-                                   f"{audit.message}", hint=audit.hint) from None
+            self._record_refusal(user, departments, exc)
             raise
         session = Session(self, vault, self.policy(), record, keyring)
         self._sessions.append(session)
         return session
+
+    def refuse_login(self, user: str | None, exc: ArchiveError) -> None:
+        """A sign-in that failed before :meth:`login` could run (no passphrase
+        given, an empty passphrase file): recorded as a denial too, then raised."""
+        vault = self.vault()  # NotFound where there is no archive: nothing to record there
+        try:
+            known = vault.users().users.get(user) if user else None
+        except ArchiveError:
+            known = None
+        self._record_refusal(user, known.departments if known is not None else (), exc)
+        raise exc
+
+    def _record_refusal(self, user: str | None, departments: tuple[str, ...], exc: ArchiveError) -> None:
+        try:  # the kind in clear, the message sealed (like every failure)
+            self.reporter.report(ActionEvent("login", user or None, departments, "denied",
+                                             details={"reason": exc.message}, reason=exc.kind), None)
+        except ArchiveError as audit:
+            raise ArchiveError(f"{exc.message}; and the audit event could not be written: "
+                               f"{audit.message}", hint=audit.hint) from None
 
     def extractor(self):
         """The text extractor (one worker process, started on first use)."""

@@ -59,7 +59,11 @@ class CliContext:
         user = self.settings.user
         if not user:
             raise UsageError("no user given", hint="pass --user NAME or set ARCHIVE_USER")
-        return self.home.login(user, self.passphrase(prompt=f"Passphrase for {user}"))
+        try:
+            passphrase = self.passphrase(prompt=f"Passphrase for {user}")
+        except UsageError as exc:  # no passphrase at all is a failed sign-in too: audited
+            self.home.refuse_login(user, exc)
+        return self.home.login(user, passphrase)
 
     def warn_cheap_kdf(self) -> None:
         if self.settings.kdf_profile == "test":

@@ -74,8 +74,12 @@ class Vault:
         except FileNotFoundError:
             raise NotFound(f"no archive at {self.paths.root.parent}",
                            hint="run 'archive init --admin NAME' or pass --home") from None
-        if info.get("format") != FORMAT_VERSION:
-            raise IntegrityError(f"vault format {info.get('format')!r} is not supported (expected {FORMAT_VERSION})")
+        if not isinstance(info, dict) or info.get("format") != FORMAT_VERSION:
+            found = info.get("format") if isinstance(info, dict) else None
+            raise IntegrityError(f"vault format {found!r} is not supported (expected {FORMAT_VERSION})")
+        if not isinstance(info.get("vault_id"), str) or not info["vault_id"]:
+            raise IntegrityError("the vault descriptor (vault/vault.json) has no vault id: it is damaged",
+                                 hint="put back vault/vault.json from a backup")
         self.vault_id: str = info["vault_id"]
 
     def users(self) -> UserRegistry:

@@ -181,3 +181,33 @@ def test_bad_usage_from_click_is_exit_2(cli):
     assert "No such option" in r.stderr
     r = cli.run("frobnicate", user="alice")
     assert r.exit_code == 2
+
+
+def _login_denials(cli, user: str) -> list[dict]:
+    events = [json.loads(line) for line in (cli.home / "audit" / "events.log").read_text().splitlines()]
+    return [e for e in events if e["action"] == "login" and e["user"] == user and e["outcome"] == "denied"]
+
+
+@pytest.mark.parametrize("how", ["empty ARCHIVE_PASSPHRASE, nothing typed", "empty file"])
+def test_a_sign_in_without_any_passphrase_is_audited(cli, how):
+    before = len(_login_denials(cli, "bob"))
+    if how == "empty file":
+        r = cli.run("ls", "--passphrase-file", cli.passfile("empty", ""), user="bob")
+    else:
+        r = cli.run("ls", user="bob", passphrase="")  # "" : ARCHIVE_PASSPHRASE set but empty
+    assert r.exit_code == 2, r.output
+    assert r.stdout == ""
+    denials = _login_denials(cli, "bob")
+    assert len(denials) == before + 1
+    assert denials[-1]["signer"] is None and denials[-1]["departments"] == ["legal"]
+
+
+def test_no_passphrase_where_there_is_no_archive_writes_nothing(tmp_path):
+    from click.testing import CliRunner
+
+    from archive_manager.cli import main
+
+    r = CliRunner().invoke(main, ["ls"], env={"ARCHIVE_HOME": str(tmp_path), "ARCHIVE_USER": "bob",
+                                              "ARCHIVE_PASSPHRASE": ""}, input="")
+    assert r.exit_code == 4, r.output
+    assert list(tmp_path.iterdir()) == []

@@ -426,3 +426,21 @@ def test_stray_dossier_is_reported(two_clients):
     report = verify_vault(archive.login("alice"))
     assert not report["ok"]
     assert any(p["where"] == "dossiers/zzzzzzzzzzzzzzzz" for p in report["problems"])
+
+
+@pytest.mark.parametrize("edit", [
+    lambda d: d.pop("vault_id"), lambda d: d.update(vault_id=7), lambda d: d.update(vault_id=""),
+    lambda d: d.pop("format"),
+], ids=["no id", "id not a string", "empty id", "no format"])
+def test_a_damaged_vault_descriptor_is_an_integrity_error(archive, edit):
+    from archive_manager.vault.store import Vault
+
+    path = archive.root / "vault" / "vault.json"
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+    with pytest.raises(IntegrityError):
+        Vault(archive.root / "vault", archive.home.runtime)
+    path.write_text("[1, 2]")
+    with pytest.raises(IntegrityError):
+        Vault(archive.root / "vault", archive.home.runtime)
