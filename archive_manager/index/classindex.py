@@ -143,6 +143,8 @@ class ClassIndex:
             return f"damaged: {self._incomplete(exc).message}"
         except IntegrityError as exc:
             return f"damaged: {exc.message}"
+        except Exception as exc:  # authentic files Whoosh cannot read (say, two swapped)
+            return f"damaged: {self._unreadable(exc).message}"
         lagging = [s for s, rev in slot_revisions.items() if state["slots"].get(s, EMPTY) != rev]
         extra = [s for s, rev in state["slots"].items() if s not in slot_revisions and rev != EMPTY]
         if lagging or extra:
@@ -159,6 +161,10 @@ class ClassIndex:
                                  hint=REINDEX_HINT) from None
         except FileNotFoundError as exc:
             raise self._incomplete(exc) from None
+        except IntegrityError:
+            raise
+        except Exception as exc:
+            raise self._unreadable(exc) from None
 
     def create_empty(self) -> None:
         """Create an empty index (a new class); an existing one is left alone."""
@@ -170,6 +176,12 @@ class ClassIndex:
 
     def _missing(self) -> IntegrityError:
         return IntegrityError(f"the {self.access_class} search index is missing", hint=REINDEX_HINT)
+
+    def _unreadable(self, exc: Exception) -> IntegrityError:
+        """Every file authenticates (the key and the index are right) but Whoosh
+        cannot make sense of them: files renamed or swapped within the index."""
+        return IntegrityError(f"the {self.access_class} search index is damaged "
+                              f"(its files do not fit together: {type(exc).__name__})", hint=REINDEX_HINT)
 
     def _incomplete(self, exc: OSError) -> IntegrityError:
         name = Path(exc.filename).name if exc.filename else "a file"
@@ -336,6 +348,10 @@ class ClassIndex:
             self._searcher = self._open().searcher(weighting=TableBM25F())
         except FileNotFoundError as exc:
             raise self._incomplete(exc) from None
+        except IntegrityError:
+            raise
+        except Exception as exc:  # authentic files Whoosh cannot read (say, two swapped)
+            raise self._unreadable(exc) from None
         return self._searcher
 
     def _drop_searcher(self) -> None:

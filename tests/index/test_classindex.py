@@ -369,3 +369,21 @@ def test_two_writers_keep_each_others_slot_revisions(tmp_path: Path, monkeypatch
     assert reopen(a).state()["slots"] == {SLOT: _rev(A1=1), other: _rev(B1=1)}
     assert ids(reopen(a), "合同") == {"A1", "B1"}
     assert reopen(a).staleness({SLOT: _rev(A1=1), other: _rev(B1=1)}) is None
+
+
+def test_swapped_index_files_are_damage_with_the_reindex_hint(tmp_path: Path) -> None:
+    """Each file still authenticates (the name is not part of what is sealed),
+    but Whoosh cannot read them: search refuses, staleness calls it damage."""
+    index = build(tmp_path, [doc("D1", "合同 甲方"), doc("D2", "合同 乙方")])
+    index.close()
+    toc = next(index.folder.glob("_MAIN_*.toc"))
+    seg = next(index.folder.glob("*.seg"))
+    a, b = toc.read_bytes(), seg.read_bytes()
+    toc.write_bytes(b)
+    seg.write_bytes(a)
+    fresh = reopen(index)
+    with pytest.raises(IntegrityError) as err:
+        fresh.searcher()
+    assert "archive reindex" in (err.value.hint or "")
+    reason = reopen(index).staleness({})
+    assert reason is not None and reason.startswith("damaged:")
