@@ -38,6 +38,7 @@ from archive_manager.vault.fsio import fsync_dir
 
 RandomBytes = Callable[[int], bytes]
 PART = ".part"
+SCRATCH_PAGES = 4  # pages kept per scratch file being read
 REINDEX_HINT = "run 'archive reindex' to rebuild the search index from the vault"
 
 
@@ -246,7 +247,7 @@ class EncryptedStorage(Storage):
         return self
 
     def destroy(self, *args, **kwargs) -> None:
-        self._cache.clear()
+        self.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def close(self) -> None:
@@ -302,6 +303,13 @@ class EncryptedStorage(Storage):
         paged = self._paged.get(name)
         if paged is not None and paged[0] == stamp:
             return StructFile(_PagedFile(paged[1]), name=name)
+        if self._scratch:
+            # posting runs, read front to back once while a commit merges them
+            # (a big rebuild has hundreds at once): a few pages each, never whole
+            reader = self._reader(name, cache_pages=SCRATCH_PAGES)
+            self._forget(name)
+            self._paged[name] = (stamp, reader)
+            return StructFile(_PagedFile(reader), name=name)
         reader = self._reader(name, cache_pages=max(16, self._cache_bytes // PAGE))
         if reader.length > self._cache_bytes // 4:
             self._forget(name)

@@ -403,3 +403,22 @@ def test_large_files_authenticate_page_by_page_and_verify_all_checks_every_page(
         lazy.storage.verify_all()
     assert f"failed authentication (page {page})" in info.value.message and "archive reindex" in info.value.hint
     assert lazy.staleness({}).startswith("damaged: ")
+
+
+def test_scratch_runs_are_read_page_by_page_not_cached_whole(tmp_path: Path) -> None:
+    """A rebuild merges hundreds of posting runs at once: each is read through a
+    few pages, never decrypted whole into the cache."""
+    storage = EncryptedStorage(tmp_path / "ix", IndexKeys.ephemeral(os.urandom), BINDING, os.urandom).create()
+    temp = storage.temp_storage("MAIN.tmp")
+    data = os.urandom(40 * 65536 + 123)
+    f = temp.create_file("r1.run")
+    f.write(data)
+    f.close()
+    g = temp.open_file("r1.run")
+    assert g.read() == data
+    assert temp._cached == 0 and not temp._cache
+    (name, (_, reader)), = temp._paged.items()
+    assert name == "r1.run" and len(reader._cache) <= 4
+    temp.delete_file("r1.run")
+    assert not temp._paged
+    temp.destroy()
