@@ -34,10 +34,12 @@ from archive_manager.errors import ArchiveError, NotFound, UsageError
 from archive_manager.identifiers import check_date, parse_doc_id
 from archive_manager.index import IndexDocument, slot_digest
 from archive_manager.ingest import Extraction
+from archive_manager.ingest.inbox import shown
 from archive_manager.searching import IndexBatch, IndexEntry, latest_versions
 from archive_manager.session import Recording, Session
 from archive_manager.vault.slot import Slot
 
+MAX_TITLE = 500
 MAX_TAGS = 20
 
 
@@ -113,6 +115,11 @@ def _find_duplicate(slot: Slot, digest: str, replaces: str | None) -> tuple[str,
     return None
 
 
+def check_title(title: str | None) -> None:
+    if title is not None and len(title) > MAX_TITLE:
+        raise UsageError(f"the title is too long ({len(title)} characters, at most {MAX_TITLE})")
+
+
 def check_tags(tags) -> tuple[str, ...]:
     if not isinstance(tags, (list, tuple)) or len(tags) > MAX_TAGS \
             or not all(isinstance(t, str) and 0 < len(t) <= 64 for t in tags):
@@ -161,9 +168,10 @@ class FilingPipeline:
         recorded action, so a rejection there is audited like any other."""
         session = self.session
         with session.recorded("file", client=req.client, doc_id=req.replaces) as rec:
-            rec.update(file_name=req.path.name, type=req.doc_type)
+            rec.update(file_name=shown(req.path.name), type=req.doc_type)
             if detect is not None:
                 req = detect()
+            check_title(req.title)  # before it goes into the audit event
             rec.update(title=req.title, tags=list(req.tags) or None)
             if req.replaces is not None:
                 rec.objects["doc_id"] = req.replaces
@@ -180,6 +188,9 @@ class FilingPipeline:
 
     def detect(self, path: Path) -> int:
         """The source must be a regular file we can read; returns its size."""
+        if shown(path.name) != path.name:
+            raise UsageError(f"the file name {shown(path.name)} is not UTF-8 text",
+                             hint="rename it, or copy it under a UTF-8 name")
         if not path.exists():
             raise UsageError(f"no such file: {path}")
         if not path.is_file():

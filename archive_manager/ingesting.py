@@ -151,7 +151,7 @@ class Ingestor:
         try:
             return self._file(path)
         except FileNotFoundError:  # moved or deleted by someone since it settled
-            return self._finish(Outcome(path.relative_to(self.root).as_posix(), "gone",
+            return self._finish(Outcome(inbox.shown(path.relative_to(self.root).as_posix()), "gone",
                                         reason="the file disappeared before it was filed"))
 
     def _file(self, path: Path) -> Outcome:
@@ -159,7 +159,11 @@ class Ingestor:
             item = inbox.locate(self.root, path)
         except UsageError as exc:
             sidecar = path.with_name(path.name + inbox.SIDECAR)
-            return self._quarantine(path, sidecar if sidecar.is_file() else None, exc, client=None)
+            try:
+                has_sidecar = sidecar.is_file()
+            except OSError:  # the name is too long to have one
+                has_sidecar = False
+            return self._quarantine(path, sidecar if has_sidecar else None, exc, client=None)
         try:
             filed = self.pipeline.run(FilingRequest(item.path, item.client, item.doc_type),
                                       detect=lambda: self._request(item))
@@ -186,11 +190,11 @@ class Ingestor:
         if client is None:  # not even a place in the layout: record the refusal here
             try:
                 with self.session.recorded("file") as rec:
-                    rec["file_name"] = path.name
+                    rec["file_name"] = inbox.shown(path.name)
                     raise exc
             except ArchiveError:
                 pass
-        rel = path.relative_to(self.root).as_posix()
+        rel = inbox.shown(path.relative_to(self.root).as_posix())
         inbox.quarantine(self.root, path, sidecar, exc.message, exc.hint)  # FileNotFoundError: gone
         return self._finish(Outcome(rel, "quarantined", reason=exc.message))
 

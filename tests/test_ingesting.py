@@ -745,3 +745,56 @@ def test_a_rescan_does_not_file_again_what_waits_for_its_index_commit(arch, root
     assert counts.filed == 1 and counts.duplicates == 0 and counts.quarantined == 1
     assert len(file_events(arch, "ok")) == 1
     assert files_under(root) == [] or all(".failed" in str(p) for p in files_under(root))
+
+
+# --- names and links the inbox cannot take (stress suite: bad input) ------------------------
+
+
+def test_a_name_that_is_not_utf8_is_quarantined_with_a_printable_reason(arch, root, alice):
+    raw = os.fsdecode(b"\xd6\xd0\xce\xc4.txt")  # 中文.txt in GBK
+    drop(root, f"C001/contract/{raw}", "合同 gbkname")
+    drop(root, "C001/contract/fine.txt", "合同 finename")
+    p = run_pass(alice, root)
+    shown = "C001/contract/\\xd6\\xd0\\xce\\xc4.txt"
+    assert p.by_path()[shown].status == "quarantined"
+    assert "is not UTF-8" in p.by_path()[shown].reason
+    assert p.by_path()["C001/contract/fine.txt"].status == "filed"
+    assert os.path.lexists(failed_path(root, f"C001/contract/{raw}"))
+    note = (root / inbox.FAILED / "C001" / "contract" / (raw + inbox.REASON)).read_text(encoding="utf-8")
+    assert note.startswith("why: the name C001/contract/\\xd6\\xd0\\xce\\xc4.txt is not UTF-8")
+    denied = [e for e in file_events(arch) if e.outcome != "ok"]
+    assert denied and denied[-1].details["file_name"] == "\\xd6\\xd0\\xce\\xc4.txt"
+
+
+@pytest.mark.parametrize("length", [201, 230, 253])
+def test_a_very_long_name_is_quarantined_not_a_crash(arch, root, alice, length):
+    name = "长" * ((length - 4) // 3) + "x" * ((length - 4) % 3) + ".txt"
+    assert len(name.encode()) == length
+    drop(root, f"C001/contract/{name}", "合同 longname")
+    p = run_pass(alice, root)
+    (o,) = p.outcomes
+    assert o.status == "quarantined" and "too long" in o.reason
+    assert os.path.lexists(failed_path(root, f"C001/contract/{name}"))
+    notes = list((root / inbox.FAILED / "C001" / "contract").glob("*" + inbox.REASON))
+    assert len(notes) == 1 and len(notes[0].name.encode()) <= 255
+    assert f"then move {name} back" in notes[0].read_text(encoding="utf-8")
+
+
+def test_a_link_to_a_directory_is_quarantined_not_followed(arch, root, alice, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("外部文件 outsideword")
+    (root / "C001" / "contract").mkdir(parents=True)
+    os.symlink(outside, root / "C001" / "contract" / "linked")
+    p = run_pass(alice, root)
+    assert p.by_path()["C001/contract/linked"].status == "quarantined"
+    assert (outside / "secret.txt").exists()
+    assert hits(alice, "outsideword") == []
+
+
+def test_a_sidecar_with_a_huge_title_is_quarantined_and_audited(arch, root, alice):
+    drop(root, "C001/contract/a.txt", "合同 hugetitle", sidecar=f"title = '{'长' * 2000}'\n")
+    p = run_pass(alice, root)
+    o = p.by_path()["C001/contract/a.txt"]
+    assert o.status == "quarantined" and "title is too long" in o.reason
+    assert [e.outcome for e in file_events(arch)][-1] != "ok"

@@ -26,8 +26,28 @@ def _info(vault_id: str, gen: int) -> str:
     return binding("audit-details", vault_id, gen)
 
 
+def _printable(value):
+    """Strings as UTF-8 can hold them: a name read from the disk that is not
+    UTF-8 (surrogate escapes) becomes \\xNN text, never a reason to lose the event."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            try:
+                return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            except UnicodeEncodeError:
+                return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _printable(v) for k, v in value.items()}
+    return value
+
+
 def seal_details(details: dict, vault_id: str, gen: int, public: bytes) -> dict:
-    plain = json.dumps(details, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    plain = json.dumps(_printable(details), ensure_ascii=False, sort_keys=True,
+                       separators=(",", ":")).encode("utf-8")
     return {"gen": gen, "ct": b64e(hpke_seal(public, plain, _info(vault_id, gen)))}
 
 

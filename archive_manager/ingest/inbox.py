@@ -13,6 +13,7 @@ waits for its file.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import tomllib
@@ -31,6 +32,14 @@ PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".downl
 DESKTOP_FILES = frozenset({"Thumbs.db", "desktop.ini", "Icon\r"})
 SIDECAR_KEYS = {"title": str, "date": (str, date), "replaces": str, "tags": list}
 LAYOUT_HINT = "put files in <inbox>/<CLIENT>/<type>/<file>, e.g. C001/contract/合同.pdf"
+MAX_NAME_BYTES = 200  # longer names are quarantined: the sidecar and reason names must still fit in 255
+RENAME_HINT = "rename it (UTF-8, at most 200 bytes) and move it back"
+
+
+def shown(text: str) -> str:
+    """``text`` (a path or name from the disk) as printable UTF-8: bytes that
+    are not UTF-8 (a name written in GBK, say) appear as \\xNN escapes."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
 
 
 def ignored(name: str) -> bool:
@@ -56,7 +65,8 @@ def candidates(root: Path) -> Iterator[Path]:
     through links."""
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
+        links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        for name in sorted(filenames + links):  # a link to a directory is quarantined like any link
             path = Path(dirpath) / name
             if wanted(root, path):
                 yield path
@@ -74,6 +84,11 @@ class InboxFile:
 def locate(root: Path, path: Path) -> InboxFile:
     """Where ``path`` sits says its client and type; raises UsageError if it sits elsewhere."""
     rel = path.relative_to(root)
+    if shown(rel.as_posix()) != rel.as_posix():
+        raise UsageError(f"the name {shown(rel.as_posix())} is not UTF-8 text", hint=RENAME_HINT)
+    if len(path.name.encode("utf-8")) > MAX_NAME_BYTES:
+        raise UsageError(f"the file name {rel.as_posix()} is too long ({len(path.name.encode('utf-8'))} bytes)",
+                         hint=RENAME_HINT)
     sidecar = path.with_name(path.name + SIDECAR)
     if len(rel.parts) != 3:
         raise UsageError(f"{rel.as_posix()} is not in a <CLIENT>/<type>/ folder", hint=LAYOUT_HINT)
@@ -132,9 +147,9 @@ def quarantine(root: Path, item_path: Path, sidecar: Path | None, reason: str, h
     text = f"why: {reason}\n"
     if hint:
         text += f"fix: {hint}\n"
-    where = "the inbox" if rel.parent == Path(".") else f"{rel.parent.as_posix()}/ in the inbox"
-    text += f"then move {dest.name} back to {where} to try again\n"
-    note = dest.with_name(dest.name + REASON)
+    where = "the inbox" if rel.parent == Path(".") else f"{shown(rel.parent.as_posix())}/ in the inbox"
+    text += f"then move {shown(dest.name)} back to {where} to try again\n"
+    note = _note_path(dest)
     note.write_text(text, encoding="utf-8")
     if sidecar is not None and sidecar.exists():
         os.replace(sidecar, dest.with_name(dest.name + SIDECAR))
@@ -142,6 +157,17 @@ def quarantine(root: Path, item_path: Path, sidecar: Path | None, reason: str, h
     fsync_dir(dest.parent)
     fsync_dir(item_path.parent)
     return dest
+
+
+def _note_path(dest: Path) -> Path:
+    """``<file>.reason.txt``, or for a name too long for that, its first bytes
+    and a short hash of the whole name (the reason inside names the file)."""
+    note = dest.with_name(dest.name + REASON)
+    if len(os.fsencode(note.name)) <= 255:
+        return note
+    short = os.fsencode(dest.name)[:150].decode("utf-8", "ignore")
+    digest = hashlib.sha256(os.fsencode(dest.name)).hexdigest()[:8]
+    return dest.with_name(f"{short}-{digest}{REASON}")
 
 
 def _free_name(dest: Path) -> Path:

@@ -127,3 +127,32 @@ def test_office_by_content_types_when_other_members_come_first(office_files, kin
                 archive.writestr(name, source.read(name))
     head = buf.getvalue()[:8192]
     assert detect_format("scan0001", head) == kind
+
+
+def test_a_huge_zip_directory_is_not_parsed_in_the_calling_process():
+    """Detection runs in the watcher, outside the worker's limits: a central
+    directory over the bound is not parsed (the members in the first MB and
+    the extension decide), so its size cannot grow the watcher."""
+    import io
+    import zipfile
+
+    from archive_manager.ingest import formats
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        for i in range(30_000):  # about 1.5 MB of directory
+            z.writestr(f"word/media/{i:08d}.bin", b"")
+    data = buf.getvalue()
+    calls = []
+    real = zipfile.ZipFile
+    try:
+        zipfile.ZipFile = lambda *a, **k: calls.append(1) or real(*a, **k)
+        assert formats.detect_format("big.docx", data) == "docx"
+    finally:
+        zipfile.ZipFile = real
+    assert calls == []
+    small = io.BytesIO()
+    with zipfile.ZipFile(small, "w") as z:
+        z.writestr("word/document.xml", "<w:document/>")
+    assert formats.detect_format("x.bin", small.getvalue()) == "docx"

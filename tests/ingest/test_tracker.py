@@ -472,7 +472,7 @@ def test_candidates_lists_wanted_files_including_links_and_pipes(tmp_path):
     (root / "stray.txt").write_bytes(b"x")
     (tmp_path / "outside").mkdir()
     (tmp_path / "outside" / "o.pdf").write_bytes(b"x")
-    (root / "C002").symlink_to(tmp_path / "outside", target_is_directory=True)  # not entered
+    (root / "C002").symlink_to(tmp_path / "outside", target_is_directory=True)  # listed, not entered
     got = [p.relative_to(root).as_posix() for p in inbox.candidates(root)]
-    assert got == ["stray.txt", "C001/contract/a.pdf", "C001/contract/b.pdf", "C001/contract/link.pdf",
+    assert got == ["C002", "stray.txt", "C001/contract/a.pdf", "C001/contract/b.pdf", "C001/contract/link.pdf",
                    "C001/contract/pipe.pdf"]
