@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Iterable
 
 from archive_manager.audit import check_checkpoint, make_checkpoint, parse_checkpoint, verify_chain
+from archive_manager.audit.actions import ACTIONS, ADMIN_ACTIONS
 from archive_manager.audit.details import open_details
 from archive_manager.errors import AccessDenied, ArchiveError, IntegrityError, UsageError
 from archive_manager.identifiers import check_date
@@ -22,14 +23,9 @@ if TYPE_CHECKING:
     from archive_manager.home import ArchiveHome
     from archive_manager.session import Session
 
-# ``--action`` groups; any exact action name is accepted as well
-ADMIN_ACTIONS = frozenset({"init", "user-add", "user-remove", "user-passwd", "user-list", "policy-sync",
-                           "rotate", "client-add", "reindex"})
+# ``--action`` groups; any exact action name the archive records is accepted as well
 GROUPS = {"get": {"get"}, "export": {"export"}, "search": {"search"}, "file": {"file"},
           "generate": {"generate"}, "admin": ADMIN_ACTIONS}
-KNOWN_ACTIONS = frozenset({"login", "whoami", "ls", "client-list", "client-show", "verify", "audit-log",
-                           "audit-checkpoint", *ADMIN_ACTIONS,
-                           *(a for g in GROUPS.values() for a in g)})
 
 
 @dataclass(frozen=True)
@@ -42,7 +38,7 @@ class LogFilter:
 
     def __post_init__(self) -> None:
         if self.action is not None and self.action != "denied" and self.action not in GROUPS \
-                and self.action not in KNOWN_ACTIONS:
+                and self.action not in ACTIONS:
             raise UsageError(f"unknown action {self.action!r}",
                              hint="use one of: " + ", ".join([*GROUPS, "denied"]) + ", or an exact action name")
         since, until = check_date(self.since, None), check_date(self.until, None)

@@ -20,7 +20,7 @@ import pytest
 from archive_manager import accounts, auditing, clients, filing, reading, searching
 from archive_manager.audit import chain as chain_mod
 from archive_manager.crypto.encoding import b64d
-from archive_manager.errors import AccessDenied, ArchiveError, IntegrityError, NotFound
+from archive_manager.errors import AccessDenied, ArchiveError, IntegrityError, NotFound, UsageError
 from archive_manager.home import ArchiveHome
 from archive_manager.settings import load_settings
 from archive_manager.vault.classkeys import AUDIT, ClassKeyStore
@@ -860,3 +860,40 @@ def test_staged_files_of_a_killed_command_are_swept_by_verify(archive, tmp_path)
     assert "removed 2 temporary file(s) left by commands that were killed" in report["notes"]
     assert not any(p.exists() for p in stray) and keep.exists()
     assert not any("removed" in n for n in verify_vault(alice)["notes"])  # nothing left the second time
+
+
+# --- audit log --action: every recorded action name is known ---------------------------
+
+
+def recorded_action_names() -> dict[str, str]:
+    """Every action name the code records, read out of the source: the first
+    argument of ``….recorded("name", …)`` and of ``ActionEvent("name", …)``."""
+    import ast
+
+    found: dict[str, str] = {}
+    package = REPO / "archive_manager"
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            first = node.args[0]
+            if name in ("recorded", "ActionEvent") and isinstance(first, ast.Constant) \
+                    and isinstance(first.value, str):
+                found[first.value] = f"{path.relative_to(REPO)}:{node.lineno}"
+    return found
+
+
+def test_every_recorded_action_is_a_known_action_that_log_filters_accept():
+    from archive_manager.audit.actions import ACTIONS
+
+    recorded = recorded_action_names()
+    assert {"init", "login", "ledger-add", "ledger-paid", "ledger-list", "generate"} <= set(recorded)
+    unknown = {name: where for name, where in recorded.items() if name not in ACTIONS}
+    assert unknown == {}, "recorded but missing from archive_manager/audit/actions.py"
+    assert set(ACTIONS) == set(recorded), "listed in archive_manager/audit/actions.py but never recorded"
+    for name in recorded:
+        assert auditing.LogFilter(action=name).action == name
+    with pytest.raises(UsageError, match="unknown action 'ledger-frobnicate'"):
+        auditing.LogFilter(action="ledger-frobnicate")

@@ -1,8 +1,8 @@
 """The audit trail: a hash-chained, signed, append-only event log
 (:mod:`.chain`), event details sealed to the auditors (:mod:`.details`), the
 archive's reporter that writes it (:mod:`.trail`), checkpoints auditors keep
-off the machine (:mod:`.checkpoint`) and what auditors do with it
-(:mod:`.review`)."""
+off the machine (:mod:`.checkpoint`), the names of the actions it records
+(:mod:`.actions`) and what auditors do with it (:mod:`archive_manager.auditing`)."""
 
 from archive_manager.audit.chain import AuditLog, Signer, Verification, verify_chain
 from archive_manager.audit.checkpoint import check_checkpoint, make_checkpoint, parse_checkpoint

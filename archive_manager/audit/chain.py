@@ -15,8 +15,9 @@ Each line is one event, a JSON object with sorted keys::
   acting user, whose keyring the command unlocked. An attempt that failed before
   any keyring was unlocked (wrong passphrase, unknown user) has ``signer``
   null and no signature: a key the process could use without a passphrase would
-  sit on the same disk as the log and prove nothing. Such *unsigned denials* are
-  still chained, and verification accepts them only with outcome ``denied``.
+  sit on the same disk as the log and prove nothing. Such *unsigned failed
+  sign-ins* are still chained; they are the only events that may be unsigned
+  (action ``login``, outcome ``denied``), in the log and in verification.
 - Appends hold an exclusive ``flock`` on a lock file, read the last line, write
   the new line with ``O_APPEND`` and fsync, so several processes never lose or
   interleave events. A torn last line (a crash mid-write, never acknowledged)
@@ -45,6 +46,7 @@ FIELDS = ("seq", "time", "user", "departments", "action", "objects", "outcome", 
 TAIL = 1 << 16  # bytes read from the end to find the last line; events are far smaller
 MAX_EVENT = TAIL - 2  # the line, its newline and the newline before it fit in one tail read
 APPENDED = frozenset(FIELDS) - {"seq", "prev", "signer", "sig"}
+UNSIGNED_ACTION = "login"  # a failed sign-in: the only event without a signature
 
 
 def canonical(event: dict) -> bytes:
@@ -91,8 +93,8 @@ class AuditLog:
         as written. Raises :class:`ArchiveError` if it cannot be made durable."""
         if set(fields) != APPENDED:
             raise ValueError(f"an audit event needs exactly the fields {sorted(APPENDED)}")
-        if signer is None and fields.get("outcome") != "denied":
-            raise ValueError("only a denial may be recorded unsigned")
+        if signer is None and not _unsigned_allowed(fields):
+            raise ValueError("only a failed sign-in may be recorded unsigned")
         try:
             with self._locked() as fd:
                 last = _last_line(fd)
@@ -132,6 +134,11 @@ class AuditLog:
                 fh.readline()  # up to the first line boundary at or after ``start``
             for raw in fh:
                 yield raw[:-1] if raw.endswith(b"\n") else raw
+
+
+def _unsigned_allowed(event: dict) -> bool:
+    """Only a failed sign-in has no key to sign with (see the module notes)."""
+    return event.get("action") == UNSIGNED_ACTION and event.get("outcome") == "denied"
 
 
 def _seq(line: bytes) -> int:
@@ -253,8 +260,8 @@ def _check(line: bytes, seq: int, prev: str, public_key) -> str | None:
         return "does not chain to the event before it (edited, deleted, inserted or reordered)"
     signer = event["signer"]
     if signer is None:
-        if event["outcome"] != "denied" or event["sig"] is not None:
-            return "unsigned, and not a denial"
+        if not _unsigned_allowed(event) or event["sig"] is not None:
+            return "unsigned, and not a failed sign-in"
         return None
     if signer != event["user"]:
         return f"signed by {signer!r} for user {event['user']!r}"

@@ -111,24 +111,25 @@ def test_non_ascii_content_round_trips(tmp_path):
     assert verify(log).ok
 
 
-# --- unsigned denials ---------------------------------------------------------
+# --- unsigned failed sign-ins -------------------------------------------------
 
 
-def test_unsigned_denials_are_accepted(tmp_path):
+def test_unsigned_failed_sign_ins_are_accepted(tmp_path):
     log = build(tmp_path / "audit.log", 2)
-    event = log.append(fields(3, user="nobody", outcome="denied", reason="wrong passphrase"), None)
+    event = log.append(fields(3, user="nobody", outcome="denied", reason="wrong passphrase", action="login"), None)
     assert (event["signer"], event["sig"], event["seq"]) == (None, None, 3)
     log.append(fields(4, "bob"), signer("bob"))
     result = verify(log)
     assert result.ok and result.events == 4
 
 
-@pytest.mark.parametrize("outcome", ["ok", "error", None])
-def test_unsigned_append_of_anything_but_a_denial_is_refused(tmp_path, outcome):
+@pytest.mark.parametrize("action,outcome", [("login", "ok"), ("login", "error"), ("login", None),
+                                            ("get", "denied"), ("export", "denied"), (None, "denied")])
+def test_unsigned_append_of_anything_but_a_failed_sign_in_is_refused(tmp_path, action, outcome):
     log = build(tmp_path / "audit.log", 1)
     before = log.path.read_bytes()
     with pytest.raises(ValueError):
-        log.append(fields(2, outcome=outcome), None)
+        log.append(fields(2, outcome=outcome, action=action), None)
     assert log.path.read_bytes() == before
 
 
@@ -328,22 +329,33 @@ def test_signature_of_wrong_length_does_not_verify(tmp_path):
     assert_fails(log, K, "does not verify")
 
 
-@pytest.mark.parametrize("outcome", ["ok", "error"])
-def test_unsigned_event_that_is_not_a_denial_is_named(tmp_path, outcome):
+@pytest.mark.parametrize("action,outcome", [("get", "ok"), ("get", "error"), ("login", "ok"), ("login", "error"),
+                                            ("get", "denied"), ("export", "denied")])
+def test_unsigned_event_that_is_not_a_failed_sign_in_is_named(tmp_path, action, outcome):
     log = build(tmp_path / "audit.log", N)
-    edit(log, K, lambda e: e.update(signer=None, sig=None, outcome=outcome))
-    assert_fails(log, K, "unsigned, and not a denial")
+    edit(log, K, lambda e: e.update(signer=None, sig=None, action=action, outcome=outcome))
+    assert_fails(log, K, "unsigned, and not a failed sign-in")
 
 
-def test_unsigned_denial_carrying_a_signature_is_named(tmp_path):
+def test_forged_unsigned_denial_of_another_action_appended_at_the_end_is_named(tmp_path):
+    """A well-chained, unsigned ``export`` denial is no failed sign-in: refused."""
     log = build(tmp_path / "audit.log", N)
-    edit(log, K, lambda e: e.update(signer=None, outcome="denied"))  # sig kept
-    assert_fails(log, K, "unsigned, and not a denial")
+    lines = read_lines(log)
+    forged = {**fields(N + 1, user="bob", outcome="denied", action="export"), "seq": N + 1,
+              "prev": line_hash(lines[-1]), "signer": None, "sig": None}
+    write_lines(log, [*lines, canonical(forged)])
+    assert_fails(log, N + 1, "unsigned, and not a failed sign-in")
 
 
-def test_signed_event_stripped_to_look_like_an_unsigned_denial_breaks_the_next_link(tmp_path):
+def test_unsigned_sign_in_denial_carrying_a_signature_is_named(tmp_path):
     log = build(tmp_path / "audit.log", N)
-    edit(log, K, lambda e: e.update(signer=None, sig=None, outcome="denied"))
+    edit(log, K, lambda e: e.update(signer=None, action="login", outcome="denied"))  # sig kept
+    assert_fails(log, K, "unsigned, and not a failed sign-in")
+
+
+def test_signed_event_stripped_to_look_like_a_failed_sign_in_breaks_the_next_link(tmp_path):
+    log = build(tmp_path / "audit.log", N)
+    edit(log, K, lambda e: e.update(signer=None, sig=None, action="login", outcome="denied"))
     assert_fails(log, K + 1, "does not chain")
 
 

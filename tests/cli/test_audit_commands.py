@@ -234,6 +234,9 @@ FILTERS = [
     (("--action", "denied"), ["login_bob", "search_denied", "auditlog_carol", "login_nobody"]),
     (("--action", "login"), ["login_bob", "login_nobody"]),
     (("--action", "audit-log"), ["auditlog_carol"]),
+    (("--action", "ledger-add"), []),  # recorded by 'ledger add', though not in this log
+    (("--action", "ledger-paid"), []),
+    (("--action", "ledger-list"), []),
     (("--client", "C002"), ["client_c002", "file_credit", "search_carol"]),
     (("--client", "C001"), ["client_c001", "file_doc", "get", "export"]),
     (("--client", "C404"), []),
@@ -399,7 +402,7 @@ TAMPER = [
     ("edit-outcome-of-denial", lambda ls: _edit(ls, 14, _set("outcome", "ok")),
      14, "signature of 'bob' does not verify (edited or forged)"),
     ("unsign-signed-event", lambda ls: _edit(ls, 9, lambda e: e.update(signer=None, sig=None)),
-     9, "unsigned, and not a denial"),
+     9, "unsigned, and not a failed sign-in"),
     ("edit-not-canonical", lambda ls: ls[:5] + [ls[5].replace(b'"outcome":"ok"', b'"outcome": "ok"')] + ls[6:],
      6, "not in canonical form (edited)"),
     ("torn-line", lambda ls: ls[:7] + [ls[7][:40]] + ls[8:],
@@ -422,9 +425,14 @@ TAMPER = [
     ("insert-forged-unknown-signer", lambda ls: _forge(ls, 10, "mallory", "mallory", _MALLORY),
      11, "signed by unknown user 'mallory'"),
     ("insert-forged-unsigned", lambda ls: _forge(ls, 10, "bob", None, None),
-     11, "unsigned, and not a denial"),
+     11, "unsigned, and not a failed sign-in"),
     ("insert-forged-at-end", lambda ls: _forge(ls, N, "bob", "bob", _MALLORY),
      N + 1, "signature of 'bob' does not verify (edited or forged)"),
+    # only a failed sign-in has no key to sign with: an unsigned denial of anything else is forged
+    ("append-forged-unsigned-export-denial", lambda ls: _forge(ls, N, "bob", None, None, outcome="denied"),
+     N + 1, "unsigned, and not a failed sign-in"),
+    ("insert-forged-unsigned-export-denial", lambda ls: _forge(ls, 10, "bob", None, None, outcome="denied"),
+     11, "unsigned, and not a failed sign-in"),
 ]
 
 

@@ -1,0 +1,16 @@
+"""The names of the actions the audit trail records: one place for the code
+that records them (``Session.recorded``, ``ArchiveHome.login`` and ``init``)
+and for ``audit log --action``. A test reads every recorded name out of the
+code and checks that it is here."""
+
+from __future__ import annotations
+
+ADMIN_ACTIONS = frozenset({"init", "user-add", "user-remove", "user-passwd", "user-list", "policy-sync",
+                           "rotate", "client-add", "reindex"})
+ACTIONS = frozenset({
+    *ADMIN_ACTIONS,
+    "login", "whoami", "client-list", "client-show",              # sign-in, users and clients
+    "file", "ls", "get", "export", "search", "verify",            # documents
+    "generate", "ledger-add", "ledger-paid", "ledger-list",       # paperwork and receivables
+    "audit-log", "audit-checkpoint",                              # auditors
+})
