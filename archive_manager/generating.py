@@ -5,9 +5,11 @@ Data by source (templates/catalog.toml): ``profile`` the client's basic
 information (needs read on ``basic``), ``ledger`` the receivables (read on
 ``credit``), ``contract`` a contract's metadata (read on ``contract``),
 ``given`` ``--set``/``--data``, ``system`` the letterhead (``[company]`` in
-archive.toml), today and a document number. Generating needs the ``generate``
-action; filing the result needs ``file`` on its type's class. The event names
-the template and the SHA-256 of its file.
+archive.toml), today and a document number. Only ``given`` values may be set,
+and a profile value the client's profile lacks: a value the archive derives
+(a total, the dunning level, the contract's data, a name) cannot be overridden.
+Generating needs the ``generate`` action; filing the result needs ``file`` on
+its type's class. The event names the template and the SHA-256 of its file.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ import os
 from datetime import date, timedelta
 from pathlib import Path
 
-from archive_manager.errors import NotFound, UsageError
+from archive_manager.errors import ConflictError, NotFound, UsageError
 from archive_manager.filing import FilingPipeline, FilingRequest
-from archive_manager.generation.catalog import TemplateSpec, load_catalog
+from archive_manager.generation.catalog import TemplateSpec, Variable, load_catalog, lookup
 from archive_manager.generation.ledger import DunningPolicy, Letter
 from archive_manager.generation.render import render
 from archive_manager.reading import locate
@@ -29,6 +31,9 @@ from archive_manager.session import Session
 
 SOURCE_CLASSES = {"profile": "basic", "ledger": LEDGER_CLASS, "contract": "contract"}
 DEADLINE_DAYS = {1: 15, 2: 10, 3: 5}  # a new payment deadline, shorter as the tone escalates
+DUNNING = "dunning-letter"
+DERIVED = {"profile": "comes from the client's profile", "ledger": "is computed from the ledger",
+           "contract": "comes from the contract", "system": "is filled in by the archive"}
 
 
 def parse_given(pairs: list[str] | tuple[str, ...], data_file: Path | None) -> dict:
@@ -69,6 +74,52 @@ def _merge(into: dict, extra: dict) -> dict:
     return into
 
 
+def _check_given(spec: TemplateSpec, given: dict, context: dict, client: str, prefix: str = "") -> None:
+    """Refuse a value the catalog does not declare ``given`` (``context``
+    holds what the archive derived): a profile value may fill a gap in the
+    client's profile, which has no command to complete it (or repeat what it
+    holds), never replace one."""
+    for key, value in given.items():
+        path = prefix + key
+        var = spec.variable(path)
+        if var is None:
+            inside = spec.inside(path)
+            if inside and isinstance(value, dict):
+                _check_given(spec, value, context, client, path + ".")
+                continue
+            var = next((v for v in inside if v.source != "given"), None)  # e.g. --set client=...
+            if var is None:
+                given_names = [v.name for v in spec.variables if v.source == "given"]
+                raise UsageError(f"template {spec.name} has no value {path!r}",
+                                 hint=f"values {spec.name} takes: {', '.join(given_names)}" if given_names
+                                 else f"{spec.name} takes no values from --set or --data")
+        elif var.source == "given" or (var.source == "profile" and lookup(context, var.name) in (None, "", value)):
+            continue
+        raise UsageError(f"{path!r} {DERIVED[var.source]} and cannot be set", hint=_derived_hint(var, client))
+
+
+def _derived_hint(var: Variable, client: str) -> str:
+    if var.source == "ledger":
+        return "record invoices and payments with 'archive ledger'; choose the dunning level with --level"
+    if var.source == "contract":
+        return f"name the contract with --contract DOC_ID ('archive ls --client {client} --type contract' lists them)"
+    if var.source == "profile":
+        return f"'archive client show {client}' shows the profile; only a value it lacks can be given"
+    if var.name.startswith("company."):
+        return "the letterhead is [company] in archive.toml"
+    return "the date, the document number and the applicant are the archive's own"
+
+
+def _missing_hint(spec: TemplateSpec, missing: list[str], client: str, contract: str | None) -> str:
+    given = "give them with --set name=value or --data FILE; the letterhead is [company] in archive.toml"
+    if contract is not None or not any(spec.variable(m).source == "contract" for m in missing):
+        return given
+    hint = f"pass --contract DOC_ID ('archive ls --client {client} --type contract' lists the contracts)"
+    if all(spec.variable(m).source == "contract" for m in missing):
+        return hint
+    return hint + "; give the other values with --set name=value or --data FILE"
+
+
 def _spec(session: Session, name: str) -> tuple[TemplateSpec, Path]:
     catalog = load_catalog(session.settings.templates_dir)
     if name not in catalog:
@@ -104,13 +155,17 @@ def _dunning(session: Session, client: str, level: int | None, today: date) -> t
     overdue = ledger.overdue(today)
     if not overdue:
         raise UsageError(f"client {client} has nothing overdue", hint="'archive ledger list --overdue' shows what is")
-    s = session.settings
-    level = level or ledger.level_due(today, DunningPolicy(s.dunning_thresholds, s.dunning_gap_days))
+    level = level or ledger.level_due(today, _policy(session))
     rows = [{"number": i.number, "contract": i.contract or "", "due": i.due, "amount": i.outstanding,
              "days_overdue": i.days_overdue(today)} for i in overdue]
     values = {"invoices": rows, "total": ledger.total_overdue(today), "level": level,
               "deadline": today + timedelta(days=DEADLINE_DAYS[level])}
     return values, [f"invoice:{i.number}" for i in overdue], level
+
+
+def _policy(session: Session) -> DunningPolicy:
+    s = session.settings
+    return DunningPolicy(s.dunning_thresholds, s.dunning_gap_days)
 
 
 def generate(session: Session, name: str, client: str, given: dict | None = None, out: Path | None = None,
@@ -147,13 +202,13 @@ def generate(session: Session, name: str, client: str, given: dict | None = None
             values, links, dunning_level = _dunning(session, client, level, today)
             context.update(values)
             derived += links
+        _check_given(spec, given or {}, context, client)
         _merge(context, given or {})
         spec.fill_optional(context)
         missing = spec.missing(context)
         if missing:
             raise UsageError(f"template {name} needs values for: {', '.join(missing)}",
-                             hint="give them with --set name=value or --data FILE; the letterhead is [company] "
-                                  "in archive.toml")
+                             hint=_missing_hint(spec, missing, client, contract))
         out = Path(out) if out is not None else Path.cwd() / f"{name}-{client}-{today.isoformat()}.docx"
         rec["file_name"] = out.name
         tmp = out.with_name(f".{out.name}.{session.runtime.token(4)}.part")
@@ -186,3 +241,35 @@ def overdue_clients(session: Session, min_days: int = 1) -> list[str]:
         if overdue and max(i.days_overdue(today) for i in overdue) >= min_days:
             out.append(code)
     return out
+
+
+def generate_overdue(session: Session, folder: Path, given: dict | None = None, file_back: bool = True,
+                     level: int | None = None, min_days: int = 1) -> list[dict]:
+    """A dunning letter for each client at least ``min_days`` overdue, written
+    to ``folder/dunning-letter-<client>.docx``. A client sent a letter at the
+    level due (or above) less than ``[dunning] min_gap_days`` ago is skipped
+    (its row says why), so a second run does not send the same letter again;
+    an existing file is never replaced: then nothing is written."""
+    if level is not None and level not in DEADLINE_DAYS:
+        raise UsageError("--level must be 1, 2 or 3")
+    today, policy = session.runtime.now().date(), _policy(session)
+    rows: dict[str, dict] = {}
+    paths: dict[str, Path] = {}
+    for code in overdue_clients(session, min_days):
+        ledger = read_ledger(session, code)
+        due = level or ledger.level_due(today, policy)
+        last = ledger.recent_letter(today, due, policy)
+        if last is None:
+            paths[code] = Path(folder) / f"{DUNNING}-{code}.docx"
+        else:
+            rows[code] = {"template": DUNNING, "client": code, "path": None, "doc_id": None, "version": None,
+                          "level": due, "skipped": f"a level {last.level} letter was sent on {last.sent_on}, "
+                                                   f"less than {policy.min_gap_days} days ago (min_gap_days)"}
+    taken = [p for p in paths.values() if p.exists() or p.is_symlink()]
+    if taken:
+        more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
+        raise ConflictError(f"{taken[0]} already exists{more}; no letter was written",
+                            hint="move the earlier letters away, or give another directory with -o")
+    for code, out in paths.items():
+        rows[code] = {**generate(session, DUNNING, code, given, out, file_back, level=level), "skipped": None}
+    return [rows[code] for code in sorted(rows)]

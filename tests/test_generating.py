@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from archive_manager import accounts, clients, filing, generating, reading, receivables, searching
-from archive_manager.errors import AccessDenied, UsageError
+from archive_manager.errors import AccessDenied, ConflictError, UsageError
 from archive_manager.runtime import Runtime
 from tests.generation.test_render import text_of
 
@@ -138,3 +138,126 @@ def test_dunning_thresholds_come_from_the_settings(arch, tmp_path):
     carol = at(arch, "carol", "2026-11-01")
     receivables.add_invoice(carol, "C001", "INV-1", "100", "2026-10-25")  # 7 days: level 2 under these thresholds
     assert generating.generate(carol, "dunning-letter", "C001", out=tmp_path / "l.docx")["level"] == 2
+
+
+# --- values the archive derives cannot be given ----------------------------------------------------
+
+SPOOFS = [
+    ("dunning-letter", {"total": "1.00"}, "'total' is computed from the ledger and cannot be set", "--level"),
+    ("dunning-letter", {"level": "1"}, "'level' is computed from the ledger and cannot be set", "--level"),
+    ("dunning-letter", {"invoices": []}, "'invoices' is computed from the ledger and cannot be set", "archive ledger"),
+    ("dunning-letter", {"deadline": "2099-01-01"}, "'deadline' is computed from the ledger and cannot be set", None),
+    ("dunning-letter", {"client": {"name": "别的公司"}}, "'client.name' comes from the client's profile and cannot be "
+                                                       "set", "archive client show C001"),
+    ("dunning-letter", {"client": "别的公司"}, "'client' comes from the client's profile and cannot be set", None),
+    ("dunning-letter", {"today": "2020-01-01"}, "'today' is filled in by the archive and cannot be set", None),
+    ("dunning-letter", {"letter_no": "X-1"}, "'letter_no' is filled in by the archive and cannot be set", None),
+    ("dunning-letter", {"company": {"name": "冒名公司"}}, "'company.name' is filled in by the archive and cannot be set",
+     "[company] in archive.toml"),
+    ("dunning-letter", {"note": "x"}, "template dunning-letter has no value 'note'", "takes no values"),
+    ("admission-form", {"client": {"legal_rep": "李四"}, "budget": "1", "business": {"need": "x"}},
+     "'client.legal_rep' comes from the client's profile and cannot be set", None),
+    ("admission-form", {"client": {"code": "C002"}}, "'client.code' comes from the client's profile and cannot be set",
+     None),
+    ("admission-form", {"applicant": "alice"}, "'applicant' is filled in by the archive and cannot be set", None),
+    ("admission-form", {"buget": "500000"}, "template admission-form has no value 'buget'",
+     "values admission-form takes: budget, business.channels, business.need"),
+    ("contract-amendment", {"contract": {"number": "HT-9999-999"}},
+     "'contract.number' comes from the contract and cannot be set", "--contract DOC_ID"),
+]
+
+
+@pytest.mark.parametrize("template,given,message,hint", SPOOFS, ids=[f"{t}-{m.split()[0]}" for t, _, m, _ in SPOOFS])
+def test_a_value_the_archive_derives_cannot_be_set(arch, tmp_path, template, given, message, hint):
+    carol = at(arch, "carol", "2026-11-01")
+    receivables.add_invoice(carol, "C001", "INV-0042", "128000.00", "2026-09-30")
+    user = "carol" if template == "dunning-letter" else "alice"
+    session = at(arch, user, "2026-11-01")
+    before = len(reading.list_documents(arch.login("alice")))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(UsageError) as exc:
+        generating.generate(session, template, "C001", given, out / "spoof.docx")
+    assert exc.value.message == message
+    if hint:
+        assert hint in exc.value.hint
+    assert exc.value.exit_code == 2
+    assert list(out.iterdir()) == []
+    assert len(reading.list_documents(arch.login("alice"))) == before
+    assert receivables.read_ledger(carol, "C001").letters == []
+
+
+def test_given_values_and_gaps_in_the_profile_can_be_set(arch, tmp_path):
+    """What the catalog declares given, a profile value the profile lacks, and one equal to it."""
+    alice = at(arch, "alice", "2026-11-26")
+    given = {"business": {"need": "年度品牌投放", "channels": "地铁"}, "budget": "500000", "credit": {"rating": "A"},
+             "client": {"address": "北京市朝阳区建国路88号", "legal_rep": "张伟"}}
+    generating.generate(alice, "admission-form", "C001", given, tmp_path / "f.docx", file_back=False)
+    text = text_of(tmp_path / "f.docx")
+    assert "北京市朝阳区建国路88号" in text and "法定代表人 | 张伟" in text and "地铁" in text
+
+
+def test_contract_amendment_without_a_contract_says_to_pass_one(arch, tmp_path):
+    bob = at(arch, "bob", "2026-11-26")
+    given = {"changes": [{"clause": "第三条", "original": "a", "new": "b"}], "effective": "2026-12-01"}
+    with pytest.raises(UsageError) as exc:
+        generating.generate(bob, "contract-amendment", "C001", given, tmp_path / "a.docx")
+    assert exc.value.message == ("template contract-amendment needs values for: contract.date, contract.number, "
+                                 "contract.title")
+    assert exc.value.hint == "pass --contract DOC_ID ('archive ls --client C001 --type contract' lists the contracts)"
+    assert "--set" not in exc.value.hint
+    with pytest.raises(UsageError) as exc:  # other values missing as well: both are named
+        generating.generate(bob, "contract-amendment", "C001", {}, tmp_path / "a.docx")
+    assert exc.value.hint.startswith("pass --contract DOC_ID (") and exc.value.hint.endswith(
+        "give the other values with --set name=value or --data FILE")
+    assert not (tmp_path / "a.docx").exists()
+
+
+# --- the overdue batch: no second letter within min_gap_days, no file replaced ---------------------
+
+
+def test_a_second_batch_within_the_gap_skips_clients_already_sent_that_level(arch, tmp_path):
+    alice = arch.login("alice")
+    clients.add_client(alice, "C002", "上海明月广告有限公司")
+    carol = at(arch, "carol", "2026-11-01")
+    receivables.add_invoice(carol, "C001", "INV-1", "100", "2026-10-25")   # 7 days: level 1
+    receivables.add_invoice(carol, "C002", "INV-2", "200", "2026-09-01")   # 61 days: level 3
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    rows = generating.generate_overdue(carol, first)
+    assert [(r["client"], r["level"], r["skipped"]) for r in rows] == [("C001", 1, None), ("C002", 3, None)]
+    assert all(r["doc_id"] for r in rows)
+    rows = generating.generate_overdue(carol, second)  # the same day
+    assert [(r["client"], r["level"], r["path"], r["doc_id"]) for r in rows] == [("C001", 1, None, None),
+                                                                               ("C002", 3, None, None)]
+    assert rows[0]["skipped"] == "a level 1 letter was sent on 2026-11-01, less than 14 days ago (min_gap_days)"
+    assert list(second.iterdir()) == []
+    assert [len(receivables.read_ledger(carol, c).letters) for c in ("C001", "C002")] == [1, 1]
+    letters = [r for r in reading.list_documents(carol) if r["type"] == "dunning-letter"]
+    assert len(letters) == 2
+    # thirteen days on, still within the gap: skipped; a higher level than the one sent is not
+    carol = at(arch, "carol", "2026-11-14")
+    rows = generating.generate_overdue(carol, second, level=2)
+    assert [(r["client"], bool(r["skipped"])) for r in rows] == [("C001", False), ("C002", True)]
+    # once the gap has passed, the next letter goes out, one level up
+    carol = at(arch, "carol", "2026-11-29")
+    rows = generating.generate_overdue(carol, tmp_path)
+    assert [(r["client"], r["level"], r["skipped"]) for r in rows] == [("C001", 3, None), ("C002", 3, None)]
+
+
+def test_a_batch_never_replaces_an_existing_file(arch, tmp_path):
+    tmp_path = tmp_path / "out"
+    tmp_path.mkdir()
+    carol = at(arch, "carol", "2026-11-01")
+    receivables.add_invoice(carol, "C001", "INV-1", "100", "2026-10-25")
+    rows = generating.generate_overdue(carol, tmp_path, file_back=False)  # a preview: not sent
+    letter = tmp_path / "dunning-letter-C001.docx"
+    assert rows[0]["path"] == str(letter) and rows[0]["doc_id"] is None
+    kept = letter.read_bytes()
+    with pytest.raises(ConflictError) as exc:
+        generating.generate_overdue(carol, tmp_path)
+    assert exc.value.message == f"{letter} already exists; no letter was written"
+    assert "-o" in exc.value.hint
+    assert letter.read_bytes() == kept and sorted(p.name for p in tmp_path.iterdir()) == [letter.name]
+    assert receivables.read_ledger(carol, "C001").letters == []
+    assert not [r for r in reading.list_documents(carol) if r["type"] == "dunning-letter"]

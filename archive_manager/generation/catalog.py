@@ -61,15 +61,22 @@ class TemplateSpec:
     def declared(self) -> set[str]:
         return set().union(*(v.paths() for v in self.variables)) if self.variables else set()
 
+    def variable(self, name: str) -> Variable | None:
+        return next((v for v in self.variables if v.name == name), None)
+
+    def inside(self, group: str) -> list[Variable]:
+        """The variables in the group ``group`` (``client`` holds ``client.name``)."""
+        return [v for v in self.variables if v.name.startswith(group + ".")]
+
     def missing(self, context: dict) -> list[str]:
         """Required variables without a value in ``context`` (None and "" count as missing)."""
-        return [v.name for v in self.variables if v.required and _lookup(context, v.name) in (None, "", [])]
+        return [v.name for v in self.variables if v.required and lookup(context, v.name) in (None, "", [])]
 
     def fill_optional(self, context: dict) -> dict:
         """Give every optional variable without a value None (an empty list for
         a list), so that the template prints nothing there."""
         for v in self.variables:
-            if not v.required and _lookup(context, v.name) is None:
+            if not v.required and lookup(context, v.name) is None:
                 _assign(context, v.name, [] if v.type == "list" else None)
         return context
 
@@ -82,7 +89,8 @@ class TemplateSpec:
         return context
 
 
-def _lookup(context: dict, path: str):
+def lookup(context: dict, path: str):
+    """The value at the dotted ``path`` in ``context``, or None."""
     value = context
     for part in path.split("."):
         if not isinstance(value, dict) or part not in value:

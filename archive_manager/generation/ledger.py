@@ -6,7 +6,9 @@ generation issue's next steps.)
 Dunning levels: 1 reminder (提醒函), 2 formal demand (催告函), 3 final notice
 before legal action (律师函前最后通知). The level due is the higher of the
 level the days overdue reach (``thresholds``) and one above the last letter
-sent, once ``min_gap_days`` have passed since it; never above 3.
+sent, once ``min_gap_days`` have passed since it; never above 3. Within
+``min_gap_days`` of a letter, a batch run sends no second letter at its level
+or below (:meth:`Ledger.recent_letter`).
 """
 
 from __future__ import annotations
@@ -110,6 +112,12 @@ class Ledger:
 
     def total_overdue(self, today: date) -> Decimal:
         return sum((i.outstanding for i in self.overdue(today)), Decimal("0.00"))
+
+    def recent_letter(self, today: date, level: int, policy: DunningPolicy = DunningPolicy()) -> Letter | None:
+        """The newest letter at ``level`` or above sent less than ``min_gap_days``
+        before ``today``: while there is one, a letter at ``level`` repeats it."""
+        recent = [x for x in self.letters if x.level >= level and 0 <= (today - x.sent_on).days < policy.min_gap_days]
+        return max(recent, key=lambda x: (x.sent_on, x.level), default=None)
 
     def level_due(self, today: date, policy: DunningPolicy = DunningPolicy()) -> int | None:
         """The dunning level to send today, or None when nothing is overdue."""

@@ -22,11 +22,18 @@ def soffice() -> str | None:
     return shutil.which("soffice") or shutil.which("libreoffice")
 
 
-def convert(documents: list[Path], timeout: float = 120.0) -> list[Path]:
-    """Convert each .docx to a .pdf beside it; returns the PDFs in order."""
+def require_soffice() -> str:
+    """The LibreOffice program, or a :class:`UsageError` saying what to install
+    (``generate --pdf`` asks before it writes or files anything)."""
     program = soffice()
     if program is None:
         raise UsageError("--pdf needs LibreOffice, which is not installed", hint=INSTALL_HINT)
+    return program
+
+
+def convert(documents: list[Path], timeout: float = 120.0) -> list[Path]:
+    """Convert each .docx to a .pdf beside it; returns the PDFs in order."""
+    program = require_soffice()
     documents = [Path(d).resolve() for d in documents]
     by_dir: dict[Path, list[Path]] = {}
     for d in documents:

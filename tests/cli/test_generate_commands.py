@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import pypdf
 import pytest
@@ -45,3 +46,97 @@ def test_generate_pdf_keeps_the_chinese_client_name(letterhead):
 def test_either_client_or_overdue(letterhead):
     r = letterhead.run("generate", "dunning-letter", user="carol")
     assert r.exit_code == 2 and r.stderr.startswith("archive: error: give either --client CODE or --overdue")
+
+
+def generate_events(cli) -> list[dict]:
+    lines = (cli.home / "audit" / "events.log").read_bytes().splitlines()
+    return [e for e in map(json.loads, lines) if e["action"] == "generate"]
+
+
+def filed_letters(cli) -> list[dict]:
+    r = cli.run("ls", "--type", "dunning-letter", "--json", user="carol")
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def test_a_value_from_the_ledger_cannot_be_set(letterhead):
+    cli = letterhead
+    out = cli.workdir / "spoof.docx"
+    r = cli.run("generate", "dunning-letter", "--client", "C001", "--set", "total=1.00", "--set", "level=1",
+                "--no-file", "-o", out, user="carol")
+    assert r.exit_code == 2, r.output
+    assert r.stdout == ""
+    assert r.stderr.splitlines() == [
+        "archive: error: 'total' is computed from the ledger and cannot be set",
+        "archive: hint: record invoices and payments with 'archive ledger'; choose the dunning level with --level"]
+    assert not out.exists()
+    assert [(e["outcome"], e["reason"]) for e in generate_events(cli)] == [("error", "bad input")]
+
+
+def test_the_values_the_user_gives_still_work(letterhead):
+    cli = letterhead
+    r = cli.run("generate", "admission-form", "--client", "C001", "--set", "budget=500000", "--set",
+                "business.need=年度品牌投放", "--set", "client.address=北京市朝阳区建国路88号", "--no-file",
+                "-o", cli.workdir / "f.docx", user="alice")
+    assert r.exit_code == 0, r.output
+
+
+def test_pdf_without_libreoffice_writes_and_files_nothing(letterhead):
+    cli = letterhead
+    nowhere = cli.workdir / "no-programs"
+    nowhere.mkdir()
+    out = cli.workdir / "out"
+    out.mkdir()
+    for args in (("--client", "C001", "-o", out / "letter.docx"), ("--overdue", "-o", out)):
+        r = cli.run("generate", "dunning-letter", *args, "--pdf", user="carol", PATH=str(nowhere))
+        assert r.exit_code == 2, r.output
+        assert r.stderr.splitlines() == [
+            "archive: error: --pdf needs LibreOffice, which is not installed",
+            f"archive: hint: {pdf.INSTALL_HINT}"]
+        assert list(out.iterdir()) == []
+    assert filed_letters(cli) == [] and generate_events(cli) == []
+    # no letter counts as sent: the next one is still the first
+    r = cli.run("generate", "dunning-letter", "--client", "C001", "-o", out / "letter.docx", "--json", user="carol")
+    assert r.exit_code == 0, r.output
+
+
+def test_contract_amendment_without_contract_says_to_pass_it(letterhead):
+    cli = letterhead
+    changes = cli.write("changes.json", json.dumps({"changes": [{"clause": "第三条", "original": "a", "new": "b"}],
+                                                    "effective": "2026-12-01"}, ensure_ascii=False))
+    r = cli.run("generate", "contract-amendment", "--client", "C001", "--data", changes, user="bob")
+    assert r.exit_code == 2, r.output
+    assert r.stderr.splitlines() == [
+        "archive: error: template contract-amendment needs values for: contract.date, contract.number, contract.title",
+        "archive: hint: pass --contract DOC_ID ('archive ls --client C001 --type contract' lists the contracts)"]
+
+
+def test_overdue_twice_the_same_day_sends_one_letter(letterhead):
+    cli = letterhead
+    first, second = cli.workdir / "first", cli.workdir / "second"
+    first.mkdir(), second.mkdir()
+    r = cli.run("generate", "dunning-letter", "--overdue", "-o", first, user="carol")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith(f"wrote {first / 'dunning-letter-C001.docx'} (level 3); filed as C001-")
+    r = cli.run("generate", "dunning-letter", "--overdue", "-o", second, user="carol")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines() == [
+        f"skipped C001 (level 3): a level 3 letter was sent on {datetime.now(timezone.utc).date()}, "
+        "less than 14 days ago (min_gap_days)"]
+    assert list(second.iterdir()) == [] and len(filed_letters(cli)) == 1
+    rows = json.loads(cli.run("generate", "dunning-letter", "--overdue", "-o", second, "--json", user="carol").stdout)
+    assert [(r["client"], r["level"], r["path"], r["doc_id"]) for r in rows] == [("C001", 3, None, None)]
+    assert rows[0]["skipped"].startswith("a level 3 letter was sent on ")
+
+
+def test_overdue_never_overwrites_a_letter_in_the_directory(letterhead):
+    cli = letterhead
+    letter = cli.workdir / "dunning-letter-C001.docx"
+    letter.write_bytes(b"an earlier letter")
+    r = cli.run("generate", "dunning-letter", "--overdue", "-o", cli.workdir, user="carol")
+    assert r.exit_code == 7, r.output
+    assert r.stderr.splitlines() == [
+        f"archive: error: {letter} already exists; no letter was written",
+        "archive: hint: move the earlier letters away, or give another directory with -o"]
+    assert letter.read_bytes() == b"an earlier letter"
+    assert filed_letters(cli) == [] and generate_events(cli) == []
