@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -15,12 +16,18 @@ from archive_manager.errors import ArchiveError, UsageError
 EXIT_CODES_HELP = """Exit codes: 0 ok, 1 failure or problems found by verify, 2 bad input,
 3 authentication or access denied, 4 not found, 5 integrity failure (tampering),
 6 invalid policy, 7 conflict with existing state."""
+EXIT_BROKEN_PIPE = 128 + 13  # what the shell reports for a program stopped by SIGPIPE
 
 
 class ArchiveGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            finally:
+                sys.stdout.flush()  # a reader that went away shows here, not in the interpreter's last flush
+        except BrokenPipeError:
+            reader_gone()
         except ArchiveError as exc:
             fail(exc)
         except OSError as exc:
@@ -32,6 +39,20 @@ class ArchiveGroup(click.Group):
             cli = ctx.find_object(CliContext)
             if cli is not None and cli._home is not None:
                 cli._home.close()  # stops the text-extraction worker
+
+
+def reader_gone() -> None:
+    """Whoever read stdout stopped (``archive ls | head -1``): end quietly, with
+    no message, as a program stopped by SIGPIPE does (exit status 141). Stdout
+    goes to /dev/null first, so the interpreter's last flush cannot fail again
+    (the recipe in Python's ``signal`` documentation)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is no file descriptor (CliRunner)
+        pass
+    sys.exit(EXIT_BROKEN_PIPE)
 
 
 @click.group(cls=ArchiveGroup, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})

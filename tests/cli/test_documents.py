@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from tests.cli.conftest import KDF_WARNING
 
@@ -517,3 +521,30 @@ def test_file_replaces_document_of_another_client(cli):
     r = cli.run("file", b, "--client", "C002", "--type", "contract", "--replaces", doc, user="alice")
     assert r.exit_code == 2, r.output
     assert r.stderr.splitlines() == [f"archive: error: {b}: document '{doc}' does not belong to client 'C002'"]
+
+
+# --- output into a pipe whose reader went away (archive ls | head -1) --------------
+
+
+def run_into_closed_pipe(cli, *args, user="alice") -> subprocess.CompletedProcess:
+    """Run ``archive`` as a process whose stdout reader closes the pipe before
+    anything is written, as ``head`` does once it has its lines."""
+    script = Path(sys.executable).parent / "archive"
+    command = [str(script)] if script.exists() else [sys.executable, "-c",
+                                                      "from archive_manager.cli import main; main()"]
+    env = {k: v for k, v in cli.env(user).items() if v is not None}
+    env["PATH"] = os.environ.get("PATH", "")
+    proc = subprocess.Popen([*command, *map(str, args)], env=env, cwd=cli.workdir, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, b"", err)
+
+
+def test_a_reader_that_went_away_ends_the_command_quietly(cli):
+    for n in range(3):
+        cli.file(cli.write(f"合同{n}.txt", CHINESE + str(n).encode()))
+    big = cli.file(cli.write("big.bin", os.urandom(1 << 20)))[0]["doc_id"]  # more than a pipe holds
+    for args in (("ls",), ("ls", "--json"), ("get", big), ("audit", "verify")):
+        r = run_into_closed_pipe(cli, *args)
+        assert (r.returncode, r.stderr.decode()) == (141, ""), args
