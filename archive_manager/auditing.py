@@ -148,11 +148,14 @@ def verify_trail(home: "ArchiveHome", checkpoint_text: str | None = None) -> dic
 def _stored_checkpoints(home: "ArchiveHome") -> list[dict]:
     path = home.settings.checkpoints
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
     except FileNotFoundError:
         return []
     out = []
     for n, line in enumerate(text.splitlines(), 1):
+        if line.strip() and line.encode("utf-8", "surrogateescape").decode("utf-8", "replace") != line:
+            raise IntegrityError(f"{path.name} line {n} is not UTF-8 text: it was damaged",
+                                 hint="compare it with the copies kept off the machine")
         if line.strip():
             try:
                 out.append(parse_checkpoint(line))

@@ -639,3 +639,20 @@ def test_auditor_sees_what_a_policy_sync_changed(cli):
     sync = audit_log(cli, "--action", "policy-sync")[-1]
     assert (sync["action"], sync["outcome"]) == ("policy-sync", "ok")
     assert sync["objects"] == {"sealed": [], "revoked": ["service:bob"], "created": []}
+
+
+@pytest.mark.parametrize("damage", ["not utf-8", "not a checkpoint"])
+def test_a_damaged_stored_checkpoint_is_an_integrity_failure_not_a_crash(cli, damage):
+    checkpoint(cli, "dave")
+    path = cli.home / "audit" / "checkpoints.log"
+    data = bytearray(path.read_bytes())
+    if damage == "not utf-8":
+        data[11] ^= 0x80
+    else:
+        data[:1] = b"x"
+    path.write_bytes(bytes(data))
+    for args, user in ((("audit", "verify"), None), (("audit", "checkpoint"), "dave")):
+        r = cli.run(*args, user=user)
+        assert r.exit_code == 5, r.output
+        assert r.stderr.startswith("archive: error: checkpoints.log line 1 "), r.stderr
+        assert "Traceback" not in r.output
