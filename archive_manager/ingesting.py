@@ -174,6 +174,13 @@ class Ingestor:
         status = "duplicate" if filed.duplicate else "new-version" if filed.new_version else "filed"
         outcome = Outcome(item.rel, status, filed.doc_id, filed.version,
                           text=filed.text_reason if filed.text_status != "ok" else None)
+        if filed.duplicate and not self._index_behind:
+            # its content is durable in the vault already (and in the index, once the
+            # start-up recovery caught up what a killed run left): the original goes
+            # now, so a run killed again and again still makes progress
+            inbox.remove_original(item)
+            inbox.fsync_dir(item.path.parent)
+            return self._finish(outcome)
         self._waiting.append(_Waiting(item, outcome))
         if len(self.batch) >= self.batch_size:
             self.flush()

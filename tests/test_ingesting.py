@@ -798,3 +798,29 @@ def test_a_sidecar_with_a_huge_title_is_quarantined_and_audited(arch, root, alic
     o = p.by_path()["C001/contract/a.txt"]
     assert o.status == "quarantined" and "title is too long" in o.reason
     assert [e.outcome for e in file_events(arch)][-1] != "ok"
+
+
+def test_a_duplicate_original_goes_at_once_not_with_the_batch(arch, root, monkeypatch):
+    """A run killed before its batch's index commit leaves originals that are
+    duplicates next time; they must go as they are recognised, or a run
+    killed again before each commit would never make progress."""
+    alice = reconfigure(arch, batch=100)
+    words = five_files(root)
+    first = run_pass(alice, root)
+    assert first.counts == Counts(filed=5)
+    five_files(root)  # the same files again, as a killed run leaves them
+    drop(root, "C001/contract/new.txt", "广告发布合同 godwit")
+    seen_at_flush = []
+    real_flush = IndexBatch.flush
+
+    def spy(self, session):
+        seen_at_flush.append(files_under(root))
+        return real_flush(self, session)
+
+    monkeypatch.setattr(IndexBatch, "flush", spy)
+    p = run_pass(alice, root)
+    assert p.counts == Counts(filed=1, duplicates=5)
+    assert seen_at_flush == [["C001/contract/new.txt"]]
+    assert files_under(root) == []
+    for rel, word in words.items():
+        assert hits(alice, word) == [first.by_path()[rel].doc_id], word
