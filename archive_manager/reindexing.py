@@ -74,6 +74,7 @@ def _reindex_class(session: Session, cls: str, if_needed: bool) -> ClassReport:
     slots = _slots(session, cls)
     revisions = {sid: slot_digest(latest_versions(slot.documents)) for sid, (_, slot) in slots.items()}
     index: ClassIndex = class_index(session, cls)
+    index.remove_leftovers()  # of a rebuild that was killed
     reason = index.staleness(revisions) if if_needed else "requested"
     counter = _Counter()
     if reason is None:

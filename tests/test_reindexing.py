@@ -4,6 +4,7 @@ old schema), per-user scope, and no plaintext under index/ or in the temp dir.""
 from __future__ import annotations
 
 import hashlib
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -105,6 +106,17 @@ def test_reindex_if_needed_leaves_current_indexes_alone(arch, filed):
     assert all(r.reason is None for r in reports)
     after = snapshot(index_dir(arch))
     assert after == before
+
+
+def test_a_half_built_index_left_by_a_killed_rebuild_is_removed(arch, filed):
+    """A SIGKILL during a rebuild leaves <class>.new (encrypted); the next
+    reindex, even one that finds every class current, removes it."""
+    folder = index_dir(arch)
+    shutil.copytree(folder / "contract", folder / "contract.new")
+    (folder / "credit.old").mkdir()
+    reports = reindexing.reindex(arch.login("alice"), if_needed=True)
+    assert {r.action for r in reports} == {"current"}
+    assert not (folder / "contract.new").exists() and not (folder / "credit.old").exists()
 
 
 # --- damage and repair ---------------------------------------------------------------

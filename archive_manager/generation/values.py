@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-import cn2an
 
 from archive_manager.errors import UsageError
 
@@ -44,6 +43,8 @@ def money_figures(amount: Decimal) -> str:
 
 def money_upper(amount: Decimal) -> str:
     """The uppercase (大写) amount, e.g. ``壹拾万元整``."""
+    import cn2an  # half a second to import: only where an amount is written out
+
     return cn2an.an2cn(format(money(amount), "f"), "rmb")
 
 

@@ -274,6 +274,12 @@ class ClassIndex:
             state["slots"][slot_id] = revision
         self._write_state(state)
 
+    def remove_leftovers(self) -> None:
+        """Remove a half-built ``<class>.new`` (or ``.old``) a killed rebuild left
+        (call where no rebuild can be running: under the vault lock)."""
+        for suffix in (".new", ".old"):
+            shutil.rmtree(self.folder.with_name(self.folder.name + suffix), ignore_errors=True)
+
     def rebuild(self, slots: dict[str, tuple[str, Iterable[IndexDocument]]]) -> int:
         """Build a new index beside the old one, then swap it in. Returns the document count."""
         self._drop_searcher()
