@@ -363,3 +363,19 @@ def test_total_does_not_depend_on_limit(tmp_path: Path) -> None:
         assert len(totals) == 1, (query, totals)
         assert totals.pop() >= len(every), query
     index.close()
+
+
+def test_a_negation_within_a_date_range_counts_without_a_whoosh_error(tmp_path: Path) -> None:
+    # posting lists of several blocks: the Whoosh error needed skipping across them
+    n = 700
+    docs = [doc(f"D{i}", f"绝密短语 {'Dear Ms. Wang' if i % 3 == 0 else '户外大屏'}", date=f"2026-0{1 + i % 9}-15")
+            for i in range(n)] + [doc("LAST", "其他 Dear", date="2026-09-30")]
+    index = build(tmp_path, docs)
+    for i in range(0, n, 7):  # new versions: deleted documents in the segments, as in a real archive
+        slot = docs[i].slot
+        index.index_version(doc(f"D{i}", docs[i].text, date=docs[i].date, version=2), f"D{i}", slot, "x", "y")
+    total, hits = _search(index, "绝密短语 -Dear", limit=3, since="2026-03-01")
+    expected = {f"D{i}" for i in range(n) if i % 3 and 1 + i % 9 >= 3}
+    assert (int(total), total.exact) == (len(expected), True)
+    assert {h.doc_id for h in _search(index, "绝密短语 -Dear", limit=1000, since="2026-03-01")[1]} == expected
+    index.close()
