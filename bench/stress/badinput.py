@@ -986,7 +986,8 @@ class Outcomes:
                 self.bad_lines.append(raw[:200].decode("utf-8", "replace"))
 
     def final(self, rel: str) -> dict | None:
-        o = self.last.get(rel)
+        # a name that is not UTF-8 is reported with its bytes as \xNN escapes
+        o = self.last.get(rel) or self.last.get(os.fsencode(rel).decode("utf-8", "backslashreplace"))
         return o if o is not None and o.get("status") in (*FILED, "quarantined") else None
 
 
@@ -1194,6 +1195,11 @@ def run(ctx: Context) -> None:
             per_fam[item.family]["quarantined"] += 1
             note = failed_dir / (item.rel + ".reason.txt")
             try:
+                if not note.exists():  # a name too long for "<name>.reason.txt": a shortened note names it
+                    shown = os.fsencode(Path(item.rel).name).decode("utf-8", "backslashreplace")
+                    note = next((n for n in (failed_dir / item.rel).parent.glob("*.reason.txt")
+                                 if f"then move {shown} back" in n.read_text(encoding="utf-8", errors="replace")),
+                                note)
                 ok = any(line.startswith("why: ") and len(line) > 5
                          for line in note.read_text(encoding="utf-8", errors="replace").splitlines())
             except OSError:
