@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from whoosh import query as q
 
 from archive_manager.errors import UsageError
+from archive_manager.index.negation import AndNot
 from archive_manager.index.analysis import (
     QUERY_STOPWORDS, fold_text, grams_of, has_cjk, pieces, query_words, segment,
 )
@@ -256,7 +257,7 @@ def _compile(node, loose: bool, needles: list[str]) -> q.Query | None:
     # its words), so the loose form's matches include the strict form's
     if node.op == "not":
         inner = _compile(node.items[0], False, _Needles())
-        return None if inner is None else q.AndNot(q.Every(), inner)
+        return None if inner is None else AndNot(q.Every(), inner)
     pos, neg, filters = [], [], []
     for item in node.items:
         if node.op == "and" and isinstance(item, Leaf) and item.kind == "filter":
@@ -270,7 +271,7 @@ def _compile(node, loose: bool, needles: list[str]) -> q.Query | None:
             if sub is not None:
                 pos.append(sub)
     if node.op == "or":
-        pos.extend(q.AndNot(q.Every(), n) for n in neg)
+        pos.extend(AndNot(q.Every(), n) for n in neg)
         return q.Or(pos) if len(pos) > 1 else (pos[0] if pos else None)
     if not pos and not neg and not filters:
         return None
@@ -278,5 +279,5 @@ def _compile(node, loose: bool, needles: list[str]) -> q.Query | None:
     if filters:
         base = q.And(filters) if not pos else q.And([base, *filters])
     if neg:
-        return q.AndNot(base, q.Or(neg) if len(neg) > 1 else neg[0])
+        return AndNot(base, q.Or(neg) if len(neg) > 1 else neg[0])
     return base

@@ -12,8 +12,9 @@ Counting stops at :data:`COUNT_LIMIT` matches per class, so ``total`` is then
 a lower bound (``Total.exact`` False; the CLI says "at least N"); counting
 every match of a word found in most documents cost more than the search.
 Whoosh's block-max skipping (``optimize=True``) is not used: for such words
-it skips almost nothing (every block holds a short document), and with a
-negation it raised IndexError inside Whoosh (AndNot's skip_to_quality).
+it skips almost nothing (every block holds a short document). Negations use
+:class:`~archive_manager.index.negation.AndNot` (Whoosh's own let excluded
+documents through and could raise IndexError).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, replace
 from whoosh import query as q
 
 from archive_manager.index.classindex import ClassIndex
+from archive_manager.index.negation import AndNot
 from archive_manager.index.query import Compiled
 from archive_manager.index.analysis import Folded, fold, fold_text
 from archive_manager.index.snippets import make_snippet
@@ -111,7 +113,7 @@ def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, cl
         exact = exact and whole
     need = limit - len(hits)
     if compiled.tiered and need > 0:  # partial matches only fill what full matches leave
-        rest = q.AndNot(compiled.loose, compiled.strict)
+        rest = AndNot(compiled.loose, compiled.strict)
         for cls, searcher in searchers:
             hits.extend(_hits(searcher.search(rest, limit=need, filter=flt, optimize=False), cls, 1))
     folded: dict[str, Folded] = {}  # doc_id -> fold(text), shared by re-ranking and snippets

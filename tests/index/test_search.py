@@ -379,3 +379,16 @@ def test_a_negation_within_a_date_range_counts_without_a_whoosh_error(tmp_path: 
     assert (int(total), total.exact) == (len(expected), True)
     assert {h.doc_id for h in _search(index, "绝密短语 -Dear", limit=1000, since="2026-03-01")[1]} == expected
     index.close()
+
+
+def test_a_negated_word_excludes_even_when_its_postings_start_earlier(tmp_path: Path) -> None:
+    """Whoosh's own AndNot let the first wanted document through when the
+    excluded word's postings began at an earlier document."""
+    index = build(tmp_path, [doc("D0", "合同 only"), doc("D1", "甲方 乙方 合同"), doc("D2", "甲方 乙方 备忘"),
+                             doc("D3", "合同 again"), doc("D4", "甲方 乙方 合同 补充")])
+    for query in ("甲方 乙方 -合同", "甲方 -合同", "(甲方 OR 备忘) -合同", "NOT 合同"):
+        total, hits = _search(index, query)
+        assert "D1" not in {h.doc_id for h in hits} and "D4" not in {h.doc_id for h in hits}, query
+        assert int(total) == len(hits), query
+    assert {h.doc_id for h in _search(index, "甲方 乙方 -合同")[1]} == {"D2"}
+    index.close()
