@@ -117,7 +117,8 @@ def _find_duplicate(slot: Slot, digest: str, replaces: str | None) -> tuple[str,
 
 def check_title(title: str | None) -> None:
     if title is not None and len(title) > MAX_TITLE:
-        raise UsageError(f"the title is too long ({len(title)} characters, at most {MAX_TITLE})")
+        raise UsageError(f"the title is too long ({len(title)} characters, at most {MAX_TITLE})",
+                         hint=f"shorten it to {MAX_TITLE} characters (the document's text is not limited)")
 
 
 def check_tags(tags) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from archive_manager import __version__, filing, reading, reindexing, searching,
 from archive_manager.cli.context import CliContext, emit, fail, new_passphrase, table
 from archive_manager.cli.options import common, json_option
 from archive_manager.errors import ArchiveError, UsageError
+from archive_manager.ingest.inbox import shown
 
 EXIT_CODES_HELP = """Exit codes: 0 ok, 1 failure or problems found by verify, 2 bad input,
 3 authentication or access denied, 4 not found, 5 integrity failure (tampering),
@@ -122,7 +123,7 @@ def file_cmd(cli: CliContext, paths, client, doc_type, title, date, replaces, as
                 click.echo(f"archive: warning: {warning}", err=True)
         except ArchiveError as exc:
             errors.append(exc)
-            click.echo(f"archive: error: {path}: {exc.message}", err=True)
+            click.echo(f"archive: error: {shown(str(path))}: {exc.message}", err=True)
             if exc.hint:
                 click.echo(f"archive: hint: {exc.hint}", err=True)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from contextlib import contextmanager
@@ -210,7 +211,9 @@ class ClassIndex:
 
     @contextmanager
     def _updating(self) -> Iterator[None]:
-        lock = FileLock(str(self.folder / UPDATE_LOCK))
+        path = self.folder / UPDATE_LOCK
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # holds nothing; private like every file here
+        lock = FileLock(str(path))
         deadline = time.monotonic() + WRITE_TIMEOUT
         while not lock.acquire(blocking=False):
             if time.monotonic() >= deadline:
