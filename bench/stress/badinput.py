@@ -1195,7 +1195,11 @@ def run(ctx: Context) -> None:
             per_fam[item.family]["quarantined"] += 1
             note = failed_dir / (item.rel + ".reason.txt")
             try:
-                if not note.exists():  # a name too long for "<name>.reason.txt": a shortened note names it
+                try:
+                    exists = note.exists()
+                except OSError:  # ENAMETOOLONG
+                    exists = False
+                if not exists:  # a name too long for "<name>.reason.txt": a shortened note names it
                     shown = os.fsencode(Path(item.rel).name).decode("utf-8", "backslashreplace")
                     note = next((n for n in (failed_dir / item.rel).parent.glob("*.reason.txt")
                                  if f"then move {shown} back" in n.read_text(encoding="utf-8", errors="replace")),
