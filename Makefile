@@ -32,7 +32,8 @@ bench: $(STAMP)
 stress: $(STAMP)
 	$(BIN)/python bench/stress
 
-## make scale: the figures at 100,000 documents (bench/scale.py; about an hour, several GB of disk)
+## make scale: the figures at 100,000 documents (bench/scale.py; hours on two cores and ~20 GB of disk;
+## bench/scale.py --docs 20000 takes about 35 minutes)
 scale: $(STAMP)
 	$(BIN)/python bench/scale.py
 
