@@ -537,18 +537,26 @@ def _decrypt(session, doc_id: str, version: int) -> bytes:
     return buf.getvalue()
 
 
+def _archive_verify(ws: Workspace, home, v: Verdict):
+    """``archive verify`` as alice, its own sign-in included; alice's session, or None if she could not sign in."""
+    ok, alice = _guard(v, "verify", lambda: ws.login(home, "alice"))
+    if not ok:
+        return None
+    ok, report = _guard(v, "verify", lambda: verify.verify_vault(alice))
+    if ok and not report["ok"]:
+        p = report["problems"][0]
+        v.refuse("verify", f"{len(report['problems'])} problem(s), first: {p['where']}: {p['problem']}")
+    return alice
+
+
 def _check_vault(ws: Workspace, b: Baseline, v: Verdict, touched: set[str]) -> None:
     """``touched``: "C001/contract" owners of the slots written, or {"*"} for top-level files."""
     _audit_verify(ws, v)
     home = _home(ws)
     try:
-        ok, alice = _guard(v, "verify", lambda: ws.login(home, "alice"))  # verify's own sign-in
-        if not ok:
+        alice = _archive_verify(ws, home, v)
+        if alice is None:
             return
-        ok, report = _guard(v, "verify", lambda: verify.verify_vault(alice))
-        if ok and not report["ok"]:
-            p = report["problems"][0]
-            v.refuse("verify", f"{len(report['problems'])} problem(s), first: {p['where']}: {p['problem']}")
         # every version of every document: 'archive get' itself for the slots written
         # (all of them after a top-level file), the same decryption without the audit
         # event for the others
@@ -623,13 +631,9 @@ def _check_audit(ws: Workspace, b: Baseline, v: Verdict) -> None:
             for row in rows or []:
                 if isinstance(row["details"], dict) and _canon(row["details"]) not in b.details:
                     v.wrong.append(f"audit log: event {row['seq']} shows details no event had")
-        ok, alice = _guard(v, "verify", lambda: ws.login(home, "alice"))  # verify's own sign-in
-        if not ok:
+        alice = _archive_verify(ws, home, v)
+        if alice is None:
             return
-        ok, report = _guard(v, "verify", lambda: verify.verify_vault(alice))
-        if ok and not report["ok"]:
-            p = report["problems"][0]
-            v.refuse("verify", f"{len(report['problems'])} problem(s), first: {p['where']}: {p['problem']}")
     finally:
         home.close()
 
