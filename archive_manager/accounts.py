@@ -7,16 +7,19 @@ a fresh content-key epoch, so nothing written afterwards opens with old keys.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 from archive_manager.crypto import PublicIdentity, create_keyring, kem_generate, kem_public_bytes
 from archive_manager.crypto.keyring import rekey_keyring
-from archive_manager.errors import AccessDenied, ConflictError, UsageError
-from archive_manager.home import ADMIN_DEPARTMENT
+from archive_manager.errors import AccessDenied, ConflictError, IntegrityError, UsageError
+from archive_manager.generation.catalog import parse_catalog
+from archive_manager.policy import ADMIN_DEPARTMENT, parse_policy
 from archive_manager import searching
 from archive_manager.session import Session
 from archive_manager.vault.classkeys import AUDIT, DIRECTORY, ClassKeyStore
 from archive_manager.vault.directory import Directory
+from archive_manager.vault.signed_policy import SignedPolicy
 from archive_manager.vault.slot import load_slot
 from archive_manager.vault.users import UserRecord, UserRegistry, check_user_name
 
@@ -58,7 +61,7 @@ def list_users(session: Session) -> list[dict]:
     with session.recorded("user-list"):
         return [{"user": u.name, "departments": list(u.departments), "status": u.status,
                  "created": u.created, "fingerprint": u.identity.fingerprint}
-                for _, u in sorted(session.vault.users().users.items())]
+                for _, u in sorted(session.users().users.items())]
 
 
 def add_user(session: Session, name: str, departments: list[str],
@@ -72,16 +75,22 @@ def add_user(session: Session, name: str, departments: list[str],
             raise UsageError("a user needs at least one department", hint="pass --dept NAME")
         for dept in departments:
             session.policy.check_department(dept)
-        session.vault.users().check_new(name)
+        session.users().check_new(name)
         if callable(passphrase):
             passphrase = passphrase()
         rt = session.runtime
-        record_data, _ = create_keyring(name, passphrase, session.settings.kdf_params, rt.random_bytes)
-        record = UserRecord(name, tuple(dict.fromkeys(departments)), rt.timestamp(), "active", record_data)
+        record_data, _ = create_keyring(name, passphrase, session.settings.kdf_params, rt.random_bytes,
+                                        root=session.trust.fingerprint)
+        record = session.endorse(
+            UserRecord(name, tuple(dict.fromkeys(departments)), rt.timestamp(), "active", record_data))
         details.objects["departments"] = list(record.departments)  # before the commit records them
         with session.transaction() as tx:
-            users = session.vault.users()
+            users = session.users()
             users.add(record)
+            if record.admin:  # a new administrator: the signed admin list grows
+                session.trust.change_admins({**session.trust.admins, name: record.identity.sign_public},
+                                            session.signer, rt.timestamp())
+                session.write_trust(tx)
             store = session.store(fresh=True)
             classes = [DIRECTORY, *sorted(session.policy.classes_for(record.departments))]
             for cls in classes:
@@ -89,8 +98,8 @@ def add_user(session: Session, name: str, departments: list[str],
                     _seal_all_generations(session, store, cls, record.identity)
             if session.policy.allows(record.departments, "audit"):
                 _new_audit_key(session, store, _wanted(session, users, AUDIT))
-            tx.write(session.vault.paths.users_json, users.serialize())
-            tx.write(session.vault.paths.keys_json, store.serialize())
+            session.write_users(tx, users)
+            session.write_store(tx, store)
         return {"user": name, "departments": list(record.departments),
                 "classes": [c for c in classes if c != DIRECTORY],
                 "fingerprint": record.identity.fingerprint}
@@ -99,12 +108,12 @@ def add_user(session: Session, name: str, departments: list[str],
 def change_passphrase(session: Session, new_passphrase: str) -> dict:
     with session.recorded("user-passwd", target=session.user):
         with session.transaction() as tx:
-            users = session.vault.users()
+            users = session.users()
             rec = users.get(session.user)
             data = rekey_keyring(session.keyring, new_passphrase, session.settings.kdf_params,
                                  session.runtime.random_bytes)
-            users.replace(UserRecord(rec.name, rec.departments, rec.created, rec.status, data))
-            tx.write(session.vault.paths.users_json, users.serialize())
+            users.replace(replace(rec, keyring=data))  # the signed public part is unchanged
+            session.write_users(tx, users)
         return {"user": session.user, "changed": True}
 
 
@@ -114,32 +123,82 @@ def remove_user(session: Session, name: str) -> dict:
         if name == session.user:
             raise UsageError("you cannot remove yourself", hint="another admin must do it")
         with session.transaction() as tx:
-            users = session.vault.users()
+            users = session.users()
             rec = users.get(name)
             if not rec.active:
                 raise ConflictError(f"user {name!r} is already removed")
             public = {k: rec.keyring[k] for k in ("kem_public", "sign_public")}
-            users.replace(UserRecord(name, rec.departments, rec.created, "removed", public))
+            users.replace(session.endorse(UserRecord(name, rec.departments, rec.created, "removed", public)))
             if not [u for u in users.active() if ADMIN_DEPARTMENT in u.departments]:
                 raise UsageError("refusing to remove the last admin")
+            if rec.admin:
+                _leave_office(session, tx, users, name)
             store = session.store(fresh=True)
             held = store.forget_user(name)
             store.mark_pending(held)
-            tx.write(session.vault.paths.users_json, users.serialize())
-            tx.write(session.vault.paths.keys_json, store.serialize())
+            session.write_users(tx, users)
+            session.write_store(tx, store)
         rotated, notes = finish_rotations(session)
         return {"user": name, "removed": True, "rotated": rotated, "notes": notes,
                 "message": f"{name}'s keyring can no longer open anything filed from now on"}
 
 
+def _leave_office(session: Session, tx, users: UserRegistry, name: str) -> None:
+    """``name`` is no longer an administrator: a new signed admin list without
+    them, and everything they endorsed endorsed again by the acting admin, so
+    every record stays signed by an administrator in office."""
+    trust = session.trust
+    trust.change_admins({n: k for n, k in trust.admins.items() if n != name}, session.signer,
+                        session.runtime.timestamp())
+    for user, rec in list(users.users.items()):
+        if (rec.endorsement or {}).get("by") == name:
+            users.replace(session.endorse(rec))
+    trust.reendorse(name, session.signer)
+    session.write_trust(tx)
+    if (session.signed_policy.endorsement or {}).get("by") == name:
+        session.write_policy(tx, session.signed_policy)
+
+
+def policy_diff(session: Session) -> list[str]:
+    """How the editable policy files and catalog differ from the signed policy
+    in force (a unified diff; empty when they agree)."""
+    with session.recorded("policy-diff"):
+        session.require("admin")
+        return session.signed_policy.differences(*session.home.editable_policy())
+
+
+def _sign_edited_policy(session: Session, tx) -> list[str]:
+    """Put the edited policy files and catalog in force, signed; returns the diff."""
+    files, catalog = session.home.editable_policy()
+    signed = session.signed_policy
+    diff = signed.differences(files, catalog)
+    if diff:
+        parse_policy(files)  # refuse an invalid policy before anything is signed
+        parse_catalog(catalog)
+        new = SignedPolicy(files, catalog, signed.seq + 1, session.runtime.timestamp())
+        session.write_policy(tx, new)
+        session.use_policy(new)
+    return diff
+
+
 def sync_policy(session: Session) -> dict:
-    """Make sealed class keys match the policy: seal to new holders, rotate away
-    from users who lost a grant, create keys for new classes."""
+    """Sign the edited policy files and catalog (if they changed) and make the
+    sealed class keys match the policy: seal to new holders, rotate away from
+    users who lost a grant, create keys for new classes."""
     with session.recorded("policy-sync") as details:
         session.require("admin")
         sealed, revoked, created = [], [], []
+        before = session.signed_policy
         with session.transaction() as tx:
-            users = session.vault.users()
+            try:
+                diff = _sign_edited_policy(session, tx)
+            except BaseException:
+                session.use_policy(before)
+                raise
+            details.objects["policy"] = session.signed_policy.digest
+            if diff:
+                details["diff"] = "\n".join(diff)
+            users = session.users()
             store = session.store(fresh=True)
             for cls in [DIRECTORY, *sorted(session.policy.classes)]:
                 wanted = {i.user: i for i in _wanted(session, users, cls)}
@@ -167,10 +226,11 @@ def sync_policy(session: Session) -> dict:
                 _new_audit_key(session, store, list(auditors.values()))
                 sealed += [f"{AUDIT}:{u}" for u in gained]
             details.objects.update(sealed=sealed, revoked=revoked, created=created)  # recorded at commit
-            tx.write(session.vault.paths.keys_json, store.serialize())
+            session.write_store(tx, store)
         rotated, notes = finish_rotations(session)
         notes += [n for cls in created if (n := searching.create_empty_index(session, cls))]
-        return {"created": created, "sealed": sealed, "revoked": revoked, "rotated": rotated, "notes": notes}
+        return {"created": created, "sealed": sealed, "revoked": revoked, "rotated": rotated, "notes": notes,
+                "policy_changed": bool(diff), "diff": diff, "policy": session.signed_policy.digest}
 
 
 def finish_rotations(session: Session) -> tuple[list[str], list[str]]:
@@ -196,14 +256,20 @@ def rotate_class(session: Session, cls: str) -> tuple[int, str | None]:
         vault, rt = session.vault, session.runtime
         rec.objects["step"] = "new-key"
         with session.transaction() as tx:
-            users = vault.users()
+            users = session.users()
             store = session.store(fresh=True)
-            if len(store.generations(cls)) == 1:
+            gens = store.generations(cls)
+            if len(gens) == 1:
                 new_key = rt.random_bytes(32)
                 store.add_generation(cls, new_key, _wanted(session, users, cls))
+            elif len(gens) != 2 or cls not in store.pending() or store.current(cls) != max(gens):
+                # only the new generation of a rotation cut short is taken up again
+                raise IntegrityError(f"keys.json: class {cls!r} has generations {gens} that no rotation in "
+                                     "progress explains: none of them is adopted",
+                                     hint="run 'archive verify'; restore vault/keys.json from a backup")
             gen = store.current(cls)
             rec.objects["gen"] = gen
-            tx.write(vault.paths.keys_json, store.serialize())
+            session.write_store(tx, store)
         new_key = _own_key(session, store, cls, gen)
         rec.objects["step"] = "rewrap"
         with session.transaction() as tx:
@@ -225,7 +291,7 @@ def rotate_class(session: Session, cls: str) -> tuple[int, str | None]:
                 if old != gen:
                     store.drop_generation(cls, old)
             store.clear_pending(cls)
-            tx.write(vault.paths.keys_json, store.serialize())
+            session.write_store(tx, store)
         return gen, note
 
 
@@ -235,10 +301,10 @@ def _rotate_audit_key(session: Session, rec) -> int:
     them were already deleted."""
     with session.transaction() as tx:
         store = session.store(fresh=True)
-        gen = _new_audit_key(session, store, _wanted(session, session.vault.users(), AUDIT))
+        gen = _new_audit_key(session, store, _wanted(session, session.users(), AUDIT))
         rec.objects["gen"] = gen
         store.clear_pending(AUDIT)
-        tx.write(session.vault.paths.keys_json, store.serialize())
+        session.write_store(tx, store)
     return gen
 
 

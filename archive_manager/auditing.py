@@ -18,6 +18,7 @@ from archive_manager.audit.details import open_details
 from archive_manager.errors import AccessDenied, ArchiveError, IntegrityError, UsageError
 from archive_manager.identifiers import check_date
 from archive_manager.vault.classkeys import AUDIT
+from archive_manager.vault.trust import show_fingerprint
 
 if TYPE_CHECKING:
     from archive_manager.home import ArchiveHome
@@ -117,7 +118,8 @@ def verify_trail(home: "ArchiveHome", checkpoint_text: str | None = None) -> dic
     """Recompute every hash and signature; check the stored checkpoints and
     ``checkpoint_text`` (one the auditor kept). Needs no secret."""
     vault = home.vault()
-    users = vault.users().users
+    trust = home.claimed_trust(vault)  # no keyring here: the fingerprint is shown for comparison
+    users = vault.users().verify(trust).users
 
     def public_key(name: str) -> bytes | None:
         rec = users.get(name)
@@ -142,6 +144,7 @@ def verify_trail(home: "ArchiveHome", checkpoint_text: str | None = None) -> dic
             result["failure"] = {"seq": seq, "reason": f"checkpoint of event {cp['seq']}: {reason}"}
     result["checkpoints"] = checks
     result["stored_checkpoints"] = len(stored)
+    result["fingerprint"] = show_fingerprint(trust.fingerprint)
     return result
 
 

@@ -71,3 +71,9 @@ class ConflictError(ArchiveError):
 
     exit_code = 7
     kind = "conflict"
+
+
+class UpgradeNeeded(ConflictError):
+    """An archive (or a keyring) made by an earlier version: ``archive upgrade`` first."""
+
+    kind = "upgrade needed"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from archive_manager.errors import ConflictError, NotFound, UsageError
 from archive_manager.filing import FilingPipeline, FilingRequest
-from archive_manager.generation.catalog import TemplateSpec, Variable, load_catalog, lookup
+from archive_manager.generation.catalog import TemplateSpec, Variable, lookup
 from archive_manager.generation.ledger import DunningPolicy, Letter
 from archive_manager.generation.render import render
 from archive_manager.reading import locate
@@ -121,7 +121,7 @@ def _missing_hint(spec: TemplateSpec, missing: list[str], client: str, contract:
 
 
 def _spec(session: Session, name: str) -> tuple[TemplateSpec, Path]:
-    catalog = load_catalog(session.settings.templates_dir)
+    catalog = session.catalog()
     if name not in catalog:
         raise NotFound(f"no template {name!r}", hint="'archive templates list' shows them: " + ", ".join(catalog))
     spec = catalog[name]

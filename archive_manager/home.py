@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from archive_manager.audit import AuditLog, AuditTrail, Signer
-from archive_manager.crypto import create_keyring
-from archive_manager.crypto.keyring import unlock_keyring
-from archive_manager.errors import ArchiveError, ConflictError, UsageError
-from archive_manager.policy import POLICY_FILES, Policy, load_policy
+from archive_manager.crypto.keyring import UnlockedKeyring, new_keys, rekey_keyring, unlock_keyring
+from archive_manager.errors import ArchiveError, ConflictError, IntegrityError, UpgradeNeeded, UsageError
+from archive_manager.generation.catalog import read_catalog
+from archive_manager.policy import ADMIN_DEPARTMENT, POLICY_FILES, parse_policy, read_policy_files
 from archive_manager.reporting import ActionEvent, Reporter
 from archive_manager.runtime import Runtime
 from archive_manager.settings import CONFIG_NAME, Settings
@@ -20,9 +22,9 @@ from archive_manager.vault.directory import Directory
 from archive_manager.vault.fsio import Transaction, dump_json
 from archive_manager.vault.store import commit_state
 from archive_manager.vault.layout import FORMAT_VERSION, VaultPaths
+from archive_manager.vault.signed_policy import SignedPolicy
+from archive_manager.vault.trust import Trust, TrustFile, TrustRoot, show_fingerprint
 from archive_manager.vault.users import UserRecord, UserRegistry, check_user_name
-
-ADMIN_DEPARTMENT = "archive"
 
 CONFIG_TEMPLATE = """\
 # archive-manager settings for this home. Paths are relative to this file.
@@ -85,6 +87,7 @@ class ArchiveHome:
     _extractor: object = field(default=None, init=False, repr=False)
     _audit_key_cache: tuple | None = field(default=None, init=False, repr=False)
     _sessions: list = field(default_factory=list, init=False, repr=False)
+    _trust: Trust | None = field(default=None, init=False, repr=False)  # confirmed by a keyring here
 
     def __post_init__(self) -> None:
         if self.reporter is None:
@@ -95,27 +98,75 @@ class ArchiveHome:
     def vault(self) -> Vault:
         return Vault(self.settings.vault_dir, self.runtime, self.reporter)
 
-    def policy(self) -> Policy:
-        return load_policy(self.settings.policies_dir)
+    def editable_policy(self) -> tuple[dict[str, str], str]:
+        """The policy files and template catalog as they are on disk now (what
+        an admin edits; in force only once signed by ``policy sync``)."""
+        return read_policy_files(self.settings.policies_dir), read_catalog(self.settings.templates_dir)
+
+    def claimed_trust(self, vault: Vault) -> Trust:
+        """The trust anchor as ``trust.json`` states it, checked against its own
+        root only: good enough to seal details for a failed sign-in, never to
+        hand out a key (that takes :meth:`trust_for` and a keyring)."""
+        file = self._trust_file(vault)
+        return Trust(file, file.root.fingerprint)
+
+    def trust_for(self, vault: Vault, keyring: UnlockedKeyring) -> Trust:
+        """The trust anchor, checked against the root ``keyring`` vouches for."""
+        file = self._trust_file(vault)
+        if keyring.root is None:
+            raise UpgradeNeeded(
+                f"your keyring does not yet know this archive's root of trust",
+                hint=f"run 'archive upgrade' and confirm the fingerprint "
+                     f"{show_fingerprint(file.root.fingerprint)} with your administrator")
+        return Trust(file, keyring.root)
+
+    @staticmethod
+    def _trust_file(vault: Vault) -> TrustFile:
+        try:
+            return TrustFile.load(vault.paths.trust_json)
+        except FileNotFoundError:
+            raise UpgradeNeeded("this archive was made by an earlier version and has no trust anchor yet",
+                                hint="an admin runs 'archive upgrade' once, then each user at their next sign-in"
+                                ) from None
+
+    def check_log(self, trust: Trust, vault: Vault) -> None:
+        """Refuse to act unless the configured audit log is this vault's own."""
+        trust.check_log_path(self.settings.audit_log, vault.paths.root)
+        first = next(iter(self.audit_log().lines()), None)
+        try:
+            event = json.loads(first) if first is not None else None
+        except ValueError:
+            event = None
+        if not (isinstance(event, dict) and event.get("action") == "init"
+                and isinstance(event.get("objects"), dict) and event["objects"].get("vault") == vault.vault_id):
+            raise IntegrityError(f"the audit log {self.settings.audit_log} does not begin with this archive's "
+                                 "creation: it is missing, replaced or another archive's; nothing is done "
+                                 "without the archive's own log",
+                                 hint="put the log back from a backup; 'archive audit verify' checks it")
 
     def audit_log(self) -> AuditLog:
         return AuditLog(self.settings.audit_log)
 
     def _audit_key(self) -> tuple[str, int, bytes] | None:
         """The audit key details are sealed to, if some auditor holds it (read
-        again whenever keys.json changes)."""
-        try:
-            st = (self.settings.vault_dir / "keys.json").stat()
-        except FileNotFoundError:
-            return None
-        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        again whenever keys.json or trust.json changes). It comes from a key
+        store an administrator signed; a store that fails its check raises, and
+        the trail withholds the details rather than seal them to a planted key."""
+        stamp = []
+        for name in ("keys.json", "trust.json"):
+            try:
+                st = (self.settings.vault_dir / name).stat()
+            except FileNotFoundError:
+                return None
+            stamp.append((st.st_ino, st.st_mtime_ns, st.st_size))
+        stamp.append(id(self._trust))
         if self._audit_key_cache is None or self._audit_key_cache[0] != stamp:
             self._audit_key_cache = (stamp, self._read_audit_key())
         return self._audit_key_cache[1]
 
     def _read_audit_key(self) -> tuple[str, int, bytes] | None:
         vault = self.vault()
-        store = vault.class_keys()
+        store = vault.class_keys().verify(self._trust or self.claimed_trust(vault))
         if not store.has(AUDIT):
             return None
         gen = store.current(AUDIT)
@@ -124,11 +175,29 @@ class ArchiveHome:
             return None
         return vault.vault_id, gen, public
 
-    def login(self, user: str | None, passphrase: str | None):
-        """Unlock ``user``'s keyring. Every failure is recorded as a denial
-        (unsigned: no key of the user was unlocked), then raised."""
+    def login(self, user: str | None, passphrase: str | None, *, check_policy_files: bool = True):
+        """Unlock ``user``'s keyring and check the archive's control records
+        against the trust root it vouches for. A failure to unlock is recorded
+        as a denial (unsigned: no key of the user was unlocked), a record that
+        fails its check as an error signed by the user; then raised. Without
+        ``check_policy_files`` the session opens although the editable policy
+        differs from the signed one (``policy diff`` and ``policy sync``)."""
         from archive_manager.session import Session
 
+        vault, keyring, departments = self.unlock(user, passphrase)
+        try:
+            trust, record, signed = self._checked_state(vault, keyring, check_policy_files)
+        except ArchiveError as exc:  # the user is who they say: the failure is signed by them
+            self.record_failure(keyring, departments, exc)
+            raise
+        self._trust = trust
+        session = Session(self, vault, trust, signed, record, keyring)
+        self._sessions.append(session)
+        return session
+
+    def unlock(self, user: str | None, passphrase: str | None) -> tuple[Vault, UnlockedKeyring, tuple[str, ...]]:
+        """The vault, ``user``'s unlocked keyring and the departments their
+        record claims; a failure is recorded as a denial, then raised."""
         vault = self.vault()
         departments: tuple[str, ...] = ()
         try:
@@ -145,9 +214,31 @@ class ArchiveHome:
         except ArchiveError as exc:
             self._record_refusal(user, departments, exc)
             raise
-        session = Session(self, vault, self.policy(), record, keyring)
-        self._sessions.append(session)
-        return session
+        return vault, keyring, departments
+
+    def record_failure(self, keyring: UnlockedKeyring, departments: tuple[str, ...], exc: ArchiveError) -> None:
+        """A failure after the keyring was unlocked: signed by its owner."""
+        self._record_failure(keyring.user, departments, exc, Signer(keyring.user, keyring.sign))
+
+    def _checked_state(self, vault: Vault, keyring: UnlockedKeyring,
+                       check_policy_files: bool) -> tuple[Trust, UserRecord, SignedPolicy]:
+        """Everything a session relies on, each checked against the trust root
+        the keyring vouches for: the admin list, the user records, the key
+        store, the signed policy, and that the log is this vault's."""
+        if keyring.root is None:  # an older keyring, unless its record was never signed at all
+            vault.users().verify(self.claimed_trust(vault))
+        trust = self.trust_for(vault, keyring)
+        users = vault.users().verify(trust)
+        record = users.login_record(keyring.user)
+        if record.identity != keyring.identity:
+            raise IntegrityError(f"users.json: the keys of user {keyring.user!r} are not the ones "
+                                 "their record was signed with", hint="restore vault/users.json from a backup")
+        vault.class_keys().verify(trust)
+        signed = SignedPolicy.load(vault.paths.policy_json).verify(trust)
+        self.check_log(trust, vault)
+        if check_policy_files:
+            signed.check_files(*self.editable_policy())
+        return trust, record, signed
 
     def refuse_login(self, user: str | None, exc: ArchiveError) -> None:
         """A sign-in that failed before :meth:`login` could run (no passphrase
@@ -161,9 +252,14 @@ class ArchiveHome:
         raise exc
 
     def _record_refusal(self, user: str | None, departments: tuple[str, ...], exc: ArchiveError) -> None:
+        self._record_failure(user, departments, exc, None)
+
+    def _record_failure(self, user: str | None, departments: tuple[str, ...], exc: ArchiveError,
+                        signer: Signer | None) -> None:
+        outcome = "denied" if signer is None else "error"
         try:  # the kind in clear, the message sealed (like every failure)
-            self.reporter.report(ActionEvent("login", user or None, departments, "denied",
-                                             details={"reason": exc.message}, reason=exc.kind), None)
+            self.reporter.report(ActionEvent("login", user or None, departments, outcome,
+                                             details={"reason": exc.message}, reason=exc.kind), signer)
         except ArchiveError as audit:
             raise ArchiveError(f"{exc.message}; and the audit event could not be written: "
                                f"{audit.message}", hint=audit.hint) from None
@@ -201,16 +297,22 @@ class ArchiveHome:
         s = self.settings
         _copy_defaults(s.shipped_dir / "policies", s.policies_dir, POLICY_FILES)
         _copy_defaults(s.shipped_dir / "templates", s.templates_dir, None)
-        policy = load_policy(s.policies_dir)
-        if ADMIN_DEPARTMENT not in policy.departments:
-            raise UsageError(f"the policy has no {ADMIN_DEPARTMENT!r} department for the admin")
+        files, catalog = self.editable_policy()
+        policy = parse_policy(files)
         s.index_dir.mkdir(parents=True, exist_ok=True)
         if not s.config_path.exists():
             s.config_path.write_text(CONFIG_TEMPLATE, encoding="utf-8")
-        rng = self.runtime.random_bytes
+        os.chmod(s.home, 0o700)
+        rng, now = self.runtime.random_bytes, self.runtime.timestamp()
         vault_id = self.runtime.token(10)
-        record_data, keys = create_keyring(admin, passphrase, s.kdf_params, rng)
-        admin_rec = UserRecord(admin, (ADMIN_DEPARTMENT,), self.runtime.timestamp(), "active", record_data)
+        keys = new_keys(admin, rng)
+        root = TrustRoot(vault_id, {admin: keys.identity.sign_public}, now)
+        keys = replace(keys, root=root.fingerprint)
+        trust, signer = Trust(TrustFile(root), root.fingerprint), Signer(admin, keys.sign)
+        trust.set_log_path(s.audit_log, s.vault_dir, signer)
+        admin_rec = UserRecord(admin, (ADMIN_DEPARTMENT,), now, "active",
+                               rekey_keyring(keys, passphrase, s.kdf_params, rng)).endorsed(trust, signer)
+        signed = SignedPolicy(files, catalog, 1, now)
         paths = VaultPaths(s.vault_dir)
         store = ClassKeyStore(vault_id, {})
         holds = policy.classes_for([ADMIN_DEPARTMENT])
@@ -225,21 +327,25 @@ class ArchiveHome:
         paths.root.mkdir(parents=True, exist_ok=True)
         tx = Transaction(self.runtime.token(6))
         try:
+            tx.write(paths.trust_json, trust.file.serialize())
+            tx.write(paths.policy_json, signed.serialize(trust, signer))
             tx.write(paths.users_json, registry.serialize())
-            tx.write(paths.keys_json, store.serialize())
+            tx.write(paths.keys_json, store.serialize(trust, signer))
             tx.write(paths.directory, directory.seal(vault_id, dir_key, 1))
-            descriptor = {"format": FORMAT_VERSION, "vault_id": vault_id, "created": self.runtime.timestamp()}
+            descriptor = {"format": FORMAT_VERSION, "vault_id": vault_id, "created": now}
             tx.write(paths.vault_json, dump_json(descriptor))  # last: marks the vault complete
             # recorded before the vault exists: a log never misses an archive's creation
-            self.reporter.report(ActionEvent("init", admin, (ADMIN_DEPARTMENT,), "ok", {"vault": vault_id},
-                                             state=commit_state(paths.root, tx)), Signer(admin, keys.sign))
+            objects = {"vault": vault_id, "root": root.fingerprint.hex(), "policy": signed.digest}
+            self.reporter.report(ActionEvent("init", admin, (ADMIN_DEPARTMENT,), "ok", objects,
+                                             state=commit_state(paths.root, tx)), signer)
             tx.commit()
         except BaseException:
             tx.rollback()
             raise
         _create_indexes(s, vault_id, store, class_keys, rng)
         return {"home": str(s.home), "vault_id": vault_id, "admin": admin,
-                "kdf_profile": s.kdf_profile, "classes": sorted(policy.classes)}
+                "kdf_profile": s.kdf_profile, "classes": sorted(policy.classes),
+                "fingerprint": show_fingerprint(root.fingerprint)}
 
 
 def _create_indexes(settings: Settings, vault_id: str, store: ClassKeyStore, class_keys: dict, rng) -> None:

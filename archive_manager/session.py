@@ -12,14 +12,17 @@ from typing import TYPE_CHECKING, Iterator
 from archive_manager.audit import Signer
 from archive_manager.crypto import UnlockedKeyring
 from archive_manager.errors import AccessDenied, ArchiveError
+from archive_manager.generation.catalog import parse_catalog
 from archive_manager.policy import Policy
 from archive_manager.reporting import ActionEvent
 from archive_manager.vault import Vault
 from archive_manager.vault.classkeys import DIRECTORY, ClassKeyStore
 from archive_manager.vault.directory import Directory
 from archive_manager.vault.fsio import Transaction
+from archive_manager.vault.signed_policy import SignedPolicy
 from archive_manager.vault.slot import Slot, load_slot, new_slot
-from archive_manager.vault.users import UserRecord
+from archive_manager.vault.trust import Trust
+from archive_manager.vault.users import UserRecord, UserRegistry
 
 if TYPE_CHECKING:
     from archive_manager.home import ArchiveHome
@@ -43,11 +46,17 @@ class _Action:
 
 
 class Session:
-    def __init__(self, home: "ArchiveHome", vault: Vault, policy: Policy,
+    """Holds ``trust`` (the admin list its keyring's root vouches for) and the
+    signed policy in force; every control record it reads (users, class keys)
+    is checked against ``trust`` before use, and every one it writes is signed."""
+
+    def __init__(self, home: "ArchiveHome", vault: Vault, trust: Trust, signed_policy: SignedPolicy,
                  record: UserRecord, keyring: UnlockedKeyring) -> None:
         self.home = home
         self.vault = vault
-        self.policy = policy
+        self.trust = trust
+        self.signed_policy = signed_policy
+        self.policy: Policy = signed_policy.policy()
         self.record = record
         self.keyring = keyring
         self.runtime = home.runtime
@@ -157,9 +166,40 @@ class Session:
     # --- keys -------------------------------------------------------------
 
     def store(self, fresh: bool = False) -> ClassKeyStore:
+        """The class key store, checked against the trust anchor."""
         if self._store is None or fresh:
-            self._store = self.vault.class_keys()
+            self._store = self.vault.class_keys().verify(self.trust)
         return self._store
+
+    def users(self) -> UserRegistry:
+        """The user registry, every record checked against the trust anchor."""
+        return self.vault.users().verify(self.trust)
+
+    def catalog(self) -> dict:
+        """The template catalog in force (the signed copy)."""
+        return parse_catalog(self.signed_policy.catalog)
+
+    def use_policy(self, signed: SignedPolicy) -> None:
+        """Put ``signed`` in force for this session (after ``policy sync``)."""
+        self.signed_policy, self.policy = signed, signed.policy()
+
+    # --- writing control records: always signed --------------------------
+
+    def write_store(self, tx: Transaction, store: ClassKeyStore) -> None:
+        tx.write(self.vault.paths.keys_json, store.serialize(self.trust, self.signer))
+
+    def write_users(self, tx: Transaction, users: UserRegistry) -> None:
+        """Stage the registry (changed records were endorsed by :meth:`endorse`)."""
+        tx.write(self.vault.paths.users_json, users.serialize())
+
+    def endorse(self, record: UserRecord) -> UserRecord:
+        return record.endorsed(self.trust, self.signer)
+
+    def write_trust(self, tx: Transaction) -> None:
+        tx.write(self.vault.paths.trust_json, self.trust.file.serialize())
+
+    def write_policy(self, tx: Transaction, signed: SignedPolicy) -> None:
+        tx.write(self.vault.paths.policy_json, signed.serialize(self.trust, self.signer))
 
     def class_key(self, access_class: str, gen: int | None = None) -> bytes:
         store = self.store()

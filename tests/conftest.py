@@ -31,8 +31,8 @@ class Archive:
     home: ArchiveHome
     reporter: MemoryReporter
 
-    def login(self, user: str, passphrase: str | None = None):
-        return self.home.login(user, passphrase or f"{user}-pw")
+    def login(self, user: str, passphrase: str | None = None, **kw):
+        return self.home.login(user, passphrase or f"{user}-pw", **kw)
 
     def reopen(self) -> ArchiveHome:
         self.home = open_home(self.root, self.reporter)

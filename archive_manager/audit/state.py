@@ -17,7 +17,7 @@ from typing import Iterable
 
 # vault files that commits write and the log tracks (content files are
 # covered by the hashes inside the metadata that names them)
-TOP_FILES = ("vault.json", "users.json", "keys.json", "directory.bin")
+TOP_FILES = ("vault.json", "users.json", "keys.json", "trust.json", "policy.json", "directory.bin")
 SLOT_FILES = ("keys.json", "meta.bin")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import click
 
 from archive_manager import accounts, clients
@@ -9,6 +11,7 @@ from archive_manager.cli.context import CliContext, emit, new_passphrase, table
 from archive_manager.cli.main import main, pass_cli
 from archive_manager.cli.options import common, json_option
 from archive_manager.policy import load_policy
+from archive_manager.text import printable
 
 
 @main.group()
@@ -143,17 +146,65 @@ def policy_check(cli: CliContext, as_json) -> None:
         f"{len(r['departments'])} departments"))
 
 
+@policy.command("diff")
+@json_option
+@common
+@pass_cli
+def policy_diff(cli: CliContext, as_json) -> None:
+    """Show how the edited policy files and catalog differ from the signed policy (admins)."""
+    diff = accounts.policy_diff(cli.session(check_policy_files=False))
+    emit({"diff": diff, "changed": bool(diff)}, as_json, lambda r: click.echo(
+        "\n".join(printable(line) for line in diff) if diff else "no change: the files are the signed policy"))
+
+
 @policy.command("sync")
 @json_option
 @common
 @pass_cli
 def policy_sync(cli: CliContext, as_json) -> None:
-    """Seal class keys to new holders and rotate away from revoked ones (admins)."""
-    r = accounts.sync_policy(cli.session())
-    emit(r, as_json, lambda r: click.echo(
-        f"sealed: {', '.join(r['sealed']) or '-'}; revoked: {', '.join(r['revoked']) or '-'}; "
-        f"rotated: {', '.join(r['rotated']) or '-'}; new classes: {', '.join(r['created']) or '-'}"))
+    """Sign the edited policy (showing the change), seal class keys to new holders
+    and rotate away from revoked ones (admins)."""
+    r = accounts.sync_policy(cli.session(check_policy_files=False))
+
+    def text(r):
+        if r["diff"]:
+            click.echo("\n".join(printable(line) for line in r["diff"]))
+            click.echo(f"signed the policy above (digest {r['policy'][:16]}…)")
+        click.echo(f"sealed: {', '.join(r['sealed']) or '-'}; revoked: {', '.join(r['revoked']) or '-'}; "
+                   f"rotated: {', '.join(r['rotated']) or '-'}; new classes: {', '.join(r['created']) or '-'}")
+
+    emit(r, as_json, text)
     warn_notes(r["notes"])
+
+
+@main.command()
+@click.option("--fingerprint", help="The root fingerprint to confirm (instead of the prompt).")
+@json_option
+@common
+@pass_cli
+def upgrade(cli: CliContext, fingerprint, as_json) -> None:
+    """Give an archive made by an earlier version its signed trust anchor (an admin,
+    once), then confirm its root fingerprint into your keyring (every user, once)."""
+    from archive_manager.upgrading import upgrade as run_upgrade
+
+    def confirm(root) -> bool:
+        if root.new:
+            click.echo(f"administrators to be trusted: {', '.join(root.admins)}", err=True)
+        click.echo(f"root fingerprint: {root.fingerprint}", err=True)
+        if fingerprint is not None:
+            return "".join(fingerprint.split()).lower() == "".join(root.fingerprint.split())
+        try:
+            return click.confirm("is this the archive's root of trust?", default=False, err=True)
+        except click.Abort:
+            return False
+
+    user, passphrase = cli.credentials()
+    r = run_upgrade(cli.home, user, passphrase, confirm)
+    emit(asdict(r), as_json, lambda r: click.echo(
+        f"nothing to do: {r['user']}'s keyring already knows root {r['fingerprint']}" if r["already"] else
+        f"signed the archive's current state; root fingerprint: {r['fingerprint']}\n"
+        "give it to every user: each runs 'archive upgrade' once and confirms it" if r["created_root"] else
+        f"{r['user']}'s keyring now vouches for root {r['fingerprint']}"))
 
 
 def warn_notes(notes: list[str]) -> None:

@@ -93,6 +93,7 @@ def audit_verify(cli: CliContext, checkpoint_file, as_json) -> None:
         for c in r["checkpoints"]:
             state = "ok" if c["ok"] else f"FAILED: {c['reason']}"
             click.echo(f"checkpoint ({c['source']}) of event {c['seq']}, signed by {c['signer']} at {c['time']}: {state}")
+        click.echo(f"archive root fingerprint: {r['fingerprint']} (compare it with the one printed at init)")
         if r["ok"]:
             click.echo(f"ok: hash chain and signatures verify; head {r['head'][:16]}…")
         else:

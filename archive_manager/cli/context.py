@@ -55,7 +55,11 @@ class CliContext:
             return self.env["ARCHIVE_PASSPHRASE"]
         return prompt_passphrase(prompt, confirm)
 
-    def session(self):
+    def session(self, check_policy_files: bool = True):
+        user, passphrase = self.credentials()
+        return self.home.login(user, passphrase, check_policy_files=check_policy_files)
+
+    def credentials(self) -> tuple[str, str]:
         user = self.settings.user
         if not user:
             raise UsageError("no user given", hint="pass --user NAME or set ARCHIVE_USER")
@@ -63,7 +67,7 @@ class CliContext:
             passphrase = self.passphrase(prompt=f"Passphrase for {user}")
         except UsageError as exc:  # no passphrase at all is a failed sign-in too: audited
             self.home.refuse_login(user, exc)
-        return self.home.login(user, passphrase)
+        return user, passphrase
 
     def warn_cheap_kdf(self) -> None:
         if self.settings.kdf_profile == "test":

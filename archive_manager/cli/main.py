@@ -80,7 +80,9 @@ def init(cli: CliContext, admin: str, as_json: bool) -> None:
     passphrase = cli.passphrase(confirm=True, prompt=f"New passphrase for {admin}")
     result = cli.home.init(admin, passphrase)
     emit(result, as_json, lambda r: click.echo(
-        f"created archive {r['vault_id']} in {r['home']}; admin: {r['admin']}"))
+        f"created archive {r['vault_id']} in {r['home']}; admin: {r['admin']}\n"
+        f"root fingerprint: {r['fingerprint']}\n"
+        "keep it: users and auditors compare it when asked to confirm this archive's root of trust"))
 
 
 @main.command()

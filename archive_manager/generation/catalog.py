@@ -106,13 +106,27 @@ def _assign(context: dict, path: str, value) -> None:
     context[last] = value
 
 
-def load_catalog(folder: Path) -> dict[str, TemplateSpec]:
+def read_catalog(folder: Path) -> str:
+    """The text of ``folder``/catalog.toml."""
     path = Path(folder) / CATALOG
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"no template catalog at {path}", hint="templates/catalog.toml lists the templates") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{CATALOG}: invalid TOML: {exc}") from None
+
+
+def load_catalog(folder: Path) -> dict[str, TemplateSpec]:
+    return parse_catalog(read_catalog(folder))
+
+
+def parse_catalog(text: str) -> dict[str, TemplateSpec]:
+    """The templates a catalog's text declares (the one in force is the copy
+    an admin signed: ``Session.catalog``)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{CATALOG}: invalid TOML: {exc}") from None
     return {name: _spec(name, entry) for name, entry in sorted(data.items())}
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from archive_manager.errors import PolicyError
-from archive_manager.policy.model import ACTIONS, AccessClass, DocType, Grant, Policy
+from archive_manager.policy.model import ACTIONS, ADMIN_DEPARTMENT, AccessClass, DocType, Grant, Policy
 
 POLICY_FILES = ("classes.toml", "types.toml", "departments.toml", "grants.toml")
 _IDENT = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
@@ -18,15 +18,26 @@ def _fail(file: str, key: str, reason: str) -> PolicyError:
     return PolicyError(f"{file}: {key}: {reason}", hint="fix the policy file and try again")
 
 
-def _read(directory: Path, file: str) -> dict[str, Any]:
-    path = directory / file
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError(f"{file}: file is missing in {directory}",
-                          hint="run 'archive init' or restore the shipped policies/") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"{file}: cannot read: {exc}") from None
+def read_policy_files(directory: Path) -> dict[str, str]:
+    """The text of each policy file in ``directory``."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise PolicyError(f"policy directory {directory} does not exist",
+                          hint="run 'archive init' to copy the shipped policies")
+    texts = {}
+    for file in POLICY_FILES:
+        try:
+            texts[file] = (directory / file).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise PolicyError(f"{file}: file is missing in {directory}",
+                              hint="run 'archive init' or restore the shipped policies/") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PolicyError(f"{file}: cannot read: {exc}") from None
+    return texts
+
+
+def _read(texts: Mapping[str, str], file: str) -> dict[str, Any]:
+    text = texts[file]
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -58,7 +69,7 @@ def _unknown_keys(file: str, ident: str, entry: dict, allowed: set[str]) -> None
         raise _fail(file, f"{ident}.{extra[0]}", "unknown key")
 
 
-def _load_types(directory: Path) -> dict[str, str]:
+def _load_types(directory: Mapping[str, str]) -> dict[str, str]:
     data = _read(directory, "types.toml")
     out = {}
     for ident, entry in data.items():
@@ -67,7 +78,7 @@ def _load_types(directory: Path) -> dict[str, str]:
     return out
 
 
-def _load_classes(directory: Path, type_names: dict[str, str]) -> tuple[dict, dict]:
+def _load_classes(directory: Mapping[str, str], type_names: dict[str, str]) -> tuple[dict, dict]:
     data = _read(directory, "classes.toml")
     classes: dict[str, AccessClass] = {}
     owner: dict[str, str] = {}
@@ -93,7 +104,7 @@ def _load_classes(directory: Path, type_names: dict[str, str]) -> tuple[dict, di
     return classes, types
 
 
-def _load_grants(directory: Path, classes: dict, departments: dict) -> dict[str, Grant]:
+def _load_grants(directory: Mapping[str, str], classes: dict, departments: dict) -> dict[str, Grant]:
     data = _read(directory, "grants.toml")
     grants = {}
     for dept, entry in data.items():
@@ -108,16 +119,21 @@ def _load_grants(directory: Path, classes: dict, departments: dict) -> dict[str,
         for a in acts:
             if a not in ACTIONS:
                 raise _fail("grants.toml", f"{dept}.actions", f"unknown action {a!r} (known: {', '.join(ACTIONS)})")
+        if "admin" in acts and dept != ADMIN_DEPARTMENT:
+            raise _fail("grants.toml", f"{dept}.actions",
+                        f"only the {ADMIN_DEPARTMENT!r} department may hold 'admin': its members are the "
+                        "administrators the archive's signatures chain to")
         grants[dept] = Grant(dept, frozenset(cls), frozenset(acts))
     return grants
 
 
 def load_policy(directory: Path) -> Policy:
     """Read and validate ``directory``/{classes,types,departments,grants}.toml."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise PolicyError(f"policy directory {directory} does not exist",
-                          hint="run 'archive init' to copy the shipped policies")
+    return parse_policy(read_policy_files(directory))
+
+
+def parse_policy(directory: Mapping[str, str]) -> Policy:
+    """Validate the policy files' texts (file name -> text)."""
     type_names = _load_types(directory)
     classes, types = _load_classes(directory, type_names)
     dept_data = _read(directory, "departments.toml")
@@ -126,4 +142,8 @@ def load_policy(directory: Path) -> Policy:
         _unknown_keys("departments.toml", ident, entry, {"name"})
         departments[ident] = _name("departments.toml", ident, entry)
     grants = _load_grants(directory, classes, departments)
+    admin_grant = grants.get(ADMIN_DEPARTMENT)
+    if admin_grant is None or "admin" not in admin_grant.actions:
+        raise PolicyError(f"departments.toml, grants.toml: the {ADMIN_DEPARTMENT!r} department with the "
+                          "'admin' action is required", hint="restore it from the shipped policies/")
     return Policy(classes=classes, types=types, departments=departments, grants=grants)

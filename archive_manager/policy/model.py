@@ -8,6 +8,9 @@ from typing import Iterable
 from archive_manager.errors import UsageError
 
 ACTIONS = ("file", "read", "search", "export", "generate", "admin", "audit")
+# The administrators' department: the only one that may hold ``admin``, and the
+# one whose members sign the records that decide who holds which key.
+ADMIN_DEPARTMENT = "archive"
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,26 @@ sealed with HPKE to every user who holds it.
 A rotation adds generation ``g+1`` beside ``g``; dossiers are re-wrapped one by
 one, and only then is ``g`` dropped. A crash in between leaves both readable,
 and ``archive policy sync`` finishes the job.
+
+The whole store (every generation, every sealed copy, the audit key's public
+half) is endorsed by the administrator who wrote it last, and each generation
+carries a key check (an HMAC under the key itself), so a copy sealed to a user
+opens only to the key the administrator created. A store is used only after
+:meth:`ClassKeyStore.verify`.
 """
 
 from __future__ import annotations
 
-from archive_manager.crypto import PublicIdentity, UnlockedKeyring, hpke_seal
+from typing import TYPE_CHECKING
+
+from archive_manager.crypto import PublicIdentity, UnlockedKeyring, hpke_seal, keyed_name
 from archive_manager.crypto.encoding import b64d, b64e
 from archive_manager.errors import AccessDenied, IntegrityError, NotFound
 from archive_manager.vault.fsio import dump_json, read_json
 from archive_manager.vault.layout import VaultPaths, binding
+
+if TYPE_CHECKING:
+    from archive_manager.vault.trust import SignerLike, Trust
 
 DIRECTORY = "_directory"
 # The audit key: an HPKE key pair whose private half is sealed to the auditors
@@ -30,6 +41,8 @@ def _check_shape(data: dict) -> None:
         raise bad
     for entry in classes.values():
         if not isinstance(entry, dict) or type(entry.get("current")) is not int:
+            raise bad
+        if not isinstance(entry.get("checks", {}), dict):
             raise bad
         gens = entry.get("gens")
         if not isinstance(gens, dict) or str(entry["current"]) not in gens:
@@ -55,8 +68,35 @@ class ClassKeyStore:
         _check_shape(data)
         return cls(vault_id, data)
 
-    def serialize(self) -> bytes:
+    def body(self) -> dict:
+        return {k: v for k, v in self._data.items() if k != "endorsement"}
+
+    def verify(self, trust: "Trust") -> "ClassKeyStore":
+        trust.check("class-keys", self.body(), self._data.get("endorsement"),
+                    "keys.json (the class keys, their generations and sealed copies)")
+        return self
+
+    def serialize(self, trust: "Trust", signer: "SignerLike") -> bytes:
+        """The store, endorsed by ``signer`` (an administrator)."""
+        self._data["endorsement"] = trust.endorse("class-keys", self.body(), signer)
         return dump_json(self._data)
+
+    def _check_value(self, cls: str, gen: int, key: bytes) -> str:
+        return keyed_name(key, "class-key-check", self._info(cls, gen, ""), length=32)
+
+    def _set_check(self, cls: str, gen: int, key: bytes) -> None:
+        self._entry(cls).setdefault("checks", {})[str(gen)] = self._check_value(cls, gen, key)
+
+    def add_checks(self, cls: str, gen: int, key: bytes) -> None:
+        """Record the key check of a generation made before checks existed (upgrade)."""
+        if str(gen) not in self._entry(cls).get("checks", {}):
+            self._set_check(cls, gen, key)
+
+    def extra_generations(self) -> list[str]:
+        """Classes holding more generations than a rotation in progress explains."""
+        pending = set(self.pending())
+        return [c for c, e in sorted(self._classes.items())
+                if c != AUDIT and (len(e["gens"]) > 2 or (len(e["gens"]) == 2 and c not in pending))]
 
     def _info(self, cls: str, gen: int, user: str) -> str:
         return binding("class-key", self._vault_id, cls, gen, user)
@@ -94,6 +134,7 @@ class ClassKeyStore:
 
     def create(self, cls: str, key: bytes, holders: list[PublicIdentity]) -> None:
         self._classes[cls] = {"current": 1, "gens": {"1": {}}}
+        self._set_check(cls, 1, key)
         for ident in holders:
             self.seal_to(cls, 1, key, ident)
 
@@ -102,6 +143,7 @@ class ClassKeyStore:
         gen = max(self.generations(cls)) + 1
         entry["gens"][str(gen)] = {}
         entry["current"] = gen
+        self._set_check(cls, gen, key)
         for ident in holders:
             self.seal_to(cls, gen, key, ident)
         return gen
@@ -111,8 +153,10 @@ class ClassKeyStore:
         if gen == int(entry["current"]):
             raise IntegrityError(f"refusing to drop the current key of class {cls!r}")
         entry["gens"].pop(str(gen), None)
+        entry.get("checks", {}).pop(str(gen), None)
 
     def seal_to(self, cls: str, gen: int, key: bytes, ident: PublicIdentity) -> None:
+        self._check_key(cls, gen, key)
         sealed = hpke_seal(ident.kem_public, key, self._info(cls, gen, ident.user))
         self._entry(cls)["gens"][str(gen)][ident.user] = b64e(sealed)
 
@@ -136,7 +180,17 @@ class ClassKeyStore:
                 f"user {keyring.user!r} holds no key for access class {cls!r}",
                 hint="ask an admin for a grant to a department that holds this class",
             )
-        return keyring.open_sealed(b64d(sealed, "sealed class key"), self._info(cls, gen, keyring.user))
+        key = keyring.open_sealed(b64d(sealed, "sealed class key"), self._info(cls, gen, keyring.user))
+        self._check_key(cls, gen, key)
+        return key
+
+    def _check_key(self, cls: str, gen: int, key: bytes) -> None:
+        check = self._entry(cls).get("checks", {}).get(str(gen))
+        if check is not None and check != self._check_value(cls, gen, key):
+            raise IntegrityError(f"keys.json: the key of class {cls!r}, generation {gen}, is not the one "
+                                 "an administrator created: it is not used",
+                                 hint="the file was changed outside the archive: restore vault/keys.json "
+                                      "from a backup")
 
     # --- rotations pending after a revocation ----------------------------
 

@@ -4,6 +4,8 @@ opaque random or keyed identifier: no client, title, file name or type.
     vault/vault.json                       format version and vault id
     vault/users.json                       users, departments, public keys, locked keyrings
     vault/keys.json                        class keys, sealed (HPKE) to each holder
+    vault/trust.json                       the trust root, the signed admin list, the audit log's place
+    vault/policy.json                      the policy and template catalog in force, signed
     vault/directory.bin                    client directory, sealed under the directory key
     vault/.journal                         a commit in progress (see :mod:`archive_manager.vault.store`)
     vault/dossiers/<dossier>/<slot>/keys.json        content keys wrapped under the class key
@@ -35,6 +37,14 @@ class VaultPaths:
     @property
     def keys_json(self) -> Path:
         return self.root / "keys.json"
+
+    @property
+    def trust_json(self) -> Path:
+        return self.root / "trust.json"
+
+    @property
+    def policy_json(self) -> Path:
+        return self.root / "policy.json"
 
     @property
     def directory(self) -> Path:

@@ -2,17 +2,28 @@
 
 Removed users keep their public keys (the audit trail verifies their past
 signatures) but lose their locked private keys and every sealed class key.
+
+Each record's public part (name, departments, status, public keys) is
+endorsed by an administrator (:mod:`archive_manager.vault.trust`); the locked
+private part is not, since only its owner's passphrase opens it and it is
+bound to the public keys it belongs to. A registry is used only after
+:meth:`UserRegistry.verify`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from archive_manager.crypto import PublicIdentity
 from archive_manager.errors import AuthenticationError, ConflictError, IntegrityError, NotFound, UsageError
 from archive_manager.vault.fsio import dump_json, read_json
+from archive_manager.policy.model import ADMIN_DEPARTMENT
 from archive_manager.vault.layout import VaultPaths
+
+if TYPE_CHECKING:
+    from archive_manager.vault.trust import SignerLike, Trust
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 
@@ -33,6 +44,7 @@ class UserRecord:
     created: str
     status: str
     keyring: dict
+    endorsement: dict | None = None
 
     @property
     def active(self) -> bool:
@@ -42,13 +54,29 @@ class UserRecord:
     def identity(self) -> PublicIdentity:
         return PublicIdentity.from_record(self.name, self.keyring)
 
+    @property
+    def admin(self) -> bool:
+        return self.active and ADMIN_DEPARTMENT in self.departments
+
+    def body(self) -> dict:
+        """What an administrator signs: everything but the locked private keys."""
+        return {"name": self.name, "departments": list(self.departments), "created": self.created,
+                "status": self.status, "kem_public": self.keyring.get("kem_public"),
+                "sign_public": self.keyring.get("sign_public")}
+
+    def endorsed(self, trust: "Trust", signer: "SignerLike") -> "UserRecord":
+        return replace(self, endorsement=trust.endorse("user", self.body(), signer))
+
     def to_dict(self) -> dict:
-        return {
+        out = {
             "departments": list(self.departments),
             "created": self.created,
             "status": self.status,
             "keyring": self.keyring,
         }
+        if self.endorsement is not None:
+            out["endorsement"] = self.endorsement
+        return out
 
 
 class UserRegistry:
@@ -63,12 +91,29 @@ class UserRegistry:
         try:
             for name, rec in data["users"].items():
                 users[name] = UserRecord(
-                    name, tuple(rec["departments"]), rec["created"], rec["status"], dict(rec["keyring"])
-                )
+                    name, tuple(rec["departments"]), rec["created"], rec["status"], dict(rec["keyring"]),
+                    rec.get("endorsement"))
         except (KeyError, TypeError, AttributeError, ValueError):
             raise IntegrityError("user registry (users.json) is malformed",
                                  hint="restore vault/users.json from a backup") from None
         return cls(paths, users)
+
+    def verify(self, trust: "Trust") -> "UserRegistry":
+        """Refuse the registry unless every record is signed by an administrator
+        in office and the active members of the archive department are exactly
+        the administrators the trust anchor names."""
+        for name, rec in sorted(self.users.items()):
+            trust.check("user", rec.body(), rec.endorsement, f"users.json: the record of user {name!r}")
+        admins = {n: u.identity.sign_public for n, u in self.users.items() if u.admin}
+        for name in sorted(set(admins) | set(trust.admins)):
+            if admins.get(name) != trust.admins.get(name):
+                raise IntegrityError(
+                    f"users.json: user {name!r} " + ("is in the archive department but is not an administrator "
+                                                     "the trust anchor names" if name in admins else
+                                                     "is an administrator in trust.json but not an active member "
+                                                     "of the archive department here") + ": it is not used",
+                    hint="the files were changed outside the archive: restore vault/ from a backup")
+        return self
 
     def serialize(self) -> bytes:
         return dump_json({"users": {n: u.to_dict() for n, u in sorted(self.users.items())}})

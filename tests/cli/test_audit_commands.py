@@ -324,6 +324,11 @@ def test_csv_with_filters(cli):
 # --- audit verify ------------------------------------------------------------------------------
 
 
+def shown_root(lines_: list[bytes]) -> str:
+    root = json.loads(lines_[0])["objects"]["root"]
+    return " ".join(root[i:i + 4] for i in range(0, 64, 4))
+
+
 def test_verify_needs_no_user_and_no_passphrase(cli):
     before = lines(cli)
     env = cli.env()
@@ -332,6 +337,7 @@ def test_verify_needs_no_user_and_no_passphrase(cli):
     first = json.loads(before[0])["time"]
     out = r.stdout.splitlines()
     assert out == [f"{N} events, {first} to {DAY3}",
+                   f"archive root fingerprint: {shown_root(before)} (compare it with the one printed at init)",
                    f"ok: hash chain and signatures verify; head {sha(before[-1])[:16]}…"]
     assert lines(cli) == before  # verifying is not an action of anyone: nothing is appended
 
@@ -344,7 +350,8 @@ def test_verify_works_for_anyone(cli, user, passphrase):
     r, report = verify(cli, user=user, passphrase=passphrase)
     assert r.exit_code == 0, r.output
     assert report == {"ok": True, "events": N, "first_time": json.loads(before[0])["time"], "last_time": DAY3,
-                      "head": sha(before[-1]), "failure": None, "checkpoints": [], "stored_checkpoints": 0}
+                      "head": sha(before[-1]), "failure": None, "checkpoints": [], "stored_checkpoints": 0,
+                      "fingerprint": shown_root(before)}
     assert lines(cli) == before
 
 
@@ -638,7 +645,13 @@ def test_auditor_sees_what_a_policy_sync_changed(cli):
     assert json.loads(r.stdout)["revoked"] == ["service:bob"]
     sync = audit_log(cli, "--action", "policy-sync")[-1]
     assert (sync["action"], sync["outcome"]) == ("policy-sync", "ok")
-    assert sync["objects"] == {"sealed": [], "revoked": ["service:bob"], "created": []}
+    signed = json.loads((cli.home / "vault" / "policy.json").read_text(encoding="utf-8"))
+    assert sync["objects"] == {"sealed": [], "revoked": ["service:bob"], "created": [],
+                               "policy": json.loads(r.stdout)["policy"]}
+    assert signed["seq"] == 2 and '[legal]\nclasses = ["basic", "contract"]' in signed["files"]["grants.toml"]
+    # the change itself is a sealed detail: the auditor reads the diff that was signed
+    assert '-classes = ["basic", "contract", "service"]' in sync["details"]["diff"]
+    assert '+classes = ["basic", "contract"]' in sync["details"]["diff"]
 
 
 @pytest.mark.parametrize("damage", ["not utf-8", "not a checkpoint"])

@@ -23,6 +23,8 @@ from typing import Callable
 
 import pytest
 
+from archive_manager.vault.signed_policy import SignedPolicy
+from archive_manager.vault.trust import TrustFile
 from tests.cli.conftest import Cli, private_copy
 
 FIELDS = {"seq", "time", "user", "departments", "action", "objects", "outcome", "reason", "host",
@@ -37,6 +39,8 @@ DOC = "{doc}"        # the template's contract document (C001, version 1)
 NEW = "{new}"        # the doc id the command printed with --json
 VAULT = "{vault}"    # the vault id of the archive the command created
 BEFORE = "{before}"  # number of events in the log before the command
+ROOT = "{root}"      # the trust root's fingerprint (hex) of the archive
+POLICY = "{policy}"  # the digest of the signed policy in force after the command
 
 
 # --- the archive every case starts from ---------------------------------------------
@@ -64,6 +68,8 @@ class Ctx:
     new: str | None = None
     new2: str | None = None
     vault: str | None = None
+    root: str | None = None
+    policy: str | None = None
     before: int = 0
 
 
@@ -156,7 +162,8 @@ def _revoke_service_from_legal(c: Ctx) -> None:
 
 CASES = [
     Case("init", ("init", "--admin", "alice"), None, [
-        A("init", {"vault": VAULT}, state=True)], passphrase="alice-pw", fresh=True),
+        A("init", {"vault": VAULT, "root": ROOT, "policy": POLICY}, state=True)], passphrase="alice-pw",
+         fresh=True),
     Case("whoami", ("whoami",), "bob", [B("whoami")]),
     Case("file-new", ("file", "{work}/新合同草稿.txt", "--client", "C001", "--type", "contract",
                       "--title", "第二份合同", "--json"), "alice", [
@@ -216,9 +223,10 @@ CASES = [
         A("rotate", {"access_class": "_audit", "gen": 2}, state=True),
         *rotation("_directory", 2)]),
     Case("policy-sync", ("policy", "sync"), "alice", [
-        A("policy-sync", {"sealed": [], "revoked": [], "created": []}, state=True)]),
+        A("policy-sync", {"sealed": [], "revoked": [], "created": [], "policy": POLICY}, state=True)]),
     Case("policy-sync-revokes", ("policy", "sync"), "alice", [
-        A("policy-sync", {"sealed": [], "revoked": ["service:bob"], "created": []}, state=True),
+        A("policy-sync", {"sealed": [], "revoked": ["service:bob"], "created": [], "policy": POLICY},
+          state=True, sealed="ct"),
         *rotation("service", 2, ("new-key", "retire"))],
         setup=_revoke_service_from_legal),
     Case("policy-check", ("policy", "check"), None, []),
@@ -279,7 +287,7 @@ def log_lines(cli: Cli) -> list[bytes]:
 def resolve(value, c: Ctx):
     if isinstance(value, str):
         subs = {DOC: c.doc, NEW: c.new, VAULT: c.vault, "{new2}": c.new2,
-                "{work}": str(c.cli.workdir)}
+                "{work}": str(c.cli.workdir), ROOT: c.root, POLICY: c.policy}
         if value == BEFORE:
             return c.before
         for k, v in subs.items():
@@ -357,6 +365,9 @@ def test_command_appends_exactly_these_events(case: Case, request):
     assert after[:len(before)] == before, "earlier events were changed"
     if case.fresh:
         c.vault = json.loads((cli.home / "vault" / "vault.json").read_text())["vault_id"]
+    if (cli.home / "vault" / "trust.json").exists():
+        c.root = TrustFile.load(cli.home / "vault" / "trust.json").root.fingerprint.hex()
+        c.policy = SignedPolicy.load(cli.home / "vault" / "policy.json").digest
     if NEW in json.dumps(resolve([e.objects for e in case.expected], Ctx(cli))):
         rows = json.loads(r.stdout)
         c.new = rows[0]["doc_id"]

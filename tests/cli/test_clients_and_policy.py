@@ -139,8 +139,14 @@ def test_policy_check_unknown_class_in_grants(cli):
     assert r.stdout == ""
     assert r.stderr.splitlines() == ["archive: error: grants.toml: legal.classes: unknown class 'contracts'",
                                      "archive: hint: fix the policy file and try again"]
-    # every command that needs the policy refuses the same way
+    # the edit is not in force: every command refuses until an admin signs it or undoes it
     r = cli.run("whoami", user="bob")
+    assert r.exit_code == 6, r.output
+    assert r.stderr.splitlines()[0].startswith("archive: error: policies/grants.toml changed since an admin "
+                                               "last signed the policy")
+    assert "'archive policy sync'" in r.stderr.splitlines()[1]
+    # and an admin cannot sign an invalid policy
+    r = cli.run("policy", "sync", user="alice")
     assert r.exit_code == 6, r.output
     assert r.stderr.splitlines()[0] == "archive: error: grants.toml: legal.classes: unknown class 'contracts'"
 
@@ -196,10 +202,17 @@ def test_policy_sync_revokes_and_rotates(cli):
     _edit(cli, "grants.toml", 'classes = ["basic", "contract", "service"]', 'classes = ["basic", "contract"]')
     r = cli.run("policy", "sync", user="alice")
     assert r.exit_code == 0, r.output
-    assert r.stdout == "sealed: -; revoked: service:bob; rotated: service; new classes: -\n"
+    out = r.stdout.splitlines()
+    assert out[:2] == ["--- signed/policies/grants.toml", "+++ policies/grants.toml"]
+    assert '-classes = ["basic", "contract", "service"]' in out and '+classes = ["basic", "contract"]' in out
+    assert out[-2].startswith("signed the policy above (digest ")
+    assert out[-1] == "sealed: -; revoked: service:bob; rotated: service; new classes: -"
 
     r = cli.run("policy", "sync", "--json", user="alice")
-    assert json.loads(r.stdout) == {"created": [], "sealed": [], "revoked": [], "rotated": [], "notes": []}
+    data = json.loads(r.stdout)
+    assert len(data.pop("policy")) == 64
+    assert data == {"created": [], "sealed": [], "revoked": [], "rotated": [], "notes": [],
+                    "policy_changed": False, "diff": []}
 
     who = json.loads(cli.run("whoami", "--json", user="bob").stdout)
     assert who["classes"] == ["basic", "contract"]
@@ -220,7 +233,7 @@ def test_policy_sync_revokes_and_rotates(cli):
     _edit(cli, "grants.toml", 'classes = ["basic", "contract"]', 'classes = ["basic", "contract", "service"]')
     r = cli.run("policy", "sync", user="alice")
     assert r.exit_code == 0, r.output
-    assert r.stdout == "sealed: service:bob; revoked: -; rotated: -; new classes: -\n"
+    assert r.stdout.splitlines()[-1] == "sealed: service:bob; revoked: -; rotated: -; new classes: -"
     assert cli.run("get", complaint, user="bob").stdout_bytes == "客户投诉：发布延迟".encode()
 
 
@@ -231,7 +244,7 @@ def test_policy_sync_grants_new_class(cli):
           'classes = ["basic", "contract", "service", "credit"]')
     r = cli.run("policy", "sync", user="alice")
     assert r.exit_code == 0, r.output
-    assert r.stdout == "sealed: credit:bob; revoked: -; rotated: -; new classes: -\n"
+    assert r.stdout.splitlines()[-1] == "sealed: credit:bob; revoked: -; rotated: -; new classes: -"
     r = cli.run("get", report, user="bob")
     assert r.exit_code == 0, r.output
     assert r.stdout_bytes == b"credit ok"
@@ -249,6 +262,6 @@ def test_policy_sync_creates_key_for_new_class(cli):
     assert cli.run("policy", "check").stdout == "policy ok: 8 classes, 22 types, 7 departments\n"
     r = cli.run("policy", "sync", user="alice")
     assert r.exit_code == 0, r.output
-    assert r.stdout == "sealed: -; revoked: -; rotated: -; new classes: tenders\n"
+    assert r.stdout.splitlines()[-1] == "sealed: -; revoked: -; rotated: -; new classes: tenders"
     doc = cli.file(cli.write("t.txt", "招标"), doc_type="tender", user="bob")[0]["doc_id"]
     assert cli.run("get", doc, user="alice").stdout_bytes == "招标".encode()

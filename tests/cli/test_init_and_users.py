@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from click.testing import CliRunner
 
@@ -16,9 +17,11 @@ def test_init_prompts_twice_and_creates_archive(fresh):
     r = fresh.run("init", "--admin", "alice", input="alice-pw\nalice-pw\n")
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
-    assert len(lines) == 1
+    assert len(lines) == 3
     assert lines[0].startswith("created archive ")
     assert lines[0].endswith(f" in {fresh.home.resolve()}; admin: alice")
+    assert re.fullmatch(r"root fingerprint: [0-9a-f]{4}( [0-9a-f]{4}){15}", lines[1]), lines[1]
+    assert lines[2].startswith("keep it: ")
     assert KDF_WARNING in r.stderr.splitlines()
     assert r.stderr.count("New passphrase for alice:") == 1
     assert r.stderr.count("Repeat for confirmation:") == 1
@@ -37,7 +40,7 @@ def test_init_json_output(fresh):
     r = fresh.run("init", "--admin", "alice", "--json", passphrase="alice-pw")
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
-    assert set(data) == {"home", "vault_id", "admin", "kdf_profile", "classes"}
+    assert set(data) == {"home", "vault_id", "admin", "kdf_profile", "classes", "fingerprint"}
     assert data["admin"] == "alice"
     assert data["kdf_profile"] == "test"
     assert data["home"] == str(fresh.home.resolve())

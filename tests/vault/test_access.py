@@ -16,7 +16,7 @@ from archive_manager import accounts, clients, filing, reading
 from archive_manager.crypto.sealed import decrypt_stream
 from archive_manager.crypto.primitives import unwrap_key
 from archive_manager.crypto.encoding import b64d
-from archive_manager.errors import AccessDenied, ArchiveError, AuthenticationError, IntegrityError, NotFound
+from archive_manager.errors import AccessDenied, ArchiveError, AuthenticationError, IntegrityError, NotFound, PolicyError
 from archive_manager.policy import Policy
 from archive_manager.session import Session
 from archive_manager.vault.classkeys import DIRECTORY, ClassKeyStore
@@ -181,22 +181,19 @@ def test_another_users_sealed_key_does_not_open(docs):
             carol.keyring.open_sealed(bobs, f'["am",1,"class-key","{carol.vault.vault_id}","contract",{gen},"{info_user}"]')
 
 
-def test_policy_grant_without_key(docs, tmp_path):
-    """The policy file is edited to give credit the contracts, but no key was sealed (no sync):
-    the policy check passes and the key check still refuses."""
+def test_policy_grant_edited_but_not_signed(docs, tmp_path):
+    """The policy file is edited to give credit the contracts, but no admin signed it
+    (no sync): nobody can act on either version until it is signed or undone."""
     archive, ids = docs
     grants = archive.root / "policies" / "grants.toml"
     text = grants.read_text(encoding="utf-8")
     grants.write_text(text.replace('[credit]\nclasses = ["basic", "credit"]',
                                    '[credit]\nclasses = ["basic", "credit", "contract"]'), encoding="utf-8")
-    carol = archive.login("carol")
-    assert carol.policy.allows(carol.departments, "read", "contract")
-    with pytest.raises(AccessDenied) as exc:
-        reading.list_documents(carol, doc_type="contract")
-    assert "holds no key" in exc.value.message
-    assert_cannot_read(carol, ids["contract"], tmp_path)
-    # once an admin syncs, the key is sealed to carol and she can read
-    accounts.sync_policy(archive.login("alice"))
+    with pytest.raises(PolicyError) as exc:
+        archive.login("carol")
+    assert "policies/grants.toml changed since an admin last signed the policy" in exc.value.message
+    # once an admin syncs, the policy is signed, the key is sealed to carol and she can read
+    accounts.sync_policy(archive.login("alice", check_policy_files=False))
     assert read(archive.login("carol"), ids["contract"]) == CONTRACT_TEXT
 
 
@@ -244,7 +241,7 @@ def test_old_session_of_removed_user_cannot_read_later_filings(docs, tmp_path):
     assert_cannot_read(bob_old, new_id, tmp_path, ArchiveError)
     # a fresh session built from the same unlocked keyring
     home = archive.reopen()
-    fresh = Session(home, home.vault(), home.policy(), bob_old.record, bob_old.keyring)
+    fresh = Session(home, home.vault(), bob_old.trust, bob_old.signed_policy, bob_old.record, bob_old.keyring)
     assert_cannot_read(fresh, new_id, tmp_path, ArchiveError)
     with pytest.raises(AccessDenied):
         fresh.class_key("contract")

@@ -1,0 +1,96 @@
+"""The policy in force: the texts of the policy files and of the template
+catalog as an administrator last signed them (``vault/policy.json``).
+
+The files under ``policies/`` and ``templates/catalog.toml`` are where an
+administrator edits; they change nothing until ``archive policy sync`` shows
+the difference and signs it. Until then every command refuses (the files and
+the signed copy disagree), rather than silently using either version.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
+
+from archive_manager.errors import IntegrityError, PolicyError
+from archive_manager.policy import Policy, parse_policy
+from archive_manager.vault.fsio import dump_json, read_json
+from archive_manager.vault.trust import canonical
+
+if TYPE_CHECKING:
+    from archive_manager.vault.trust import SignerLike, Trust
+
+CATALOG = "catalog.toml"
+SYNC_HINT = ("an admin reviews the change with 'archive policy diff' and signs it with 'archive policy sync'; "
+             "or put the files back as they were")
+
+
+@dataclass
+class SignedPolicy:
+    files: dict[str, str]  # policy file name -> text
+    catalog: str  # templates/catalog.toml
+    seq: int = 1
+    time: str = ""
+    endorsement: dict | None = field(default=None, compare=False)
+
+    @classmethod
+    def load(cls, path: Path) -> "SignedPolicy":
+        data = read_json(path, "signed policy")
+        files, catalog, seq = data.get("files"), data.get("catalog"), data.get("seq")
+        if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()) \
+                or not isinstance(catalog, str) or type(seq) is not int or not isinstance(data.get("time"), str):
+            raise IntegrityError("policy.json (the signed policy) is malformed",
+                                 hint="restore vault/policy.json from a backup")
+        return cls(dict(files), catalog, seq, data["time"], data.get("endorsement"))
+
+    def body(self) -> dict:
+        return {"files": dict(sorted(self.files.items())), "catalog": self.catalog, "seq": self.seq,
+                "time": self.time}
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of what the policy says (files and catalog), recorded in the
+        audit log at every sync and compared by ``archive verify``."""
+        return hashlib.sha256(canonical({"files": dict(sorted(self.files.items())),
+                                         "catalog": self.catalog})).hexdigest()
+
+    def verify(self, trust: "Trust") -> "SignedPolicy":
+        trust.check("policy", self.body(), self.endorsement, "policy.json (the policy in force)")
+        return self
+
+    def serialize(self, trust: "Trust", signer: "SignerLike") -> bytes:
+        self.endorsement = trust.endorse("policy", self.body(), signer)
+        return dump_json({**self.body(), "endorsement": self.endorsement})
+
+    def policy(self) -> Policy:
+        return parse_policy(self.files)
+
+    def texts(self) -> dict[str, str]:
+        """Every signed text by the file name an admin edits."""
+        return {**{f"policies/{n}": t for n, t in self.files.items()}, f"templates/{CATALOG}": self.catalog}
+
+    def differences(self, files: Mapping[str, str], catalog: str) -> list[str]:
+        """A unified diff from the signed texts to the given ones (empty: the same)."""
+        new = {**{f"policies/{n}": t for n, t in files.items()}, f"templates/{CATALOG}": catalog}
+        old = self.texts()
+        lines: list[str] = []
+        for name in sorted(set(old) | set(new)):
+            a, b = old.get(name, ""), new.get(name, "")
+            if a != b:
+                lines += difflib.unified_diff(a.splitlines(), b.splitlines(), f"signed/{name}", name, lineterm="")
+        return lines
+
+    def check_files(self, files: Mapping[str, str], catalog: str) -> None:
+        """Refuse (exit 6) if the editable files are not what was signed."""
+        changed = sorted(n for n, t in {**{f"policies/{k}": v for k, v in files.items()},
+                                        f"templates/{CATALOG}": catalog}.items()
+                         if self.texts().get(n) != t)
+        if changed:
+            raise PolicyError(f"{', '.join(changed)} changed since an admin last signed the policy; "
+                              "nothing is done until the change is signed or undone", hint=SYNC_HINT)
+
+
+__all__ = ["SYNC_HINT", "SignedPolicy"]
