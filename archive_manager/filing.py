@@ -4,7 +4,8 @@
 Stages, in order (:class:`FilingPipeline`):
 
 - **detect**: the source is a regular, readable file (the inbox adds its own
-  detection of client, type and sidecar before building the request);
+  detection of client, type and sidecar before building the request, and
+  hands over the file already open: then only that descriptor is read);
 - **validate**: type known and allowed to this user, client known, date and
   ``replaces`` well formed, size within the limit; nothing is written yet;
 - **extract**: text for the index, in the sandboxed worker (a failure here is
@@ -24,10 +25,10 @@ the archive's problem, not the file's, and is retried.
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import BinaryIO, Callable, Protocol
 
 from archive_manager.crypto import encrypt_stream
 from archive_manager.errors import ArchiveError, NotFound, UsageError
@@ -53,6 +54,18 @@ class FilingRequest:
     replaces: str | None = None
     tags: tuple[str, ...] = ()
     derived_from: tuple[str, ...] = ()  # what a generated document was made from (documents, invoices)
+    source: Source | None = None  # the file already open (the inbox's): read it, not ``path``
+
+
+class Source(Protocol):
+    """A file opened once by the caller (see ``ingest.opened.OpenedFile``):
+    extraction and storage read it, never the path, which names it only.
+    ``content()`` reads it whole, once; ``reader()`` then gives those bytes."""
+    size: int
+
+    def reader(self) -> BinaryIO: ...
+
+    def content(self) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -94,7 +107,12 @@ def _text_entry(ext: Extraction) -> dict:
             "chars": len(ext.text), "truncated": ext.truncated}
 
 
-def _open_source(path: Path):
+def _open_source(req: FilingRequest) -> BinaryIO:
+    """What is filed: the caller's open file if it gave one, else ``req.path``."""
+    return req.source.reader() if req.source is not None else _open_path(req.path)
+
+
+def _open_path(path: Path) -> BinaryIO:
     try:
         return open(path, "rb")
     except FileNotFoundError:
@@ -137,25 +155,25 @@ class FilingPipeline:
         self.session = session
         self.batch = batch
         self.max_bytes = max_bytes
-        self._ahead: dict[Path, Future] = {}
+        self._ahead: dict[Path, tuple[Source | None, Future]] = {}
         self._pool: ThreadPoolExecutor | None = None
 
-    def extract_ahead(self, path: Path) -> None:
-        """Start extracting ``path`` now, in the worker process, while this
-        process stores the file before it (the inbox files settled files in a
-        row). :meth:`extract` picks the result up."""
+    def extract_ahead(self, path: Path, source: Source | None = None) -> None:
+        """Start extracting ``path`` (read from ``source`` if given) now, in the
+        worker process, while this process stores the file before it (the inbox
+        files settled files in a row). :meth:`extract` picks the result up for
+        a request of the same path and source."""
         path = Path(path)
-        if path in self._ahead or self.max_bytes is not None and _size(path) > self.max_bytes:
+        size = source.size if source is not None else _size(path)
+        if path in self._ahead or self.max_bytes is not None and size > self.max_bytes:
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="extract-ahead")
-        self._ahead[path] = self._pool.submit(self.session.home.extractor().extract_file, path)
+        self._ahead[path] = (source, self._pool.submit(self._extract, path, source))
 
     def forget(self, path: Path) -> None:
         """Drop an extraction started ahead for a file that was not filed."""
-        ahead = self._ahead.pop(Path(path), None)
-        if ahead is not None:
-            ahead.cancel()
+        _drop(self._ahead.pop(Path(path), None))
 
     def close(self) -> None:
         if self._pool is not None:
@@ -176,9 +194,9 @@ class FilingPipeline:
             rec.update(title=req.title, tags=list(req.tags) or None)
             if req.replaces is not None:
                 rec.objects["doc_id"] = req.replaces
-            size = self.detect(req.path)
+            size = req.source.size if req.source is not None else self.detect(req.path)
             plan = self.validate(req, size)
-            ext = self.extract(req.path)
+            ext = self.extract(req.path, req.source)
             stored = self.store(req, plan, ext, rec)
         if self.batch is not None and stored.index is not None:
             self.batch.add(stored.index)
@@ -196,7 +214,7 @@ class FilingPipeline:
             raise UsageError(f"no such file: {path}")
         if not path.is_file():
             raise UsageError(f"not a regular file: {path}")
-        with _open_source(path) as fh:
+        with _open_path(path) as fh:
             fh.read(1)
             return path.stat().st_size
 
@@ -214,15 +232,25 @@ class FilingPipeline:
         session.directory().client(req.client)  # NotFound for an unknown client
         return _Plan(access_class, doc_date, size)
 
-    def extract(self, path: Path) -> Extraction:
+    def extract(self, path: Path, source: Source | None = None) -> Extraction:
         ahead = self._ahead.pop(path, None)
-        if ahead is not None:
-            return ahead.result()
-        return self.session.home.extractor().extract_file(path)
+        if ahead is not None and ahead[0] is source:
+            return ahead[1].result()
+        _drop(ahead)
+        return self._extract(path, source)
+
+    def _extract(self, path: Path, source: Source | None) -> Extraction:
+        extractor = self.session.home.extractor()
+        if source is None:
+            return extractor.extract_file(path)
+        if source.size <= extractor.limits.max_bytes:
+            return extractor.extract(source.content(), path.name)  # and stored from these bytes
+        with source.reader() as fh:  # too large to extract: told from its head
+            return extractor.extract_stream(fh, path.name, source.size)
 
     def store(self, req: FilingRequest, plan: _Plan, ext: Extraction, rec: Recording) -> _Stored:
         session, rt = self.session, self.session.runtime
-        with _open_source(req.path) as src, session.transaction() as tx:
+        with _open_source(req) as src, session.transaction() as tx:
             slot, created = session.slot_to_write(req.client, plan.access_class)
             dossier = slot.dossier
             if req.replaces is not None and req.replaces not in slot.documents:
@@ -274,6 +302,13 @@ class FilingPipeline:
             IndexBatch([stored.index]).flush(self.session)
         except Exception as exc:  # reported, not swallowed: the caller prints the warning
             stored.warnings.append(index_warning(stored.doc_id, exc))
+
+
+def _drop(ahead: tuple[Source | None, Future] | None) -> None:
+    """Cancel an extraction started ahead, or wait for it if it is running: it
+    reads the caller's descriptor, which the caller closes next."""
+    if ahead is not None and not ahead[1].cancel():
+        wait([ahead[1]])
 
 
 def _size(path: Path) -> int:

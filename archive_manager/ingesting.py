@@ -2,13 +2,24 @@
 ``archive watch`` (until stopped). Both run :class:`Ingestor`, which knows
 nothing about the terminal: it reports each file through a callback.
 
-For each settled file: detect (its place says client and type; a sidecar may
-add title, date, replaces, tags) → the filing pipeline (validate, extract,
-store with its audit event, index into a batch) → once the batch's index
-commit is done, the original and its sidecar are removed. A file the archive
-cannot take (unknown client or type, a type the acting user may not file, not
-a regular file, unreadable, too large, bad sidecar) goes to ``.failed/`` with a
-reason; any other failure leaves it in the inbox for the next attempt.
+For each settled file: detect (its place says client and type; the file is
+opened once, without following links, and must be a regular file with a single
+name; a sidecar may add title, date, replaces, tags) → the filing pipeline
+(validate, extract, store with its audit event, index into a batch), all read
+from that one descriptor → once the batch's index commit is done, the original
+and its sidecar are removed. A file the archive cannot take (unknown client or
+type, a type the acting user may not file, not a regular file, a hard link,
+unreadable, too large, bad sidecar) goes to ``.failed/`` with a reason; any
+other failure leaves it in the inbox for the next attempt.
+
+The original is removed only if its path still names the file that was read,
+with the size and modification time it had then, and no process of this
+machine holds it open for writing. Otherwise it stays (its outcome says so in
+``kept``) and is taken again when it settles: filed as a new version of the
+document just filed (a duplicate if its content did not change), so a writer
+that paused longer than the quiet period loses nothing. Which document a kept
+file continues is remembered by this process only: after a restart it is filed
+as a new document.
 
 Crash safety: a file leaves the inbox only after its encrypted copy, its
 metadata and its audit event are durable and its index commit is done. Killed
@@ -22,15 +33,16 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 from archive_manager import reindexing
 from archive_manager.errors import AccessDenied, ArchiveError, NotFound, UsageError
 from archive_manager.filing import FiledDocument, FilingPipeline, FilingRequest, check_tags
-from archive_manager.ingest import inbox
-from archive_manager.ingest.tracker import SettleTracker
+from archive_manager.ingest import inbox, openfiles
+from archive_manager.ingest.opened import FileIdentity, OpenedFile
+from archive_manager.ingest.tracker import SEEN, SettleTracker
 from archive_manager.searching import IndexBatch
 from archive_manager.session import Session
 
@@ -46,6 +58,7 @@ class Outcome:
     version: int | None = None
     text: str | None = None   # why it has no searchable text, if so
     reason: str | None = None  # why it was quarantined or left for a retry
+    kept: str | None = None   # filed, but why the original stays in the inbox (it is taken again)
     time: str | None = None
 
     def to_dict(self) -> dict:
@@ -61,6 +74,7 @@ class Counts:
     without_text: int = 0
     retry: int = 0
     gone: int = 0  # removed from the inbox by someone before it was filed
+    kept: int = 0  # filed, but the original stayed: it changed, or is still open for writing
 
     def add(self, o: Outcome) -> None:
         if o.status == "filed":
@@ -77,12 +91,16 @@ class Counts:
             self.gone += 1
         if o.text and o.status in ("filed", "new-version"):
             self.without_text += 1
+        if o.kept:
+            self.kept += 1
 
 
 @dataclass
 class _Waiting:
     item: inbox.InboxFile
     outcome: Outcome
+    filed: FileIdentity  # the file as it was read
+    changed: bool        # it changed while it was read
 
 
 class _Flush:
@@ -116,9 +134,12 @@ class Ingestor:
         self._waiting: list[_Waiting] = []  # filed, their originals waiting for the index commit
         self._index_behind = False  # an index commit failed and was not repaired yet
         self.counts = Counts()
-        # told when a path filed into a batch is settled for good (removed, or
-        # left for a retry): until then a watcher must not hand it out again
-        self.released: Callable[[Path], None] = lambda path: None
+        self._opened: dict[Path, OpenedFile] = {}  # the file in hand, and the next one (extracted ahead)
+        self._versions: dict[Path, str] = {}  # a kept original: the document it is filed again into
+        self._again: set[Path] = set()  # kept originals to hand to the tracker again
+        self._tracker: SettleTracker | None = None  # told when a path is settled for good (not
+        # while its original waits for the batch's index commit: it must not be handed out again)
+        self._writers: Callable[[list[Path]], set[Path]] = openfiles.held_for_writing
 
     def check_inbox(self) -> None:
         if not self.root.is_dir():
@@ -142,15 +163,23 @@ class Ingestor:
 
     def process(self, path: Path) -> Outcome:
         """File one settled inbox file (its original goes at the next :meth:`flush`)."""
+        path = Path(path)
         try:
-            return self._process(Path(path))
+            return self._process(path)
         finally:
-            self.pipeline.forget(Path(path))
+            self.pipeline.forget(path)
+            self._close(path)
+
+    def _close(self, path: Path) -> None:
+        opened = self._opened.pop(path, None)
+        if opened is not None:
+            opened.close()
 
     def _process(self, path: Path) -> Outcome:
         try:
             return self._file(path)
         except FileNotFoundError:  # moved or deleted by someone since it settled
+            self._versions.pop(path, None)
             return self._finish(Outcome(inbox.shown(path.relative_to(self.root).as_posix()), "gone",
                                         reason="the file disappeared before it was filed"))
 
@@ -174,24 +203,49 @@ class Ingestor:
         status = "duplicate" if filed.duplicate else "new-version" if filed.new_version else "filed"
         outcome = Outcome(item.rel, status, filed.doc_id, filed.version,
                           text=filed.text_reason if filed.text_status != "ok" else None)
+        opened = self._opened[item.path]
+        waiting = _Waiting(item, outcome, opened.identity, not opened.unchanged())
         if filed.duplicate and not self._index_behind:
             # its content is durable in the vault already (and in the index, once the
             # start-up recovery caught up what a killed run left): the original goes
             # now, so a run killed again and again still makes progress
-            inbox.remove_original(item)
+            outcome = self._let_go(waiting, self._writers([item.path]))
             inbox.fsync_dir(item.path.parent)
             return self._finish(outcome)
-        self._waiting.append(_Waiting(item, outcome))
+        self._waiting.append(waiting)
         if len(self.batch) >= self.batch_size:
             self.flush()
         return outcome
 
     def _request(self, item: inbox.InboxFile) -> FilingRequest:
-        """What the inbox detects: a regular file, and its sidecar's fields."""
-        inbox.check_regular(item)
+        """What the inbox detects: a regular file with one name, opened once
+        (the same descriptor if it was opened to be extracted ahead), and its
+        sidecar's fields. A kept original continues the document it was filed as."""
+        opened = self._opened.pop(item.path, None)
+        if opened is not None and not inbox.names(item.path, opened.identity):
+            opened.close()  # removed or replaced since it was opened ahead: look at what is there now
+            opened = None
+        self._opened[item.path] = opened or inbox.open_document(item)
         side = inbox.read_sidecar(item)
+        replaces = side.get("replaces") or self._versions.get(item.path)
         return FilingRequest(item.path, item.client, item.doc_type, side.get("title"), side.get("date"),
-                             side.get("replaces"), check_tags(side.get("tags", [])))
+                             replaces, check_tags(side.get("tags", [])), source=self._opened[item.path])
+
+    def _let_go(self, w: _Waiting, writers: set[Path]) -> Outcome:
+        """Remove ``w``'s original if it is still the file that was filed, and
+        no one writes to it; else keep it, to be taken again. Its outcome."""
+        path = w.item.path
+        why = "it changed while it was read" if w.changed else \
+            "a program still has it open for writing" if path in writers else None
+        if why is None and inbox.remove_original(w.item, w.filed):
+            self._versions.pop(path, None)
+            return w.outcome
+        if w.outcome.status != "duplicate" or path not in self._versions:
+            self._versions[path] = w.outcome.doc_id
+        self._again.add(path)
+        why = why or "it changed after it was read"
+        return replace(w.outcome, kept=f"the original stays in the inbox: {why}; it is filed again "
+                                       f"once it settles, as a new version of {w.outcome.doc_id} if it changed")
 
     def _quarantine(self, path: Path, sidecar: Path | None, exc: ArchiveError, client: str | None) -> Outcome:
         if client is None:  # not even a place in the layout: record the refusal here
@@ -203,6 +257,7 @@ class Ingestor:
                 pass
         rel = inbox.shown(path.relative_to(self.root).as_posix())
         inbox.quarantine(self.root, path, sidecar, exc.message, exc.hint)  # FileNotFoundError: gone
+        self._versions.pop(path, None)
         return self._finish(Outcome(rel, "quarantined", reason=exc.message))
 
     def _finish(self, outcome: Outcome) -> Outcome:
@@ -241,50 +296,76 @@ class Ingestor:
             for w in job.waiting:
                 self._finish(Outcome(w.item.rel, "retry", w.outcome.doc_id, w.outcome.version,
                                      reason=f"filed, but the index could not be updated: {msg}"))
-                self.released(w.item.path)
+                self._release(w.item.path)
             return
+        writers = self._writers([w.item.path for w in job.waiting])
         for w in job.waiting:
-            inbox.remove_original(w.item)
-            self._finish(w.outcome)
-            self.released(w.item.path)
+            self._finish(self._let_go(w, writers))
+            self._release(w.item.path)
         for d in {w.item.path.parent for w in job.waiting}:
             inbox.fsync_dir(d)
 
     # --- a pass, and watching ------------------------------------------------------
 
-    def _settle(self, tracker: SettleTracker, path: Path) -> None:
+    def _use(self, tracker: SettleTracker) -> None:
+        self._tracker = tracker
+        self._writers = tracker.writers
+
+    def _settle(self, path: Path) -> None:
         """Done with ``path``, unless its original waits for the batch's index
         commit: a rescan in between must not file it a second time."""
         if not any(w.item.path == path for w in self._waiting):
-            tracker.done(path)
+            self._release(path)
+
+    def _release(self, path: Path) -> None:
+        """The tracker may hand ``path`` out again; a kept original is watched again at once."""
+        if self._tracker is None:
+            return
+        self._tracker.done(path)
+        if path in self._again:
+            self._again.discard(path)
+            self._tracker.observe(path)
 
     def _ahead(self, ready: list[Path], i: int) -> None:
-        """While file ``i`` is stored, the worker extracts file ``i + 1``."""
-        if i + 1 < len(ready) and inbox.wanted(self.root, ready[i + 1]) and ready[i + 1].is_file() \
-                and not ready[i + 1].is_symlink():
-            self.pipeline.extract_ahead(ready[i + 1])
+        """While file ``i`` is stored, the worker extracts file ``i + 1``, from
+        the descriptor that file is then filed from."""
+        if i + 1 >= len(ready) or ready[i + 1] in self._opened or not inbox.wanted(self.root, ready[i + 1]):
+            return
+        try:
+            opened = inbox.open_document(inbox.locate(self.root, ready[i + 1]))
+        except (ArchiveError, OSError):
+            return  # refused with its reason in its own turn
+        self._opened[ready[i + 1]] = opened
+        self.pipeline.extract_ahead(ready[i + 1], opened)
 
     def close(self) -> None:
         self.pipeline.close()
+        for path in list(self._opened):
+            self._close(path)
         for index in self._indexes.values():
             index.close()
         self._indexes.clear()
 
     def run_pass(self, tracker: SettleTracker, progress: Callable[[int], None] = lambda n: None,
                  stop: threading.Event | None = None, sleep: Callable[[float], None] = time.sleep) -> Counts:
-        """File every file in the inbox now, waiting for those still being written."""
+        """File every file in the inbox now, waiting for those still being
+        written (and for originals kept back because they changed)."""
         self.check_inbox()
-        self.released = tracker.done
+        self._use(tracker)
         for path in inbox.candidates(self.root):
             tracker.observe(path)
-        while len(tracker) and not (stop and stop.is_set()):
+        while not (stop and stop.is_set()):
+            if not len(tracker):
+                self.flush()  # may hand kept originals back to the tracker
+                if not len(tracker):
+                    break
             ready = tracker.ready()
             for i, path in enumerate(ready):
                 if stop is not None and stop.is_set():
                     break
                 self._ahead(ready, i)
                 self.process(path)
-                self._settle(tracker, path)
+                self._settle(path)
                 progress(1)
             if not ready:
                 sleep(min(0.2, max(tracker.quiet / 4, 0.01)))
@@ -296,25 +377,26 @@ class Ingestor:
     def watch(self, tracker: SettleTracker, events, stop: threading.Event, rescan_every: float,
               monotonic: Callable[[], float] = time.monotonic) -> Counts:
         """File settled files as they come until ``stop`` is set; the file in
-        hand is always finished. ``events`` has ``drain() -> (paths, rescan)``."""
+        hand is always finished. ``events`` has ``drain() -> (changes, rescan)``,
+        each change a (kind, path) for :meth:`SettleTracker.event`."""
         self.check_inbox()
-        self.released = tracker.done
+        self._use(tracker)
         tick = min(0.2, max(tracker.quiet / 4, 0.01))
         next_rescan = monotonic()
         while not stop.is_set():
-            paths, rescan = events.drain()
+            changes, rescan = events.drain()
             if rescan or monotonic() >= next_rescan:
-                paths = [*paths, *inbox.candidates(self.root)]
+                changes = [*changes, *((SEEN, p) for p in inbox.candidates(self.root))]
                 next_rescan = monotonic() + rescan_every
-            for p in paths:
-                tracker.observe(p)
+            for kind, p in changes:
+                tracker.event(kind, p)
             ready = tracker.ready()
             for i, path in enumerate(ready):
                 if stop.is_set():
                     break
                 self._ahead(ready, i)
                 self.process(path)
-                self._settle(tracker, path)
+                self._settle(path)
             if not ready:
                 self.flush()  # idle: make what was filed searchable now
                 stop.wait(tick)

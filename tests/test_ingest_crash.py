@@ -556,11 +556,11 @@ from archive_manager.ingest import inbox
 
 inner = inbox.remove_original
 
-def remove_original(item):  # a SIGKILL between removing the sidecar and the document
+def remove_original(item, *args):  # a SIGKILL between removing the sidecar and the document
     if item.sidecar is not None:
         item.sidecar.unlink()
         os.kill(os.getpid(), signal.SIGKILL)
-    inner(item)
+    return inner(item, *args)
 
 inbox.remove_original = remove_original
 from archive_manager.cli import main

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from archive_manager import auditing, clients, filing, reading, reindexing, searching
+from archive_manager import auditing, clients, reading, reindexing, searching
 from archive_manager.errors import ArchiveError
 from archive_manager.index import ClassIndex
 from archive_manager.ingest import inbox
@@ -367,14 +367,14 @@ def test_fifo_is_quarantined_without_being_opened(arch, root, alice):
 def test_unreadable_file_is_quarantined(arch, root, alice, monkeypatch):
     rel = "C001/contract/secret.txt"
     drop(root, rel, "广告发布合同 curlew")
-    real_open = open
+    real_open = os.open  # the inbox opens each file once, with os.open (the tests run as root: no chmod)
 
     def guarded_open(path, *args, **kwargs):
         if Path(path).name == "secret.txt":
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(filing, "open", guarded_open, raising=False)
+    monkeypatch.setattr(os, "open", guarded_open)
     p = run_pass(alice, root)
     assert_quarantined(p, root, rel, "cannot read")
     assert "Permission denied" in p.by_path()[rel].reason

@@ -9,6 +9,11 @@ Ignored: names of files still being written or of editors and desktops
 ``Thumbs.db``, ``desktop.ini``, every dot-file and dot-directory, so
 ``.failed`` too). A ``*.toml`` file is always a sidecar, never a document; it
 waits for its file.
+
+A document is opened once (:func:`open_document`: no link followed, a regular
+file with a single name) and everything filed is read from that descriptor;
+its original is removed only if the path still names it, unchanged
+(:func:`remove_original`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 from typing import Iterator
 
 from archive_manager.errors import UsageError
+from archive_manager.ingest.opened import FileIdentity, OpenedFile, not_regular, open_regular, symbolic_link
 from archive_manager.vault.fsio import fsync_dir
 
 FAILED = ".failed"
@@ -97,13 +103,20 @@ def locate(root: Path, path: Path) -> InboxFile:
 
 
 def check_regular(item: InboxFile) -> None:
+    """A first look by name (so a device or pipe is never opened); the file
+    is checked again through its descriptor by :func:`open_document`."""
     mode = os.lstat(item.path).st_mode
     if stat.S_ISLNK(mode):
-        raise UsageError(f"{item.rel} is a symbolic link; the inbox takes only regular files",
-                         hint="copy the file itself into the inbox")
+        raise symbolic_link(item.rel)
     if not stat.S_ISREG(mode):
-        raise UsageError(f"{item.rel} is not a regular file (a pipe, socket or device)",
-                         hint="copy the document itself into the inbox")
+        raise not_regular(item.rel)
+
+
+def open_document(item: InboxFile) -> OpenedFile:
+    """The file to file, open: whatever its path names later, this is what is
+    extracted and stored (see :mod:`archive_manager.ingest.opened`)."""
+    check_regular(item)
+    return open_regular(item.path, item.rel)
 
 
 def read_sidecar(item: InboxFile) -> dict:
@@ -182,10 +195,34 @@ def _free_name(dest: Path) -> Path:
         n += 1
 
 
-def remove_original(item: InboxFile) -> None:
+def remove_original(item: InboxFile, filed: FileIdentity | None = None) -> bool:
     """The last step of filing from the inbox: the plaintext goes. The sidecar
     first: a crash in between must not leave it to be picked up by the next
-    file of that name (a document left without its sidecar is a duplicate)."""
+    file of that name (a document left without its sidecar is a duplicate).
+
+    With ``filed`` (the file as it was read for filing), nothing is removed
+    unless the path still names that very file, unchanged; returns whether it
+    was removed (a file already gone counts as removed: its sidecar goes)."""
+    if filed is not None and not still_as_filed(item.path, filed):
+        return False
     if item.sidecar is not None:
         item.sidecar.unlink(missing_ok=True)
     item.path.unlink(missing_ok=True)
+    return True
+
+
+def names(path: Path, identity: FileIdentity) -> bool:
+    """``path`` still names the file ``identity`` describes (whatever its state now)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return (st.st_dev, st.st_ino) == (identity.dev, identity.ino)
+
+
+def still_as_filed(path: Path, filed: FileIdentity) -> bool:
+    """``path`` names the file ``filed`` describes, unchanged, or nothing at all."""
+    try:
+        return FileIdentity.of(os.lstat(path)) == filed
+    except FileNotFoundError:
+        return True

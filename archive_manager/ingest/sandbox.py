@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 from archive_manager.ingest.dispatch import precheck
 from archive_manager.ingest.model import (Extraction, ExtractionLimits, failed, limits_argv, memory_reason,
@@ -82,12 +82,15 @@ class Extractor:
         """Like :meth:`extract` for a file on disk; a file too large to extract
         is answered from its head alone, without reading the rest."""
         with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            head = fh.read(HEAD_BYTES)
-            if size > self.limits.max_bytes:
-                return precheck(head, Path(path).name, self.limits, size)[1]
-            data = head + fh.read()
-        return self.extract(data, Path(path).name)
+            return self.extract_stream(fh, Path(path).name, os.fstat(fh.fileno()).st_size)
+
+    def extract_stream(self, fh: BinaryIO, name: str, size: int) -> Extraction:
+        """Like :meth:`extract_file` for a file already open (read from where
+        ``fh`` stands), of ``size`` bytes."""
+        head = fh.read(HEAD_BYTES)
+        if size > self.limits.max_bytes:
+            return precheck(head, name, self.limits, size)[1]
+        return self.extract(head + fh.read(), name)
 
     def close(self) -> None:
         with self._lock:

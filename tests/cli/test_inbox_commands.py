@@ -119,7 +119,7 @@ def test_ingest_json_shape(cli):
     data = json.loads(r.stdout)
     assert set(data) == {"counts", "files"}
     assert data["counts"] == {"filed": 2, "new_versions": 0, "duplicates": 0, "quarantined": 1,
-                              "without_text": 1, "retry": 0, "gone": 0}
+                              "without_text": 1, "retry": 0, "gone": 0, "kept": 0}
     files = {f["path"]: f for f in data["files"]}
     assert set(files) == {"C001/contract/合同.txt", "C001/contract/damaged.pdf", "C001/contrakt/x.txt"}
     for f in files.values():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from archive_manager.ingest import inbox
-from archive_manager.ingest.tracker import SettleTracker
+from archive_manager.ingest.tracker import CLOSED, LOST, SEEN, WRITTEN, SettleTracker
 from tests.ingest.inbox_helpers import FakeClock, FakeFs
 
 QUIET = 2.0
@@ -367,6 +367,124 @@ def test_observe_accepts_strings(clock, fs):
     fs.write(DOC, 1, mtime=0)
     tracker.observe(str(DOC))
     assert tracker.ready() == [DOC]
+
+
+# --- writers: events and the /proc probe -------------------------------------------------------
+
+
+class FakeWriters:
+    """The ``writers`` probe: which paths a process holds open for writing, and how often it was asked."""
+
+    def __init__(self) -> None:
+        self.held: set[Path] = set()
+        self.asked: list[list[Path]] = []
+
+    def __call__(self, paths) -> set[Path]:
+        paths = list(paths)
+        self.asked.append(paths)
+        return {p for p in paths if p in self.held}
+
+
+@pytest.fixture
+def writers() -> FakeWriters:
+    return FakeWriters()
+
+
+def writer_tracker(clock, fs, writers) -> SettleTracker:
+    return SettleTracker(QUIET, clock, lstat=fs.lstat, writers=writers)
+
+
+def test_a_file_held_open_for_writing_is_not_taken_however_long_it_is_quiet(clock, fs, writers):
+    """A scanner or network copy stalling between chunks: quiet, but not finished."""
+    tracker = writer_tracker(clock, fs, writers)
+    fs.write(DOC, 100)
+    writers.held.add(DOC)
+    tracker.observe(DOC)
+    for _ in range(10):  # ten quiet periods
+        clock.advance(QUIET)
+        assert tracker.ready() == []
+    fs.append(DOC, 100)  # the rest, and the writer closes
+    writers.held.clear()
+    assert tracker.ready() == []
+    clock.advance(QUIET)
+    assert tracker.ready() == [DOC]
+
+
+def test_the_probe_is_asked_once_per_quiet_period_and_only_about_quiet_regular_files(clock, fs, writers):
+    tracker = writer_tracker(clock, fs, writers)
+    fs.write(DOC, 100)
+    other = fs.write(ROOT / "C001" / "contract" / "b.pdf", 1)
+    link = fs.special(ROOT / "C001" / "contract" / "link.pdf", stat.S_IFLNK)
+    writers.held.add(DOC)
+    for p in (DOC, other, link):
+        tracker.observe(p)
+    assert tracker.ready() == [link]  # not regular: at once, without asking
+    assert writers.asked == []
+    clock.advance(QUIET)
+    assert tracker.ready() == [other]
+    assert writers.asked == [[other, DOC]]  # one scan for all
+    for _ in range(int(QUIET / 0.25) - 1):  # a watcher's ticks within the next quiet period
+        clock.advance(0.25)
+        assert tracker.ready() == []
+    assert len(writers.asked) == 1, "held: looked at again only a quiet period later"
+    clock.advance(0.25)
+    assert tracker.ready() == []
+    assert len(writers.asked) == 2
+
+
+def test_a_written_file_waits_for_its_close_event(clock, fs, writers):
+    """Where the kernel says so (inotify), a write without its close-after-write
+    means a writer has the file open, even one the probe cannot see."""
+    tracker = writer_tracker(clock, fs, writers)
+    fs.write(DOC, 100)
+    tracker.event(WRITTEN, DOC)
+    for _ in range(10):
+        clock.advance(QUIET)
+        assert tracker.ready() == []
+    assert writers.asked == [], "waiting for the close: nothing to ask"
+    fs.append(DOC, 100)
+    tracker.event(WRITTEN, DOC)
+    tracker.event(CLOSED, DOC)
+    assert tracker.ready() == []  # the quiet period still applies, from the last change
+    clock.advance(QUIET)
+    assert tracker.ready() == [DOC]
+
+
+def test_lost_events_forget_the_writers_known_from_events(clock, fs, writers):
+    """The close may have been among the lost events: the quiet period and the probe decide."""
+    tracker = writer_tracker(clock, fs, writers)
+    fs.write(DOC, 100)
+    tracker.event(WRITTEN, DOC)
+    clock.advance(QUIET)
+    assert tracker.ready() == []
+    tracker.event(LOST, ROOT)
+    assert tracker.ready() == [DOC]
+
+
+def test_a_write_event_while_the_file_is_in_hand_holds_it_back_after(clock, fs, writers):
+    tracker = writer_tracker(clock, fs, writers)
+    fs.write(DOC, 100, mtime=0)
+    tracker.observe(DOC)
+    assert tracker.ready() == [DOC]
+    fs.append(DOC, 10)
+    tracker.event(WRITTEN, DOC)  # written to while being filed
+    tracker.done(DOC)
+    tracker.observe(DOC)  # kept, and watched again
+    clock.advance(QUIET * 5)
+    assert tracker.ready() == []
+    tracker.event(CLOSED, DOC)
+    assert tracker.ready() == [DOC]
+
+
+def test_events_for_ignored_names_and_removed_files_leave_nothing_behind(clock, fs, writers):
+    tracker = SettleTracker(QUIET, clock, accept=lambda p: inbox.wanted(ROOT, p), lstat=fs.lstat, writers=writers)
+    part = fs.write(ROOT / "C001" / "contract" / "a.pdf.part", 1)
+    tracker.event(WRITTEN, part)
+    fs.write(DOC, 1)
+    tracker.event(WRITTEN, DOC)
+    fs.remove(DOC)
+    tracker.event(SEEN, DOC)
+    assert len(tracker) == 0 and not tracker._writing
 
 
 # --- real files, real lstat, os.utime ------------------------------------------------------
