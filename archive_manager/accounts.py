@@ -84,14 +84,14 @@ def add_user(session: Session, name: str, departments: list[str],
         record = session.endorse(
             UserRecord(name, tuple(dict.fromkeys(departments)), rt.timestamp(), "active", record_data))
         details.objects["departments"] = list(record.departments)  # before the commit records them
-        with session.transaction() as tx:
+        with session.trust.changing(), session.transaction() as tx:
             users = session.users()
             users.add(record)
+            store = session.store(fresh=True)
             if record.admin:  # a new administrator: the signed admin list grows
                 session.trust.change_admins({**session.trust.admins, name: record.identity.sign_public},
                                             session.signer, rt.timestamp())
                 session.write_trust(tx)
-            store = session.store(fresh=True)
             classes = [DIRECTORY, *sorted(session.policy.classes_for(record.departments))]
             for cls in classes:
                 if store.has(cls):
@@ -122,7 +122,7 @@ def remove_user(session: Session, name: str) -> dict:
         session.require("admin")
         if name == session.user:
             raise UsageError("you cannot remove yourself", hint="another admin must do it")
-        with session.transaction() as tx:
+        with session.trust.changing(), session.transaction() as tx:
             users = session.users()
             rec = users.get(name)
             if not rec.active:
@@ -131,9 +131,9 @@ def remove_user(session: Session, name: str) -> dict:
             users.replace(session.endorse(UserRecord(name, rec.departments, rec.created, "removed", public)))
             if not [u for u in users.active() if ADMIN_DEPARTMENT in u.departments]:
                 raise UsageError("refusing to remove the last admin")
+            store = session.store(fresh=True)  # checked while its signer may still be in office
             if rec.admin:
                 _leave_office(session, tx, users, name)
-            store = session.store(fresh=True)
             held = store.forget_user(name)
             store.mark_pending(held)
             session.write_users(tx, users)
@@ -188,13 +188,8 @@ def sync_policy(session: Session) -> dict:
     with session.recorded("policy-sync") as details:
         session.require("admin")
         sealed, revoked, created = [], [], []
-        before = session.signed_policy
-        with session.transaction() as tx:
-            try:
-                diff = _sign_edited_policy(session, tx)
-            except BaseException:
-                session.use_policy(before)
-                raise
+        with session.policy_changing(), session.transaction() as tx:
+            diff = _sign_edited_policy(session, tx)
             details.objects["policy"] = session.signed_policy.digest
             if diff:
                 details["diff"] = "\n".join(diff)

@@ -183,6 +183,16 @@ class Session:
         """Put ``signed`` in force for this session (after ``policy sync``)."""
         self.signed_policy, self.policy = signed, signed.policy()
 
+    @contextmanager
+    def policy_changing(self) -> Iterator[None]:
+        """A policy put in force inside this block is undone if the block fails."""
+        before = self.signed_policy
+        try:
+            yield
+        except BaseException:
+            self.use_policy(before)
+            raise
+
     # --- writing control records: always signed --------------------------
 
     def write_store(self, tx: Transaction, store: ClassKeyStore) -> None:

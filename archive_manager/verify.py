@@ -5,7 +5,7 @@ back to an older, validly encrypted copy), list every problem."""
 
 from __future__ import annotations
 
-from archive_manager.audit.state import compare, recorded_state
+from archive_manager.audit.state import compare, recorded_policy, recorded_state
 from archive_manager.errors import ArchiveError
 from archive_manager.reading import Located, _Discard, decrypt_version
 from archive_manager.session import Session
@@ -42,10 +42,25 @@ def verify_vault(session: Session) -> dict:
                 if dossier not in known:
                     problems.append(_problem(None, f"dossiers/{dossier}", "dossier directory is in no client's record"))
         problems += _rollback_problems(session, directory)
+        problems += _control_problems(session)
         unheld = sorted(c for c in session.store().classes() if c not in classes)
         details.objects["problems"] = len(problems)
         return {"ok": not problems, "checked": counts, "classes": classes, "not_checked": unheld,
                 "problems": problems, "notes": notes}
+
+
+def _control_problems(session: Session) -> list[dict]:
+    """What the signatures alone cannot show: generations no rotation in
+    progress explains, and a signed policy that is not the one the audit log
+    recorded at the last sync."""
+    out = [_problem(None, "vault/keys.json", f"class {cls!r} has key generations that no rotation in progress "
+                    "explains; none is adopted") for cls in session.store().extra_generations()]
+    recorded = recorded_policy(session.home.audit_log().lines(), session.vault.vault_id)
+    if recorded != session.signed_policy.digest:
+        out.append(_problem(None, "vault/policy.json",
+                            "the signed policy in force is not the one the audit log recorded at its last sync "
+                            f"({(recorded or 'none')[:16]}…): it was put back from an older copy or replaced"))
+    return out
 
 
 def _rollback_problems(session: Session, directory) -> list[dict]:

@@ -120,3 +120,23 @@ def compare(root: Path, state: RecordedState) -> list[StateProblem]:
             problems.append(StateProblem(path, "was changed outside the archive (no event wrote these bytes; "
                                                f"event {seq} wrote the last recorded version)"))
     return problems
+
+
+POLICY_ACTIONS = ("init", "policy-sync", "upgrade")  # the events that put a signed policy in force
+
+
+def recorded_policy(lines: Iterable[bytes], vault_id: str) -> str | None:
+    """The digest of the signed policy the log last put in force for this vault."""
+    digest, ours = None, False
+    for line in lines:
+        try:
+            event = json.loads(line)
+            objects = event.get("objects") or {}
+            if event.get("action") == "init" and event.get("outcome") == "ok":
+                ours = objects.get("vault") == vault_id
+            if ours and event.get("action") in POLICY_ACTIONS and event.get("outcome") == "ok" \
+                    and isinstance(objects.get("policy"), str):
+                digest = objects["policy"]
+        except (ValueError, AttributeError):
+            continue
+    return digest

@@ -31,12 +31,14 @@ checkpoints pin the log itself (docs/security.md, "Rollback").
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Protocol
+from typing import Callable, Iterator, Mapping, Protocol
 
 from archive_manager.crypto.encoding import b64d, b64e
 from archive_manager.crypto.primitives import verify_signature
@@ -186,6 +188,17 @@ class Trust:
             raise IntegrityError(f"{where} {why}: it is not used", hint=REPAIR_HINT)
 
     # --- the admin list ---------------------------------------------------
+
+    @contextmanager
+    def changing(self) -> Iterator[None]:
+        """Changes to the admin list inside this block are undone in memory if
+        the block fails (the transaction that would write them rolls back)."""
+        saved = (copy.deepcopy(self.file), dict(self.admins))
+        try:
+            yield
+        except BaseException:
+            self.file, self.admins = saved
+            raise
 
     def change_admins(self, admins: Mapping[str, bytes], signer: SignerLike, time: str) -> None:
         """Append a record naming ``admins`` as the administrators from now on."""
