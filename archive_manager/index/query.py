@@ -26,6 +26,14 @@ from archive_manager.index.analysis import (
 )
 
 FIELDS = ("client", "type", "title")
+# Limits, checked while tokenizing (before any parsing) and before compiling:
+# past them a query is an attack or a mistake (900 nested parentheses raised
+# RecursionError; 20,000 words took 55 s of CPU), not a search.
+MAX_DEPTH = 32  # parentheses and NOT (or -) nested in one another
+MAX_TERMS = 256  # words (after segmenting Chinese runs), phrase words and filters
+MAX_TOKENS = 1024  # words and operators
+MAX_CHARS = 4096
+_TOO_BIG_HINT = "search for fewer words at a time; narrow with --client, --type or --since"
 _QUOTES = {'"': '"', "\u201c": "\u201d", "\u300c": "\u300d", "\u300e": "\u300f"}
 _TOKEN = re.compile(
     r'\s*(?:(?P<lp>[(（])|(?P<rp>[)）])|(?P<field>(?i:client|type|title))[:：]'
@@ -50,8 +58,11 @@ class Node:
 
 
 def parse(text: str):
-    """The syntax tree of ``text``; raises :class:`UsageError` for bad syntax."""
-    tokens = _tokenize(text)
+    """The syntax tree of ``text``; raises :class:`UsageError` for bad syntax
+    and for a query over the limits (``MAX_DEPTH``, ``MAX_TERMS``, ...)."""
+    tokens = _tokenize(text)  # first: too many terms or too deep says more than too long
+    if len(text) > MAX_CHARS:
+        raise UsageError(f"the query is longer than {MAX_CHARS} characters", hint=_TOO_BIG_HINT)
     if not tokens:
         raise UsageError("empty query", hint="give words to search for, e.g. archive search 合同")
     parser = _Parser(tokens)
@@ -61,8 +72,53 @@ def parse(text: str):
     return tree
 
 
+class _Limits:
+    """Depth and size of the token stream, counted as it is read, so that an
+    oversized query is refused after at most ``MAX_TOKENS`` tokens.
+
+    The depth at a token is the number of open parentheses plus the NOTs
+    still waiting for their operand or applying to an open parenthesis
+    (``NOT (NOT (a))`` reaches 4): what the recursive parser will nest."""
+
+    def __init__(self) -> None:
+        self.opened: list[int] = []  # per open parenthesis: the NOTs applying to it
+        self.pending = 0  # NOTs read since the last operand or parenthesis
+        self.terms = 0
+        self.tokens = 0
+
+    def _deeper(self) -> None:
+        if len(self.opened) + sum(self.opened) + self.pending > MAX_DEPTH:
+            raise UsageError(f"the query nests parentheses and NOT more than {MAX_DEPTH} levels deep",
+                             hint="write it with fewer parentheses and NOTs inside one another")
+
+    def add(self, kind: str) -> None:
+        self.tokens += 1
+        if self.tokens > MAX_TOKENS:
+            raise UsageError(f"the query is too long: more than {MAX_TOKENS} words and operators",
+                             hint=_TOO_BIG_HINT)
+        if kind in ("not", "neg"):
+            self.pending += 1
+            self._deeper()
+        elif kind == "lp":
+            self.opened.append(self.pending)
+            self.pending = 0
+            self._deeper()
+        elif kind == "rp":
+            if self.opened:
+                self.opened.pop()
+        elif kind in ("word", "phrase"):
+            self.pending = 0
+            self.count_terms(1)
+
+    def count_terms(self, n: int) -> None:
+        self.terms += n
+        if self.terms > MAX_TERMS:
+            raise UsageError(f"the query has more than {MAX_TERMS} terms", hint=_TOO_BIG_HINT)
+
+
 def _tokenize(text: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
+    limits = _Limits()
     pos, n = 0, len(text)
     while pos < n:
         m = _TOKEN.match(text, pos)
@@ -88,6 +144,7 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
             out.append((m.group("word").lower(), m.group("word")))
         else:
             out.append((kind, m.group(kind)))
+        limits.add(out[-1][0])
     return out
 
 
@@ -170,8 +227,23 @@ class _Needles(list):
         self.runs: list[str] = []
 
 
+def _count_terms(tree) -> None:
+    """Refuse a tree of more than ``MAX_TERMS`` terms as compiling counts them:
+    a Chinese run is as many terms as the words it is segmented into, a
+    phrase as many as its words. (Iterative: the tree is at most
+    ``MAX_DEPTH`` deep, but counting needs no recursion at all.)"""
+    limits, stack = _Limits(), [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Node):
+            stack.extend(node.items)
+        else:
+            limits.count_terms(1 if node.kind == "filter" else len(query_words(fold_text(node.text))))
+
+
 def compile_query(text: str) -> Compiled:
     tree = parse(text)
+    _count_terms(tree)
     needles = _Needles()
     strict = _compile(tree, loose=False, needles=needles)
     loose = _compile(tree, loose=True, needles=_Needles())

@@ -379,3 +379,23 @@ def test_a_count_that_stopped_early_is_shown_as_at_least(cli, docs, monkeypatch)
     assert r.stdout.splitlines()[-1] == "at least 1 found; more with --limit"
     out = search_json(cli, "广告 OR 應收賬款 OR credit")
     assert out["total_exact"] is False and len(out["hits"]) == 3
+
+
+# --- queries over the limits (issue 13) -------------------------------------------------
+
+
+@pytest.mark.parametrize("query, message", [
+    ("(" * 10_000 + "合同" + ")" * 10_000, "the query nests parentheses and NOT more than 32 levels deep"),
+    ("NOT " * 10_000 + "合同", "the query nests parentheses and NOT more than 32 levels deep"),
+    (" ".join(f"w{i}" for i in range(20_000)), "the query has more than 256 terms"),
+])
+def test_search_refuses_huge_queries(cli, query, message):
+    r = cli.run("search", query, user="alice")
+    assert r.exit_code == 2, r.output[:500]
+    assert r.stderr.splitlines()[0] == f"archive: error: {message}"
+    assert r.stderr.splitlines()[1].startswith("archive: hint: ")
+
+
+def test_search_nested_up_to_the_limit_still_searches(cli, docs):
+    for query in ("(" * 32 + "合同" + ")" * 32, "NOT (" * 15 + "NOT NOT 合同" + ")" * 15):
+        assert search_json(cli, query)["hits"], query

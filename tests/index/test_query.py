@@ -248,3 +248,86 @@ def test_long_chinese_words_match_through_a_covering_set_of_bigrams() -> None:
             start = word.index(g)
             covered.update(range(start, start + len(g)))
         assert covered == set(range(len(word))), word
+
+
+# --- limits: depth and terms (issue 13) ------------------------------------------------
+
+DEEP = "the query nests parentheses and NOT more than 32 levels deep"
+MANY = "the query has more than 256 terms"
+
+
+@pytest.mark.parametrize("text", [
+    "(" * 10_000 + "合同" + ")" * 10_000,  # a RecursionError traceback before the limit
+    "（" * 10_000 + "合同" + "）" * 10_000,
+    "(" * 10_000,  # unbalanced as well: the depth is what is said
+    "NOT " * 10_000 + "合同",
+    "NOT " * 30 + "-(-合同)",  # '-' negates too
+    "NOT (" * 17 + "合同" + ")" * 17,
+    "(" * 33 + "合同" + ")" * 33,
+    "a OR (b AND " * 33 + "c" + ")" * 33,
+])
+def test_a_query_nested_too_deeply_is_refused_before_it_is_parsed(text: str, monkeypatch) -> None:
+    from archive_manager.index import query as query_module
+
+    def no_parsing(self):
+        raise AssertionError("parsed before the depth was checked")
+
+    monkeypatch.setattr(query_module._Parser, "parse_or", no_parsing)
+    for call in (parse, compile_query):
+        with pytest.raises(UsageError) as info:
+            call(text)
+        assert info.value.message == DEEP
+        assert info.value.hint
+
+
+@pytest.mark.parametrize("text", [
+    "(" * 32 + "合同" + ")" * 32,
+    "NOT " * 32 + "合同",
+    "NOT (" * 16 + "合同" + ")" * 16,
+    "- " * 40 + "合同",  # '- ' is no negation but a word
+    "(NOT 合同) " * 100,  # depth 2, again and again: not deep
+])
+def test_nesting_up_to_the_limit_is_fine(text: str) -> None:
+    compile_query(text)
+
+
+@pytest.mark.parametrize("text", [
+    " ".join(f"w{i}" for i in range(20_000)),  # 55 s of CPU before the limit
+    " ".join(f"w{i}" for i in range(257)),
+    " OR ".join(f'"w{i} x{i}"' for i in range(129)),  # phrases count their words
+    "client:C001 " * 257,
+    "款项" * 600,  # one run without spaces, segmented into words
+])
+def test_a_query_with_too_many_terms_is_refused(text: str, monkeypatch) -> None:
+    from archive_manager.index import query as query_module
+
+    compiled = []
+    monkeypatch.setattr(query_module, "_compile", lambda *a, **k: compiled.append(a))
+    with pytest.raises(UsageError) as info:
+        compile_query(text)
+    assert info.value.message == MANY
+    assert info.value.hint
+    assert compiled == [], "compiled before the terms were counted"
+
+
+def test_a_query_with_too_many_terms_is_refused_while_tokenizing(monkeypatch) -> None:
+    from archive_manager.index import query as query_module
+
+    monkeypatch.setattr(query_module._Parser, "parse_or", lambda self: pytest.fail("parsed"))
+    with pytest.raises(UsageError, match="256 terms"):
+        parse(" ".join(f"w{i}" for i in range(20_000)))
+
+
+def test_terms_up_to_the_limit_are_fine() -> None:
+    compile_query(" ".join(f"w{i}" for i in range(256)))
+    compile_query(" OR ".join(f"w{i}" for i in range(256)))
+
+
+def test_a_query_of_operators_or_characters_beyond_any_use_is_refused() -> None:
+    with pytest.raises(UsageError) as info:
+        parse("a " + "AND " * 100_000 + "b")
+    assert info.value.message == "the query is too long: more than 1024 words and operators"
+    with pytest.raises(UsageError) as info:
+        parse("合" * 100_000)
+    assert info.value.message == "the query is longer than 4096 characters"
+    assert info.value.hint
