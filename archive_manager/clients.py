@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from archive_manager.errors import UsageError
 from archive_manager.session import Session
+from archive_manager.text import check_text, printable
 from archive_manager.vault.classkeys import DIRECTORY
 from archive_manager.vault.directory import check_client_code
 from archive_manager.vault.slot import new_slot
@@ -38,6 +39,10 @@ def add_client(session: Session, code: str, name: str, fields: dict[str, str] | 
         check_client_code(code)
         if not name.strip():
             raise UsageError("the client name is empty", hint="pass --name")
+        check_text(name, "the client name")  # it goes into paperwork and onto terminals
+        for key, value in (fields or {}).items():
+            check_text(key, f"profile field name {printable(key)}")
+            check_text(value, f"profile value {key}")
         session.require("file", PROFILE_CLASS)
         details["name"] = name
         rt = session.runtime

@@ -12,6 +12,7 @@ from archive_manager.errors import UsageError
 from archive_manager.generation.ledger import Invoice, Ledger, Letter, Payment
 from archive_manager.identifiers import check_date, parse_doc_id
 from archive_manager.session import Session
+from archive_manager.text import check_text
 
 LEDGER_CLASS = "credit"
 
@@ -64,6 +65,7 @@ def add_invoice(session: Session, client: str, number: str, amount: str, due: st
     with session.recorded("ledger-add", client=client) as rec:
         rec.update(invoice=number, amount=amount, due=due, contract=contract)
         session.require("file", LEDGER_CLASS)
+        check_text(number, "the invoice number")  # shown in ledger lists and dunning letters
         due_date = date.fromisoformat(check_date(due, None))
         if contract is not None and parse_doc_id(contract) != client:
             raise UsageError(f"contract {contract!r} does not belong to client {client!r}")

@@ -12,6 +12,7 @@ from archive_manager.cli.main import main, pass_cli
 from archive_manager.cli.options import common, json_option
 from archive_manager.errors import UsageError
 from archive_manager.generation import pdf as pdfs
+from archive_manager.generation.values import check_given
 
 
 @main.command("generate")
@@ -35,7 +36,7 @@ from archive_manager.generation import pdf as pdfs
 def generate_cmd(cli: CliContext, template, client, pairs, data_file, contract, level, overdue, min_days, output,
                  no_file, pdf, as_json) -> None:
     """Generate paperwork from TEMPLATE ('archive templates list')."""
-    given = generating.parse_given(pairs, data_file)
+    given = check_given(generating.parse_given(pairs, data_file))
     if overdue == (client is not None):
         raise UsageError("give either --client CODE or --overdue")
     if pdf:

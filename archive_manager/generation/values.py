@@ -14,9 +14,20 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 
 from archive_manager.errors import UsageError
+from archive_manager.text import check_nested
 
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("999999999999.99")  # below 万亿: what cn2an writes and paperwork uses
+
+
+def check_given(given: dict) -> dict:
+    """``given`` (``--set``/``--data`` values, nested) unchanged, or a
+    :class:`UsageError` for a control character in a name or a value: a
+    ``\\x01`` makes docxtpl's lenient XML parser drop the markup of later
+    values, ``\\x0c``/``\\x07`` insert breaks. Tab and newline pass: text,
+    not markup."""
+    check_nested(given, "--set/--data value", multiline=True)
+    return given
 
 
 def money(value: object) -> Decimal:
