@@ -14,6 +14,7 @@ from archive_manager.cli.context import CliContext, emit, table
 from archive_manager.cli.main import main, pass_cli
 from archive_manager.cli.options import common, json_option
 from archive_manager.errors import UsageError
+from archive_manager.text import printable
 
 
 @main.group()
@@ -56,9 +57,11 @@ def audit_log(cli: CliContext, who, action, client, since, until, as_csv, as_jso
         for r in rows:
             details = r["details"] if isinstance(r["details"], str) or r["details"] is None \
                 else json.dumps(r["details"], ensure_ascii=False, sort_keys=True)
-            out.writerow([r["seq"], r["time"], r["user"] or "", ",".join(r["departments"] or []),
-                          r["action"], r["outcome"], json.dumps(r["objects"], ensure_ascii=False, sort_keys=True),
-                          details or "", r["reason"] or "", r["host"], "yes" if r["signed"] else "no"])
+            row = [r["seq"], r["time"], r["user"] or "", ",".join(r["departments"] or []),
+                   r["action"], r["outcome"], json.dumps(r["objects"], ensure_ascii=False, sort_keys=True),
+                   details or "", r["reason"] or "", r["host"], "yes" if r["signed"] else "no"]
+            # CSV, unlike JSON, keeps control characters: escaped, as in the table
+            out.writerow([printable(v) if isinstance(v, str) else v for v in row])
         return
     emit(rows, as_json, lambda rows: table([{
         **r, "user": r["user"] or "-", "objects": _pairs(r["objects"]),
@@ -116,5 +119,5 @@ def audit_checkpoint(cli: CliContext, output) -> None:
     if output is not None:
         output.write_text(line + "\n", encoding="utf-8")
     click.echo(line)
-    click.echo(f"archive: note: checkpoint of event {cp['seq']} signed by {cp['signer']}; keep a copy off this "
-               "machine and check later with 'archive audit verify --checkpoint FILE'", err=True)
+    click.echo(f"archive: note: checkpoint of event {cp['seq']} signed by {printable(str(cp['signer']))}; keep a copy "
+               "off this machine and check later with 'archive audit verify --checkpoint FILE'", err=True)

@@ -14,6 +14,7 @@ import click
 from archive_manager.errors import ArchiveError, UsageError
 from archive_manager.home import ArchiveHome
 from archive_manager.settings import Settings, load_settings
+from archive_manager.text import printable, printable_nested
 
 
 def read_passphrase_file(path: str) -> str:
@@ -90,10 +91,13 @@ def new_passphrase(file: str | None, prompt: str) -> str:
 
 
 def emit(data: Any, as_json: bool, text: Callable[[Any], None]) -> None:
+    """``data`` as JSON (which escapes control characters itself), or through
+    ``text`` with every string in it made :func:`printable`: values read from
+    the archive reach the terminal as text, never as escape sequences."""
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True))
     else:
-        text(data)
+        text(printable_nested(data))
 
 
 def table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
@@ -101,7 +105,7 @@ def table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
     if not rows:
         click.echo("(none)")
         return
-    cells = [[str(r.get(k, "") if r.get(k) is not None else "") for k, _ in columns] for r in rows]
+    cells = [[printable(str(r.get(k, "") if r.get(k) is not None else "")) for k, _ in columns] for r in rows]
     heads = [h for _, h in columns]
     widths = [max(display_width(x) for x in [h, *(c[i] for c in cells)]) for i, h in enumerate(heads)]
 
@@ -120,7 +124,20 @@ def display_width(text: str) -> int:
 
 
 def fail(exc: ArchiveError) -> None:
-    click.echo(f"archive: error: {exc.message}", err=True)
-    if exc.hint:
-        click.echo(f"archive: hint: {exc.hint}", err=True)
+    """Print ``exc`` (message and hint escaped: they may quote a name or a
+    path with anything in it) and exit with its code."""
+    echo_error(exc)
     sys.exit(exc.exit_code)
+
+
+def echo_error(exc: ArchiveError, where: str = "") -> None:
+    """``archive: error: [where: ]message`` and ``archive: hint: ...`` on stderr, printable."""
+    prefix = f"{printable(where)}: " if where else ""
+    click.echo(f"archive: error: {prefix}{printable(exc.message)}", err=True)
+    if exc.hint:
+        click.echo(f"archive: hint: {printable(exc.hint)}", err=True)
+
+
+def note(kind: str, message: str) -> None:
+    """``archive: KIND: message`` on stderr (a warning, a note), printable."""
+    click.echo(f"archive: {kind}: {printable(message)}", err=True)

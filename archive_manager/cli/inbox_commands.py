@@ -16,6 +16,7 @@ from archive_manager.cli.context import CliContext, read_passphrase_file
 from archive_manager.cli.main import main, pass_cli
 from archive_manager.cli.options import common, json_option
 from archive_manager.errors import UsageError
+from archive_manager.text import printable
 
 inbox_option = click.option("--inbox", "inbox_dir", type=click.Path(file_okay=False, path_type=Path),
                             help="The inbox (default: [inbox] path in archive.toml, or <home>/inbox).")
@@ -36,6 +37,11 @@ def _service_session(cli: CliContext):
 
 
 def _line(o: ingesting.Outcome) -> str:
+    """One file's outcome, printable (names and reasons come from the inbox)."""
+    return printable(_outcome(o))
+
+
+def _outcome(o: ingesting.Outcome) -> str:
     if o.status in ("filed", "new-version", "duplicate"):
         what = {"filed": "filed as", "new-version": "filed as new version of", "duplicate": "duplicate of"}[o.status]
         extra = f" (no searchable text: {o.text})" if o.text else ""
@@ -76,7 +82,7 @@ def ingest_cmd(cli: CliContext, inbox_dir, as_json) -> None:
     ingestor = ingesting.Ingestor(session, root, outcomes.append if as_json else _echo_problem)
     ingestor.check_inbox()
     for note in ingestor.recover():
-        click.echo(f"archive: note: {note}", err=True)
+        click.echo(f"archive: note: {printable(note)}", err=True)
     tracker = ingesting.new_tracker(session, ingestor.root)
     stop = threading.Event()
     total = sum(1 for _ in ingesting.inbox.candidates(ingestor.root))
@@ -125,10 +131,10 @@ def watch_cmd(cli: CliContext, inbox_dir, polling, as_json) -> None:
     ingestor = ingesting.Ingestor(session, root, report)
     ingestor.check_inbox()
     for note in ingestor.recover():
-        click.echo(f"archive: note: {note}", err=True)
+        click.echo(f"archive: note: {printable(note)}", err=True)
     stop = threading.Event()
-    click.echo(f"archive: watching {ingestor.root} as {session.user} (quiet {s.inbox_quiet:g} s"
-               f"{', polling' if polling else ''}); stop with Ctrl-C or SIGTERM", err=True)
+    click.echo(f"archive: watching {printable(str(ingestor.root))} as {printable(session.user)} "
+               f"(quiet {s.inbox_quiet:g} s{', polling' if polling else ''}); stop with Ctrl-C or SIGTERM", err=True)
     with _stop_on_signals(stop), InboxEvents(ingestor.root, polling=polling) as events:
         ingestor.watch(ingesting.new_tracker(session, ingestor.root), events, stop, s.inbox_rescan)
     click.echo("archive: stopped", err=True)

@@ -9,10 +9,11 @@ from pathlib import Path
 import click
 
 from archive_manager import __version__, filing, reading, reindexing, searching, verify as verifying
-from archive_manager.cli.context import CliContext, emit, fail, new_passphrase, table
+from archive_manager.cli.context import CliContext, echo_error, emit, fail, new_passphrase, note, table
 from archive_manager.cli.options import common, json_option
 from archive_manager.errors import ArchiveError, UsageError
 from archive_manager.ingest.inbox import shown
+from archive_manager.text import printable
 
 EXIT_CODES_HELP = """Exit codes: 0 ok, 1 failure or problems found by verify, 2 bad input,
 3 authentication or access denied, 4 not found, 5 integrity failure (tampering),
@@ -120,14 +121,12 @@ def file_cmd(cli: CliContext, paths, client, doc_type, title, date, replaces, as
             filed = filing.file_document(session, path, client, doc_type, title, date, replaces)
             results.append(filed.to_dict())
             if filed.text_reason and not filed.duplicate:
-                click.echo(f"archive: note: {path}: filed without searchable text: {filed.text_reason}", err=True)
+                note("note", f"{shown(str(path))}: filed without searchable text: {filed.text_reason}")
             for warning in filed.warnings:
-                click.echo(f"archive: warning: {warning}", err=True)
+                note("warning", warning)
         except ArchiveError as exc:
             errors.append(exc)
-            click.echo(f"archive: error: {shown(str(path))}: {exc.message}", err=True)
-            if exc.hint:
-                click.echo(f"archive: hint: {exc.hint}", err=True)
+            echo_error(exc, shown(str(path)))
 
     def text(rows):
         for r in rows:
@@ -225,8 +224,9 @@ def get_cmd(cli: CliContext, doc_id, output, version, as_json) -> None:
         reading.read_document(session, doc_id, sys.stdout.buffer, version)
         return
     info = reading.export_to_path(session, doc_id, output, version)
+    where = printable(str(output))
     emit(info, as_json, lambda i: click.echo(
-        f"wrote {output} ({i['size']} bytes, {i['doc_id']} v{i['version']}, sha256 {i['sha256'][:16]}…)", err=True))
+        f"wrote {where} ({i['size']} bytes, {i['doc_id']} v{i['version']}, sha256 {i['sha256'][:16]}…)", err=True))
 
 
 @main.command("verify")

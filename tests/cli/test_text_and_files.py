@@ -107,3 +107,86 @@ def test_an_invoice_number_with_a_control_character_is_refused(cli):
     assert r.stderr.splitlines() == [
         "archive: error: the invoice number contains a control character U+0001", REFUSED_HINT]
     assert json.loads(ok(cli.run("ledger", "list", "--json", user="carol")).stdout) == []
+
+
+# --- 2. what the archive holds is escaped on the terminal ---------------------------
+
+
+@pytest.fixture(scope="module")
+def hostile_home(template_home: Path, tmp_path_factory) -> Path:
+    """An archive holding control characters in a client name, a profile, a
+    title, a document's text and an invoice number, as one written before
+    they were refused would (the checks are switched off while it is built)."""
+    root = tmp_path_factory.mktemp("hostile")
+    home = root / "home"
+    shutil.copytree(template_home, home)
+    cli = Cli(home, root)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(text_module, "_bad_char", lambda value, multiline: None)
+        ok(cli.run("user", "add", "dave", "--dept", "audit", "--new-passphrase-file",
+                   cli.passfile("dave", "dave-pw"), user="alice"))
+        ok(cli.run("client", "add", "C666", "--name", CLIENT_NAME, "--set", f"rep{CSI}=张{OSC}伟", user="alice"))
+        cli.file(cli.write("hostile.txt", f"广告合同 正文{CSI}清屏 {OSC}"), client="C666",
+                 extra=("--title", TITLE))
+        ok(cli.run("ledger", "add", "C666", "--invoice", INVOICE, "--amount", "100", "--due", "2020-01-01",
+                   user="carol"))
+    return home
+
+
+@pytest.fixture
+def hostile(hostile_home: Path, tmp_path: Path) -> Cli:
+    return private_copy(hostile_home, tmp_path)
+
+
+def test_ls_and_search_escape_titles_and_snippets(hostile):
+    r = ok(hostile.run("ls", "--client", "C666", user="alice"))
+    assert no_controls(r.stdout) and escaped(TITLE) in r.stdout
+    r = ok(hostile.run("search", "广告合同", user="alice"))
+    assert no_controls(r.stdout) and escaped(TITLE) in r.stdout  # snippets: extraction drops control characters
+    # JSON stays JSON: the values as stored, escaped by JSON itself
+    (row,) = json.loads(ok(hostile.run("ls", "--client", "C666", "--json", user="alice")).stdout)
+    assert row["title"] == TITLE
+    data = json.loads(ok(hostile.run("search", "广告合同", "--json", user="alice")).stdout)
+    assert data["hits"][0]["title"] == TITLE
+
+
+def test_client_list_and_show_escape_names_and_profiles(hostile):
+    r = ok(hostile.run("client", "list", user="alice"))
+    assert no_controls(r.stdout) and escaped(CLIENT_NAME) in r.stdout
+    r = ok(hostile.run("client", "show", "C666", user="alice"))
+    assert no_controls(r.stdout)
+    assert r.stdout.splitlines()[:2] == [f"C666  {escaped(CLIENT_NAME)}  (since {r.stdout.split('since ')[1][:20]})",
+                                         f"  {escaped('rep' + CSI)}: {escaped('张' + OSC + '伟')}"]
+    data = json.loads(ok(hostile.run("client", "show", "C666", "--json", user="alice")).stdout)
+    assert data["name"] == CLIENT_NAME and data["profile"] == {f"rep{CSI}": f"张{OSC}伟"}
+
+
+def test_ledger_list_escapes_invoice_numbers(hostile):
+    r = ok(hostile.run("ledger", "list", "C666", user="carol"))
+    assert no_controls(r.stdout) and escaped(INVOICE) in r.stdout
+    (row,) = json.loads(ok(hostile.run("ledger", "list", "C666", "--json", user="carol")).stdout)
+    assert row["invoice"] == INVOICE
+
+
+def test_audit_log_escapes_sealed_details(hostile):
+    r = ok(hostile.run("audit", "log", "--client", "C666", user="dave"))
+    assert no_controls(r.stdout)
+    assert escaped(CLIENT_NAME) in r.stdout and escaped(TITLE) in r.stdout
+    r = ok(hostile.run("audit", "log", "--client", "C666", "--csv", user="dave"))
+    assert no_controls(r.stdout)
+    assert json.dumps(CLIENT_NAME, ensure_ascii=False)[1:-1] in r.stdout  # the details column is JSON
+    rows = json.loads(ok(hostile.run("audit", "log", "--client", "C666", "--json", user="dave")).stdout)
+    assert CLIENT_NAME in [(r["details"] or {}).get("name") for r in rows]
+
+
+def test_error_messages_escape_what_they_quote(hostile):
+    missing = hostile.workdir / f"pw{OSC}.txt"
+    r = hostile.run("ls", "--passphrase-file", missing, user="bob")
+    assert r.exit_code == 2, r.output
+    assert no_controls(r.stderr)
+    assert r.stderr.splitlines()[0] == \
+        f"archive: error: cannot read passphrase file {escaped(str(missing))}: No such file or directory"
+    doc = json.loads(ok(hostile.run("ls", "--json", user="alice")).stdout)[0]["doc_id"]
+    r = hostile.run("get", doc, "-o", hostile.workdir / CSI / "x.txt", user="alice")
+    assert r.exit_code == 2, r.output
+    assert no_controls(r.stderr) and escaped(CSI) in r.stderr
