@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +19,23 @@ from archive_manager.settings import Settings, load_settings
 from archive_manager.text import printable, printable_nested
 
 
+def check_private_file(path: str, mode: int, what: str = "passphrase file") -> None:
+    """Refuse a secret's file that group or others may read or change (any of
+    the bits 077): a passphrase others can read is theirs too. ``mode`` is the
+    file's ``st_mode``, from the descriptor the secret is read through. Pipes
+    (``--passphrase-file <(pass show archive)``) are no stored file: they pass."""
+    if os.name == "posix" and stat.S_ISREG(mode) and stat.S_IMODE(mode) & 0o077:
+        raise UsageError(f"{what} {path} may be read or changed by other users (mode {stat.S_IMODE(mode):04o})",
+                         hint=f"make it yours alone: chmod 600 {shlex.quote(str(path))}")
+
+
 def read_passphrase_file(path: str) -> str:
+    """The first line of ``path`` (``--passphrase-file``, ``--new-passphrase-file``
+    and the watcher's ``[inbox] passphrase_file``), which must be private."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            check_private_file(path, os.fstat(fh.fileno()).st_mode)
+            text = fh.read().decode("utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read passphrase file {path}: {exc.strerror}") from None
     except UnicodeDecodeError:

@@ -13,6 +13,7 @@ from archive_manager.cli.context import CliContext, echo_error, emit, fail, new_
 from archive_manager.cli.options import common, json_option
 from archive_manager.errors import ArchiveError, UsageError
 from archive_manager.ingest.inbox import shown
+from archive_manager.process import protect_key_memory
 from archive_manager.text import printable
 
 EXIT_CODES_HELP = """Exit codes: 0 ok, 1 failure or problems found by verify, 2 bad input,
@@ -63,6 +64,11 @@ def reader_gone() -> None:
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Encrypted archive of client dossiers (客户档案)."""
+    # before anything is read or written: every file and directory the
+    # command creates is its user's alone (0600, 0700), and the keys it will
+    # hold never reach a core file or another process of the same user
+    os.umask(0o077)
+    protect_key_memory()
     ctx.ensure_object(CliContext)
 
 

@@ -8,6 +8,7 @@ client C001 北京星辰传媒有限公司 with profile legal_rep=张伟. No doc
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -48,7 +49,12 @@ class Cli:
     def run(self, *args, user: str | None = None, passphrase: str | None = None,
             input: str | bytes | None = None, env: dict | None = None, **extra) -> Result:
         env = env if env is not None else self.env(user, passphrase, **extra)
-        result = self.runner.invoke(main, [str(a) for a in args], env=env, input=input)
+        umask = os.umask(0o022)
+        os.umask(umask)
+        try:
+            result = self.runner.invoke(main, [str(a) for a in args], env=env, input=input)
+        finally:
+            os.umask(umask)  # the CLI sets 077 for itself; CliRunner runs it in this process
         return check_clean(result)
 
     def write(self, name: str, data: bytes | str) -> Path:
@@ -60,7 +66,10 @@ class Cli:
         return path
 
     def passfile(self, name: str, passphrase: str) -> Path:
-        return self.write(f"pw/{name}.txt", passphrase + "\n")
+        """A passphrase file as it should be: mode 0600 (others' files are refused)."""
+        path = self.write(f"pw/{name}.txt", passphrase + "\n")
+        path.chmod(0o600)
+        return path
 
     def file(self, *paths, client="C001", doc_type="contract", user="alice", extra=()) -> list[dict]:
         """File documents and return the parsed --json rows (asserts success)."""
@@ -83,6 +92,16 @@ def build_template(root: Path) -> Path:
                 user="alice")
     assert r.exit_code == 0, r.output
     return home
+
+
+@pytest.fixture(autouse=True)
+def _keep_umask():
+    """The CLI sets umask 077 in the process it runs in; CliRunner runs it in
+    this one: what a test does to the umask ends with the test."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    yield
+    os.umask(umask)
 
 
 @pytest.fixture(scope="session")

@@ -88,6 +88,7 @@ def test_passphrase_file(cli):
     assert r.exit_code == 0, r.output
     # only the first line counts; CRLF is fine
     crlf = cli.write("crlf.txt", b"bob-pw\r\nignored\r\n")
+    crlf.chmod(0o600)
     assert cli.run("whoami", "--user", "bob", "--passphrase-file", crlf).exit_code == 0
     bad = cli.passfile("bad", "nope")
     r = cli.run("whoami", "--user", "bob", "--passphrase-file", bad)

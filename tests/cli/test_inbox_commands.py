@@ -143,6 +143,7 @@ def test_ingest_as_the_service_user_from_archive_toml(cli, where):
         pw = str(cli.passfile("bob", "bob-pw"))
     else:
         (cli.home / "service.pass").write_text("bob-pw\n", encoding="utf-8")
+        (cli.home / "service.pass").chmod(0o600)
         pw = "service.pass"
     root = inbox_of(cli, user="bob", passphrase_file=pw)
     drop(root, "C001/contract/合同.txt", "广告发布合同")

@@ -216,6 +216,7 @@ def test_user_add_missing_passphrase_file(cli):
 
 def test_user_add_empty_passphrase_file(cli):
     empty = cli.write("empty.txt", "")
+    empty.chmod(0o600)
     r = cli.run("user", "add", "dan", "--dept", "legal", "--new-passphrase-file", empty, user="alice")
     assert r.exit_code == 2, r.output
     assert f"archive: error: passphrase file {empty} is empty" in r.stderr.splitlines()

@@ -190,3 +190,93 @@ def test_error_messages_escape_what_they_quote(hostile):
     r = hostile.run("get", doc, "-o", hostile.workdir / CSI / "x.txt", user="alice")
     assert r.exit_code == 2, r.output
     assert no_controls(r.stderr) and escaped(CSI) in r.stderr
+
+
+# --- 3. umask 077 -------------------------------------------------------------------
+
+
+@pytest.fixture
+def loose_umask():
+    """The test process as a careless login shell leaves it (022)."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def _modes(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): stat.S_IMODE(p.lstat().st_mode) for p in sorted(root.rglob("*"))}
+
+
+def test_everything_the_cli_creates_is_private(fresh, loose_umask):
+    ok(fresh.run("init", "--admin", "alice", passphrase="alice-pw"))
+    assert os.umask(0o022) == 0o022, "the test runner leaks the CLI's umask"
+    ok(fresh.run("client", "add", "C001", "--name", "北京星辰传媒有限公司", user="alice"))
+    doc = fresh.file(fresh.write("合同.txt", "广告发布合同"))[0]["doc_id"]
+    ok(fresh.run("search", "合同", user="alice"))
+    out = fresh.workdir / "导出.txt"
+    ok(fresh.run("get", doc, "-o", out, user="alice"))
+    # policies/ and templates/ are copies of the shipped files, made with their modes (home.py)
+    modes = {name: mode for name, mode in _modes(fresh.home).items()
+             if not name.startswith(("policies", "templates"))}
+    for top in ("vault", "index", "audit"):
+        assert any(name.startswith(top + "/") for name in modes), top
+    assert "archive.toml" in modes
+    loose = {name: oct(mode) for name, mode in modes.items() if mode & 0o077}
+    assert loose == {}
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+# --- 4. passphrase files others may read ---------------------------------------------
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o606])
+def test_a_passphrase_file_others_may_read_is_refused(cli, mode):
+    pw = cli.passfile("bob", "bob-pw")
+    pw.chmod(mode)
+    r = cli.run("whoami", "--user", "bob", "--passphrase-file", pw)
+    assert r.exit_code == 2, r.output
+    assert r.stdout == ""
+    assert r.stderr.splitlines() == [
+        f"archive: error: passphrase file {pw} may be read or changed by other users (mode {mode:04o})",
+        f"archive: hint: make it yours alone: chmod 600 {shlex.quote(str(pw))}"]
+
+
+def test_a_private_passphrase_file_is_read(cli):
+    pw = cli.passfile("bob", "bob-pw")
+    for mode in (0o600, 0o400):
+        pw.chmod(mode)
+        assert ok(cli.run("whoami", "--user", "bob", "--passphrase-file", pw)).stdout.startswith("bob (legal)")
+
+
+def test_the_hint_quotes_a_path_with_spaces(cli):
+    pw = cli.write("my secrets/bob pw.txt", "bob-pw\n")
+    pw.chmod(0o644)
+    r = cli.run("whoami", "--user", "bob", "--passphrase-file", pw)
+    assert r.exit_code == 2, r.output
+    assert r.stderr.splitlines()[1] == f"archive: hint: make it yours alone: chmod 600 '{pw}'"
+
+
+def test_a_new_passphrase_file_others_may_read_is_refused(cli):
+    pw = cli.passfile("dan", "dan-pw")
+    pw.chmod(0o644)
+    r = cli.run("user", "add", "dan", "--dept", "legal", "--new-passphrase-file", pw, user="alice")
+    assert r.exit_code == 2, r.output
+    assert f"archive: hint: make it yours alone: chmod 600 {pw}" in r.stderr.splitlines()
+    assert "dan" not in ok(cli.run("user", "list", user="alice")).stdout
+
+
+def test_the_watchers_passphrase_file_others_may_read_is_refused(cli):
+    pw = cli.passfile("bob", "bob-pw")
+    pw.chmod(0o640)
+    cfg = cli.home / "archive.toml"
+    text = cfg.read_text(encoding="utf-8")
+    cfg.write_text(text.replace("[inbox]\n", f'[inbox]\nuser = "bob"\npassphrase_file = "{pw}"\n', 1),
+                   encoding="utf-8")
+    assert 'user = "bob"' in cfg.read_text(encoding="utf-8")
+    r = cli.run("ingest", env=cli.env())
+    assert r.exit_code == 2, r.output
+    assert r.stderr.splitlines()[-2:] == [
+        f"archive: error: passphrase file {pw} may be read or changed by other users (mode 0640)",
+        f"archive: hint: make it yours alone: chmod 600 {pw}"]
