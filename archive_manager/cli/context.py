@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import click
 
-from archive_manager.errors import ArchiveError, UsageError
+from archive_manager.errors import ArchiveError, ConflictError, UsageError
 from archive_manager.home import ArchiveHome
 from archive_manager.settings import Settings, load_settings
 from archive_manager.text import printable, printable_nested
@@ -104,6 +104,30 @@ def prompt_passphrase(prompt: str, confirm: bool) -> str:
 
 def new_passphrase(file: str | None, prompt: str) -> str:
     return read_passphrase_file(file) if file else prompt_passphrase(prompt, confirm=True)
+
+
+def check_output(path: Path, settings: Settings, force: bool = False, directory: bool = False) -> Path:
+    """``-o PATH`` of ``get`` and ``generate``: never inside the archive home or
+    the directories the archive keeps its state in (resolved, so neither
+    ``..`` nor a link leads there; ``--force`` does not change that), and not
+    an existing file unless ``force``. ``directory``: PATH names a folder to
+    write into (``generate --overdue``): only its place is checked."""
+    target = Path(os.path.abspath(path)).resolve()
+    places = [("the archive home", settings.home), ("the archive's vault directory", settings.vault_dir),
+              ("the archive's index directory", settings.index_dir),
+              ("the archive's audit directory", settings.audit_dir),
+              ("the archive's policies directory", settings.policies_dir),
+              ("the archive's templates directory", settings.templates_dir)]
+    for name, place in places:
+        place = Path(os.path.abspath(place)).resolve()
+        if target == place or place in target.parents:
+            raise UsageError(f"{path} is inside {name} {place}",
+                             hint="write the copy outside the archive home (the vault, index and audit trail "
+                                  "live there)")
+    if not directory and not force and (path.is_symlink() or (path.exists() and not path.is_dir())):
+        raise ConflictError(f"{path} already exists",
+                            hint="pass --force to replace it, or give another name with -o")
+    return path
 
 
 def emit(data: Any, as_json: bool, text: Callable[[Any], None]) -> None:

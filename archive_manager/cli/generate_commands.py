@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from archive_manager import generating
-from archive_manager.cli.context import CliContext, emit
+from archive_manager.cli.context import CliContext, check_output, emit
 from archive_manager.cli.main import main, pass_cli
-from archive_manager.cli.options import common, json_option
+from archive_manager.cli.options import common, force_option, json_option
 from archive_manager.errors import UsageError
 from archive_manager.generation import pdf as pdfs
 from archive_manager.generation.values import check_given
@@ -27,18 +27,25 @@ from archive_manager.generation.values import check_given
 @click.option("--min-days", type=click.IntRange(min=1), default=1, show_default=True,
               help="With --overdue: only clients at least this many days overdue.")
 @click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="Output file (with --overdue: a directory). Default: a name in the current directory.")
+              help="Output file (with --overdue: a directory), never inside the archive home. "
+                   "Default: a name in the current directory.")
 @click.option("--no-file", "no_file", is_flag=True, help="Do not file the result into the dossier.")
 @click.option("--pdf", is_flag=True, help="Also write a PDF beside each .docx (needs LibreOffice).")
+@force_option
 @json_option
 @common
 @pass_cli
 def generate_cmd(cli: CliContext, template, client, pairs, data_file, contract, level, overdue, min_days, output,
-                 no_file, pdf, as_json) -> None:
+                 no_file, pdf, force, as_json) -> None:
     """Generate paperwork from TEMPLATE ('archive templates list')."""
     given = check_given(generating.parse_given(pairs, data_file))
     if overdue == (client is not None):
         raise UsageError("give either --client CODE or --overdue")
+    if overdue and force:
+        raise UsageError("--force is for one file; --overdue never replaces a letter",
+                         hint="move the earlier letters away, or give another directory with -o")
+    if output is not None:
+        check_output(output, cli.settings, force, directory=overdue)
     if pdf:
         pdfs.require_soffice()  # before anything is written or filed
     session = cli.session()

@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from archive_manager import __version__, filing, reading, reindexing, searching, verify as verifying
-from archive_manager.cli.context import CliContext, echo_error, emit, fail, new_passphrase, note, table
-from archive_manager.cli.options import common, json_option
+from archive_manager.cli.context import CliContext, check_output, echo_error, emit, fail, new_passphrase, note, table
+from archive_manager.cli.options import common, force_option, json_option
 from archive_manager.errors import ArchiveError, UsageError
 from archive_manager.ingest.inbox import shown
 from archive_manager.process import protect_key_memory
@@ -216,15 +216,20 @@ def reindex_cmd(cli: CliContext, if_needed, as_json) -> None:
 
 @main.command("get")
 @click.argument("doc_id")
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to FILE (default: stdout).")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Write to FILE (default: stdout): not an existing file unless --force, "
+                   "never into the archive home.")
 @click.option("--version", "version", type=click.IntRange(min=1), help="An older version.")
+@force_option
 @json_option
 @common
 @pass_cli
-def get_cmd(cli: CliContext, doc_id, output, version, as_json) -> None:
+def get_cmd(cli: CliContext, doc_id, output, version, force, as_json) -> None:
     """Write a document's original bytes, exactly."""
     if as_json and output is None:
         raise UsageError("--json needs -o FILE (the document itself goes to stdout otherwise)")
+    if output is not None:
+        check_output(output, cli.settings, force)
     session = cli.session()
     if output is None:
         reading.read_document(session, doc_id, sys.stdout.buffer, version)

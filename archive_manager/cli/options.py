@@ -32,3 +32,4 @@ def common(f, user_flag: tuple[str, ...] = ("--user", "-u")):
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+force_option = click.option("--force", is_flag=True, help="Replace the file -o names if it exists.")

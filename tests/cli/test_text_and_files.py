@@ -280,3 +280,90 @@ def test_the_watchers_passphrase_file_others_may_read_is_refused(cli):
     assert r.stderr.splitlines()[-2:] == [
         f"archive: error: passphrase file {pw} may be read or changed by other users (mode 0640)",
         f"archive: hint: make it yours alone: chmod 600 {pw}"]
+
+
+# --- 5. -o: no surprise overwrite, never into the archive home ------------------------
+
+
+@pytest.fixture
+def doc(cli) -> str:
+    return cli.file(cli.write("合同.txt", "广告发布合同"))[0]["doc_id"]
+
+
+def test_get_o_refuses_an_existing_file_unless_forced(cli, doc):
+    out = cli.write("out.txt", "keep me")
+    r = cli.run("get", doc, "-o", out, user="alice")
+    assert r.exit_code == 7, r.output
+    assert r.stderr.splitlines() == [f"archive: error: {out} already exists",
+                                     "archive: hint: pass --force to replace it, or give another name with -o"]
+    assert out.read_text(encoding="utf-8") == "keep me"
+    ok(cli.run("get", doc, "-o", out, "--force", user="alice"))
+    assert out.read_text(encoding="utf-8") == "广告发布合同"
+
+
+def inside_home(cli: Cli) -> list[Path]:
+    link = cli.workdir / "link"
+    link.symlink_to(cli.home / "vault")
+    return [cli.home / "vault" / "users.json", cli.home / "vault" / "new.bin", cli.home / "archive.toml",
+            cli.home / "notes.txt", cli.home / "index" / "x", cli.home / "audit" / "events.log",
+            cli.workdir / ".." / "home" / "vault" / "users.json", link / "users.json", link / "fresh.bin"]
+
+
+def test_get_o_never_writes_into_the_archive_home(cli, doc):
+    before = {p: p.read_bytes() for p in cli.home.rglob("*") if p.is_file()}
+    for target in inside_home(cli):
+        for force in ((), ("--force",)):
+            r = cli.run("get", doc, "-o", target, *force, user="alice")
+            assert r.exit_code == 2, (target, r.output)
+            assert r.stderr.splitlines() == [
+                f"archive: error: {target} is inside the archive home {cli.home.resolve()}",
+                "archive: hint: write the copy outside the archive home (the vault, index and audit trail live there)"]
+    after = {p: p.read_bytes() for p in cli.home.rglob("*") if p.is_file()}
+    assert after.keys() == before.keys()
+    assert all(after[p] == before[p] for p in before if "audit" not in p.parts)
+
+
+def test_get_o_refuses_the_configured_directories_outside_the_home(cli, doc, tmp_path):
+    elsewhere = tmp_path / "elsewhere-templates"
+    shutil.copytree(cli.home / "templates", elsewhere) if (cli.home / "templates").is_dir() else elsewhere.mkdir()
+    cfg = cli.home / "archive.toml"
+    text = cfg.read_text(encoding="utf-8")
+    assert 'templates = "templates"' in text
+    cfg.write_text(text.replace('templates = "templates"', f'templates = "{elsewhere}"', 1), encoding="utf-8")
+    r = cli.run("get", doc, "-o", elsewhere / "x.docx", user="alice")
+    assert r.exit_code == 2, r.output
+    assert r.stderr.splitlines()[0] == f"archive: error: {elsewhere / 'x.docx'} is inside the archive's templates " \
+                                       f"directory {elsewhere.resolve()}"
+
+
+def test_generate_o_refuses_an_existing_file_unless_forced(letterhead):  # noqa: F811
+    cli = letterhead
+    out = cli.write("letter.docx", "an earlier letter")
+    args = ("generate", "dunning-letter", "--client", "C001", "--no-file", "-o", out)
+    r = cli.run(*args, user="carol")
+    assert r.exit_code == 7, r.output
+    assert r.stderr.splitlines() == [f"archive: error: {out} already exists",
+                                     "archive: hint: pass --force to replace it, or give another name with -o"]
+    assert out.read_bytes() == b"an earlier letter"
+    ok(cli.run(*args, "--force", user="carol"))
+    assert out.read_bytes().startswith(b"PK")
+
+
+def test_generate_o_never_writes_into_the_archive_home(letterhead):  # noqa: F811
+    cli = letterhead
+    for target in inside_home(cli):
+        r = cli.run("generate", "dunning-letter", "--client", "C001", "--no-file", "-o", target, "--force",
+                    user="carol")
+        assert r.exit_code == 2, (target, r.output)
+        assert r.stderr.splitlines()[0] == f"archive: error: {target} is inside the archive home {cli.home.resolve()}"
+    for folder in (cli.home, cli.home / "vault"):
+        r = cli.run("generate", "dunning-letter", "--overdue", "-o", folder, user="carol")
+        assert r.exit_code == 2, (folder, r.output)
+        assert r.stderr.splitlines()[0] == f"archive: error: {folder} is inside the archive home {cli.home.resolve()}"
+    assert not [p for p in cli.home.rglob("*.docx") if p.parent != cli.home / "templates"]
+
+
+def test_generate_overdue_takes_no_force(letterhead):  # noqa: F811
+    r = letterhead.run("generate", "dunning-letter", "--overdue", "-o", letterhead.workdir, "--force", user="carol")
+    assert r.exit_code == 2, r.output
+    assert r.stderr.splitlines()[0] == "archive: error: --force is for one file; --overdue never replaces a letter"
