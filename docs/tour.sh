@@ -125,6 +125,23 @@ fails env ARCHIVE_USER=bob ARCHIVE_PASSPHRASE=guess archive ls
 step "16. Verify authenticates every stored byte"
 run as alice archive verify
 
+step "16b. Writing the files gives no access: a grant edited by hand waits for an admin's signature, a user added by hand is refused"
+cp "$HOME_DIR/policies/grants.toml" "$HOME_DIR/grants.toml.bak"
+sed -i '/^\[marketing\]/,/^actions/s/classes = \["basic", "business"\]/classes = ["basic", "business", "contract"]/' "$HOME_DIR/policies/grants.toml"
+fails as carol archive ls                       # exit 6: the files differ from the signed policy
+run as alice archive policy diff
+cp "$HOME_DIR/grants.toml.bak" "$HOME_DIR/policies/grants.toml"   # alice does not sign it: put back
+cp "$HOME_DIR/vault/users.json" "$HOME_DIR/users.json.bak"
+python3 - "$HOME_DIR/vault/users.json" <<'PY'
+import json, sys
+p = sys.argv[1]; d = json.load(open(p, encoding="utf-8"))
+d["users"]["carol"]["departments"] = ["credit", "legal"]   # carol's record, edited by hand
+open(p, "w", encoding="utf-8").write(json.dumps(d, ensure_ascii=False))
+PY
+fails as carol archive ls                       # exit 5: carol's record is not what an admin signed
+cp "$HOME_DIR/users.json.bak" "$HOME_DIR/vault/users.json"
+run as carol archive ls --type credit-report
+
 step "17. Removing bob rotates the keys he held; his keyring opens nothing filed afterwards"
 run as alice archive user remove bob
 fails as bob archive ls
