@@ -38,6 +38,7 @@ from archive_manager.ingest import Extraction
 from archive_manager.ingest.inbox import shown
 from archive_manager.searching import IndexBatch, IndexEntry, latest_versions
 from archive_manager.session import Recording, Session
+from archive_manager.text import check_text
 from archive_manager.vault.slot import Slot
 
 MAX_TITLE = 500
@@ -137,12 +138,16 @@ def check_title(title: str | None) -> None:
     if title is not None and len(title) > MAX_TITLE:
         raise UsageError(f"the title is too long ({len(title)} characters, at most {MAX_TITLE})",
                          hint=f"shorten it to {MAX_TITLE} characters (the document's text is not limited)")
+    if title is not None:
+        check_text(title, "the title")
 
 
 def check_tags(tags) -> tuple[str, ...]:
     if not isinstance(tags, (list, tuple)) or len(tags) > MAX_TAGS \
             or not all(isinstance(t, str) and 0 < len(t) <= 64 for t in tags):
         raise UsageError(f"tags must be a list of at most {MAX_TAGS} short texts")
+    for tag in tags:
+        check_text(tag, "a tag")
     return tuple(tags)
 
 

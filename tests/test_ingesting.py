@@ -824,3 +824,15 @@ def test_a_duplicate_original_goes_at_once_not_with_the_batch(arch, root, monkey
     assert files_under(root) == []
     for rel, word in words.items():
         assert hits(alice, word) == [first.by_path()[rel].doc_id], word
+
+
+@pytest.mark.parametrize("field,value", [("title", "合同\\u001b]0;owned\\u0007"), ("tags", '["框架\\u0001"]')])
+def test_a_sidecar_with_a_control_character_is_quarantined(arch, root, alice, field, value):
+    """A terminal escape or a \\x01 in a sidecar's title or tags would reach the
+    .docx of generated paperwork and auditors' terminals: refused with a reason."""
+    rel = "C001/contract/合同.txt"
+    text = f'{field} = "{value}"\n' if field == "title" else f"{field} = {value}\n"
+    drop(root, rel, "广告发布合同 sandpiper", text)
+    p = run_pass(alice, root)
+    assert_quarantined(p, root, rel, "contains a control character U+00", fix="remove control characters")
+    assert hits(alice, "sandpiper") == []

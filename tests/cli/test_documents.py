@@ -548,3 +548,12 @@ def test_a_reader_that_went_away_ends_the_command_quietly(cli):
     for args in (("ls",), ("ls", "--json"), ("get", big), ("audit", "verify")):
         r = run_into_closed_pipe(cli, *args)
         assert (r.returncode, r.stderr.decode()) == (141, ""), args
+
+
+def test_file_refuses_a_title_with_a_control_character(cli):
+    src = cli.write("合同.txt", "广告发布合同")
+    r = cli.run("file", src, "--client", "C001", "--type", "contract", "--title", "合同\x1b[31m", user="bob")
+    assert r.exit_code == 2, r.output
+    assert r.stderr.splitlines() == [f"archive: error: {src}: the title contains a control character U+001B",
+                                     "archive: hint: remove control characters; type the value as plain text"]
+    assert cli.run("ls", user="bob").stdout.strip() == "(none)"
