@@ -122,8 +122,8 @@ def check_output(path: Path, settings: Settings, force: bool = False, directory:
         place = Path(os.path.abspath(place)).resolve()
         if target == place or place in target.parents:
             raise UsageError(f"{path} is inside {name} {place}",
-                             hint="write the copy outside the archive home (the vault, index and audit trail "
-                                  "live there)")
+                             hint="give -o a path outside the archive home and its directories (the vault, "
+                                  "index and audit trail live there)")
     if not directory and not force and (path.is_symlink() or (path.exists() and not path.is_dir())):
         raise ConflictError(f"{path} already exists",
                             hint="pass --force to replace it, or give another name with -o")

@@ -317,7 +317,8 @@ def test_get_o_never_writes_into_the_archive_home(cli, doc):
             assert r.exit_code == 2, (target, r.output)
             assert r.stderr.splitlines() == [
                 f"archive: error: {target} is inside the archive home {cli.home.resolve()}",
-                "archive: hint: write the copy outside the archive home (the vault, index and audit trail live there)"]
+                "archive: hint: give -o a path outside the archive home and its directories (the vault, index "
+                "and audit trail live there)"]
     after = {p: p.read_bytes() for p in cli.home.rglob("*") if p.is_file()}
     assert after.keys() == before.keys()
     assert all(after[p] == before[p] for p in before if "audit" not in p.parts)
