@@ -2,9 +2,11 @@
 # A scripted tour of archive-manager on a throw-away archive. `make demo` runs it.
 # Every command is printed before it runs; read this file as a walkthrough.
 set -euo pipefail
-HOME_DIR=${1:-"$PWD/demo-home"}
-rm -rf "$HOME_DIR"
-mkdir -p "$HOME_DIR/secrets" "$HOME_DIR/incoming"
+umask 077                          # what the archive's account should use: passphrase files 0600
+WORK=${1:-"$PWD/demo-home"}        # the demo's folder: the archive home, and beside it what people keep elsewhere
+HOME_DIR="$WORK/archive"
+rm -rf "$WORK"
+mkdir -p "$HOME_DIR" "$WORK/secrets" "$WORK/incoming" "$WORK/out"
 export ARCHIVE_HOME="$HOME_DIR"
 export ARCHIVE_KDF_PROFILE=test   # cheap Argon2id for the demo only; real archives never set this
 
@@ -12,17 +14,17 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 fails() { printf '$ %s   # expected to fail\n' "$*"; if "$@"; then echo "!! this should have failed"; exit 1; fi; }
 
-for u in alice bob carol dave; do echo "$u-demo-passphrase" > "$HOME_DIR/secrets/$u"; done
-as() { local u=$1; shift; ARCHIVE_USER=$u "$@" --passphrase-file "$HOME_DIR/secrets/$u"; }
+for u in alice bob carol dave; do echo "$u-demo-passphrase" > "$WORK/secrets/$u"; done
+as() { local u=$1; shift; ARCHIVE_USER=$u "$@" --passphrase-file "$WORK/secrets/$u"; }
 
 step "1. Create the archive; alice is the first admin (archive department)"
-run archive init --admin alice --passphrase-file "$HOME_DIR/secrets/alice"
+run archive init --admin alice --passphrase-file "$WORK/secrets/alice"
 run ls "$HOME_DIR"
 
 step "2. Add colleagues: bob in legal, carol in credit (their class keys are sealed to them), dave the auditor"
-run as alice archive user add bob --dept legal --new-passphrase-file "$HOME_DIR/secrets/bob"
-run as alice archive user add carol --dept credit --new-passphrase-file "$HOME_DIR/secrets/carol"
-run as alice archive user add dave --dept audit --new-passphrase-file "$HOME_DIR/secrets/dave"
+run as alice archive user add bob --dept legal --new-passphrase-file "$WORK/secrets/bob"
+run as alice archive user add carol --dept credit --new-passphrase-file "$WORK/secrets/carol"
+run as alice archive user add dave --dept audit --new-passphrase-file "$WORK/secrets/dave"
 run as alice archive user list
 
 step "3. Admit a client: its dossier is created, the profile is basic information"
@@ -30,18 +32,18 @@ run as alice archive client add C001 --name "北京星辰传媒有限公司" --s
 run as bob archive client show C001
 
 step "4. File documents: a contract (legal) and a credit report (credit)"
-cat > "$HOME_DIR/incoming/广告发布合同.txt" <<'DOC'
+cat > "$WORK/incoming/广告发布合同.txt" <<'DOC'
 广告发布合同  合同编号 HT-2026-001
 甲方：北京星辰传媒有限公司  乙方：本公司
 合同金额：人民币 480,000 元，付款期限 2026-06-30。
 DOC
-printf 'credit report for C001: rating A-, overdue receivables 0\n' > "$HOME_DIR/incoming/credit-2026Q1.txt"
-run as bob archive file "$HOME_DIR/incoming/广告发布合同.txt" --client C001 --type contract --date 2026-03-01 --json
-run as carol archive file "$HOME_DIR/incoming/credit-2026Q1.txt" --client C001 --type credit-report --title "2026年一季度信用报告"
+printf 'credit report for C001: rating A-, overdue receivables 0\n' > "$WORK/incoming/credit-2026Q1.txt"
+run as bob archive file "$WORK/incoming/广告发布合同.txt" --client C001 --type contract --date 2026-03-01 --json
+run as carol archive file "$WORK/incoming/credit-2026Q1.txt" --client C001 --type credit-report --title "2026年一季度信用报告"
 CONTRACT=$(as bob archive ls --type contract --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["doc_id"])')
 
 step "5. Filing identical content again is a no-op that reports the existing id"
-run as bob archive file "$HOME_DIR/incoming/广告发布合同.txt" --client C001 --type contract
+run as bob archive file "$WORK/incoming/广告发布合同.txt" --client C001 --type contract
 
 step "6. Each department sees only its share"
 run as alice archive ls
@@ -51,21 +53,21 @@ fails as carol archive ls --type contract
 fails as carol archive get "$CONTRACT"
 
 step "7. Read a document back: the original bytes, exactly"
-run as bob archive get "$CONTRACT" -o "$HOME_DIR/contract-copy.txt"
-run cmp "$HOME_DIR/incoming/广告发布合同.txt" "$HOME_DIR/contract-copy.txt"
+run as bob archive get "$CONTRACT" -o "$WORK/out/contract-copy.txt"
+run cmp "$WORK/incoming/广告发布合同.txt" "$WORK/out/contract-copy.txt"
 
 step "8. An amended contract is a new version; the old one stays readable"
-cp -a "$HOME_DIR/vault" "$HOME_DIR/vault-backup"   # an old backup, for step 19
-sed 's/480,000/520,000/' "$HOME_DIR/incoming/广告发布合同.txt" > "$HOME_DIR/incoming/广告发布合同-v2.txt"
-run as bob archive file "$HOME_DIR/incoming/广告发布合同-v2.txt" --client C001 --type contract --replaces "$CONTRACT"
+cp -a "$HOME_DIR/vault" "$WORK/vault-backup"   # an old backup, for step 19
+sed 's/480,000/520,000/' "$WORK/incoming/广告发布合同.txt" > "$WORK/incoming/广告发布合同-v2.txt"
+run as bob archive file "$WORK/incoming/广告发布合同-v2.txt" --client C001 --type contract --replaces "$CONTRACT"
 run as bob archive get "$CONTRACT" --version 1
 
 step "9. Search in Chinese and English: simplified finds traditional, fragments and codes work"
-cat > "$HOME_DIR/incoming/催款會議紀要.txt" <<'DOC'
+cat > "$WORK/incoming/催款會議紀要.txt" <<'DOC'
 會議紀要：北京星辰傳媒有限公司應收賬款逾期四十五天，合同編號 HT-2026-001。
 決定：發出催款函，並由法務部跟進。
 DOC
-run as alice archive file "$HOME_DIR/incoming/催款會議紀要.txt" --client C001 --type minutes --title "催款會議紀要"
+run as alice archive file "$WORK/incoming/催款會議紀要.txt" --client C001 --type minutes --title "催款會議紀要"
 run as alice archive search '应收账款 逾期'
 run as alice archive search 星辰 --limit 5
 run as bob archive search '"广告发布合同"' --type contract --since 2026-01-01
@@ -97,7 +99,7 @@ run as carol archive ledger add C001 --invoice INV-0042 --amount 128000.00 --due
 run as carol archive ledger add C001 --invoice INV-0043 --amount 16409.02 --due 2026-10-31
 run as carol archive ledger list --overdue
 run archive templates check
-run as carol archive generate dunning-letter --client C001 -o "$HOME_DIR/催款函-C001.docx"
+run as carol archive generate dunning-letter --client C001 -o "$WORK/out/催款函-C001.docx"
 run as carol archive search 壹拾肆万肆仟肆佰零玖元零贰分 --type dunning-letter
 
 step "12. Search sees only your classes: carol (credit) finds no contract and no minutes"
@@ -126,12 +128,12 @@ step "16. Verify authenticates every stored byte"
 run as alice archive verify
 
 step "16b. Writing the files gives no access: a grant edited by hand waits for an admin's signature, a user added by hand is refused"
-cp "$HOME_DIR/policies/grants.toml" "$HOME_DIR/grants.toml.bak"
+cp "$HOME_DIR/policies/grants.toml" "$WORK/grants.toml.bak"
 sed -i '/^\[marketing\]/,/^actions/s/classes = \["basic", "business"\]/classes = ["basic", "business", "contract"]/' "$HOME_DIR/policies/grants.toml"
 fails as carol archive ls                       # exit 6: the files differ from the signed policy
 run as alice archive policy diff
-cp "$HOME_DIR/grants.toml.bak" "$HOME_DIR/policies/grants.toml"   # alice does not sign it: put back
-cp "$HOME_DIR/vault/users.json" "$HOME_DIR/users.json.bak"
+cp "$WORK/grants.toml.bak" "$HOME_DIR/policies/grants.toml"   # alice does not sign it: put back
+cp "$HOME_DIR/vault/users.json" "$WORK/users.json.bak"
 python3 - "$HOME_DIR/vault/users.json" <<'PY'
 import json, sys
 p = sys.argv[1]; d = json.load(open(p, encoding="utf-8"))
@@ -139,7 +141,7 @@ d["users"]["carol"]["departments"] = ["credit", "legal"]   # carol's record, edi
 open(p, "w", encoding="utf-8").write(json.dumps(d, ensure_ascii=False))
 PY
 fails as carol archive ls                       # exit 5: carol's record is not what an admin signed
-cp "$HOME_DIR/users.json.bak" "$HOME_DIR/vault/users.json"
+cp "$WORK/users.json.bak" "$HOME_DIR/vault/users.json"
 run as carol archive ls --type credit-report
 
 step "17. Removing bob rotates the keys he held; his keyring opens nothing filed afterwards"
@@ -153,10 +155,10 @@ run as dave archive audit log --action denied
 fails as carol archive audit log
 if grep -l "应收账款\|星辰\|广告发布\|催款" "$HOME_DIR"/audit/*; then echo "!! plaintext found"; exit 1; else echo "(grep found no query, title or client name in audit/)"; fi
 run env -u ARCHIVE_USER archive audit verify      # anyone can check it: public keys only, no passphrase
-run as dave archive audit checkpoint -o "$HOME_DIR/secrets/checkpoint.json"   # keep this line off the machine
+run as dave archive audit checkpoint -o "$WORK/secrets/checkpoint.json"   # keep this line off the machine
 
 step "19. Tampering is detected: a dossier rolled back to an old backup, a flipped byte, an edited event"
-for old in "$HOME_DIR"/vault-backup/dossiers/*/*/meta.bin; do cp "$old" "$HOME_DIR/vault/${old#"$HOME_DIR"/vault-backup/}"; done
+for old in "$WORK"/vault-backup/dossiers/*/*/meta.bin; do cp "$old" "$HOME_DIR/vault/${old#"$WORK"/vault-backup/}"; done
 fails as alice archive verify
 victim=$(find "$HOME_DIR/vault/dossiers" -path '*objects*' -type f | head -n 1)
 python3 - "$victim" <<'PY'
@@ -164,10 +166,10 @@ import sys
 p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[-20] ^= 1; open(p, "wb").write(bytes(b))
 PY
 fails as alice archive verify
-cp "$HOME_DIR/audit/events.log" "$HOME_DIR/events.log.bak"
+cp "$HOME_DIR/audit/events.log" "$WORK/events.log.bak"
 sed -i '0,/"outcome":"denied"/s//"outcome":"ok"/' "$HOME_DIR/audit/events.log"
 fails env -u ARCHIVE_USER archive audit verify
-head -n 3 "$HOME_DIR/events.log.bak" > "$HOME_DIR/audit/events.log"; rm "$HOME_DIR/audit/checkpoints.log"
-fails env -u ARCHIVE_USER archive audit verify --checkpoint "$HOME_DIR/secrets/checkpoint.json"
+head -n 3 "$WORK/events.log.bak" > "$HOME_DIR/audit/events.log"; rm "$HOME_DIR/audit/checkpoints.log"
+fails env -u ARCHIVE_USER archive audit verify --checkpoint "$WORK/secrets/checkpoint.json"
 
 step "Tour complete. The demo archive is in $HOME_DIR (delete it freely)."
