@@ -25,6 +25,7 @@ from archive_manager.filing import FilingPipeline, FilingRequest
 from archive_manager.generation.catalog import TemplateSpec, Variable, lookup
 from archive_manager.generation.ledger import DunningPolicy, Letter
 from archive_manager.generation.render import render
+from archive_manager.generation.values import check_given
 from archive_manager.reading import locate
 from archive_manager.receivables import LEDGER_CLASS, _change, read_ledger
 from archive_manager.session import Session
@@ -44,6 +45,9 @@ def parse_given(pairs: list[str] | tuple[str, ...], data_file: Path | None) -> d
             loaded = json.loads(Path(data_file).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise UsageError(f"cannot read --data {data_file}: {exc}") from None
+        except RecursionError:
+            raise UsageError(f"--data {data_file} is nested too deeply",
+                             hint="give a flat object of the template's values") from None
         if not isinstance(loaded, dict):
             raise UsageError(f"--data {data_file} must hold a JSON object")
         given.update(loaded)
@@ -53,6 +57,16 @@ def parse_given(pairs: list[str] | tuple[str, ...], data_file: Path | None) -> d
             raise UsageError(f"invalid --set value {pair!r}", hint="use --set name=value, e.g. --set budget=500000")
         _put(given, key.strip(), value)
     return given
+
+
+def _unused(path: Path) -> Path:
+    """``path``, or ``name-2.docx``, ``name-3.docx``... where ``path`` exists:
+    a default name never replaces an earlier letter of the same day."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
 
 
 def _put(context: dict, path: str, value) -> None:
@@ -176,6 +190,7 @@ def generate(session: Session, name: str, client: str, given: dict | None = None
         raise UsageError("--level must be 1, 2 or 3")
     with session.recorded("generate", client=client) as rec:
         session.require("generate")
+        check_given(given or {})
         spec, path = _spec(session, name)
         sha = hashlib.sha256(path.read_bytes()).hexdigest()
         rec.objects.update(template=name, template_sha256=sha)
@@ -209,7 +224,7 @@ def generate(session: Session, name: str, client: str, given: dict | None = None
         if missing:
             raise UsageError(f"template {name} needs values for: {', '.join(missing)}",
                              hint=_missing_hint(spec, missing, client, contract))
-        out = Path(out) if out is not None else Path.cwd() / f"{name}-{client}-{today.isoformat()}.docx"
+        out = Path(out) if out is not None else _unused(Path.cwd() / f"{name}-{client}-{today.isoformat()}.docx")
         rec["file_name"] = out.name
         tmp = out.with_name(f".{out.name}.{session.runtime.token(4)}.part")
         try:

@@ -373,9 +373,12 @@ def _copy_defaults(src: Path, dst: Path, names: tuple[str, ...] | None) -> None:
         if target.exists():
             continue
         if item.is_dir():
-            shutil.copytree(item, target)
+            shutil.copytree(item, target, copy_function=shutil.copyfile)
+            for path in [target, *target.rglob("*")]:  # copytree copies the shipped modes of directories
+                os.chmod(path, 0o700 if path.is_dir() else 0o600)
         else:
-            shutil.copy2(item, target)
+            shutil.copyfile(item, target)
+            os.chmod(target, 0o600)
 
 
 __all__ = ["ADMIN_DEPARTMENT", "CONFIG_NAME", "ArchiveHome"]

@@ -261,3 +261,34 @@ def test_a_batch_never_replaces_an_existing_file(arch, tmp_path):
     assert letter.read_bytes() == kept and sorted(p.name for p in tmp_path.iterdir()) == [letter.name]
     assert receivables.read_ledger(carol, "C001").letters == []
     assert not [r for r in reading.list_documents(carol) if r["type"] == "dunning-letter"]
+
+
+def test_the_library_refuses_control_characters_in_given_values(arch, tmp_path):
+    """The check is the library's, not only the CLI's: any caller (the server too)."""
+    alice = at(arch, "alice", "2026-11-26")
+    with pytest.raises(UsageError) as exc:
+        generating.generate(alice, "admission-form", "C001", {"budget": "500000\x01"}, out=tmp_path / "a.docx")
+    assert "control character U+0001" in exc.value.message
+    assert not (tmp_path / "a.docx").exists()
+    assert arch.reporter.events[-1].outcome == "error"
+
+
+def test_data_nested_too_deeply_is_bad_input(tmp_path):
+    data = tmp_path / "deep.json"
+    data.write_text("[" * 100000 + "]" * 100000, encoding="utf-8")
+    with pytest.raises(UsageError) as exc:
+        generating.parse_given([], data)
+    assert "nested too deeply" in exc.value.message or "must hold a JSON object" in exc.value.message
+
+
+def test_the_default_file_name_never_replaces_an_earlier_letter(arch, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    carol = at(arch, "carol", "2026-11-01")
+    receivables.add_invoice(carol, "C001", "INV-1", "100", "2026-10-25")
+    first = generating.generate(carol, "dunning-letter", "C001", file_back=False)
+    earlier = (tmp_path / "dunning-letter-C001-2026-11-01.docx").read_bytes()
+    second = generating.generate(at(arch, "carol", "2026-11-01"), "dunning-letter", "C001", level=3,
+                                 file_back=False)
+    assert (tmp_path / "dunning-letter-C001-2026-11-01.docx").read_bytes() == earlier
+    assert (tmp_path / "dunning-letter-C001-2026-11-01-2.docx").exists()
+    assert first != second

@@ -7,7 +7,7 @@ from dataclasses import asdict
 import click
 
 from archive_manager import accounts, clients
-from archive_manager.cli.context import CliContext, emit, new_passphrase, table
+from archive_manager.cli.context import CliContext, emit, new_passphrase, note, table
 from archive_manager.cli.main import main, pass_cli
 from archive_manager.cli.options import common, json_option
 from archive_manager.policy import load_policy
@@ -208,5 +208,5 @@ def upgrade(cli: CliContext, fingerprint, as_json) -> None:
 
 
 def warn_notes(notes: list[str]) -> None:
-    for note in notes:
-        click.echo(f"archive: warning: {note}", err=True)
+    for text in notes:
+        note("warning", text)

@@ -16,6 +16,7 @@ import os
 import sys
 
 from archive_manager.ingest.model import ExtractionLimits, failed, memory_reason
+from archive_manager.process import protect_key_memory
 
 MAX_HEADER = 64 << 10
 CPU_MARGIN = 10  # CPU seconds beyond the wall-clock limit before SIGXCPU
@@ -97,6 +98,7 @@ def serve(limits: ExtractionLimits, requests, replies) -> None:
 def main(argv: list[str] | None = None) -> int:
     limits = parse_limits(sys.argv[1:] if argv is None else argv)
     confine(limits)
+    protect_key_memory()  # it holds documents' plaintext; exec made it dumpable again
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     quiet()
