@@ -244,6 +244,10 @@ class Ingestor:
             self._versions[path] = w.outcome.doc_id
         self._again.add(path)
         why = why or "it changed after it was read"
+        with self.session.recorded("inbox-keep", client=w.item.client, doc_id=w.outcome.doc_id,
+                                   version=w.outcome.version) as rec:
+            rec["file_name"] = inbox.shown(path.name)  # sealed, like every file name
+            rec["why"] = why
         return replace(w.outcome, kept=f"the original stays in the inbox: {why}; it is filed again "
                                        f"once it settles, as a new version of {w.outcome.doc_id} if it changed")
 

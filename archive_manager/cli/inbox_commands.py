@@ -45,7 +45,8 @@ def _outcome(o: ingesting.Outcome) -> str:
     if o.status in ("filed", "new-version", "duplicate"):
         what = {"filed": "filed as", "new-version": "filed as new version of", "duplicate": "duplicate of"}[o.status]
         extra = f" (no searchable text: {o.text})" if o.text else ""
-        return f"{o.path}: {what} {o.doc_id} v{o.version}{extra}"
+        kept = f"; {o.kept}" if o.kept else ""
+        return f"{o.path}: {what} {o.doc_id} v{o.version}{extra}{kept}"
     if o.status == "quarantined":
         return f"{o.path}: quarantined in .failed/: {o.reason}"
     if o.status == "gone":
@@ -96,13 +97,14 @@ def ingest_cmd(cli: CliContext, inbox_dir, as_json) -> None:
         c = counts
         click.echo(f"filed {c.filed}, new versions {c.new_versions}, duplicates {c.duplicates}, "
                    f"quarantined {c.quarantined}, without text {c.without_text}"
-                   + (f", left for retry {c.retry}" if c.retry else ""))
+                   + (f", left for retry {c.retry}" if c.retry else "")
+                   + (f", kept in the inbox to file again {c.kept}" if c.kept else ""))
     if counts.retry:
         sys.exit(1)
 
 
 def _echo_problem(o: ingesting.Outcome) -> None:
-    if o.status in ("quarantined", "retry", "gone") or o.text:
+    if o.status in ("quarantined", "retry", "gone") or o.text or o.kept:
         click.echo(f"archive: {'warning' if o.status != 'retry' else 'error'}: {_line(o)}", err=True)
 
 

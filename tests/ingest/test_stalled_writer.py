@@ -133,6 +133,10 @@ def test_ingest_keeps_an_original_a_writer_reopened_after_it_was_taken(alice, ro
     assert content(alice, first.doc_id, 1) == PART1
     assert (counts.filed, counts.new_versions, counts.kept) == (1, 1, 1)
     assert_whole_file_filed(alice, root, outcomes)
+    # the original kept back is on the record, its name and reason sealed for auditors
+    keep = [e for e in alice.home.reporter.events if e.action == "inbox-keep"]
+    assert [(e.outcome, e.objects["doc_id"], e.objects["version"]) for e in keep] == [("ok", first.doc_id, 1)]
+    assert "open for writing" in keep[0].details["why"]
 
 
 # --- archive watch, for real ---------------------------------------------------------------------
