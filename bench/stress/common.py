@@ -30,6 +30,10 @@ from archive_manager import accounts, clients  # noqa: E402
 from archive_manager.home import ArchiveHome  # noqa: E402
 from archive_manager.settings import load_settings  # noqa: E402
 
+# Every file the suite writes (passphrase files above all) is private, as under the archive's
+# own account: the archive refuses a passphrase file that group or others may read.
+os.umask(0o077)
+
 ARCHIVE = str(Path(sys.executable).with_name("archive"))
 
 # one user per department; the passphrase of each is in <root>/secrets/<name>
