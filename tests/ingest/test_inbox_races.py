@@ -17,33 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from archive_manager import clients, filing, reading, searching
+from archive_manager import filing, reading, searching
 from archive_manager.ingest import inbox
 from archive_manager.ingesting import Ingestor
 from tests.ingest.inbox_helpers import drop, failed_path, files_under, reason_text, settled_tracker
+from tests.test_ingesting import alice, arch, root  # noqa: F401,F811  (the fixtures of ingesting's tests)
 
 SECRET_WORD = "passphrasewombat"
 DOC_WORD = "广告发布合同 realdocumentword"
 REL = "C001/contract/合同.txt"
-
-
-@pytest.fixture
-def arch(archive):
-    clients.add_client(archive.login("alice"), "C002", "上海明月广告有限公司")
-    yield archive
-    archive.home.close()
-
-
-@pytest.fixture
-def root(arch) -> Path:
-    path = arch.root / "inbox"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def alice(arch):
-    return arch.login("alice")
 
 
 @pytest.fixture

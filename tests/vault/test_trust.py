@@ -211,27 +211,29 @@ def test_a_sealed_copy_of_another_key_is_refused_by_the_key_check(archive):
     assert "is not the one an administrator created" in exc.value.message
 
 
-def test_verify_names_generations_no_rotation_explains(archive):
+def _signed_extra_generations(archive, n: int, pending: bool) -> None:
+    """``n`` more contract generations, written and signed by the admin (as a
+    bug in an admin's program would), pending or not."""
     alice = archive.login("alice")
     with alice.recorded("rotate", access_class="contract"):
         with alice.transaction() as tx:
             store = alice.store(fresh=True)
-            store.add_generation("contract", os.urandom(32), [alice.keyring.identity])
-            alice.write_store(tx, store)  # signed by an admin, but no rotation is pending
+            for _ in range(n):
+                store.add_generation("contract", os.urandom(32), [alice.keyring.identity])
+            if pending:
+                store.mark_pending(["contract"])
+            alice.write_store(tx, store)
+
+
+def test_verify_names_generations_no_rotation_explains(archive):
+    _signed_extra_generations(archive, 1, pending=False)
     report = verify.verify_vault(archive.login("alice"))
     assert not report["ok"]
     assert any(p["where"] == "vault/keys.json" and "'contract'" in p["problem"] for p in report["problems"])
 
 
 def test_rotation_adopts_no_generation_it_did_not_start(archive):
-    alice = archive.login("alice")
-    with alice.recorded("rotate", access_class="contract"):
-        with alice.transaction() as tx:
-            store = alice.store(fresh=True)
-            store.add_generation("contract", os.urandom(32), [alice.keyring.identity])
-            store.add_generation("contract", os.urandom(32), [alice.keyring.identity])
-            store.mark_pending(["contract"])
-            alice.write_store(tx, store)
+    _signed_extra_generations(archive, 2, pending=True)
     with pytest.raises(IntegrityError) as exc:
         accounts.finish_rotations(archive.login("alice"))
     assert "that no rotation in progress explains" in exc.value.message
