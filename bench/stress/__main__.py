@@ -13,6 +13,7 @@ Sections (see each module's docstring):
   badinput     malformed files into a watched inbox
   concurrency  the watcher plus four CLI processes at once
   access       random searches and reads by every department; impersonation
+  control      hand edits of users, keys, trust, policy and catalog, then admin work
   plaintext    (always last) canaries absent from every byte at rest
 """
 
@@ -31,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import Context, Table  # noqa: E402
 
-SECTIONS = ["faults", "tamper", "badinput", "concurrency", "access"]
+SECTIONS = ["faults", "tamper", "badinput", "concurrency", "access", "control"]
 
 
 def main(argv: list[str] | None = None) -> int:
