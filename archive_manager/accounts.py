@@ -47,6 +47,9 @@ def _new_audit_key(session: Session, store: ClassKeyStore, holders: list[PublicI
     return gen
 
 
+NOTHING_SEALED = "nothing is sealed while a file that decides who holds a key is not the one the log recorded"
+
+
 def _seal_all_generations(session: Session, store: ClassKeyStore, cls: str, ident: PublicIdentity) -> None:
     for gen in store.generations(cls):
         try:
@@ -76,6 +79,7 @@ def add_user(session: Session, name: str, departments: list[str],
         for dept in departments:
             session.policy.check_department(dept)
         session.users().check_new(name)
+        session.home.check_control_files(session.vault, NOTHING_SEALED)
         if callable(passphrase):
             passphrase = passphrase()
         rt = session.runtime
@@ -122,6 +126,7 @@ def remove_user(session: Session, name: str) -> dict:
         session.require("admin")
         if name == session.user:
             raise UsageError("you cannot remove yourself", hint="another admin must do it")
+        session.home.check_control_files(session.vault, NOTHING_SEALED)
         with session.trust.changing(), session.transaction() as tx:
             users = session.users()
             rec = users.get(name)
@@ -187,6 +192,7 @@ def sync_policy(session: Session) -> dict:
     users who lost a grant, create keys for new classes."""
     with session.recorded("policy-sync") as details:
         session.require("admin")
+        session.home.check_control_files(session.vault, NOTHING_SEALED)
         sealed, revoked, created = [], [], []
         with session.policy_changing(), session.transaction() as tx:
             diff = _sign_edited_policy(session, tx)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from archive_manager.audit import AuditLog, AuditTrail, Signer
+from archive_manager.audit.state import recorded_state, stale_control_files
 from archive_manager.crypto.keyring import UnlockedKeyring, new_keys, rekey_keyring, unlock_keyring
 from archive_manager.errors import ArchiveError, ConflictError, IntegrityError, UpgradeNeeded, UsageError
 from archive_manager.generation.catalog import read_catalog
@@ -143,6 +144,20 @@ class ArchiveHome:
                                  "creation: it is missing, replaced or another archive's; nothing is done "
                                  "without the archive's own log",
                                  hint="put the log back from a backup; 'archive audit verify' checks it")
+
+    def check_control_files(self, vault: Vault, what: str) -> None:
+        """Refuse ``what`` unless every control file is the version the audit
+        log last recorded. Signatures cannot tell an older, validly signed copy
+        (a removed user's record put back); the log can. Reads the whole log,
+        so it guards the rare operations that hand out keys, not every command."""
+        state = recorded_state(self.audit_log().lines(), vault.vault_id)
+        if state.created is None:
+            raise IntegrityError(f"the audit log has no record of this archive's creation: {what}",
+                                 hint="put the archive's own audit log in place")
+        stale = stale_control_files(vault.paths.root, state)
+        if stale:
+            raise IntegrityError(f"vault/{stale[0].path} {stale[0].problem}: {what}",
+                                 hint="run 'archive verify'; put back the version the log recorded, from a backup")
 
     def audit_log(self) -> AuditLog:
         return AuditLog(self.settings.audit_log)

@@ -21,7 +21,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable
 
 from archive_manager.audit import Signer
-from archive_manager.audit.state import compare, recorded_state
 from archive_manager.crypto.kdf import KdfParams
 from archive_manager.crypto.keyring import UnlockedKeyring, rekey_keyring
 from archive_manager.errors import ArchiveError, IntegrityError, UpgradeNeeded, UsageError
@@ -34,8 +33,6 @@ from archive_manager.vault.trust import Trust, TrustFile, TrustRoot, show_finger
 if TYPE_CHECKING:
     from archive_manager.home import ArchiveHome
     from archive_manager.vault.store import Vault
-
-CONTROL_FILES = ("users.json", "keys.json", "directory.bin", "vault.json")
 
 
 @dataclass(frozen=True)
@@ -74,7 +71,7 @@ def _create_root(home, vault: "Vault", keyring: UnlockedKeyring, departments, pa
     if not users.get(keyring.user).admin:
         raise UpgradeNeeded("this archive has no trust anchor yet: an administrator upgrades it first",
                             hint="ask an admin of the archive department to run 'archive upgrade'")
-    _check_unchanged(home, vault)
+    home.check_control_files(vault, "the upgrade signs only a state the audit log recorded")
     rt, s = home.runtime, home.settings
     admins = {u.name: u.identity.sign_public for u in users.active() if u.admin}
     root = TrustRoot(vault.vault_id, admins, rt.timestamp())
@@ -144,13 +141,3 @@ def _recorder(home, keyring: UnlockedKeyring, departments, objects: dict):
     return on_commit
 
 
-def _check_unchanged(home, vault: "Vault") -> None:
-    """The control files must be what the audit log last recorded."""
-    state = recorded_state(home.audit_log().lines(), vault.vault_id)
-    if state.created is None:
-        raise IntegrityError("the audit log has no record of this archive's creation: the upgrade would sign "
-                             "a state nobody can vouch for", hint="put the archive's own audit log in place")
-    bad = [p for p in compare(vault.paths.root, state) if p.path in CONTROL_FILES]
-    if bad:
-        raise IntegrityError(f"vault/{bad[0].path} {bad[0].problem}: the upgrade signs only a state the audit "
-                             "log recorded", hint="restore the file from a backup and run 'archive verify'")

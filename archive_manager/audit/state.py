@@ -18,6 +18,8 @@ from typing import Iterable
 # vault files that commits write and the log tracks (content files are
 # covered by the hashes inside the metadata that names them)
 TOP_FILES = ("vault.json", "users.json", "keys.json", "trust.json", "policy.json", "directory.bin")
+# the files that decide who holds which key: all of them top-level
+CONTROL_FILES = TOP_FILES
 SLOT_FILES = ("keys.json", "meta.bin")
 
 
@@ -140,3 +142,29 @@ def recorded_policy(lines: Iterable[bytes], vault_id: str) -> str | None:
         except (ValueError, AttributeError):
             continue
     return digest
+
+
+def stale_control_files(root: Path, state: RecordedState) -> list[StateProblem]:
+    """Control files whose bytes are not the newest the log recorded for them
+    (put back from an older, validly signed copy, or written outside the
+    archive). Unlike :func:`compare`, a rollback that a later commit already
+    wrote over is not reported again: this asks only whether the files are
+    current now."""
+    out = []
+    for path in CONTROL_FILES:
+        file = root / path
+        last = state.latest.get(path)
+        if last is None:
+            if file.is_file():
+                out.append(StateProblem(path, "is on no audit event (written outside the archive)"))
+            continue
+        if not file.is_file():
+            out.append(StateProblem(path, f"is missing (event {last[1]} wrote it)"))
+            continue
+        current = _sha256(file)
+        if current != last[0]:
+            older = state.history[path].get(current)
+            out.append(StateProblem(path, f"is an older copy (event {older} wrote it, event {last[1]} replaced it)"
+                                    if older is not None else
+                                    f"was changed outside the archive (event {last[1]} wrote the last version)"))
+    return out

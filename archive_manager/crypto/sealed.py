@@ -93,7 +93,9 @@ def decrypt_stream(
     header, hb = read_header(src, what)
     try:
         key = key_for(header)
-    except (KeyError, TypeError, ValueError, OverflowError, IntegrityError):
+    except IntegrityError as exc:  # the key store's own reason (a generation it lacks) says more
+        raise IntegrityError(f"{what}: {exc.message}", hint=exc.hint) from None
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise IntegrityError(
             f"{what} has a corrupt header (its key reference does not resolve)",
             hint="restore the file from a backup; run 'archive verify' to list every damaged file",

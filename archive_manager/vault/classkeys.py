@@ -172,8 +172,9 @@ class ClassKeyStore:
     def unseal(self, cls: str, gen: int, keyring: UnlockedKeyring) -> bytes:
         gens = self._entry(cls)["gens"]
         if str(gen) not in gens:
-            raise IntegrityError(f"a file refers to key generation {gen} of class {cls!r}, which does not exist",
-                                 hint="the file was tampered with or restored from an old backup")
+            raise IntegrityError(f"it refers to key generation {gen} of class {cls!r}, which keys.json does not hold",
+                                 hint="keys.json or this file was put back from an older copy or tampered with: "
+                                      "run 'archive verify'")
         sealed = gens[str(gen)].get(keyring.user)
         if sealed is None:
             raise AccessDenied(

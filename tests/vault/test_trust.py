@@ -325,3 +325,39 @@ def test_the_root_outlives_its_admins(archive, tmp_path):
     assert sorted(after.chain[-1]["admins"]) == ["dana"]
     assert archive.login("bob").departments == ("legal",)
     assert verify.verify_vault(archive.login("dana"))["ok"]
+
+
+# --- rollbacks to validly signed copies -------------------------------------------------
+
+
+def test_a_removed_users_old_record_spliced_back_gets_no_key(archive, tmp_path):
+    """The old record is validly signed by an admin still in office, so the
+    sign-in cannot tell; but no admin command hands out a key while a control
+    file is not what the audit log last recorded (found by the stress suite's
+    control section)."""
+    path = _vault(archive) / "users.json"
+    old = _load(path)["users"]["carol"]
+    accounts.remove_user(archive.login("alice"), "carol")
+    data = _load(path)
+    data["users"]["carol"] = old
+    _save(path, data)
+    before = (_vault(archive) / "keys.json").read_bytes()
+    for act in (lambda s: accounts.sync_policy(s),
+                lambda s: accounts.add_user(s, "erin", ["legal"], "erin-pw")):
+        with pytest.raises(IntegrityError) as exc:
+            act(archive.login("alice"))
+        # one record spliced in: a file no event wrote (a whole older file: "is an older copy")
+        assert exc.value.message.startswith("vault/users.json was changed outside the archive")
+        assert "nothing is sealed" in exc.value.message
+    assert (_vault(archive) / "keys.json").read_bytes() == before
+    assert "carol" not in json.dumps(_load(_vault(archive) / "keys.json")["classes"])
+
+
+def test_a_whole_control_file_put_back_is_named_as_an_older_copy(archive):
+    path = _vault(archive) / "users.json"
+    old = path.read_bytes()
+    accounts.remove_user(archive.login("alice"), "carol")
+    path.write_bytes(old)
+    with pytest.raises(IntegrityError) as exc:
+        accounts.sync_policy(archive.login("alice"))
+    assert exc.value.message.startswith("vault/users.json is an older copy (event ")
