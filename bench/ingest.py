@@ -76,6 +76,7 @@ from archive_manager.index import ClassIndex, IndexDocument, slot_digest  # noqa
 from archive_manager.ingest import ExtractionLimits, Extractor, inbox  # noqa: E402
 from archive_manager.ingest.tracker import SettleTracker  # noqa: E402
 from archive_manager.ingest.watcher import InboxEvents  # noqa: E402
+from archive_manager.policy import load_policy  # noqa: E402
 from archive_manager.searching import IndexBatch  # noqa: E402
 from archive_manager.settings import load_settings  # noqa: E402
 
@@ -227,7 +228,7 @@ def open_home(root: Path) -> ArchiveHome:
 def bench_baseline(corpus: Path, docs: list[Doc], work: Path, home_settings) -> dict:
     """Extract with the same Extractor, index into bare per-class indexes in batches."""
     s = home_settings
-    policy = open_home(s.home).policy()
+    policy = load_policy(s.policies_dir)  # a fresh bench archive: the files are the signed policy
     limits = ExtractionLimits(timeout_seconds=s.extract_timeout, memory_mb=s.extract_memory_mb)
     classes = sorted({policy.doc_type(d.doc_type).access_class for d in docs})
     indexes = {}

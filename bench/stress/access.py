@@ -850,8 +850,8 @@ def run(ctx: Context) -> None:
     rng = random.Random(ctx.seed + 4242)
     home = ws.open_home()
     try:
-        policy = home.policy()
         alice = ws.login(home, "alice")
+        policy = alice.policy  # the signed policy in force
         accounts.add_user(alice, REMOVED, REMOVED_DEPTS, passphrase(REMOVED))
         corpus = make_corpus(ws, policy, ctx.scale(300, 40), rng)
         t.add(SECTION, "documents / types / classes", f"{len(corpus)} / {len({f.doc_type for f in corpus})} / "
