@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench stress scale clean
+.PHONY: demo test check bench stress scale clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,6 +18,10 @@ demo: $(STAMP)
 ## make test: install, then the whole test suite
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## make check: the fast subset for the inner loop (tests marked slow left out; make test runs everything)
+check: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -x
 
 ## make bench: the benchmarks under bench/ (not part of the tests)
 bench: $(STAMP)
