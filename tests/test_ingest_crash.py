@@ -39,6 +39,8 @@ searching its token.
 
 from __future__ import annotations
 
+import pytest
+
 import collections
 import hashlib
 import io
@@ -508,6 +510,7 @@ def final_checks(world: World, vault: VaultReader) -> None:
 
 # --- the tests --------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_kill_9_during_ingest_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     started = time.monotonic()
     root = tmp_path / "home"

@@ -544,6 +544,7 @@ user_strategy = st.lists(st.sampled_from(DEPARTMENTS), min_size=1, max_size=2, u
        users=st.lists(user_strategy, min_size=1, max_size=3),
        client_filter=st.sampled_from((None, "C001", "C002")),
        queries=st.lists(st.integers(0, len(VOCAB) - 1), min_size=1, max_size=3))
+@pytest.mark.slow
 def test_property_no_user_sees_outside_their_classes(tmp_path_factory, docs, users, client_filter, queries):
     n = next(_counter)
     root = tmp_path_factory.mktemp(f"prop{n}")

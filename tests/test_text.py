@@ -49,6 +49,7 @@ def test_check_nested_names_the_path_of_the_bad_value():
     assert "U+0001" in info.value.message, "the first bad value in order"
 
 
+@pytest.mark.slow
 def test_check_nested_goes_deep_without_recursing():
     deep: object = "\x01"
     for _ in range(5000):

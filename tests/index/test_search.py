@@ -365,6 +365,7 @@ def test_total_does_not_depend_on_limit(tmp_path: Path) -> None:
     index.close()
 
 
+@pytest.mark.slow
 def test_a_negation_within_a_date_range_counts_without_a_whoosh_error(tmp_path: Path) -> None:
     # posting lists of several blocks: the Whoosh error needed skipping across them
     n = 700

@@ -313,6 +313,7 @@ def _large_segment(folder: Path, keys: Keys, seed: int) -> Path:
     return max((p for p in _files(index.folder) if p.name.endswith(".seg")), key=lambda p: p.stat().st_size)
 
 
+@pytest.mark.slow
 def test_flipped_byte_in_a_large_file_read_page_by_page_is_refused(tmp_path: Path) -> None:
     keys = Keys()
     seg = _large_segment(tmp_path / "index", keys, seed=3)
@@ -366,6 +367,7 @@ def test_file_copied_from_another_class_index_is_refused(tmp_path: Path) -> None
                                        os.urandom), "state from another class")
 
 
+@pytest.mark.slow
 def test_large_files_authenticate_page_by_page_and_verify_all_checks_every_page(
         tmp_path: Path, monkeypatch) -> None:
     """A file bigger than a quarter of the cache is not decrypted whole on open:

@@ -103,6 +103,7 @@ def test_untampered_vault_verifies(setup, tmp_path):
 # --- single-byte flips --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_flip_any_byte_of_a_document_file(setup, tmp_path):
     archive, bob, a, b = setup
     alice = archive.login("alice")
@@ -123,6 +124,7 @@ def test_flip_any_byte_of_a_document_file(setup, tmp_path):
     assert verify_vault(alice)["ok"]
 
 
+@pytest.mark.slow
 def test_flip_any_byte_of_slot_metadata(setup, tmp_path):
     archive, bob, a, b = setup
     alice = archive.login("alice")
@@ -154,6 +156,7 @@ def test_flip_any_byte_of_slot_key_file(setup, tmp_path):
     assert verify_vault(alice)["ok"]
 
 
+@pytest.mark.slow
 def test_flip_any_byte_of_client_directory(setup, tmp_path):
     archive, bob, a, b = setup
     directory = archive.root / "vault" / "directory.bin"
