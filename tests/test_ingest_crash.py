@@ -352,12 +352,15 @@ class Child:
 
 def one_kill(world: World, rng: random.Random, log: Path) -> tuple[str, float, bool, str]:
     """Start the child, kill it at a seeded moment; (how it was timed, delay, killed, stage)."""
-    mode = rng.choices(["from start", "in the pass", "in a flush", "at a commit"], weights=[2, 4, 3, 2])[0]
+    mode = rng.choices(["from start", "in the pass", "in a store", "in a flush", "at a commit"],
+                       weights=[2, 3, 1, 3, 2])[0]
     pause = 0.0
     if mode == "from start":
         delay, after = rng.uniform(0.05, 0.6), None
     elif mode == "in the pass":
         delay, after = rng.uniform(0.0, 0.15), ("run_pass+", 1)
+    elif mode == "in a store":  # a store is short since the file is read once: aim at one, not by luck
+        delay, after = rng.uniform(0.0, 0.003), ("store+", rng.randint(1, 8))
     elif mode == "in a flush":
         delay, after = rng.uniform(0.0, 0.02), ("flush+", rng.randint(1, 2))
     else:  # between a filing's audit event and its renames, held open for COMMIT_PAUSE
