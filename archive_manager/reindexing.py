@@ -93,10 +93,13 @@ def _reindex_class(session: Session, cls: str, if_needed: bool) -> ClassReport:
     return ClassReport(cls, "caught up", reason, counter.documents, counter.without_text)
 
 
-def reindex(session: Session, if_needed: bool = False) -> list[ClassReport]:
-    """Rebuild (or, with ``if_needed``, repair) every class index the user can read."""
+def reindex(session: Session, if_needed: bool = False, classes: list[str] | None = None) -> list[ClassReport]:
+    """Rebuild (or, with ``if_needed``, repair) every class index the user can
+    read (or those of ``classes`` the user holds)."""
     with session.recorded("reindex") as details:
-        classes = session.classes_for("read")
+        held = session.classes_for("read") if classes is None else \
+            [c for c in classes if session.user in session.store().holders(c)]
+        classes = held
         if not classes:
             session.require("read")
         with session.vault.transaction():  # the vault lock: no filing while we read it

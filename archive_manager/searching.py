@@ -8,7 +8,6 @@ index; a search opens only the classes the user holds and is granted.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -16,6 +15,7 @@ from archive_manager.crypto.primitives import derive_key
 from archive_manager.errors import AccessDenied
 from archive_manager.identifiers import check_date
 from archive_manager.index import ClassIndex, Hit, IndexDocument, IndexKeys, compile_query, search_classes
+from archive_manager.index.database import remove as remove_database
 from archive_manager.session import Session
 from archive_manager.settings import Settings
 from archive_manager.vault.layout import binding
@@ -129,12 +129,13 @@ def rekey_index(session: Session, cls: str) -> str | None:
     """Re-encrypt a class index under the class's current key generation (after
     a rotation). A damaged index is removed instead; returns a note then."""
     index = class_index(session, cls)
-    if not index.folder.exists():
+    if not index.exists():
         return None
     try:
         index.rekey(index.keys)
     except Exception as exc:  # anything: the index is rebuildable from the vault
-        shutil.rmtree(index.folder, ignore_errors=True)
+        index.close()
+        remove_database(index.path)
         return f"the {cls} search index could not be re-encrypted ({exc}); run 'archive reindex'"
     return None
 
@@ -171,6 +172,18 @@ def searchable_classes(session: Session, doc_type: str | None) -> list[str]:
     return classes
 
 
+def _rebuild_earlier_versions(session: Session, classes: list[str]) -> None:
+    """An index an earlier version made (Whoosh, ``index/<class>/``) is rebuilt
+    from the vault on first use, as ``reindex --if-needed`` would (a recorded
+    ``reindex``); nothing in the vault changes."""
+    old = [c for c in classes if not (session.settings.index_dir / f"{c}.db").exists()
+           and (session.settings.index_dir / c).is_dir()]
+    if old:
+        from archive_manager import reindexing  # it builds on this module
+
+        reindexing.reindex(session, if_needed=True, classes=old)
+
+
 def search(session: Session, text: str, client: str | None = None, doc_type: str | None = None,
            since: str | None = None, limit: int = DEFAULT_LIMIT) -> SearchResult:
     with session.recorded("search", client=client) as details:
@@ -180,6 +193,7 @@ def search(session: Session, text: str, client: str | None = None, doc_type: str
         classes = searchable_classes(session, doc_type)
         if client is not None:
             session.directory().client(client)  # NotFound for an unknown client
+        _rebuild_earlier_versions(session, classes)
         total, hits = search_classes(session_indexes(session, classes), compiled, limit, client, doc_type, since)
         details.objects.update(hits=len(hits), total=int(total))
         return SearchResult(total, hits, classes)

@@ -497,7 +497,7 @@ def final_checks(world: World, vault: VaultReader) -> None:
         for cls in current:  # each index holds exactly its class's documents, each once
             index = searching.class_index(alice, cls)
             try:
-                indexed = [f["doc_id"] for f in index.searcher().all_stored_fields()]
+                indexed = index.doc_ids()
             finally:
                 index.close()
             extra = collections.Counter(indexed) - collections.Counter(r["doc_id"] for r in rows if r["class"] == cls)

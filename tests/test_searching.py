@@ -501,14 +501,18 @@ def test_rotation_reencrypts_index_and_search_still_works(arch, tmp_path):
     assert found(searching.search(arch.login("lena"), "afterrotation")) == {new.doc_id}
     assert {r.action for r in reindexing.reindex(after, if_needed=True)} == {"current"}
 
+def damage_every_page(db, page: int = 4096) -> None:
+    """One bit flipped in every page of a class index: any read of it fails authentication."""
+    data = bytearray(db.read_bytes())
+    for offset in range(page // 2, len(data), page):
+        data[offset] ^= 1
+    db.write_bytes(bytes(data))
+
+
 def test_rotation_with_a_damaged_index_tells_the_admin_to_reindex(arch, tmp_path):
     alice = arch.login("alice")
     c = filing.file_document(alice, write(tmp_path, "c.txt", "合同 damagedrotation"), "C001", "contract")
-    folder = alice.settings.index_dir / "contract"
-    seg = max(folder.glob("*.seg"), key=lambda p: p.stat().st_size)
-    data = bytearray(seg.read_bytes())
-    data[len(data) // 2] ^= 1
-    seg.write_bytes(bytes(data))
+    damage_every_page(alice.settings.index_dir / "contract.db")
     result = accounts.remove_user(alice, "bob")
     assert "contract" in result["rotated"]
     after = arch.login("alice")

@@ -63,8 +63,10 @@ def test_the_admin_upgrades_then_each_user_confirms(legacy):
     bob = home.login("bob", "bob-pw")
     docs = reading.list_documents(bob)
     assert [d["title"] for d in docs] == ["星辰年度合同"]
-    hits = searching.search(bob, "广告发布合同")
+    assert (legacy / "index" / "contract").is_dir() and not (legacy / "index" / "contract.db").exists()
+    hits = searching.search(bob, "广告发布合同")  # the Whoosh index of the earlier version: rebuilt on first use
     assert hits.total >= 1
+    assert (legacy / "index" / "contract.db").is_file() and not (legacy / "index" / "contract").exists()
     assert upgrade(home, "bob", "bob-pw", yes([])).already
     assert verify.verify_vault(home.login("alice", "alice-pw"))["ok"]
     # the upgrades are on the record, signed

@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterator
 
-from whoosh.analysis import Composable, Token
-
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff\u3005\u3007"
 _RUNS = re.compile(
     rf"(?P<cjk>[{_CJK}]+)|(?P<word>[^\W_{_CJK}]+(?:(?:[-_./@&+']|,(?=\d{{3}}))[^\W_{_CJK}]+)*)|(?P<sep>[^\s{_CJK}\w]+)"
@@ -211,38 +209,61 @@ def gram_tokens(folded: str) -> Iterator[tuple[str, int]]:
         pos += 1  # no phrase across runs
 
 
-class _Analyzer(Composable):
-    """Whoosh analyser over already-folded text (the index folds once per document)."""
+# --- the columns of the full-text index --------------------------------------
+#
+# The engine (SQLite FTS5) gets tokens, not text: each column is the tokens of
+# this analyser joined by spaces, and FTS5's tokenizer is told to split on
+# spaces only (TOKENIZER). GAP stands between runs (a sentence or list
+# boundary, or where a CJK run interrupts words), so no phrase matches across
+# it; it is a private-use character no query can produce.
 
-    kind = "words"
-
-    def __eq__(self, other) -> bool:
-        return type(self) is type(other)
-
-    def __hash__(self) -> int:
-        return hash(type(self).__name__)
-
-    def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
-                 start_pos=0, start_char=0, tokenize=True, mode="", **kwargs):
-        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        if self.kind == "words":
-            stream = word_tokens(value, index_mode=(mode != "query"))
-        else:
-            stream = gram_tokens(value)
-        for text, pos in stream:
-            t.text = text
-            t.boost = 1.0
-            t.stopped = False
-            if keeporiginal:
-                t.original = text
-            if positions:
-                t.pos = start_pos + pos
-            yield t
+GAP = "\ue000"
+# FTS5's unicode61 tokenizer with every character a token of ours may hold
+# (besides letters and digits) declared a token character: it then splits on
+# spaces alone, and a quoted query term is one token, as it was indexed.
+TOKEN_CHARS = "-_./@&+',"
+TOKENIZER = "unicode61 remove_diacritics 0 tokenchars '" + TOKEN_CHARS.replace("'", "''") + "'"
+COLUMNS = ("title", "content", "parts", "tbi", "bi", "tuni", "uni")
 
 
-class WordAnalyzer(_Analyzer):
-    kind = "words"
+def _word_column(folded: str) -> tuple[list[str], list[str]]:
+    """Words (non-CJK) in order, with GAP where runs break; and the parts of
+    compound words (``ht-2026-001``: ``ht``, ``2026``, ``001``)."""
+    words: list[str] = []
+    parts: list[str] = []
+    for m in _RUNS.finditer(folded):
+        if m.lastgroup == "word":
+            text = m.group()
+            words.append(text)
+            if not text.isalnum():
+                parts.extend(_PARTS.findall(text))
+        elif words and words[-1] != GAP:
+            words.append(GAP)
+    return words, parts
 
 
-class GramAnalyzer(_Analyzer):
-    kind = "grams"
+def _gram_columns(folded: str) -> tuple[list[str], list[str]]:
+    """CJK bigrams and unigrams, each in order within a run, GAP between runs."""
+    bi: list[str] = []
+    uni: list[str] = []
+    for m in _RUNS.finditer(folded):
+        if m.lastgroup != "cjk":
+            continue
+        run = m.group()
+        if uni:
+            uni.append(GAP)
+            bi.append(GAP)
+        uni.extend(run)
+        bi.extend(run[i:i + 2] for i in range(len(run) - 1))
+    return bi, uni
+
+
+def index_columns(folded_title: str, folded_text: str) -> dict[str, str]:
+    """The token columns of one document (already folded)."""
+    title_words, title_parts = _word_column(folded_title)
+    words, parts = _word_column(folded_text)
+    tbi, tuni = _gram_columns(folded_title)
+    bi, uni = _gram_columns(folded_text)
+    return {"title": " ".join(title_words), "content": " ".join(words),
+            "parts": " ".join(title_parts + parts), "tbi": " ".join(tbi), "bi": " ".join(bi),
+            "tuni": " ".join(tuni), "uni": " ".join(uni)}

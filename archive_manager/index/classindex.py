@@ -1,38 +1,32 @@
-"""One class's index: a Whoosh index in an :class:`EncryptedStorage`, plus an
-encrypted state file that says what the index reflects.
+"""One class's index: a SQLCipher database (``index/<class>.db``) holding an
+FTS5 table of the analyser's tokens, the documents' fields and text for hits
+and snippets, and the state: which revision of every dossier slot it reflects.
 
-The state records the schema version, the class-key generation the files are
-encrypted under, and for every dossier slot a digest of the document versions
-the index is known to contain (:func:`slot_digest`). Filing commits the vault first and indexes second (under
-the vault lock); the state advances only when the index was in step before,
-so after a crash between the two the state lags the vault and ``archive
-reindex --if-needed`` re-indexes exactly the slots that lag. The index can be
-behind the vault, never ahead of it.
+Filing commits the vault first and indexes second (under the vault lock); a
+slot's revision advances only when the index was in step before, in the same
+SQLite transaction as the documents, so after a crash between the two the
+index lags the vault and ``archive reindex --if-needed`` re-indexes exactly
+the slots that lag. The index can be behind the vault, never ahead of it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
-import time
-from contextlib import contextmanager
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable
 
-from whoosh.index import EmptyIndexError, LockError
-from whoosh.util.filelock import FileLock
-from whoosh.writing import IndexWriter
+from archive_manager.errors import IntegrityError
+from archive_manager.index import database as db
+from archive_manager.index.analysis import COLUMNS, fold_text, index_columns
+from archive_manager.index.database import REINDEX_HINT, SCHEMA_VERSION
 
-from archive_manager.errors import ConflictError, IntegrityError
-from archive_manager.index.analysis import fold_text
-from archive_manager.index.schema import SCHEMA_VERSION, build_schema
-from archive_manager.index.scoring import TableBM25F
-from archive_manager.index.storage import REINDEX_HINT, EncryptedStorage, IndexKeys, RandomBytes
-
-STATE = "archive-state"
+RandomBytes = Callable[[int], bytes]
+MAX_BODY = 1_000_000  # characters of text kept for snippets
+BATCH = 500  # documents per transaction while rebuilding
 
 
 def slot_digest(latest: dict[str, int]) -> str:
@@ -42,12 +36,18 @@ def slot_digest(latest: dict[str, int]) -> str:
 
 
 EMPTY = slot_digest({})
-MAX_BODY = 1_000_000  # characters of text kept for snippets
-WRITE_TIMEOUT = 30.0
-# held by every process across read state -> index commit -> write state, so
-# two writers of one class neither delete each other's unfinished files nor
-# lose each other's slot revisions (Whoosh's own lock ends inside commit)
-UPDATE_LOCK = "ARCHIVE_UPDATELOCK"
+
+
+class IndexKeys:
+    """Keys of one class index: the current generation for writing, any
+    generation the user holds for opening an index not yet re-keyed."""
+
+    def __init__(self, gen: int, key_for: Callable[[int], bytes]) -> None:
+        self.gen = gen
+        self._key_for = key_for
+
+    def key(self, gen: int | None = None) -> bytes:
+        return self._key_for(self.gen if gen is None else gen)
 
 
 @dataclass(frozen=True)
@@ -61,169 +61,163 @@ class IndexDocument:
     version: int
     text: str
 
-    def fields(self) -> dict:
-        title, text = fold_text(self.title), fold_text(self.text)
-        return {
-            "doc_id": self.doc_id, "client": self.client, "slot": self.slot, "type": self.type,
-            "date": int(self.date.replace("-", "")), "version": self.version, "title": title, "content": text,
-            "grams": title + "\n" + text, "tgrams": title, "body": (self.title, self.text[:MAX_BODY]),
-        }
+    def row(self) -> tuple:
+        return (self.doc_id, self.client, self.slot, self.type, int(self.date.replace("-", "")),
+                self.version, self.title, self.text[:MAX_BODY])
+
+    def columns(self) -> tuple:
+        cols = index_columns(fold_text(self.title), fold_text(self.text))
+        return tuple(cols[c] for c in COLUMNS)
+
+
+_INSERT_DOC = ("INSERT INTO docs (doc_id, client, slot, type, date, version, title, body) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_FTS = f"INSERT INTO fts (rowid, {', '.join(COLUMNS)}) VALUES (?{', ?' * len(COLUMNS)})"
+
+
+def _add(con, doc: IndexDocument) -> None:
+    rowid = con.execute(_INSERT_DOC, doc.row()).lastrowid
+    con.execute(_INSERT_FTS, (rowid, *doc.columns()))
+
+
+def _delete_where(con, where: str, value: str) -> None:
+    rows = [r[0] for r in con.execute(f"SELECT id FROM docs WHERE {where} = ?", (value,))]
+    for rowid in rows:
+        con.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))
+    con.execute(f"DELETE FROM docs WHERE {where} = ?", (value,))
 
 
 class ClassIndex:
-    WRITER_LIMIT_MB = 64  # postings kept in memory before Whoosh spills a (encrypted) run
+    """``folder`` names the index: the database is ``<folder>.db`` (a folder
+    ``<folder>/`` is a Whoosh index of an earlier version, rebuilt by
+    ``reindex --if-needed``)."""
+
     def __init__(self, folder: Path, access_class: str, keys: IndexKeys, binding: str,
                  rng: RandomBytes, cache_bytes: int = 256 << 20) -> None:
         self.folder = Path(folder)
+        self.path = self.folder.with_name(self.folder.name + ".db")
         self.access_class = access_class
         self.keys = keys
         self.binding = binding
         self.rng = rng
         self.cache_bytes = cache_bytes
-        self._searcher = None
-        self.storage = EncryptedStorage(self.folder, keys, binding, rng, cache_bytes,
-                                        what=f"search index of class {access_class!r}:")
+        self.what = f"search index of class {access_class!r}"
+        self.lock = threading.RLock()  # one connection, used by one thread at a time
+        self._con = None
+        self._gen: int | None = None
 
-    @classmethod
-    def unencrypted(cls, folder: Path, access_class: str) -> "ClassIndex":
-        """The same index on Whoosh's own FileStorage, in plaintext: only for
-        benchmarks that measure what the encryption costs."""
-        from whoosh.filedb.filestore import FileStorage
-
-        index = cls(folder, access_class, IndexKeys(0, lambda g: b""), "", lambda n: b"\0" * n)
-        index.storage = FileStorage(str(folder))
-        return index
-
-    # --- state ---------------------------------------------------------------
+    # --- opening ---------------------------------------------------------
 
     def exists(self) -> bool:
-        return self.folder.is_dir() and self.storage.file_exists(STATE)
+        return self.path.is_file()
+
+    def _meta(self) -> dict[str, str]:
+        return {"schema": str(SCHEMA_VERSION), "class": self.access_class, "binding": self.binding}
+
+    def _connect(self, path: Path | None = None, gen: int | None = None):
+        path = path or self.path
+        con = db.connect(path, self.keys.key(gen), self.what)
+        con.execute(f"PRAGMA cache_size = -{max(1024, self.cache_bytes >> 10)}")
+        return con
+
+    def connection(self):
+        """The open connection (kept until :meth:`close`), opened with the
+        current key generation, or an older one the caller holds (an index
+        a rotation has not re-keyed yet; reindex re-keys it)."""
+        if self._con is not None:
+            return self._con
+        if not self.exists():
+            if self.folder.is_dir():
+                raise IntegrityError(f"the {self.access_class} search index was made by an earlier version",
+                                     hint=REINDEX_HINT)
+            raise IntegrityError(f"the {self.access_class} search index is missing", hint=REINDEX_HINT)
+        failure: IntegrityError | None = None
+        for gen in range(self.keys.gen, 0, -1):
+            try:
+                key = self.keys.key(gen)
+            except Exception:  # not a generation the caller holds
+                continue
+            try:
+                con = db.connect(self.path, key, self.what)
+            except IntegrityError as exc:
+                failure = failure or exc
+                continue
+            con.execute(f"PRAGMA cache_size = -{max(1024, self.cache_bytes >> 10)}")
+            self._check_meta(con)
+            self._con, self._gen = con, gen
+            return con
+        raise failure or IntegrityError(f"{self.what}: no key opens it", hint=REINDEX_HINT)
+
+    def _check_meta(self, con) -> None:
+        with db.checked(self.what):
+            meta = dict(con.execute("SELECT name, value FROM meta"))
+        if meta.get("class") != self.access_class or meta.get("binding") != self.binding:
+            con.close()
+            raise IntegrityError(f"{self.what} belongs to another class or archive", hint=REINDEX_HINT)
+
+    def close(self) -> None:
+        with self.lock:
+            if self._con is not None:
+                self._con.close()
+                self._con, self._gen = None, None
+
+    # --- state -----------------------------------------------------------
 
     def state(self) -> dict | None:
-        """The state file, or None when there is no index for this class yet."""
+        """Schema, key generation, class and slot revisions; None when there is
+        no index for this class yet."""
         if not self.exists():
             return None
-        f = self.storage.open_file(STATE)
+        with self.lock:
+            con = self.connection()
+            with db.checked(self.what):
+                meta = dict(con.execute("SELECT name, value FROM meta"))
+                slots = dict(con.execute("SELECT slot, revision FROM slots"))
         try:
-            state = json.loads(f.read())
-        except ValueError:
+            schema = int(meta["schema"])
+        except (KeyError, ValueError):
             raise IntegrityError(f"state of the {self.access_class} search index is malformed",
                                  hint=REINDEX_HINT) from None
-        finally:
-            f.close()
-        if not isinstance(state, dict) or not isinstance(state.get("slots"), dict):
-            raise IntegrityError(f"state of the {self.access_class} search index is malformed", hint=REINDEX_HINT)
-        return state
-
-    def _write_state(self, state: dict) -> None:
-        f = self.storage.create_file(STATE)
-        f.write(json.dumps(state, sort_keys=True).encode("utf-8"))
-        f.close()
-
-    def _fresh_state(self) -> dict:
-        return {"schema": SCHEMA_VERSION, "gen": self.keys.gen, "class": self.access_class, "slots": {}}
+        return {"schema": schema, "gen": self._gen, "class": meta.get("class"), "slots": slots}
 
     def staleness(self, slot_revisions: dict[str, str]) -> str | None:
         """Why this index must be rebuilt or caught up, or None if it is current."""
+        if not self.exists():
+            return "made by an earlier version (Whoosh)" if self.folder.is_dir() else "missing"
         try:
             state = self.state()
+            if state["schema"] != SCHEMA_VERSION:
+                return f"schema version {state['schema']} (current {SCHEMA_VERSION})"
+            if state["gen"] != self.keys.gen:
+                return f"encrypted under key generation {state['gen']} (current {self.keys.gen})"
+            self._check_whole()
         except IntegrityError as exc:
+            self.close()
             return f"damaged: {exc.message}"
-        if state is None:
-            return "missing"
-        if state.get("schema") != SCHEMA_VERSION:
-            return f"schema version {state.get('schema')} (current {SCHEMA_VERSION})"
-        if state.get("gen") != self.keys.gen:
-            return f"encrypted under key generation {state.get('gen')} (current {self.keys.gen})"
-        try:  # every page of every file authenticates, and the segments open
-            self.storage.verify_all()
-            ix = self._open()
-            ix.reader().close()
-            ix.close()
-        except FileNotFoundError as exc:
-            return f"damaged: {self._incomplete(exc).message}"
-        except IntegrityError as exc:
-            return f"damaged: {exc.message}"
-        except Exception as exc:  # authentic files Whoosh cannot read (say, two swapped)
-            return f"damaged: {self._unreadable(exc).message}"
         lagging = [s for s, rev in slot_revisions.items() if state["slots"].get(s, EMPTY) != rev]
         extra = [s for s, rev in state["slots"].items() if s not in slot_revisions and rev != EMPTY]
         if lagging or extra:
             return f"{len(lagging) + len(extra)} dossier(s) out of date"
         return None
 
-    # --- writing -------------------------------------------------------------
+    def _check_whole(self) -> None:
+        """Every page authenticates and the full-text index is consistent."""
+        with self.lock:
+            con = self.connection()
+            with db.checked(self.what):
+                problems = [r[0] for r in con.execute("PRAGMA cipher_integrity_check")]
+                if problems:
+                    raise IntegrityError(f"{self.what} failed authentication ({problems[0]})", hint=REINDEX_HINT)
+                con.execute("INSERT INTO fts (fts, rank) VALUES ('integrity-check', 0)")
 
-    def _open(self):
-        try:
-            return self.storage.open_index()
-        except EmptyIndexError:
-            raise IntegrityError(f"the {self.access_class} search index has no table of contents",
-                                 hint=REINDEX_HINT) from None
-        except FileNotFoundError as exc:
-            raise self._incomplete(exc) from None
-        except IntegrityError:
-            raise
-        except Exception as exc:
-            raise self._unreadable(exc) from None
+    # --- writing ---------------------------------------------------------
 
     def create_empty(self) -> None:
         """Create an empty index (a new class); an existing one is left alone."""
         if self.exists():
             return
-        self.storage.create()
-        self.storage.create_index(build_schema()).close()
-        self._write_state(self._fresh_state())
-
-    def _missing(self) -> IntegrityError:
-        return IntegrityError(f"the {self.access_class} search index is missing", hint=REINDEX_HINT)
-
-    def _unreadable(self, exc: Exception) -> IntegrityError:
-        """Every file authenticates (the key and the index are right) but Whoosh
-        cannot make sense of them: files renamed or swapped within the index."""
-        return IntegrityError(f"the {self.access_class} search index is damaged "
-                              f"(its files do not fit together: {type(exc).__name__})", hint=REINDEX_HINT)
-
-    def _incomplete(self, exc: OSError) -> IntegrityError:
-        name = Path(exc.filename).name if exc.filename else "a file"
-        return IntegrityError(f"the {self.access_class} search index is incomplete ({name} is missing)",
-                              hint=REINDEX_HINT)
-
-    @contextmanager
-    def _writing(self, ix, optimize: bool = False) -> Iterator[IndexWriter]:
-        """A writer on ``ix``: committed if the block succeeds, cancelled if not."""
-        try:
-            writer = ix.writer(limitmb=self.WRITER_LIMIT_MB, timeout=WRITE_TIMEOUT, delay=0.05)
-        except LockError:
-            ix.close()
-            raise ConflictError(f"the {self.access_class} search index is locked by another process",
-                                hint="try again when the other filing or reindex has finished") from None
-        if isinstance(self.storage, EncryptedStorage):
-            self.storage.discard_partial()  # left by a writer that died; we hold the lock now
-        try:
-            yield writer
-        except BaseException:
-            writer.cancel()
-            ix.close()
-            raise
-        writer.commit(optimize=optimize)
-        ix.close()
-
-    @contextmanager
-    def _updating(self) -> Iterator[None]:
-        path = self.folder / UPDATE_LOCK
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # holds nothing; private like every file here
-        lock = FileLock(str(path))
-        deadline = time.monotonic() + WRITE_TIMEOUT
-        while not lock.acquire(blocking=False):
-            if time.monotonic() >= deadline:
-                raise ConflictError(f"the {self.access_class} search index is locked by another process",
-                                    hint="try again when the other filing or reindex has finished")
-            time.sleep(0.05)
-        try:
-            yield
-        finally:
-            lock.release()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db.create(self.path, self.keys.key(), self.what, self._meta()).close()
 
     def index_version(self, doc: IndexDocument | None, doc_id: str, slot_id: str,
                       revision_before: str, revision_after: str) -> None:
@@ -233,141 +227,132 @@ class ClassIndex:
 
     def index_versions(self, updates: list[tuple[IndexDocument | None, str, str, str, str]]) -> None:
         """:meth:`index_version` for several filings, in filing order, in one
-        commit. A slot's revision advances only along an unbroken chain of
+        transaction. A slot's revision advances only along an unbroken chain of
         updates; otherwise it stays behind and reindex catches it up."""
-        if not self.exists():
-            raise self._missing()
-        with self._updating():
-            self._index_versions(updates)
-
-    def _index_versions(self, updates: list[tuple[IndexDocument | None, str, str, str, str]]) -> None:
-        state = self.state()
-        with self._writing(self._open()) as writer:
-            for doc, doc_id, _, _, _ in updates:
-                if doc is None:
-                    writer.delete_by_term("doc_id", doc_id)
-                elif doc.version == 1:  # a new id: nothing to replace, no reader over the big segments
-                    writer.add_document(**doc.fields())
-                else:
-                    writer.update_document(**doc.fields())
-        changed = False
-        for _, _, slot_id, before, after in updates:
-            if state["slots"].get(slot_id, EMPTY) == before:
-                state["slots"][slot_id] = after
-                changed = True
-        if changed:
-            self._write_state(state)
+        with self.lock:
+            con = self.connection()
+            with db.immediate(con, self.what):
+                slots = dict(con.execute("SELECT slot, revision FROM slots"))
+                for doc, doc_id, _, _, _ in updates:
+                    _delete_where(con, "doc_id", doc_id)
+                    if doc is not None:
+                        _add(con, doc)
+                for _, _, slot_id, before, after in updates:
+                    if slots.get(slot_id, EMPTY) == before:
+                        slots[slot_id] = after
+                        con.execute("INSERT OR REPLACE INTO slots (slot, revision) VALUES (?, ?)", (slot_id, after))
 
     def replace_slots(self, slots: dict[str, tuple[str, Iterable[IndexDocument]]], drop: Iterable[str] = ()) -> None:
         """Re-index whole slots (delete their documents, add the given ones)."""
-        with self._updating():
-            self._replace_slots(slots, list(drop))
-
-    def _replace_slots(self, slots: dict[str, tuple[str, Iterable[IndexDocument]]], drop: list[str]) -> None:
-        state = self.state()
-        with self._writing(self._open()) as writer:
-            for slot_id in drop + list(slots):
-                writer.delete_by_term("slot", slot_id)
-            for slot_id, (_, docs) in slots.items():
-                for doc in docs:
-                    writer.add_document(**doc.fields())
-        for slot_id in drop:
-            state["slots"].pop(slot_id, None)
-        for slot_id, (revision, _) in slots.items():
-            state["slots"][slot_id] = revision
-        self._write_state(state)
+        with self.lock:
+            con = self.connection()
+            with db.immediate(con, self.what):
+                for slot_id in list(drop) + list(slots):
+                    _delete_where(con, "slot", slot_id)
+                    con.execute("DELETE FROM slots WHERE slot = ?", (slot_id,))
+                for slot_id, (revision, docs) in slots.items():
+                    for doc in docs:
+                        _add(con, doc)
+                    con.execute("INSERT INTO slots (slot, revision) VALUES (?, ?)", (slot_id, revision))
 
     def remove_leftovers(self) -> None:
-        """Remove a half-built ``<class>.new`` (or ``.old``) a killed rebuild left
-        (call where no rebuild can be running: under the vault lock)."""
-        for suffix in (".new", ".old"):
-            shutil.rmtree(self.folder.with_name(self.folder.name + suffix), ignore_errors=True)
+        """Remove a half-built ``<class>.db.new`` a killed rebuild left (call where
+        no rebuild can be running: under the vault lock)."""
+        db.remove(self._new_path())
+
+    def _new_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".new")
 
     def rebuild(self, slots: dict[str, tuple[str, Iterable[IndexDocument]]]) -> int:
         """Build a new index beside the old one, then swap it in. Returns the document count."""
-        self._drop_searcher()
-        new = self._sibling(self.folder.with_name(self.folder.name + ".new"))
-        shutil.rmtree(new.folder, ignore_errors=True)
-        new.storage.create()
+        new = self._new_path()
+        db.remove(new)
         count = 0
         try:
-            with new._writing(new.storage.create_index(build_schema()), optimize=True) as writer:
-                for _, docs in slots.values():
+            con = db.create(new, self.keys.key(), self.what, self._meta())
+            try:
+                pending = 0
+                con.execute("BEGIN IMMEDIATE")
+                for slot_id, (revision, docs) in slots.items():
                     for doc in docs:
-                        writer.add_document(**doc.fields())
+                        _add(con, doc)
                         count += 1
+                        pending += 1
+                        if pending >= BATCH:
+                            con.execute("COMMIT")
+                            con.execute("BEGIN IMMEDIATE")
+                            pending = 0
+                    con.execute("INSERT INTO slots (slot, revision) VALUES (?, ?)", (slot_id, revision))
+                con.execute("COMMIT")
+                con.execute("INSERT INTO fts (fts) VALUES ('optimize')")
+                con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                con.close()
+        except db.Error as exc:
+            db.remove(new)
+            raise db.damaged(self.what, exc) from None
         except BaseException:
-            shutil.rmtree(new.folder, ignore_errors=True)
+            db.remove(new)
             raise
-        state = new._fresh_state()
-        state["slots"] = {s: rev for s, (rev, _) in slots.items()}
-        new._write_state(state)
-        old = self.folder.with_name(self.folder.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if self.folder.exists():
-            self.folder.rename(old)
-        new.folder.rename(self.folder)
-        shutil.rmtree(old, ignore_errors=True)
-        self.storage.close()
+        self._swap_in(new)
         return count
 
-    def _sibling(self, folder: Path) -> "ClassIndex":
-        if isinstance(self.storage, EncryptedStorage):
-            return ClassIndex(folder, self.access_class, self.keys, self.binding, self.rng, self.cache_bytes)
-        return ClassIndex.unencrypted(folder, self.access_class)
+    def _swap_in(self, new: Path) -> None:
+        with self.lock:
+            self.close()
+            fd = os.open(new, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            for suffix in ("-wal", "-shm"):
+                try:
+                    os.unlink(f"{self.path}{suffix}")
+                except FileNotFoundError:
+                    pass
+            os.replace(new, self.path)
+            if self.folder.is_dir():  # the Whoosh index this one replaces
+                shutil.rmtree(self.folder, ignore_errors=True)
 
     def rekey(self, keys: IndexKeys) -> None:
-        """Re-encrypt every file under a new key generation (after a class-key rotation)."""
-        self._drop_searcher()
-        target = EncryptedStorage(self.folder, keys, self.binding, self.rng, self.cache_bytes)
-        for name in self.storage.list():
-            if (self.folder / name).is_file() and not name.endswith("LOCK"):
-                f = self.storage.open_file(name)
-                data = f.read()
-                f.close()
-                out = target.create_file(name)
-                out.write(data)
-                out.close()
-        self.keys = keys
-        self.storage = target
-        state = self.state()
-        if state is not None:
-            state["gen"] = keys.gen
-            self._write_state(state)
+        """Re-encrypt under a new key generation (after a class-key rotation):
+        a copy exported under the new key, swapped in."""
+        with self.lock:
+            con = self.connection()
+            new = self._new_path()
+            db.remove(new)
+            try:
+                with db.checked(self.what):
+                    con.execute(f"ATTACH DATABASE ? AS rekeyed KEY \"x'{keys.key().hex()}'\"", (str(new),))
+                    con.execute("SELECT sqlcipher_export('rekeyed')")
+                    con.execute("DETACH DATABASE rekeyed")
+            except BaseException:
+                db.remove(new)
+                raise
+            self.keys = keys
+            self._swap_in(new)
 
-    # --- reading -------------------------------------------------------------
+    # --- reading ---------------------------------------------------------
 
-    def searcher(self):
-        """A Whoosh searcher (kept open and refreshed when the index changes;
-        closed by :meth:`close`). Every class gets an index when it is created,
-        so a missing one is damage, reported with the reindex hint."""
-        if self._searcher is not None:
-            if self._searcher.up_to_date():
-                return self._searcher
-            # not refresh(): it fails on an empty index (Whoosh's EmptyReader has no segments)
-            self._drop_searcher()
-        if not self.exists():
-            raise self._missing()
-        state = self.state()
-        if state.get("schema") != SCHEMA_VERSION:
+    def doc_ids(self) -> list[str]:
+        """Every document id in the index (checks and benchmarks)."""
+        with self.lock:
+            con = self.connection()
+            with db.checked(self.what):
+                return [r[0] for r in con.execute("SELECT doc_id FROM docs ORDER BY id")]
+
+    def reader(self):
+        """The connection for searching, after checking the schema."""
+        con = self.connection()
+        state_schema = None
+        with db.checked(self.what):
+            row = con.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+            state_schema = row[0] if row else None
+        if state_schema != str(SCHEMA_VERSION):
             raise IntegrityError(
-                f"the {self.access_class} search index uses schema version {state.get('schema')}, "
-                f"this archive needs {SCHEMA_VERSION}", hint="run 'archive reindex --if-needed'")
-        try:
-            self._searcher = self._open().searcher(weighting=TableBM25F())
-        except FileNotFoundError as exc:
-            raise self._incomplete(exc) from None
-        except IntegrityError:
-            raise
-        except Exception as exc:  # authentic files Whoosh cannot read (say, two swapped)
-            raise self._unreadable(exc) from None
-        return self._searcher
+                f"the {self.access_class} search index uses schema version {state_schema}, "
+                f"this archive needs {SCHEMA_VERSION}", hint=REINDEX_HINT)
+        return con
 
-    def _drop_searcher(self) -> None:
-        if self._searcher is not None:
-            self._searcher.close()
-            self._searcher = None
 
-    def close(self) -> None:
-        self._drop_searcher()
-        self.storage.close()
+__all__ = ["EMPTY", "ClassIndex", "IndexDocument", "IndexKeys", "slot_digest"]

@@ -1,4 +1,4 @@
-"""The query language and its translation into Whoosh queries.
+"""The query language and its translation into the index's terms.
 
     应收账款 逾期             words; documents with all of them rank first
     "广告发布合同"            a phrase: adjacent words only
@@ -17,10 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from whoosh import query as q
-
 from archive_manager.errors import UsageError
-from archive_manager.index.negation import AndNot
 from archive_manager.index.analysis import (
     QUERY_STOPWORDS, fold_text, grams_of, has_cjk, pieces, query_words, segment,
 )
@@ -205,13 +202,57 @@ class _Parser:
 
 
 # --- compilation -----------------------------------------------------------
+#
+# A query compiles to a small tree of sets of documents: ``Match`` (an FTS5
+# MATCH expression over the token columns), ``Filter`` (a field of the
+# documents table), ``Every``, and ``And``/``Or``/``Not`` over them. The
+# search turns the tree into SQL (:mod:`archive_manager.index.search`); parts
+# that FTS5 can say itself are merged into one MATCH expression.
+
+WORD_COLUMNS = "{title content parts}"
+TITLE_WORDS = "title"
+BIGRAMS, TITLE_BIGRAMS = "{tbi bi}", "tbi"
+UNIGRAMS, TITLE_UNIGRAMS = "{tuni uni}", "tuni"
+
+
+@dataclass(frozen=True)
+class Match:
+    expr: str
+
+
+@dataclass(frozen=True)
+class Filter:
+    column: str  # "client" | "type"
+    value: str
+
+
+@dataclass(frozen=True)
+class Every:
+    pass
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple
+
+
+@dataclass(frozen=True)
+class Not:
+    item: object
+
 
 @dataclass
 class Compiled:
-    strict: q.Query
-    loose: q.Query
+    strict: object
+    loose: object
     needles: list[str] = field(default_factory=list)  # folded strings to highlight
     runs: list[str] = field(default_factory=list)  # unquoted Chinese runs of several words
+    rank: str | None = None  # MATCH expression of every positive term, for BM25
 
     @property
     def tiered(self) -> bool:
@@ -219,12 +260,13 @@ class Compiled:
 
 
 class _Needles(list):
-    """Strings to highlight, and (``runs``) the unquoted multi-word Chinese runs,
-    which rank higher where they occur verbatim."""
+    """Strings to highlight, the unquoted multi-word Chinese runs (which rank
+    higher where they occur verbatim), and the positive terms (for ranking)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.runs: list[str] = []
+        self.terms: list[str] = []
 
 
 def _count_terms(tree) -> None:
@@ -253,46 +295,37 @@ def compile_query(text: str) -> Compiled:
     for n in sorted(needles, key=len, reverse=True):
         if n and n not in seen:
             seen.append(n)
-    return Compiled(strict, loose, seen, sorted(set(needles.runs)))
+    terms = list(dict.fromkeys(needles.terms))
+    rank = " OR ".join(f"({t})" for t in terms) if terms else None
+    return Compiled(strict, loose, seen, sorted(set(needles.runs)), rank)
 
 
-def _one(fieldname: str, words: list[str]) -> q.Query:
-    return q.Term(fieldname, words[0]) if len(words) == 1 else q.Phrase(fieldname, words)
+def _quoted(tokens: list[str]) -> str:
+    """An FTS5 string: one token, or a phrase of several."""
+    return '"' + " ".join(tokens).replace('"', '""') + '"'
 
 
-def _grams(fieldname: str, run: str) -> q.Query:
-    return _one(fieldname, grams_of(run))
+def _cjk_term(run: str, title_only: bool) -> str:
+    """A CJK word or phrase: its one character, or its bigrams in order (this
+    exact substring of the folded text)."""
+    if len(run) == 1:
+        return f"{TITLE_UNIGRAMS if title_only else UNIGRAMS} : {_quoted([run])}"
+    return f"{TITLE_BIGRAMS if title_only else BIGRAMS} : {_quoted(grams_of(run))}"
 
 
-def _cover(word: str) -> list[str]:
-    """The fewest bigrams that cover every character of ``word`` (监测数据: 监测, 数据);
-    a quoted phrase uses all of them, with positions."""
-    grams = grams_of(word)
-    if len(grams) <= 2:
-        return grams
-    picked = grams[::2]
-    return picked if len(word) % 2 == 0 else picked + [grams[-1]]
+def _word_term(words: list[str], title_only: bool) -> str:
+    """A word (or a phrase of words) of letters and digits."""
+    return f"{TITLE_WORDS if title_only else WORD_COLUMNS} : {_quoted(words)}"
 
 
-def _word_query(word: str, title_only: bool) -> q.Query:
-    """One folded word. A CJK word matches through the n-gram field alone: its
-    character (one character), its bigram (two), or bigrams covering it (more).
-    That set contains every document the word field could match, whatever the
-    segmentation, and plain terms let Whoosh skip blocks that cannot rank; an
-    OR with the word field would score every match twice (bench/search.py).
-    Other words match the title and content word fields."""
-    if has_cjk(word):
-        field = "tgrams" if title_only else "grams"
-        grams = _cover(word)
-        return q.Term(field, grams[0]) if len(grams) == 1 else q.And([q.Term(field, g) for g in grams])
-    if title_only:
-        return q.Term("title", word)
-    return q.Or([q.Term("title", word), q.Term("content", word)])
+def _term(match: str, needles: _Needles) -> Match:
+    needles.terms.append(match)
+    return Match(match)
 
 
-def _leaf(leaf: Leaf, loose: bool, needles: list[str]) -> q.Query | None:
+def _leaf(leaf: Leaf, loose: bool, needles: _Needles):
     if leaf.kind == "filter":
-        return q.Term(leaf.field, leaf.text)
+        return Filter(leaf.field, leaf.text)
     folded = fold_text(leaf.text)
     parts = pieces(folded)
     if not parts:
@@ -300,13 +333,12 @@ def _leaf(leaf: Leaf, loose: bool, needles: list[str]) -> q.Query | None:
     title_only = leaf.field == "title"
     if leaf.kind == "phrase":
         needles.append(" ".join(p.text for p in parts) if len(parts) > 1 else parts[0].text)
-        if len(parts) == 1 and parts[0].kind == "cjk":  # a Chinese phrase: this exact substring
-            return _grams("tgrams" if title_only else "grams", parts[0].text)
-        words = query_words(folded)
-        if title_only:
-            return _one("title", words)
-        return q.Or([_one("title", words), _one("content", words)])
-    subs: list[q.Query] = []
+        words = [p.text for p in parts if p.kind == "word"]
+        subs = [_term(_cjk_term(p.text, title_only), needles) for p in parts if p.kind == "cjk"]
+        if words:
+            subs.append(_term(_word_term(words, title_only), needles))
+        return subs[0] if len(subs) == 1 else And(tuple(subs))
+    subs = []
     for p in parts:
         words = segment(p.text) if p.kind == "cjk" else [p.text]
         if len(words) > 1:
@@ -316,20 +348,21 @@ def _leaf(leaf: Leaf, loose: bool, needles: list[str]) -> q.Query | None:
                 needles.runs.append(p.text)
         needles.append(p.text)
         needles.extend(words)
-        subs.extend(_word_query(w, title_only) for w in words)
+        for w in words:
+            subs.append(_term(_cjk_term(w, title_only) if has_cjk(w) else _word_term([w], title_only), needles))
     if len(subs) == 1:
         return subs[0]
-    return q.Or(subs) if loose else q.And(subs)
+    return Or(tuple(subs)) if loose else And(tuple(subs))
 
 
-def _compile(node, loose: bool, needles: list[str]) -> q.Query | None:
+def _compile(node, loose: bool, needles: _Needles):
     if isinstance(node, Leaf):
         return _leaf(node, loose, needles)
     # a negated part is always strict (-修订说明: without documents holding all
     # its words), so the loose form's matches include the strict form's
     if node.op == "not":
         inner = _compile(node.items[0], False, _Needles())
-        return None if inner is None else AndNot(q.Every(), inner)
+        return None if inner is None else Not(inner)
     pos, neg, filters = [], [], []
     for item in node.items:
         if node.op == "and" and isinstance(item, Leaf) and item.kind == "filter":
@@ -343,13 +376,15 @@ def _compile(node, loose: bool, needles: list[str]) -> q.Query | None:
             if sub is not None:
                 pos.append(sub)
     if node.op == "or":
-        pos.extend(AndNot(q.Every(), n) for n in neg)
-        return q.Or(pos) if len(pos) > 1 else (pos[0] if pos else None)
+        pos.extend(Not(n) for n in neg)
+        return Or(tuple(pos)) if len(pos) > 1 else (pos[0] if pos else None)
     if not pos and not neg and not filters:
         return None
-    base = q.Every() if not pos else pos[0] if len(pos) == 1 else (q.Or(pos) if loose and node.implicit else q.And(pos))
-    if filters:
-        base = q.And(filters) if not pos else q.And([base, *filters])
-    if neg:
-        return AndNot(base, q.Or(neg) if len(neg) > 1 else neg[0])
-    return base
+    if not pos:
+        base = Every()
+    elif len(pos) == 1:
+        base = pos[0]
+    else:
+        base = Or(tuple(pos)) if loose and node.implicit else And(tuple(pos))
+    parts = ([] if isinstance(base, Every) and (filters or neg) else [base]) + filters + [Not(n) for n in neg]
+    return parts[0] if len(parts) == 1 else And(tuple(parts))

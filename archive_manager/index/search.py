@@ -4,33 +4,35 @@ Each class is searched with the strict form of the query (tier 0) and, when
 the query has implicit groups and full matches do not fill the page, with the
 loose form minus the strict matches (tier 1). Hits from all classes are merged
 by (tier, score); within a tier, documents where a Chinese run of the query
-(应收账款逾期) occurs verbatim come first, checked on the best full matches. ``total`` counts
-the loose matches in the classes searched: only indexes the caller could open
-with its own keys take part, so nothing else can be counted.
+(应收账款逾期) occurs verbatim come first, checked on the best full matches.
+``total`` counts the loose matches in the classes searched: only indexes the
+caller could open with its own keys take part, so nothing else can be counted.
 
-Counting stops at :data:`COUNT_LIMIT` matches per class, so ``total`` is then
-a lower bound (``Total.exact`` False; the CLI says "at least N"); counting
-every match of a word found in most documents cost more than the search.
-Whoosh's block-max skipping (``optimize=True``) is not used: for such words
-it skips almost nothing (every block holds a short document). Negations use
-:class:`~archive_manager.index.negation.AndNot` (Whoosh's own let excluded
-documents through and could raise IndexError).
+Ranking is FTS5's BM25 with column weights (titles above text), relative to
+the best match of each class (1.0), so classes merge fairly. BM25 is computed
+only for a bounded pool of matches: all of them when there are at most
+:data:`RANK_POOL`, else the most recently indexed ones, so a word found in
+most documents costs no more than a rare one. Counting stops at
+:data:`COUNT_LIMIT` matches per class (``Total.exact`` False: "at least").
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 
-from whoosh import query as q
-
-from archive_manager.index.classindex import ClassIndex
-from archive_manager.index.negation import AndNot
-from archive_manager.index.query import Compiled
+from archive_manager.index import database as db
 from archive_manager.index.analysis import Folded, fold, fold_text
+from archive_manager.index.classindex import ClassIndex
+from archive_manager.index.query import And, Compiled, Every, Filter, Match, Not, Or
 from archive_manager.index.snippets import make_snippet
 
 RERANK_EXTRA = 20  # more full matches fetched when verbatim runs re-rank them
 COUNT_LIMIT = 1000  # matches counted per class; beyond, the total is "at least"
+RANK_POOL = 2000  # matches scored per class and tier; beyond, the most recent ones
+# BM25 weights of the token columns: title, content, parts, tbi, bi, tuni, uni
+WEIGHTS = (2.0, 1.0, 1.0, 2.0, 1.0, 2.0, 1.0)
+_BM25 = f"bm25(fts, {', '.join(str(w) for w in WEIGHTS)})"
 
 
 class Total(int):
@@ -42,20 +44,6 @@ class Total(int):
         obj = super().__new__(cls, n)
         obj.exact = exact
         return obj
-
-
-def _count(searcher, query: q.Query, flt: q.Query | None) -> tuple[int, bool]:
-    """Matches of ``query`` (within ``flt``), counted up to :data:`COUNT_LIMIT`.
-    The filter is a set of allowed documents, as Whoosh's own search applies it:
-    intersecting a negation with a date range raised IndexError inside Whoosh."""
-    allowed = set(searcher.docs_for_query(flt)) if flt is not None else None
-    n = 0
-    for docnum in searcher.docs_for_query(query):
-        if allowed is None or docnum in allowed:
-            n += 1
-            if n > COUNT_LIMIT:
-                return COUNT_LIMIT, False
-    return n, True
 
 
 @dataclass(frozen=True)
@@ -73,54 +61,139 @@ class Hit:
     verbatim: int = 0  # query runs found as typed: ranks before the score within a tier
 
 
-def _filter(client: str | None, doc_type: str | None, since: str | None) -> q.Query | None:
-    parts: list[q.Query] = []
-    if client:
-        parts.append(q.Term("client", client))
-    if doc_type:
-        parts.append(q.Term("type", doc_type))
-    if since:
-        parts.append(q.NumericRange("date", int(since.replace("-", "")), None))
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else q.And(parts)
+# --- from the compiled tree to SQL ---------------------------------------------------
 
 
-def _hits(results, access_class: str, tier: int) -> list[tuple[Hit, str]]:
+def _merge(expr):
+    """Merge what FTS5 can say itself into one MATCH: AND/OR of matches, and
+    a match minus matches (FTS5's binary NOT)."""
+    if isinstance(expr, (And, Or)):
+        items = [_merge(i) for i in expr.items]
+        op = "AND" if isinstance(expr, And) else "OR"
+        matches = [i for i in items if isinstance(i, Match)]
+        rest = [i for i in items if not isinstance(i, Match)]
+        if op == "AND":
+            nots = [i for i in rest if isinstance(i, Not) and isinstance(i.item, Match)]
+            rest = [i for i in rest if i not in nots]
+            if matches:
+                m = " AND ".join(f"({x.expr})" for x in matches)
+                for n in nots:
+                    m = f"({m}) NOT ({n.item.expr})"
+                matches, nots = [Match(m)], []
+            rest = nots + rest
+        elif len(matches) > 1:
+            matches = [Match(" OR ".join(f"({x.expr})" for x in matches))]
+        items = matches + rest
+        return items[0] if len(items) == 1 else (And if op == "AND" else Or)(tuple(items))
+    if isinstance(expr, Not):
+        return Not(_merge(expr.item))
+    return expr
+
+
+def _sql(expr) -> tuple[str, list]:
+    """A SELECT of the ids (rowids) of the documents ``expr`` selects."""
+    if isinstance(expr, Match):
+        return "SELECT rowid AS id FROM fts WHERE fts MATCH ?", [expr.expr]
+    if isinstance(expr, Filter):
+        if expr.column == "since":
+            return "SELECT id FROM docs WHERE date >= ?", [int(expr.value.replace("-", ""))]
+        return f"SELECT id FROM docs WHERE {expr.column} = ?", [expr.value]
+    if isinstance(expr, Every):
+        return "SELECT id FROM docs", []
+    if isinstance(expr, Not):
+        inner, params = _sql(expr.item)
+        return f"SELECT id FROM docs EXCEPT SELECT id FROM ({inner})", params
+    op = " INTERSECT " if isinstance(expr, And) else " UNION "
+    parts, params = [], []
+    for item in expr.items:
+        sql, p = _sql(item)
+        parts.append(f"SELECT id FROM ({sql})")
+        params += p
+    return op.join(parts), params
+
+
+def _with_filters(expr, client: str | None, doc_type: str | None, since: str | None):
+    extra = [Filter(c, v) for c, v in (("client", client), ("type", doc_type), ("since", since)) if v]
+    return _merge(And((expr, *extra)) if extra else expr)
+
+
+def _count(con, expr) -> tuple[int, bool]:
+    if isinstance(expr, Match):
+        sql, params = "SELECT 1 FROM fts WHERE fts MATCH ? LIMIT ?", [expr.expr, COUNT_LIMIT + 1]
+    else:
+        inner, params = _sql(expr)
+        sql, params = f"SELECT 1 FROM ({inner}) LIMIT ?", params + [COUNT_LIMIT + 1]
+    n = len(con.execute(sql, params).fetchall())
+    return (COUNT_LIMIT, False) if n > COUNT_LIMIT else (n, True)
+
+
+def _scored(con, expr, rank: str | None, limit: int) -> list[tuple[int, float]]:
+    """The best ``limit`` (id, score) of ``expr``: BM25 over the pool of its
+    most recent :data:`RANK_POOL` matches, higher is better."""
+    if isinstance(expr, Match):
+        rows = con.execute(f"SELECT rowid, {_BM25} FROM fts WHERE fts MATCH ? ORDER BY rowid DESC LIMIT ?",
+                           (expr.expr, RANK_POOL)).fetchall()
+        scores = {rowid: -bm25 for rowid, bm25 in rows}
+    else:
+        inner, params = _sql(expr)
+        ids = [r[0] for r in con.execute(f"SELECT id FROM ({inner}) ORDER BY id DESC LIMIT ?",
+                                         params + [RANK_POOL])]
+        scores = dict.fromkeys(ids, 0.0)
+        if rank and ids:
+            for rowid, bm25 in con.execute(
+                    f"SELECT rowid, {_BM25} FROM fts WHERE fts MATCH ? AND rowid IN "
+                    "(SELECT value FROM json_each(?))", (rank, json.dumps(ids))):
+                scores[rowid] = -bm25
+    best = sorted(scores.items(), key=lambda kv: (-kv[1], -kv[0]))[:limit]
+    # relative to the class's best match: BM25's scale is its collection's
+    # (FTS5 floors the weight of a word in most documents at 1e-6), so hits of
+    # several classes merge by how close each comes to its class's best
+    top = best[0][1] if best and best[0][1] > 0 else 1.0
+    return [(rowid, score / top) for rowid, score in best]
+
+
+def _rows(con, scored: list[tuple[int, float]], access_class: str, tier: int) -> list[tuple[Hit, str]]:
+    if not scored:
+        return []
+    found = {r[0]: r[1:] for r in con.execute(
+        "SELECT id, doc_id, client, type, title, date, version, body FROM docs WHERE id IN "
+        "(SELECT value FROM json_each(?))", (json.dumps([i for i, _ in scored]),))}
     out = []
-    for r in results:
-        stored = r.fields()
-        title, text = stored.get("body") or ("", "")
-        day = int(stored["date"])
+    for rowid, score in scored:
+        doc_id, client, doc_type, title, day, version, body = found[rowid]
         date = f"{day // 10000:04d}-{day // 100 % 100:02d}-{day % 100:02d}"
-        out.append((Hit(stored["doc_id"], stored["client"], stored["type"], access_class, title, date,
-                        int(stored.get("version", 1)), round(float(r.score), 4), tier, ""), text or title))
+        out.append((Hit(doc_id, client, doc_type, access_class, title, date, int(version), score, tier, ""),
+                    body or title))
     return out
 
 
 def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, client: str | None = None,
                    doc_type: str | None = None, since: str | None = None) -> tuple[int, list[Hit]]:
-    """(total, best ``limit`` hits) over ``indexes`` (their searchers stay open)."""
-    flt = _filter(client, doc_type, since)
+    """(total, best ``limit`` hits) over ``indexes`` (their connections stay open)."""
+    strict = _with_filters(compiled.strict, client, doc_type, since)
+    loose = _with_filters(compiled.loose, client, doc_type, since)
     total, exact, hits = 0, True, []  # hits: (hit without snippet, text)
-    searchers = [(index.access_class, index.searcher()) for index in indexes]
     fetch = limit + RERANK_EXTRA if compiled.runs else limit
-    for cls, searcher in searchers:
-        strict = searcher.search(compiled.strict, limit=fetch, filter=flt, optimize=False)
-        hits.extend(_hits(strict, cls, 0))
-        n, whole = _count(searcher, compiled.loose, flt)  # loose == strict when not tiered
-        total += n
-        exact = exact and whole
+    for index in indexes:
+        with index.lock, db.checked(index.what):
+            con = index.reader()
+            hits.extend(_rows(con, _scored(con, strict, compiled.rank, fetch), index.access_class, 0))
+            n, whole = _count(con, loose)  # loose == strict when not tiered
+            total += n
+            exact = exact and whole
     need = limit - len(hits)
     if compiled.tiered and need > 0:  # partial matches only fill what full matches leave
-        rest = AndNot(compiled.loose, compiled.strict)
-        for cls, searcher in searchers:
-            hits.extend(_hits(searcher.search(rest, limit=need, filter=flt, optimize=False), cls, 1))
+        rest = _merge(And((loose, Not(strict))))
+        for index in indexes:
+            with index.lock, db.checked(index.what):
+                con = index.reader()
+                hits.extend(_rows(con, _scored(con, rest, compiled.rank, need), index.access_class, 1))
     folded: dict[str, Folded] = {}  # doc_id -> fold(text), shared by re-ranking and snippets
     if compiled.runs:
         hits = [(replace(h, verbatim=_verbatim(h, text, compiled.runs, folded)), text) for h, text in hits]
     hits.sort(key=lambda pair: (pair[0].tier, -pair[0].verbatim, -pair[0].score, pair[0].doc_id))
-    shown = [replace(h, snippet=make_snippet(text, compiled.needles, folded.get(h.doc_id))) for h, text in hits[:limit]]
+    shown = [replace(h, score=round(h.score, 4), snippet=make_snippet(text, compiled.needles, folded.get(h.doc_id)))
+             for h, text in hits[:limit]]
     return Total(total if exact else max(total, len(shown)), exact), shown
 
 

@@ -346,7 +346,7 @@ def measure(ws: Workspace, docs: list) -> dict:
             try:
                 index = searching.class_index(alice, cls)
                 try:
-                    indexed = collections.Counter(f["doc_id"] for f in index.searcher().all_stored_fields())
+                    indexed = collections.Counter(index.doc_ids())
                 finally:
                     index.close()
             except ArchiveError as exc:

@@ -13,6 +13,7 @@ from archive_manager import searching
 from tests.cli.conftest import Cli
 from tests.cli.test_documents import ALL_TYPES
 from tests.search_corpus import UNKNOWN_BINARY
+from tests.test_searching import damage_every_page
 
 HIT_KEYS = {"doc_id", "client", "type", "class", "title", "date", "score", "snippet"}
 REPORT_KEYS = {"class", "action", "reason", "documents", "without_text"}
@@ -291,17 +292,13 @@ def test_index_failure_warns_and_reindex_catches_up(cli, docs, monkeypatch):
 
 
 def test_tampered_index_then_reindex(cli, docs):
-    folder = cli.home / "index" / "contract"
-    seg = max(folder.glob("*.seg"), key=lambda p: p.stat().st_size)
-    data = bytearray(seg.read_bytes())
-    data[len(data) // 2] ^= 0x40
-    seg.write_bytes(bytes(data))
+    damage_every_page(cli.home / "index" / "contract.db")
     r = search(cli, "星辰", user="bob")
     assert r.exit_code == 5, r.output
     assert r.stdout == ""
     lines = r.stderr.splitlines()
     assert lines[0].startswith("archive: error: ") and "contract" in lines[0]
-    assert lines[1] == "archive: hint: run 'archive reindex' to rebuild the search index from the vault"
+    assert lines[1] == "archive: hint: run 'archive reindex --if-needed' to rebuild it from the vault"
     assert len(lines) == 2
     r = cli.run("reindex", "--if-needed", user="bob")
     assert r.exit_code == 0, r.output

@@ -1,0 +1,130 @@
+"""One class's index as a SQLCipher database: opening it with its raw key,
+the pragmas that keep every byte of it encrypted, its schema, and the
+translation of SQLite's errors into the archive's.
+
+SQLCipher encrypts every page (AES-256, HMAC-SHA512 over the page and its
+number), the write-ahead log included; ``temp_store = MEMORY`` keeps sorts
+and temporary tables in memory, never in a plaintext temp file, and
+``cipher_memory_security`` wipes freed memory. The raw key is derived from
+the class key and bound to vault, class and generation, so a database moved
+to another class or archive does not open (it fails authentication).
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import sqlcipher3
+
+from archive_manager.errors import ConflictError, IntegrityError
+from archive_manager.index.analysis import COLUMNS, TOKENIZER
+
+SCHEMA_VERSION = 2  # 1: Whoosh (index/<class>/); 2: SQLCipher FTS5 (index/<class>.db)
+BUSY_MS = 30_000
+REINDEX_HINT = "run 'archive reindex --if-needed' to rebuild it from the vault"
+
+SCHEMA = f"""
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE docs (
+    id INTEGER PRIMARY KEY,         -- the rowid of the document's row in fts
+    doc_id TEXT NOT NULL UNIQUE,
+    client TEXT NOT NULL,
+    slot TEXT NOT NULL,
+    type TEXT NOT NULL,
+    date INTEGER NOT NULL,          -- YYYYMMDD
+    version INTEGER NOT NULL,
+    title TEXT NOT NULL,            -- as filed, for hits and snippets
+    body TEXT NOT NULL              -- the text as extracted (cut at MAX_BODY), for snippets
+);
+CREATE INDEX docs_slot ON docs (slot);
+CREATE INDEX docs_client ON docs (client, id);
+CREATE INDEX docs_type ON docs (type, id);
+CREATE INDEX docs_date ON docs (date, id);
+CREATE TABLE slots (slot TEXT PRIMARY KEY, revision TEXT NOT NULL);
+CREATE VIRTUAL TABLE fts USING fts5({", ".join(COLUMNS)}, content='', contentless_delete=1,
+    tokenize="{TOKENIZER}");
+"""
+
+Error = sqlcipher3.Error
+
+
+def connect(path: Path, key: bytes, what: str, create: bool = False) -> "sqlcipher3.Connection":
+    """An open, keyed connection. Raises :class:`IntegrityError` naming
+    ``what`` if the file does not open with this key (tampered, moved from
+    another class, or another archive's)."""
+    if not create and not path.is_file():
+        raise IntegrityError(f"{what} is missing", hint=REINDEX_HINT)
+    con = sqlcipher3.connect(str(path), timeout=BUSY_MS / 1000, isolation_level=None,
+                             check_same_thread=False)
+    try:
+        con.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+        con.execute("PRAGMA cipher_memory_security = ON")
+        con.execute("PRAGMA temp_store = MEMORY")
+        con.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
+        con.execute("SELECT count(*) FROM sqlite_master").fetchone()  # authenticates page 1
+        con.execute("PRAGMA journal_mode = WAL")
+        con.execute("PRAGMA synchronous = NORMAL")
+    except sqlcipher3.Error as exc:
+        con.close()
+        raise damaged(what, exc) from None
+    return con
+
+
+def damaged(what: str, exc: Exception) -> IntegrityError | ConflictError:
+    """The archive's error for a SQLite error on an index."""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return ConflictError(f"{what} is locked by another process",
+                             hint="try again when the other filing or reindex has finished")
+    return IntegrityError(f"{what} failed authentication or is damaged ({text})", hint=REINDEX_HINT)
+
+
+@contextmanager
+def checked(what: str) -> Iterator[None]:
+    """Run a block of database work; SQLite's errors become the archive's."""
+    try:
+        yield
+    except sqlcipher3.Error as exc:
+        raise damaged(what, exc) from None
+
+
+@contextmanager
+def immediate(con: "sqlcipher3.Connection", what: str) -> Iterator["sqlcipher3.Connection"]:
+    """A write transaction (taken at once: one writer per class at a time),
+    committed if the block succeeds, rolled back if not."""
+    with checked(what):
+        con.execute("BEGIN IMMEDIATE")
+    try:
+        yield con
+    except BaseException:
+        with checked(what):
+            con.execute("ROLLBACK")
+        raise
+    with checked(what):
+        con.execute("COMMIT")
+
+
+def create(path: Path, key: bytes, what: str, meta: dict[str, str]) -> "sqlcipher3.Connection":
+    """A new, empty database at ``path`` (which must not exist)."""
+    con = connect(path, key, what, create=True)
+    with immediate(con, what):
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                con.execute(statement)
+        con.executemany("INSERT INTO meta (name, value) VALUES (?, ?)", sorted(meta.items()))
+    return con
+
+
+def remove(path: Path) -> None:
+    """The database and its write-ahead log files."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            os.unlink(f"{path}{suffix}")
+        except FileNotFoundError:
+            pass
+
+
+__all__ = ["REINDEX_HINT", "SCHEMA_VERSION", "checked", "connect", "create", "damaged", "immediate", "remove"]
