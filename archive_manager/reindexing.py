@@ -12,8 +12,13 @@ index is left alone.
 from __future__ import annotations
 
 import io
+import multiprocessing
+import os
+import threading
 from dataclasses import dataclass
+from typing import Callable
 
+from archive_manager.errors import ArchiveError
 from archive_manager.index import EMPTY, ClassIndex, IndexDocument, slot_digest
 from archive_manager.reading import Located, decrypt_version
 from archive_manager.searching import class_index, latest_versions
@@ -50,13 +55,14 @@ def _slots(session: Session, cls: str) -> dict[str, tuple[str, Slot]]:
     return out
 
 
-def _documents(session: Session, client: str, slot: Slot, counter: _Counter):
+def _documents(session: Session, client: str, slot: Slot, counter: _Counter, progress):
     """Index documents of a slot: newest versions, text extracted again."""
     extractor = session.home.extractor()
     limit = extractor.limits.max_bytes
     for doc_id, doc in sorted(slot.documents.items()):
         v = doc["versions"][-1]
         counter.documents += 1
+        progress(1)
         if v["size"] == 0 or v["size"] > limit:
             counter.without_text += 1
             continue
@@ -70,39 +76,134 @@ def _documents(session: Session, client: str, slot: Slot, counter: _Counter):
                             v["version"], ext.text)
 
 
-def _reindex_class(session: Session, cls: str, if_needed: bool) -> ClassReport:
+@dataclass
+class _Plan:
+    """One class to rebuild or catch up, decided under the vault lock."""
+    access_class: str
+    reason: str
+    slots: dict[str, tuple[str, Slot]]
+    revisions: dict[str, str]
+    state: dict | None  # the index's state when only lagging slots are re-indexed
+
+    @property
+    def documents(self) -> int:
+        slots = self.slots.items() if self.state is None else \
+            [(sid, cs) for sid, cs in self.slots.items() if self.state["slots"].get(sid, EMPTY) != self.revisions[sid]]
+        return sum(len(slot.documents) for _, (_, slot) in slots)
+
+
+def _plan(session: Session, cls: str, if_needed: bool) -> _Plan | ClassReport:
     slots = _slots(session, cls)
     revisions = {sid: slot_digest(latest_versions(slot.documents)) for sid, (_, slot) in slots.items()}
     index: ClassIndex = class_index(session, cls)
-    index.remove_leftovers()  # of a rebuild that was killed
-    reason = index.staleness(revisions) if if_needed else "requested"
+    try:
+        index.remove_leftovers()  # of a rebuild that was killed
+        reason = index.staleness(revisions) if if_needed else "requested"
+        if reason is None:
+            return ClassReport(cls, "current", None, 0, 0)
+        state = index.state() if if_needed and reason.endswith("out of date") else None
+    finally:
+        index.close()
+    return _Plan(cls, reason, slots, revisions, state)
+
+
+def _run(session: Session, plan: _Plan, progress) -> ClassReport:
     counter = _Counter()
-    if reason is None:
-        return ClassReport(cls, "current", None, 0, 0)
-    state = None
-    if if_needed and reason.endswith("out of date"):
-        state = index.state()
-    if state is None:
-        index.rebuild({sid: (revisions[sid], _documents(session, code, slot, counter))
-                       for sid, (code, slot) in slots.items()})
-        return ClassReport(cls, "rebuilt", reason, counter.documents, counter.without_text)
-    lagging = {sid: (revisions[sid], list(_documents(session, code, slot, counter)))
-               for sid, (code, slot) in slots.items() if state["slots"].get(sid, EMPTY) != revisions[sid]}
-    gone = [sid for sid in state["slots"] if sid not in revisions]
-    index.replace_slots(lagging, gone)
-    return ClassReport(cls, "caught up", reason, counter.documents, counter.without_text)
+    index = class_index(session, plan.access_class)
+    try:
+        if plan.state is None:
+            index.rebuild({sid: (plan.revisions[sid], _documents(session, code, slot, counter, progress))
+                           for sid, (code, slot) in plan.slots.items()})
+            return ClassReport(plan.access_class, "rebuilt", plan.reason, counter.documents, counter.without_text)
+        lagging = {sid: (plan.revisions[sid], list(_documents(session, code, slot, counter, progress)))
+                   for sid, (code, slot) in plan.slots.items()
+                   if plan.state["slots"].get(sid, EMPTY) != plan.revisions[sid]}
+        gone = [sid for sid in plan.state["slots"] if sid not in plan.revisions]
+        index.replace_slots(lagging, gone)
+        return ClassReport(plan.access_class, "caught up", plan.reason, counter.documents, counter.without_text)
+    finally:
+        index.close()
 
 
-def reindex(session: Session, if_needed: bool = False, classes: list[str] | None = None) -> list[ClassReport]:
+def _in_processes(session: Session, plans: list[_Plan], progress, workers: int) -> dict[str, ClassReport]:
+    """Each class in a child process (forked: it inherits the session's keys,
+    never written anywhere), at most ``workers`` at a time; their progress and
+    results come back over one queue. A child that fails sends its error."""
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.SimpleQueue()
+    pending, running, done = list(plans), {}, {}
+    while pending or running:
+        while pending and len(running) < workers:
+            plan = pending.pop(0)
+            proc = ctx.Process(target=_child, args=(session, plan, queue), daemon=True)
+            proc.start()
+            running[plan.access_class] = proc
+        kind, cls, value = queue.get()
+        if kind == "progress":
+            progress(value)
+            continue
+        running.pop(cls).join()
+        if kind == "error":
+            for proc in running.values():
+                proc.kill()
+                proc.join()
+            raise value
+        done[cls] = value
+    return done
+
+
+def _child(session: Session, plan: _Plan, queue) -> None:
+    # the parent's extraction worker and index connections are the parent's: forget them unused
+    session.home._extractor = None
+    session.indexes = {}
+    try:
+        report = _run(session, plan, lambda n: queue.put(("progress", plan.access_class, n)))
+        queue.put(("done", plan.access_class, report))
+    except ArchiveError as exc:
+        queue.put(("error", plan.access_class, exc))
+    except BaseException as exc:  # noqa: BLE001  (reported to the parent, which raises it)
+        queue.put(("error", plan.access_class, ArchiveError(f"reindex of {plan.access_class}: "
+                                                           f"{type(exc).__name__}: {exc}")))
+    finally:
+        extractor = session.home._extractor
+        if extractor is not None:
+            extractor.close()
+        os._exit(0)
+
+
+def _noop(n: int) -> None:
+    pass
+
+
+def reindex(session: Session, if_needed: bool = False, classes: list[str] | None = None,
+            progress: Callable[[int], None] | None = None, total: Callable[[int], None] | None = None,
+            workers: int = 2) -> list[ClassReport]:
     """Rebuild (or, with ``if_needed``, repair) every class index the user can
-    read (or those of ``classes`` the user holds)."""
+    read (or those of ``classes`` the user holds). Classes are rebuilt in up
+    to ``workers`` processes at once. ``total(n)`` is told how many documents
+    will be read from the vault, once it is known; ``progress(n)`` of every
+    ``n`` read since."""
+    progress = progress or _noop
     with session.recorded("reindex") as details:
-        held = session.classes_for("read") if classes is None else \
-            [c for c in classes if session.user in session.store().holders(c)]
-        classes = held
-        if not classes:
-            session.require("read")
+        classes = _classes(session, classes)
         with session.vault.transaction():  # the vault lock: no filing while we read it
-            reports = [_reindex_class(session, cls, if_needed) for cls in classes]
+            plans = [_plan(session, cls, if_needed) for cls in classes]
+            todo = [p for p in plans if isinstance(p, _Plan)]
+            if total is not None:
+                total(sum(p.documents for p in todo))
+            # forked children only where no other thread could hold a lock they need
+            if workers > 1 and len(todo) > 1 and threading.active_count() == 1:
+                done = _in_processes(session, todo, progress, workers)
+            else:
+                done = {p.access_class: _run(session, p, progress) for p in todo}
+        reports = [done[p.access_class] if isinstance(p, _Plan) else p for p in plans]
         details.objects["classes"] = ",".join(r.access_class for r in reports if r.action != "current")
         return reports
+
+
+def _classes(session: Session, classes: list[str] | None) -> list[str]:
+    held = session.classes_for("read") if classes is None else \
+        [c for c in classes if session.user in session.store().holders(c)]
+    if not held:
+        session.require("read")
+    return held

@@ -44,6 +44,31 @@ class ArchiveGroup(click.Group):
                 cli._home.close()  # stops the text-extraction worker
 
 
+class ProgressBar:
+    """A progress bar on stderr that starts once the total is known (and only
+    if there is something to show)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._bar = None
+
+    def start(self, total: int) -> None:
+        if total:
+            self._bar = click.progressbar(length=total, label=self.label, file=sys.stderr, show_pos=True)
+            self._bar.__enter__()
+
+    def update(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def __enter__(self) -> "ProgressBar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+
 def reader_gone() -> None:
     """Whoever read stdout stopped (``archive ls | head -1``): end quietly, with
     no message, as a program stopped by SIGPIPE does (exit status 141). Stdout
@@ -201,7 +226,10 @@ def search_cmd(cli: CliContext, query, client, doc_type, since, limit, as_json) 
 @pass_cli
 def reindex_cmd(cli: CliContext, if_needed, as_json) -> None:
     """Rebuild the search indexes of the classes you may read from the vault."""
-    reports = [r.to_dict() for r in reindexing.reindex(cli.session(), if_needed)]
+    session = cli.session()
+    with ProgressBar("reindexing") as bar:
+        reports = [r.to_dict() for r in reindexing.reindex(session, if_needed, progress=bar.update,
+                                                           total=bar.start)]
 
     def text(rows: list[dict]) -> None:
         for r in rows:
