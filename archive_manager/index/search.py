@@ -29,7 +29,7 @@ from archive_manager.index.snippets import make_snippet
 
 RERANK_EXTRA = 20  # more full matches fetched when verbatim runs re-rank them
 COUNT_LIMIT = 1000  # matches counted per class; beyond, the total is "at least"
-RANK_POOL = 2000  # matches scored per class and tier; beyond, the most recent ones
+RANK_POOL = 1000  # matches scored per class and tier; beyond, the most recent ones
 # BM25 weights of the token columns: title, content, parts, tbi, bi, tuni, uni
 WEIGHTS = (2.0, 1.0, 1.0, 2.0, 1.0, 2.0, 1.0)
 _BM25 = f"bm25(fts, {', '.join(str(w) for w in WEIGHTS)})"
