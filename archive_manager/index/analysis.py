@@ -27,7 +27,6 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff\u3005\u3007"
 _RUNS = re.compile(
@@ -172,41 +171,6 @@ def grams_of(run: str) -> list[str]:
     if len(run) == 1:
         return [run]
     return [run[i:i + 2] for i in range(len(run) - 1)]
-
-
-def word_tokens(folded: str, index_mode: bool) -> Iterator[tuple[str, int]]:
-    """(term, position) pairs of the words field."""
-    pos = 0
-    for m in _RUNS.finditer(folded):
-        kind, text = m.lastgroup, m.group()
-        if kind == "sep":
-            pos += 1
-        elif kind == "word":
-            yield text, pos
-            if index_mode and not text.isalnum():
-                for part in _PARTS.findall(text):
-                    yield part, pos
-            pos += 1
-        else:
-            for w, _, _ in _jieba().tokenize(text):
-                if not w.isspace():
-                    yield w, pos
-                    pos += 1
-
-
-def gram_tokens(folded: str) -> Iterator[tuple[str, int]]:
-    """(term, position) pairs of the grams field: CJK unigrams and bigrams."""
-    pos = 0
-    for m in _RUNS.finditer(folded):
-        if m.lastgroup != "cjk":
-            continue
-        run = m.group()
-        for i, ch in enumerate(run):
-            yield ch, pos
-            if i + 1 < len(run):
-                yield run[i:i + 2], pos
-            pos += 1
-        pos += 1  # no phrase across runs
 
 
 # --- the columns of the full-text index --------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from archive_manager.index import ClassIndex, IndexDocument, IndexKeys, compile_query, search_classes
@@ -27,12 +28,13 @@ class Keys:
 
 
 def make_index(folder: Path, cls: str = "contract", keys: Keys | None = None, gen: int = 1,
-               only: tuple[int, ...] | None = None, create: bool = True, **kwargs) -> ClassIndex:
-    """A ClassIndex at ``folder/cls``, created empty as the archive does for every
-    class (``create=False``: nothing on disk); ``only``: the generations whose keys
-    it holds (default all)."""
+               only: tuple[int, ...] | None = None, create: bool = True, binding: str = BINDING,
+               **kwargs) -> ClassIndex:
+    """A ClassIndex for ``folder/cls.db``, created empty as the archive does for
+    every class (``create=False``: nothing on disk); ``only``: the generations
+    whose keys it holds (default all)."""
     keys = keys or Keys()
-    index = ClassIndex(Path(folder) / cls, cls, keys.index_keys(gen, only), BINDING, os.urandom, **kwargs)
+    index = ClassIndex(Path(folder) / cls, cls, keys.index_keys(gen, only), binding, os.urandom, **kwargs)
     if create:
         index.create_empty()
     return index
@@ -44,7 +46,7 @@ def doc(doc_id: str, text: str, title: str = "", client: str = "C001", slot: str
 
 
 def reopen(index: ClassIndex) -> ClassIndex:
-    """A new ClassIndex object over the same folder and keys (no kept-open searcher, no cache)."""
+    """A new ClassIndex object over the same database and keys (its own connection)."""
     return ClassIndex(index.folder, index.access_class, index.keys, index.binding, index.rng, index.cache_bytes)
 
 
@@ -75,4 +77,22 @@ def ids(indexes, query: str, **kwargs) -> set[str]:
     return set(find(indexes, query, **kwargs)[1])
 
 
-__all__ = ["BINDING", "EMPTY", "Keys", "build", "doc", "find", "ids", "make_index", "reopen", "slot_digest", "slots_of"]
+def open_files() -> list[tuple[str, bytes]]:
+    """(name, content) of every regular file this process holds open, deleted
+    ones included (SQLite unlinks its temporary files as it opens them)."""
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        path = f"/proc/self/fd/{fd}"
+        try:
+            if not stat.S_ISREG(os.stat(path).st_mode) or os.stat(path).st_size > 256 << 20:
+                continue
+            name = os.readlink(path)
+            with open(path, "rb") as f:
+                out.append((name, f.read()))
+        except OSError:  # closed meanwhile, or the listing's own descriptor
+            continue
+    return out
+
+
+__all__ = ["BINDING", "EMPTY", "Keys", "build", "doc", "find", "ids", "make_index", "open_files", "reopen",
+           "slot_digest", "slots_of"]

@@ -1,5 +1,6 @@
-"""The analyser: folding with an offset map, word tokens, n-gram tokens, and the
-Whoosh analysers in index and query mode."""
+"""The analyser: folding with an offset map, pieces and query words, and the
+token columns of the full-text index (words, parts of compound words, CJK
+bigrams and unigrams, GAP between runs), as FTS5's tokenizer reads them."""
 
 from __future__ import annotations
 
@@ -9,27 +10,30 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import sqlcipher3
+
 from archive_manager.index.analysis import (
-    GramAnalyzer,
-    WordAnalyzer,
+    COLUMNS,
+    GAP,
+    TOKENIZER,
     fold,
     fold_text,
-    gram_tokens,
     grams_of,
     has_cjk,
+    index_columns,
     pieces,
     query_words,
-    word_tokens,
+    segment,
 )
-from archive_manager.index.schema import build_schema
 
 
-def _words(text: str, index_mode: bool = True) -> list[tuple[str, int]]:
-    return list(word_tokens(fold_text(text), index_mode))
+def _cols(text: str, title: str = "") -> dict[str, list[str]]:
+    """The token columns of a document, each split into its tokens."""
+    return {c: v.split(" ") if v else [] for c, v in index_columns(fold_text(title), fold_text(text)).items()}
 
 
-def _pos(tokens: list[tuple[str, int]], term: str) -> list[int]:
-    return [p for t, p in tokens if t == term]
+def _words(text: str) -> list[str]:
+    return _cols(text)["content"]
 
 
 # --- fold ------------------------------------------------------------------------
@@ -108,55 +112,23 @@ def test_has_cjk() -> None:
     assert has_cjk("HT 合同") and has_cjk("\u3007") and not has_cjk("HT-2026, café")
 
 
-# --- pieces and words ------------------------------------------------------------
+# --- pieces and query words ---------------------------------------------------------
 
 def test_pieces_split_cjk_runs_and_whole_words() -> None:
     got = [(p.kind, p.text) for p in pieces(fold_text("合同HT-2026-001签订, zhang.wei@example.com！"))]
     assert got == [("cjk", "合同"), ("word", "ht-2026-001"), ("cjk", "签订"), ("word", "zhang.wei@example.com")]
 
 
-def test_latin_words_are_kept_whole_with_parts_only_in_index_mode() -> None:
-    text = "合同编号 HT-2026-001 联系 zhang.wei@example.com"
-    index = _words(text, index_mode=True)
-    query = _words(text, index_mode=False)
-    for whole, parts in [("ht-2026-001", ["ht", "2026", "001"]),
-                         ("zhang.wei@example.com", ["zhang", "wei", "example", "com"])]:
-        (p,) = _pos(index, whole)
-        for part in parts:
-            assert _pos(index, part) == [p], f"part {part} at the position of {whole}"
-            assert _pos(query, part) == [], f"no part {part} in query mode"
-        assert len(_pos(query, whole)) == 1
-    assert ("ht-2026-001" in dict(query)) and ("ht" not in dict(query))
-
-
-def test_simple_words_have_no_duplicate_parts() -> None:
-    assert _words("contract 2026") == [("contract", 0), ("2026", 1)]
-
-
-def test_cjk_words_are_segmented_with_consecutive_positions() -> None:
-    tokens = _words("北京星辰传媒有限公司签订广告发布合同")
-    terms = [t for t, _ in tokens]
-    assert "星辰" in terms and "广告" in terms and "合同" in terms
-    positions = [p for _, p in tokens]
-    assert positions == list(range(len(tokens))), "one position per token inside a run"
-
-
-def test_positions_gap_across_punctuation() -> None:
-    apart = _words("广告，发布；合同")
-    together = _words("广告发布合同")
-    assert _pos(together, "发布")[0] - _pos(together, "广告")[0] == 1
-    assert _pos(apart, "发布")[0] - _pos(apart, "广告")[0] >= 2
-    assert _pos(apart, "合同")[0] - _pos(apart, "发布")[0] >= 2
-    latin = _words("alpha, beta gamma")
-    assert _pos(latin, "beta")[0] - _pos(latin, "alpha")[0] >= 2
-    assert _pos(latin, "gamma")[0] - _pos(latin, "beta")[0] == 1
-
-
 def test_query_words() -> None:
     assert query_words(fold_text("應收賬款逾期 HT-2026-001")) == ["应收", "账款", "逾期", "ht-2026-001"]
 
 
-# --- grams -----------------------------------------------------------------------
+def test_cjk_runs_are_segmented_into_words_that_make_up_the_run() -> None:
+    run = "北京星辰传媒有限公司签订广告发布合同"
+    words = segment(run)
+    assert "星辰" in words and "广告" in words and "合同" in words
+    assert "".join(words) == run, "segmenting loses and adds nothing"
+
 
 def test_grams_of() -> None:
     assert grams_of("星") == ["星"]
@@ -164,58 +136,125 @@ def test_grams_of() -> None:
     assert grams_of("星辰传媒") == ["星辰", "辰传", "传媒"]
 
 
-def test_gram_tokens_unigrams_and_bigrams_at_one_position() -> None:
-    got = list(gram_tokens("星辰传"))
-    assert got == [("星", 0), ("星辰", 0), ("辰", 1), ("辰传", 1), ("传", 2)]
+# --- the token columns -------------------------------------------------------------------
+
+def test_the_columns_are_the_engines_columns_in_order() -> None:
+    assert tuple(index_columns("t", "x")) == COLUMNS
+    assert COLUMNS == ("title", "content", "parts", "tbi", "bi", "tuni", "uni")
 
 
-def test_gram_tokens_never_join_runs() -> None:
-    got = list(gram_tokens(fold_text("广告，发布 HT-2026 合同")))
-    terms = [t for t, _ in got]
-    assert "告发" not in terms and "布合" not in terms
-    assert not any("ht" in t or "2026" in t for t in terms), "latin words are not n-grammed"
-    pos = dict((t, p) for t, p in got)
-    assert pos["发"] - pos["告"] >= 2 and pos["合"] - pos["布"] >= 2
+def test_latin_words_are_kept_whole_and_their_parts_go_to_the_parts_column() -> None:
+    cols = _cols("合同编号 HT-2026-001 联系 zhang.wei@example.com")
+    assert cols["content"] == ["ht-2026-001", GAP, "zhang.wei@example.com"]
+    assert cols["parts"] == ["ht", "2026", "001", "zhang", "wei", "example", "com"]
+    assert query_words(fold_text("HT-2026-001")) == ["ht-2026-001"], "a query uses the whole word only"
 
 
-# --- the Whoosh analysers ---------------------------------------------------------
-
-def _run(analyzer, text: str, mode: str) -> list[tuple[str, int]]:
-    return [(t.text, t.pos) for t in analyzer(text, positions=True, mode=mode)]
-
-
-def test_word_analyzer_query_mode_keeps_whole_words_only() -> None:
-    text = fold_text("HT-2026-001 广告发布合同")
-    index = _run(WordAnalyzer(), text, "index")
-    query = _run(WordAnalyzer(), text, "query")
-    assert query == [("ht-2026-001", 0), ("广告", 1), ("发布", 2), ("合同", 3)]
-    assert ("ht", 0) in index and ("2026", 0) in index and ("001", 0) in index
-    assert [t for t in index if t[0] not in ("ht", "2026", "001")] == query
+def test_title_words_and_parts() -> None:
+    cols = _cols("正文 body-text", title="Amendment HT-2026-001 补充协议")
+    assert cols["title"] == ["amendment", "ht-2026-001", GAP]
+    assert cols["content"] == ["body-text"]
+    assert cols["parts"] == ["ht", "2026", "001", "body", "text"], "title parts first, then the text's"
+    assert cols["tbi"] == ["补充", "充协", "协议"] and cols["tuni"] == ["补", "充", "协", "议"]
+    assert cols["bi"] == ["正文"] and cols["uni"] == ["正", "文"], "the text's grams apart from the title's"
 
 
-def test_gram_analyzer_is_the_same_in_both_modes() -> None:
-    text = fold_text("星辰傳媒")
-    assert _run(GramAnalyzer(), text, "query") == _run(GramAnalyzer(), text, "index") == \
-        list(gram_tokens("星辰传媒"))
+def test_simple_words_have_no_parts() -> None:
+    cols = _cols("contract 2026 Müller")
+    assert cols["content"] == ["contract", "2026", "müller"]
+    assert cols["parts"] == []
 
 
-def test_schema_fields_use_the_analysers() -> None:
-    schema = build_schema()
-    q = list(schema["content"].process_text("ht-2026-001", mode="query"))
-    i = list(schema["content"].process_text("ht-2026-001", mode="index"))
-    assert q == ["ht-2026-001"] and set(i) == {"ht-2026-001", "ht", "2026", "001"}
-    assert list(schema["grams"].process_text("星辰")) == ["星", "星辰", "辰"]
+def test_gap_between_runs_of_words() -> None:
+    assert _words("alpha, beta gamma") == ["alpha", GAP, "beta", "gamma"]
+    assert _words("alpha beta") == ["alpha", "beta"], "white space is no boundary"
+    assert _words("contract 合同 amendment") == ["contract", GAP, "amendment"], "a CJK run interrupts words"
+    assert _words("合同 contract") == ["contract"], "no GAP before the first word"
+    assert _words("a，b；c。。。d") == ["a", GAP, "b", GAP, "c", GAP, "d"], "one GAP per boundary"
 
 
-def test_analyzer_equality_drives_schema_comparison() -> None:
-    assert WordAnalyzer() == WordAnalyzer() and hash(WordAnalyzer()) == hash(WordAnalyzer())
-    assert WordAnalyzer() != GramAnalyzer()
+def test_bigrams_and_unigrams_in_order() -> None:
+    cols = _cols("星辰传媒")
+    assert cols["bi"] == ["星辰", "辰传", "传媒"]
+    assert cols["uni"] == ["星", "辰", "传", "媒"]
+    assert _cols("星")["bi"] == [] and _cols("星")["uni"] == ["星"], "one character: a unigram only"
+
+
+def test_grams_never_join_runs() -> None:
+    cols = _cols("广告，发布 HT-2026 合同")
+    assert cols["bi"] == ["广告", GAP, "发布", GAP, "合同"]
+    assert cols["uni"] == ["广", "告", GAP, "发", "布", GAP, "合", "同"]
+    assert "告发" not in cols["bi"] and "布合" not in cols["bi"]
+
+
+def test_no_cjk_in_word_columns_and_no_latin_in_gram_columns() -> None:
+    text = "北京星辰传媒有限公司 HT-2026-001 签订 Contract 广告发布合同 zhang.wei@example.com"
+    cols = _cols(text, title="廣告發佈合約 Amendment No.2")
+    for c in ("title", "content", "parts"):
+        assert cols[c] and not any(has_cjk(t) for t in cols[c]), c
+    for c in ("tbi", "bi", "tuni", "uni"):
+        assert cols[c] and all(t == GAP or has_cjk(t) for t in cols[c]), c
+    assert "广告" in cols["tbi"] and "合约" in cols["tbi"], "titles are folded too"
+
+
+def test_no_token_holds_a_space_or_is_empty() -> None:
+    cols = index_columns(fold_text("标题 title"), fold_text("a  b\t\n c，，d 合同\u3000签订 ＨＴ－２０２６"))
+    for name, value in cols.items():
+        assert "  " not in value and not value.startswith(" ") and not value.endswith(" "), name
+        assert all(t and not t.isspace() for t in value.split(" ") if value), name
 
 
 def test_amounts_with_thousands_separators_stay_whole() -> None:
-    tokens = _words("合同金额：人民币 1,250,000.00 元，共3，500份")
-    assert _pos(tokens, "1,250,000.00"), tokens
-    assert _pos(tokens, "3,500"), "a full-width comma between digit groups folds to ','"
-    assert _pos(tokens, "250") == _pos(tokens, "1,250,000.00"), "parts sit at the whole's position"
+    cols = _cols("合同金额：人民币 1,250,000.00 元，共3，500份")
+    assert "1,250,000.00" in cols["content"], cols
+    assert "3,500" in cols["content"], "a full-width comma between digit groups folds to ','"
+    assert {"1", "250", "000", "00"} <= set(cols["parts"]), "parts go to the parts column"
     assert query_words(fold_text("1,250,000.00")) == ["1,250,000.00"]
     assert query_words(fold_text("甲方,乙方")) == ["甲方", "乙方"], "a comma before CJK still separates"
+
+
+# --- as the engine reads them ------------------------------------------------------------
+
+@pytest.fixture
+def fts():
+    """An in-memory FTS5 table with the index's tokenizer, and its token
+    instances (term, column, position)."""
+    con = sqlcipher3.connect(":memory:")
+    con.execute(f"CREATE VIRTUAL TABLE f USING fts5({', '.join(COLUMNS)}, tokenize=\"{TOKENIZER}\")")
+    con.execute("CREATE VIRTUAL TABLE v USING fts5vocab(f, instance)")
+    yield con
+    con.close()
+
+
+def _engine_tokens(con, cols: dict[str, str]) -> dict[str, list[str]]:
+    con.execute("DELETE FROM f")
+    con.execute(f"INSERT INTO f ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                [cols[c] for c in COLUMNS])
+    out: dict[str, list[str]] = {c: [] for c in COLUMNS}
+    for term, col in con.execute("SELECT term, col FROM v ORDER BY col, offset"):
+        out[col].append(term)
+    return out
+
+
+@pytest.mark.parametrize("title, text", [
+    ("Amendment HT-2026-001", "Contract No. HT-2026-001, zhang.wei@example.com; O'Neil & Co. a_b c/d x+y"),
+    ("廣告發佈合約", "北京星辰傳媒有限公司，签订广告发布合同。金额 1,250,000.00 元"),
+    ("Café Müller ①", "naïve ＡＢ１２ 〇 々 𫖮𬭚 星"),
+])
+def test_the_engine_splits_on_spaces_only(fts, title: str, text: str) -> None:
+    """FTS5 sees exactly the analyser's tokens: none split at - . @ ' & _ / + ,
+    and GAP is a token of its own (it takes a position)."""
+    cols = index_columns(fold_text(title), fold_text(text))
+    assert _engine_tokens(fts, cols) == {c: v.split(" ") if v else [] for c, v in cols.items()}
+
+
+def test_no_phrase_matches_across_a_gap(fts) -> None:
+    cols = index_columns("", fold_text("alpha, beta gamma 广告，发布合同"))
+    _engine_tokens(fts, cols)
+
+    def hit(expr: str) -> bool:
+        return fts.execute("SELECT count(*) FROM f WHERE f MATCH ?", (expr,)).fetchone()[0] == 1
+
+    assert hit('content : "beta gamma"') and not hit('content : "alpha beta"')
+    assert hit('bi : "发布 布合 合同"') and not hit('bi : "广告 告发"') and not hit('bi : "广告 发布"')
+    assert hit('uni : "发 布"') and not hit('uni : "告 发"')

@@ -1,12 +1,15 @@
-"""The query language: parse trees, usage errors, strict/loose compilation."""
+"""The query language: parse trees, usage errors, strict/loose compilation
+into trees of FTS5 matches and filters, and those trees against a small index."""
 
 from __future__ import annotations
 
 import pytest
-from whoosh import query as q
 
 from archive_manager.errors import UsageError
-from archive_manager.index.query import Leaf, Node, compile_query, parse
+from archive_manager.index import search_classes
+from archive_manager.index.query import (
+    And, Compiled, Every, Filter, Leaf, Match, Node, Not, Or, compile_query, parse,
+)
 from tests.index.support import build, doc
 
 
@@ -123,21 +126,37 @@ def test_only_punctuation_is_a_usage_error(text: str) -> None:
 
 # --- compilation ------------------------------------------------------------------------
 
+WORDS, BIGRAMS, UNIGRAMS = "{title content parts}", "{tbi bi}", "{tuni uni}"
+
+
+def _matches_of(expr) -> list[str]:
+    """The MATCH strings of a compiled tree, in order."""
+    if isinstance(expr, Match):
+        return [expr.expr]
+    if isinstance(expr, Not):
+        return _matches_of(expr.item)
+    if isinstance(expr, (And, Or)):
+        return [m for item in expr.items for m in _matches_of(item)]
+    return []
+
+
 def test_single_word_is_not_tiered() -> None:
     c = compile_query("合同")
-    assert not c.tiered and c.strict == c.loose
+    assert not c.tiered and c.strict == c.loose == Match(f'{BIGRAMS} : "合同"')
 
 
 def test_implicit_group_is_strict_and_loose() -> None:
     c = compile_query("合同 逾期")
     assert c.tiered
-    assert isinstance(c.strict, q.And) and isinstance(c.loose, q.Or)
+    terms = (Match(f'{BIGRAMS} : "合同"'), Match(f'{BIGRAMS} : "逾期"'))
+    assert c.strict == And(terms) and c.loose == Or(terms)
     assert set(c.needles) >= {"合同", "逾期"}
 
 
 def test_chinese_run_is_an_implicit_group() -> None:
     c = compile_query("应收账款逾期")
-    assert c.tiered and isinstance(c.strict, q.And) and isinstance(c.loose, q.Or)
+    assert c.tiered and isinstance(c.strict, And) and isinstance(c.loose, Or)
+    assert c.strict.items == c.loose.items and len(c.strict.items) == 3
     assert "应收账款逾期" in c.needles and c.needles[0] == "应收账款逾期", "longest needle first"
 
 
@@ -145,6 +164,9 @@ def test_explicit_operators_are_the_same_in_both_forms() -> None:
     for text in ("合同 AND 逾期", "合同 OR 逾期", '"广告发布合同"', "合同 -逾期"):
         c = compile_query(text)
         assert not c.tiered and c.strict == c.loose, text
+    assert compile_query("合同 AND 逾期").strict == And((Match(f'{BIGRAMS} : "合同"'), Match(f'{BIGRAMS} : "逾期"')))
+    assert compile_query("合同 OR 逾期").strict == Or((Match(f'{BIGRAMS} : "合同"'), Match(f'{BIGRAMS} : "逾期"')))
+    assert compile_query("合同 -逾期").strict == And((Match(f'{BIGRAMS} : "合同"'), Not(Match(f'{BIGRAMS} : "逾期"'))))
 
 
 def test_needles_are_folded_and_deduplicated() -> None:
@@ -153,13 +175,44 @@ def test_needles_are_folded_and_deduplicated() -> None:
     assert "廣告" not in c.needles
 
 
-def test_chinese_words_match_through_the_ngram_field_only() -> None:
-    assert compile_query("星").strict.all_terms() == {("grams", "星")}
-    assert compile_query("星辰").strict.all_terms() == {("grams", "星辰")}
-    assert compile_query("title:星辰").strict.all_terms() == {("tgrams", "星辰")}
-    three = compile_query('"星辰传"').strict
-    assert three.all_terms() == {("grams", "星辰"), ("grams", "辰传")} and "Phrase" in repr(three)
-    assert compile_query("amendment").strict.all_terms() == {("title", "amendment"), ("content", "amendment")}
+def test_chinese_words_match_through_bigram_phrases_and_one_character_through_unigrams() -> None:
+    assert compile_query("星").strict == Match(f'{UNIGRAMS} : "星"')
+    assert compile_query("星辰").strict == Match(f'{BIGRAMS} : "星辰"')
+    assert compile_query("有限公司").strict == Match(f'{BIGRAMS} : "有限 限公 公司"'), (
+        "a longer word: the phrase of its bigrams, i.e. this exact substring")
+    assert compile_query('"星辰传"').strict == Match(f'{BIGRAMS} : "星辰 辰传"')
+    assert compile_query("星辰傳媒").strict == And((Match(f'{BIGRAMS} : "星辰"'), Match(f'{BIGRAMS} : "传媒"'))), (
+        "folded before it is segmented")
+
+
+def test_words_of_letters_match_the_word_columns() -> None:
+    assert compile_query("Amendment").strict == Match(f'{WORDS} : "amendment"')
+    assert compile_query("HT-2026-001").strict == Match(f'{WORDS} : "ht-2026-001"'), "the whole word only"
+    assert compile_query("ＨＴ－２０２６－００１").strict == Match(f'{WORDS} : "ht-2026-001"')
+    assert compile_query('"ad contract"').strict == Match(f'{WORDS} : "ad contract"'), "a phrase of words"
+
+
+def test_title_searches_the_title_columns_only() -> None:
+    assert compile_query("title:星辰").strict == Match('tbi : "星辰"')
+    assert compile_query("title:星").strict == Match('tuni : "星"')
+    assert compile_query("title:amendment").strict == Match('title : "amendment"')
+    assert compile_query('title:"广告发布合同"').strict == Match('tbi : "广告 告发 发布 布合 合同"')
+    for text in ("title:补充协议", 'title:"补充 协议"', "title:HT-2026-001 title:星辰"):
+        for m in _matches_of(compile_query(text).strict):
+            assert m.split(" : ")[0] in ("title", "tbi", "tuni"), (text, m)
+
+
+def test_filters_compile_to_filters() -> None:
+    assert compile_query("client:C001").strict == Filter("client", "C001")
+    assert compile_query("type:contract 合同").loose == And((Match(f'{BIGRAMS} : "合同"'), Filter("type", "contract")))
+    assert compile_query("-合同").strict == Not(Match(f'{BIGRAMS} : "合同"'))
+    assert Every() not in (compile_query("client:C001 -合同").strict.items)
+
+
+def test_rank_is_every_positive_term() -> None:
+    assert compile_query("合同 -逾期").rank == f'({BIGRAMS} : "合同")'
+    assert compile_query("合同 OR amendment").rank == f'({BIGRAMS} : "合同") OR ({WORDS} : "amendment")'
+    assert compile_query("client:C001 -合同").rank is None, "nothing to rank by"
 
 
 def test_unquoted_chinese_runs_of_several_words_are_kept_for_ranking() -> None:
@@ -173,10 +226,24 @@ def test_negated_words_are_not_needles() -> None:
 
 
 def test_stopwords_dropped_from_multi_word_chinese_runs_only() -> None:
-    assert ("grams", "的") in compile_query("的").strict.all_terms(), "a lone 的 is searchable"
+    assert compile_query("的").strict == Match(f'{UNIGRAMS} : "的"'), "a lone 的 is searchable"
     for form in ("strict", "loose"):
-        terms = {t for _, t in getattr(compile_query("合同的逾期"), form).all_terms()}
-        assert "的" not in terms and {"合同", "逾期"} <= terms, form
+        got = _matches_of(getattr(compile_query("合同的逾期"), form))
+        assert got == [f'{BIGRAMS} : "合同"', f'{BIGRAMS} : "逾期"'], form
+
+
+@pytest.mark.parametrize("text", ['a"b', 'NEAR(合同 逾期)', "合同*", "^合同", "content:合同", "o'neil",
+                                  "x AND y", "and or not", '"a ""b"""', "{title}:x", "1,250 - 3"])
+def test_match_strings_quote_every_term(text: str) -> None:
+    """Every term is one FTS5 string: nothing of the user's query is read as FTS5 syntax."""
+    try:
+        c = compile_query(text)
+    except UsageError:
+        return
+    for m in _matches_of(c.strict) + _matches_of(c.loose):
+        cols, _, term = m.partition(" : ")
+        assert cols in (WORDS, BIGRAMS, UNIGRAMS), m
+        assert term.startswith('"') and term.endswith('"') and '"' not in term[1:-1].replace('""', ""), m
 
 
 # --- compiled queries against a small index ---------------------------------------------
@@ -191,15 +258,18 @@ def corpus(tmp_path_factory):
         doc("both-c2", "合同 逾期", client="C002", type="contract"),
         doc("title-only", "正文 无关", title="补充协议 第一号", client="C002", type="amendment"),
         doc("xieyi-text", "本补充协议正文", title="其他", client="C002", type="amendment"),
+        doc("code-title", "正文", title="Amendment HT-2026-009", client="C003", type="amendment"),
+        doc("code-text", "see amendment HT-2026-009 正文", title="其他", client="C003", type="amendment"),
     ]
     index = build(tmp_path_factory.mktemp("query"), docs)
     yield index
     index.close()
 
 
-def _matches(index, query) -> set[str]:
-    s = index.searcher()
-    return {r["doc_id"] for r in s.search(query, limit=None)}
+def _matches(index, expr) -> set[str]:
+    """The documents a compiled tree selects, through the search's own SQL."""
+    _, hits = search_classes([index], Compiled(expr, expr), 1000)
+    return {h.doc_id for h in hits}
 
 
 def test_strict_needs_all_words_loose_any(corpus) -> None:
@@ -233,21 +303,44 @@ def test_title_field_searches_titles_only(corpus) -> None:
     assert _matches(corpus, compile_query("title:补充协议").strict) == {"title-only"}
     assert _matches(corpus, compile_query("补充协议").strict) == {"title-only", "xieyi-text"}
     assert _matches(corpus, compile_query('title:"补充协议"').strict) == {"title-only"}
+    assert _matches(corpus, compile_query("title:amendment").strict) == {"code-title"}
+    assert _matches(corpus, compile_query("amendment").strict) == {"code-title", "code-text"}
+    assert _matches(corpus, compile_query("title:HT-2026-009").strict) == {"code-title"}
 
 
-def test_long_chinese_words_match_through_a_covering_set_of_bigrams() -> None:
-    from archive_manager.index.query import _cover
+def test_parts_of_a_compound_word_find_it(corpus) -> None:
+    assert _matches(corpus, compile_query("2026").strict) == {"code-title", "code-text"}
+    assert _matches(corpus, compile_query("ht").strict) == {"code-title", "code-text"}
 
-    assert _cover("监测数据") == ["监测", "数据"]
-    assert _cover("有限公司") == ["有限", "公司"]
-    assert _cover("星辰传媒公") == ["星辰", "传媒", "媒公"], "an odd length ends on the last bigram"
-    assert _cover("逾期") == ["逾期"] and _cover("款") == ["款"]
-    for word in ("监测数据", "星辰传媒公", "上海东方广告"):
-        covered = set()
-        for g in _cover(word):
-            start = word.index(g)
-            covered.update(range(start, start + len(g)))
-        assert covered == set(range(len(word))), word
+
+def test_title_search_for_a_part_of_a_compound_title_word(corpus) -> None:
+    """Whoosh indexed the parts of HT-2026-009 in the title field too, so
+    ``title:2026`` found a document by its title's code; the parts column is
+    shared by title and text, so a title search cannot reach the title's parts."""
+    got = _matches(corpus, compile_query("title:2026").strict)
+    assert got == {"code-title"}, (
+        "BUG analysis.index_columns puts the title's parts (ht, 2026, 009) into the `parts` column "
+        "shared with the text, and query._word_term searches `title` alone for title:, so "
+        f"title:2026 no longer finds a document titled 'Amendment HT-2026-009' (got {got})")
+
+
+def test_long_chinese_words_match_as_the_exact_substring() -> None:
+    """A word of several characters matches the phrase of its bigrams: the
+    characters adjacent and in order, wherever segmentation put its boundaries."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        from pathlib import Path
+
+        index = build(Path(tmp), [doc("whole", "环境监测数据报告"), doc("apart", "监测 数据"),
+                                  doc("reversed", "数据监测"), doc("inside", "北京星辰传媒有限公司")])
+        try:
+            assert _matches(index, compile_query("监测数据").strict) == {"whole"}
+            assert _matches(index, compile_query("有限公司").strict) == {"inside"}
+            assert _matches(index, compile_query("辰传").strict) == {"inside"}, "across jieba's boundary"
+            assert _matches(index, compile_query("测").strict) == {"whole", "apart", "reversed"}
+        finally:
+            index.close()
 
 
 # --- limits: depth and terms (issue 13) ------------------------------------------------
