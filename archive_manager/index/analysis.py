@@ -228,6 +228,8 @@ def index_columns(folded_title: str, folded_text: str) -> dict[str, str]:
     words, parts = _word_column(folded_text)
     tbi, tuni = _gram_columns(folded_title)
     bi, uni = _gram_columns(folded_text)
+    if title_parts:  # title: finds a part of a compound title word too (after a GAP: in no phrase)
+        title_words += ([] if title_words[-1:] == [GAP] else [GAP]) + title_parts
     return {"title": " ".join(title_words), "content": " ".join(words),
-            "parts": " ".join(title_parts + parts), "tbi": " ".join(tbi), "bi": " ".join(bi),
+            "parts": " ".join(parts), "tbi": " ".join(tbi), "bi": " ".join(bi),
             "tuni": " ".join(tuni), "uni": " ".join(uni)}

@@ -12,6 +12,7 @@ the slots that lag. The index can be behind the vault, never ahead of it.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import threading
@@ -62,16 +63,23 @@ class IndexDocument:
     text: str
 
     def row(self) -> tuple:
-        return (self.doc_id, self.client, self.slot, self.type, int(self.date.replace("-", "")),
-                self.version, self.title, self.text[:MAX_BODY])
+        fields = (self.doc_id, self.client, self.slot, self.type, int(self.date.replace("-", "")),
+                  self.version, self.title, self.text[:MAX_BODY])
+        return (*fields, row_checksum(fields))
 
     def columns(self) -> tuple:
         cols = index_columns(fold_text(self.title), fold_text(self.text))
         return tuple(cols[c] for c in COLUMNS)
 
 
-_INSERT_DOC = ("INSERT INTO docs (doc_id, client, slot, type, date, version, title, body) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_DOC = ("INSERT INTO docs (doc_id, client, slot, type, date, version, title, body, checksum) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def row_checksum(fields: tuple) -> str:
+    """SHA-256 of a document row's fields (doc_id, client, slot, type, date,
+    version, title, body), checked when a hit is shown."""
+    return hashlib.sha256(json.dumps(list(fields), ensure_ascii=False).encode("utf-8")).hexdigest()
 _INSERT_FTS = f"INSERT INTO fts (rowid, {', '.join(COLUMNS)}) VALUES (?{', ?' * len(COLUMNS)})"
 
 
@@ -105,6 +113,7 @@ class ClassIndex:
         self.lock = threading.RLock()  # one connection, used by one thread at a time
         self._con = None
         self._gen: int | None = None
+        self._opened: tuple | None = None  # (device, inode) of the file the connection opened
 
     # --- opening ---------------------------------------------------------
 
@@ -125,7 +134,9 @@ class ClassIndex:
         current key generation, or an older one the caller holds (an index
         a rotation has not re-keyed yet; reindex re-keys it)."""
         if self._con is not None:
-            return self._con
+            if self._identity() == self._opened:
+                return self._con
+            self.close()  # replaced (rebuilt, re-keyed) by another object or process: open the new one
         if not self.exists():
             if self.folder.is_dir():
                 raise IntegrityError(f"the {self.access_class} search index was made by an earlier version",
@@ -144,9 +155,16 @@ class ClassIndex:
                 continue
             con.execute(f"PRAGMA cache_size = -{max(1024, self.cache_bytes >> 10)}")
             self._check_meta(con)
-            self._con, self._gen = con, gen
+            self._con, self._gen, self._opened = con, gen, self._identity()
             return con
         raise failure or IntegrityError(f"{self.what}: no key opens it", hint=REINDEX_HINT)
+
+    def _identity(self) -> tuple | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return st.st_dev, st.st_ino
 
     def _check_meta(self, con) -> None:
         with db.checked(self.what):

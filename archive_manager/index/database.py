@@ -26,6 +26,12 @@ SCHEMA_VERSION = 2  # 1: Whoosh (index/<class>/); 2: SQLCipher FTS5 (index/<clas
 BUSY_MS = 30_000
 REINDEX_HINT = "run 'archive reindex --if-needed' to rebuild it from the vault"
 
+# FTS5 blocks small enough to fit one SQLCipher page (4096 bytes less 80 of IV
+# and HMAC): a page that fails its HMAC is handed to SQLite zeroed, which a
+# b-tree page betrays (SQLite refuses it as malformed) but a block spilled to an
+# overflow page would not (its tail would read as zeros: no matches).
+FTS_PAGE = 3000
+
 SCHEMA = f"""
 CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE docs (
@@ -37,7 +43,8 @@ CREATE TABLE docs (
     date INTEGER NOT NULL,          -- YYYYMMDD
     version INTEGER NOT NULL,
     title TEXT NOT NULL,            -- as filed, for hits and snippets
-    body TEXT NOT NULL              -- the text as extracted (cut at MAX_BODY), for snippets
+    body TEXT NOT NULL,             -- the text as extracted (cut at MAX_BODY), for snippets
+    checksum TEXT NOT NULL          -- of the fields above: a page SQLCipher zeroes shows
 );
 CREATE INDEX docs_slot ON docs (slot);
 CREATE INDEX docs_client ON docs (client, id);
@@ -46,6 +53,7 @@ CREATE INDEX docs_date ON docs (date, id);
 CREATE TABLE slots (slot TEXT PRIMARY KEY, revision TEXT NOT NULL);
 CREATE VIRTUAL TABLE fts USING fts5({", ".join(COLUMNS)}, content='', contentless_delete=1,
     tokenize="{TOKENIZER}");
+INSERT INTO fts (fts, rank) VALUES ('pgsz', {FTS_PAGE});
 """
 
 Error = sqlcipher3.Error
@@ -60,6 +68,7 @@ def connect(path: Path, key: bytes, what: str, create: bool = False) -> "sqlciph
     con = sqlcipher3.connect(str(path), timeout=BUSY_MS / 1000, isolation_level=None,
                              check_same_thread=False)
     try:
+        con.execute("PRAGMA cipher_log_level = NONE")  # failures come back as errors, not lines on stderr
         con.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
         con.execute("PRAGMA cipher_memory_security = ON")
         con.execute("PRAGMA temp_store = MEMORY")
@@ -107,6 +116,15 @@ def immediate(con: "sqlcipher3.Connection", what: str) -> Iterator["sqlcipher3.C
         con.execute("COMMIT")
 
 
+def sound(con, what: str) -> None:
+    """Raise unless the connection is still sound. A page that fails its HMAC
+    is handed to the statement reading it zeroed while the pager records the
+    error, so a later read that reaches the file fails: a search's answers
+    stand only if the reads after them work."""
+    with checked(what):
+        con.execute("SELECT count(*) FROM meta").fetchone()
+
+
 def create(path: Path, key: bytes, what: str, meta: dict[str, str]) -> "sqlcipher3.Connection":
     """A new, empty database at ``path`` (which must not exist)."""
     con = connect(path, key, what, create=True)
@@ -127,4 +145,5 @@ def remove(path: Path) -> None:
             pass
 
 
-__all__ = ["REINDEX_HINT", "SCHEMA_VERSION", "checked", "connect", "create", "damaged", "immediate", "remove"]
+__all__ = ["REINDEX_HINT", "SCHEMA_VERSION", "checked", "connect", "create", "damaged", "immediate", "remove",
+           "sound"]

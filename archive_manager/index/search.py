@@ -23,7 +23,8 @@ from dataclasses import dataclass, replace
 
 from archive_manager.index import database as db
 from archive_manager.index.analysis import Folded, fold, fold_text
-from archive_manager.index.classindex import ClassIndex
+from archive_manager.errors import IntegrityError
+from archive_manager.index.classindex import ClassIndex, row_checksum
 from archive_manager.index.query import And, Compiled, Every, Filter, Match, Not, Or
 from archive_manager.index.snippets import make_snippet
 
@@ -152,15 +153,19 @@ def _scored(con, expr, rank: str | None, limit: int) -> list[tuple[int, float]]:
     return [(rowid, score / top) for rowid, score in best]
 
 
-def _rows(con, scored: list[tuple[int, float]], access_class: str, tier: int) -> list[tuple[Hit, str]]:
+def _rows(con, scored: list[tuple[int, float]], access_class: str, tier: int,
+          what: str) -> list[tuple[Hit, str]]:
     if not scored:
         return []
     found = {r[0]: r[1:] for r in con.execute(
-        "SELECT id, doc_id, client, type, title, date, version, body FROM docs WHERE id IN "
+        "SELECT id, doc_id, client, slot, type, date, version, title, body, checksum FROM docs WHERE id IN "
         "(SELECT value FROM json_each(?))", (json.dumps([i for i, _ in scored]),))}
     out = []
     for rowid, score in scored:
-        doc_id, client, doc_type, title, day, version, body = found[rowid]
+        row = found.get(rowid)
+        if row is None or row_checksum(row[:-1]) != row[-1]:
+            raise IntegrityError(f"{what}: a document's entry failed its check (damaged)", hint=db.REINDEX_HINT)
+        doc_id, client, _, doc_type, day, version, title, body, _ = row
         date = f"{day // 10000:04d}-{day // 100 % 100:02d}-{day % 100:02d}"
         out.append((Hit(doc_id, client, doc_type, access_class, title, date, int(version), score, tier, ""),
                     body or title))
@@ -177,17 +182,19 @@ def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, cl
     for index in indexes:
         with index.lock, db.checked(index.what):
             con = index.reader()
-            hits.extend(_rows(con, _scored(con, strict, compiled.rank, fetch), index.access_class, 0))
+            hits.extend(_rows(con, _scored(con, strict, compiled.rank, fetch), index.access_class, 0, index.what))
             n, whole = _count(con, loose)  # loose == strict when not tiered
             total += n
             exact = exact and whole
+            db.sound(con, index.what)
     need = limit - len(hits)
     if compiled.tiered and need > 0:  # partial matches only fill what full matches leave
         rest = _merge(And((loose, Not(strict))))
         for index in indexes:
             with index.lock, db.checked(index.what):
                 con = index.reader()
-                hits.extend(_rows(con, _scored(con, rest, compiled.rank, need), index.access_class, 1))
+                hits.extend(_rows(con, _scored(con, rest, compiled.rank, need), index.access_class, 1, index.what))
+                db.sound(con, index.what)
     folded: dict[str, Folded] = {}  # doc_id -> fold(text), shared by re-ranking and snippets
     if compiled.runs:
         hits = [(replace(h, verbatim=_verbatim(h, text, compiled.runs, folded)), text) for h, text in hits]
