@@ -101,6 +101,7 @@ class _Stored:
     duplicate: bool
     index: IndexEntry | None = None
     warnings: list[str] = field(default_factory=list)
+    compact: bool = False  # the slot's metadata records are due for compaction
 
 
 def _text_entry(ext: Extraction) -> dict:
@@ -203,6 +204,8 @@ class FilingPipeline:
             plan = self.validate(req, size)
             ext = self.extract(req.path, req.source)
             stored = self.store(req, plan, ext, rec)
+        if stored.compact:
+            self.compact(req.client, plan.access_class, stored)
         if self.batch is not None and stored.index is not None:
             self.batch.add(stored.index)
         return FiledDocument(str(req.path), stored.doc_id, stored.version, stored.duplicate,
@@ -277,12 +280,10 @@ class FilingPipeline:
                 rec.objects.update(doc_id=dup[0], version=dup[1], duplicate=True)
                 return _Stored(dup[0], dup[1], True)
             before = slot_digest(latest_versions(slot.documents))
-            entry = slot.documents.setdefault(doc_id, {"versions": []})
-            entry["type"] = req.doc_type
-            entry["title"] = req.title or entry.get("title") or req.path.stem
-            if req.tags:
-                entry["tags"] = list(req.tags)
-            entry["versions"].append({
+            known = slot.documents.get(doc_id, {})
+            fields = {"type": req.doc_type, "title": req.title or known.get("title") or req.path.stem,
+                      **({"tags": list(req.tags)} if req.tags else {})}
+            entry = slot.add_version(doc_id, fields, {
                 "version": version, "blob": blob, "epoch": slot.epoch, "sha256": digest,
                 "size": size, "original_name": req.path.name, "date": plan.date, "type": req.doc_type,
                 "filed_at": rt.timestamp(), "filed_by": session.user, "text": _text_entry(ext),
@@ -297,7 +298,18 @@ class FilingPipeline:
             if self.batch is None:  # index under the vault lock, right after the commit
                 tx.after_commit(lambda: self.index(stored))
             session.stage_slot(tx, slot, created)
+            stored.compact = slot.compaction_due()
         return stored
+
+    def compact(self, client: str, access_class: str, stored: _Stored) -> None:
+        """Fold the slot's metadata records into a new base, in its own
+        recorded commit, once they are due. The filing is done either way: a
+        failure is a warning, and the next filing of the slot tries again."""
+        try:
+            self.session.compact_slot(client, access_class)
+        except ArchiveError as exc:
+            stored.warnings.append(f"{stored.doc_id} is filed, but its dossier's metadata could not be "
+                                   f"compacted ({exc.message}); the next filing tries again")
 
     def index(self, stored: _Stored) -> None:
         """Into the class index now (without a batch; a batch is flushed by its

@@ -9,7 +9,8 @@ opaque random or keyed identifier: no client, title, file name or type.
     vault/directory.bin                    client directory, sealed under the directory key
     vault/.journal                         a commit in progress (see :mod:`archive_manager.vault.store`)
     vault/dossiers/<dossier>/<slot>/keys.json        content keys wrapped under the class key
-    vault/dossiers/<dossier>/<slot>/meta.bin         slot metadata, sealed under a content key
+    vault/dossiers/<dossier>/<slot>/meta.bin         slot metadata (its base), sealed under a content key
+    vault/dossiers/<dossier>/<slot>/meta/<seq>.bin   one commit's change to the metadata, sealed, chained
     vault/dossiers/<dossier>/<slot>/objects/<id>.bin one document version, sealed
 """
 
@@ -70,6 +71,12 @@ class VaultPaths:
 
     def slot_meta(self, dossier: str, slot: str) -> Path:
         return self.slot_dir(dossier, slot) / "meta.bin"
+
+    def slot_records(self, dossier: str, slot: str) -> Path:
+        return self.slot_dir(dossier, slot) / "meta"
+
+    def slot_record(self, dossier: str, slot: str, seq: int) -> Path:
+        return self.slot_records(dossier, slot) / f"{int(seq)}.bin"
 
     def objects(self, dossier: str, slot: str) -> Path:
         return self.slot_dir(dossier, slot) / "objects"
