@@ -25,12 +25,13 @@ the archive's problem, not the file's, and is retried.
 from __future__ import annotations
 
 import hashlib
+import json
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Protocol
 
-from archive_manager.crypto import encrypt_stream
+from archive_manager.crypto import encrypt_stream, seal_bytes
 from archive_manager.errors import ArchiveError, NotFound, UsageError
 from archive_manager.identifiers import check_date, parse_doc_id
 from archive_manager.index import IndexDocument, slot_digest
@@ -107,6 +108,19 @@ class _Stored:
 def _text_entry(ext: Extraction) -> dict:
     return {"status": ext.status, "reason": ext.reason, "format": ext.format,
             "chars": len(ext.text), "truncated": ext.truncated}
+
+
+def stage_text(tx, session: Session, slot: Slot, blob: str, doc_id: str, version: int, ext: Extraction) -> dict:
+    """Stage the extraction (text, status, reason) sealed beside the version,
+    so a reindex reads it instead of extracting again; returns what the
+    version's metadata records of it (its SHA-256). Sealed in memory: no
+    plaintext reaches the disk."""
+    body = json.dumps(ext.to_dict(), ensure_ascii=False, sort_keys=True).encode("utf-8")
+    sealed = seal_bytes(slot.content_key(slot.epoch), {"kind": "text", "epoch": slot.epoch},
+                        slot.text_binding(doc_id, version), body)
+    with tx.stream(session.vault.paths.text_blob(slot.dossier, slot.slot_id, blob)) as out:
+        out.write(sealed)
+    return {"sha256": hashlib.sha256(body).hexdigest()}
 
 
 def _open_source(req: FilingRequest) -> BinaryIO:
@@ -280,13 +294,14 @@ class FilingPipeline:
                 rec.objects.update(doc_id=dup[0], version=dup[1], duplicate=True)
                 return _Stored(dup[0], dup[1], True)
             before = slot_digest(latest_versions(slot.documents))
+            text = stage_text(tx, session, slot, blob, doc_id, version, ext)
             known = slot.documents.get(doc_id, {})
             fields = {"type": req.doc_type, "title": req.title or known.get("title") or req.path.stem,
                       **({"tags": list(req.tags)} if req.tags else {})}
             entry = slot.add_version(doc_id, fields, {
                 "version": version, "blob": blob, "epoch": slot.epoch, "sha256": digest,
                 "size": size, "original_name": req.path.name, "date": plan.date, "type": req.doc_type,
-                "filed_at": rt.timestamp(), "filed_by": session.user, "text": _text_entry(ext),
+                "filed_at": rt.timestamp(), "filed_by": session.user, "text": {**_text_entry(ext), **(text or {})},
                 **({"derived_from": list(req.derived_from)} if req.derived_from else {}),
             })
             slot.meta["revision"] = slot.meta.get("revision", 0) + 1

@@ -1,5 +1,6 @@
 """``archive verify``: decrypt and authenticate every metadata file (base and
-records) and document version the user may read (admins: all), recompute hashes, compare the vault's
+records) and document version and its extracted text the user may read
+(admins: all), recompute hashes, compare the vault's
 files with the newest state the audit log recorded (a dossier or vault rolled
 back to an older, validly encrypted copy), list every problem."""
 
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from archive_manager.audit.state import compare, record_slot, recorded_policy, recorded_state, retired_present
 from archive_manager.errors import ArchiveError
-from archive_manager.reading import Located, _Discard, decrypt_version
+from archive_manager.reading import Located, _Discard, decrypt_version, version_text
 from archive_manager.session import Session
 
 
@@ -128,6 +129,12 @@ def _verify_slot(session, directory, code, dossier, cls, counts, problems, notes
                 counts["bytes"] += v["size"]
             except ArchiveError as exc:
                 problems.append(_problem(code, where, exc.message, doc_id, v["version"]))
+            if (v.get("text") or {}).get("sha256") is not None:
+                referenced.add(f"{v['blob']}.text.bin")
+                try:
+                    version_text(session, found, v)
+                except ArchiveError as exc:
+                    problems.append(_problem(code, where, exc.message, doc_id, v["version"]))
     objects = session.vault.paths.objects(dossier, slot.slot_id)
     if objects.is_dir():
         for f in sorted(objects.iterdir()):

@@ -588,13 +588,13 @@ def test_a_client_add_killed_after_the_event_is_completed(archive, tmp_path):
     assert_clean(alice)
 
 
-@pytest.mark.parametrize("done", [0, 1, 2], ids=["no-rename", "blob-renamed", "keys-renamed"])
+@pytest.mark.parametrize("done", [0, 1, 2, 3], ids=["no-rename", "blob-renamed", "text-renamed", "keys-renamed"])
 def test_a_process_killed_after_the_event_is_rolled_forward(archive, tmp_path, done):
     vault_dir = archive.home.settings.vault_dir
     data = "已记录的合同".encode()
     crash_child(archive, tmp_path, str(done), data)
     journal = json.loads((vault_dir / ".journal").read_text(encoding="utf-8"))
-    assert len(journal["renames"]) == 3  # object, slot keys, slot metadata
+    assert len(journal["renames"]) == 4  # object, its text, slot keys, slot metadata
     event = events(archive)[-1]
     assert event["state"]["tx"] == journal["tx"]
 

@@ -12,6 +12,7 @@ opaque random or keyed identifier: no client, title, file name or type.
     vault/dossiers/<dossier>/<slot>/meta.bin         slot metadata (its base), sealed under a content key
     vault/dossiers/<dossier>/<slot>/meta/<seq>.bin   one commit's change to the metadata, sealed, chained
     vault/dossiers/<dossier>/<slot>/objects/<id>.bin one document version, sealed
+    vault/dossiers/<dossier>/<slot>/objects/<id>.text.bin  that version's extracted text, sealed
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ class VaultPaths:
 
     def blob(self, dossier: str, slot: str, blob: str) -> Path:
         return self.objects(dossier, slot) / f"{blob}.bin"
+
+    def text_blob(self, dossier: str, slot: str, blob: str) -> Path:
+        return self.objects(dossier, slot) / f"{blob}.text.bin"
 
 
 def binding(*parts: object) -> str:

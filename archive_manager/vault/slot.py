@@ -117,6 +117,9 @@ class Slot:
     def doc_binding(self, doc_id: str, version: int) -> str:
         return binding("doc", self.vault_id, self.dossier, self.access_class, doc_id, version)
 
+    def text_binding(self, doc_id: str, version: int) -> str:
+        return binding("text", self.vault_id, self.dossier, self.access_class, doc_id, version)
+
     # --- metadata -------------------------------------------------------
 
     @property

@@ -411,7 +411,8 @@ def test_a_reader_racing_a_compaction_reads_the_new_base(archive, tmp_path, smal
 
 def test_a_vault_written_before_records_keeps_working(tmp_path):
     """The legacy fixture (made by an earlier version's own code): its slot's
-    meta.bin is a base without records; new filings chain records to it, verify is clean."""
+    meta.bin is a base without records; new filings chain records to it, the
+    old version has no text object (the reindex extracts it), verify is clean."""
     from archive_manager.upgrading import upgrade
     from tests.conftest import open_home
 
@@ -429,6 +430,8 @@ def test_a_vault_written_before_records_keeps_working(tmp_path):
     assert record(bob, new[0], 1).is_file() and record(bob, new[1], 2).is_file()
     bob = open_home(home_dir).login("bob", "bob-pw")
     found = reading.locate(bob, old["doc_id"])
+    assert reading.version_text(bob, found, 1) is None
     assert {d for d in found.slot.documents} == {old["doc_id"], *new}
+    assert reading.version_text(bob, reading.locate(bob, new[0]), 1).status == "ok"
     report = verify_vault(open_home(home_dir).login("alice", "alice-pw"))
     assert report["ok"], report["problems"]
