@@ -52,14 +52,12 @@ def add_client(session: Session, code: str, name: str, fields: dict[str, str] | 
             dossier = rt.token(10)
             directory.add(code, dossier, name, rt.timestamp())
             gen = session.store().current(PROFILE_CLASS)
-            class_key = session.class_key(PROFILE_CLASS, gen)
             slot = new_slot(session.vault.vault_id, dossier, PROFILE_CLASS,
                             directory.slot(dossier, PROFILE_CLASS), gen, rt.random_bytes(32))
             slot.meta["profile"] = dict(fields or {})
             slot.meta["revision"] = 1
+            session.stage_slot(tx, slot, created=True)  # its wrapped content keys and metadata base
             paths = session.vault.paths
-            tx.write(paths.slot_keys(dossier, slot.slot_id), slot.wrapped_keys(class_key, gen, rt.random_bytes))
-            tx.write(paths.slot_meta(dossier, slot.slot_id), slot.sealed_meta())
             dir_gen = session.store().current(DIRECTORY)
             tx.write(paths.directory, directory.seal(session.vault.vault_id,
                                                      session.class_key(DIRECTORY, dir_gen), dir_gen))

@@ -25,12 +25,13 @@ the archive's problem, not the file's, and is retried.
 from __future__ import annotations
 
 import hashlib
+import json
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Protocol
 
-from archive_manager.crypto import encrypt_stream
+from archive_manager.crypto import encrypt_stream, seal_bytes
 from archive_manager.errors import ArchiveError, NotFound, UsageError
 from archive_manager.identifiers import check_date, parse_doc_id
 from archive_manager.index import IndexDocument, slot_digest
@@ -101,11 +102,25 @@ class _Stored:
     duplicate: bool
     index: IndexEntry | None = None
     warnings: list[str] = field(default_factory=list)
+    compact: bool = False  # the slot's metadata records are due for compaction
 
 
 def _text_entry(ext: Extraction) -> dict:
     return {"status": ext.status, "reason": ext.reason, "format": ext.format,
             "chars": len(ext.text), "truncated": ext.truncated}
+
+
+def stage_text(tx, session: Session, slot: Slot, blob: str, doc_id: str, version: int, ext: Extraction) -> dict:
+    """Stage the extraction (text, status, reason) sealed beside the version,
+    so a reindex reads it instead of extracting again; returns what the
+    version's metadata records of it (its SHA-256). Sealed in memory: no
+    plaintext reaches the disk."""
+    body = json.dumps(ext.to_dict(), ensure_ascii=False, sort_keys=True).encode("utf-8")
+    sealed = seal_bytes(slot.content_key(slot.epoch), {"kind": "text", "epoch": slot.epoch},
+                        slot.text_binding(doc_id, version), body)
+    with tx.stream(session.vault.paths.text_blob(slot.dossier, slot.slot_id, blob)) as out:
+        out.write(sealed)
+    return {"sha256": hashlib.sha256(body).hexdigest()}
 
 
 def _open_source(req: FilingRequest) -> BinaryIO:
@@ -203,6 +218,8 @@ class FilingPipeline:
             plan = self.validate(req, size)
             ext = self.extract(req.path, req.source)
             stored = self.store(req, plan, ext, rec)
+        if stored.compact:
+            self.compact(req.client, plan.access_class, stored)
         if self.batch is not None and stored.index is not None:
             self.batch.add(stored.index)
         return FiledDocument(str(req.path), stored.doc_id, stored.version, stored.duplicate,
@@ -277,15 +294,14 @@ class FilingPipeline:
                 rec.objects.update(doc_id=dup[0], version=dup[1], duplicate=True)
                 return _Stored(dup[0], dup[1], True)
             before = slot_digest(latest_versions(slot.documents))
-            entry = slot.documents.setdefault(doc_id, {"versions": []})
-            entry["type"] = req.doc_type
-            entry["title"] = req.title or entry.get("title") or req.path.stem
-            if req.tags:
-                entry["tags"] = list(req.tags)
-            entry["versions"].append({
+            text = stage_text(tx, session, slot, blob, doc_id, version, ext)
+            known = slot.documents.get(doc_id, {})
+            fields = {"type": req.doc_type, "title": req.title or known.get("title") or req.path.stem,
+                      **({"tags": list(req.tags)} if req.tags else {})}
+            entry = slot.add_version(doc_id, fields, {
                 "version": version, "blob": blob, "epoch": slot.epoch, "sha256": digest,
                 "size": size, "original_name": req.path.name, "date": plan.date, "type": req.doc_type,
-                "filed_at": rt.timestamp(), "filed_by": session.user, "text": _text_entry(ext),
+                "filed_at": rt.timestamp(), "filed_by": session.user, "text": {**_text_entry(ext), **(text or {})},
                 **({"derived_from": list(req.derived_from)} if req.derived_from else {}),
             })
             slot.meta["revision"] = slot.meta.get("revision", 0) + 1
@@ -297,7 +313,18 @@ class FilingPipeline:
             if self.batch is None:  # index under the vault lock, right after the commit
                 tx.after_commit(lambda: self.index(stored))
             session.stage_slot(tx, slot, created)
+            stored.compact = slot.compaction_due()
         return stored
+
+    def compact(self, client: str, access_class: str, stored: _Stored) -> None:
+        """Fold the slot's metadata records into a new base, in its own
+        recorded commit, once they are due. The filing is done either way: a
+        failure is a warning, and the next filing of the slot tries again."""
+        try:
+            self.session.compact_slot(client, access_class)
+        except ArchiveError as exc:
+            stored.warnings.append(f"{stored.doc_id} is filed, but its dossier's metadata could not be "
+                                   f"compacted ({exc.message}); the next filing tries again")
 
     def index(self, stored: _Stored) -> None:
         """Into the class index now (without a batch; a batch is flushed by its

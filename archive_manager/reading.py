@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from archive_manager.crypto import decrypt_stream
+from archive_manager.crypto import decrypt_stream, open_bytes
 from archive_manager.errors import IntegrityError, NotFound, UsageError
 from archive_manager.identifiers import parse_doc_id
+from archive_manager.ingest import Extraction
 from archive_manager.session import Session
 from archive_manager.vault.fsio import fsync_dir
 from archive_manager.vault.slot import Slot
@@ -115,6 +117,33 @@ def decrypt_version(session: Session, found: Located, version: dict, sink: Binar
                        slot.doc_binding(found.doc_id, version["version"]), what)
     if sha.hexdigest() != version["sha256"]:
         raise IntegrityError(f"{what}: content does not match its recorded SHA-256")
+
+
+def version_text(session: Session, found: Located, version: dict | int) -> Extraction | None:
+    """The text extracted when ``version`` (its metadata, or its number) was
+    filed, with its status and reason, authenticated and checked against the
+    SHA-256 its metadata records; None for a version filed before text was
+    kept (the caller extracts it again). Read in memory, never written out;
+    recorded by the caller's action, not on its own."""
+    v = found.version(version) if isinstance(version, int) else version
+    expected = (v.get("text") or {}).get("sha256")
+    if expected is None:
+        return None
+    slot = found.slot
+    what = f"text of document {found.doc_id} version {v['version']}"
+    try:
+        sealed = session.vault.paths.text_blob(slot.dossier, slot.slot_id, v["blob"]).read_bytes()
+    except FileNotFoundError:
+        raise IntegrityError(f"{what}: encrypted file is missing",
+                             hint="restore the vault from a backup, or file the document again") from None
+    _, body = open_bytes(sealed, lambda h: slot.content_key(h.get("epoch", 0)),
+                         slot.text_binding(found.doc_id, v["version"]), what)
+    if hashlib.sha256(body).hexdigest() != expected:
+        raise IntegrityError(f"{what}: content does not match its recorded SHA-256")
+    try:
+        return Extraction.from_dict(json.loads(body))
+    except (ValueError, AttributeError):
+        raise IntegrityError(f"{what} is malformed") from None
 
 
 def _info(found: Located, version: dict) -> dict:

@@ -20,7 +20,7 @@ from archive_manager.vault.classkeys import DIRECTORY, ClassKeyStore
 from archive_manager.vault.directory import Directory
 from archive_manager.vault.fsio import Transaction
 from archive_manager.vault.signed_policy import SignedPolicy
-from archive_manager.vault.slot import Slot, load_slot, new_slot
+from archive_manager.vault.slot import Slot, load_slot, new_slot, remove_folded_records
 from archive_manager.vault.trust import Trust
 from archive_manager.vault.users import UserRecord, UserRegistry
 
@@ -238,13 +238,44 @@ class Session:
                         self.runtime.random_bytes(32)), True
 
     def stage_slot(self, tx: Transaction, slot: Slot, created: bool) -> None:
-        """Stage a slot's metadata (and, for a new slot, its wrapped content keys)."""
+        """Stage a slot's change: for a new slot its wrapped content keys and a
+        base; otherwise one record, or a new base if the records are overdue
+        for compaction (see :mod:`archive_manager.vault.slot`)."""
         paths = self.vault.paths
         if created:
             tx.write(paths.slot_keys(slot.dossier, slot.slot_id),
                      slot.wrapped_keys(self.class_key(slot.access_class, slot.gen), slot.gen,
                                        self.runtime.random_bytes))
-        tx.write(paths.slot_meta(slot.dossier, slot.slot_id), slot.sealed_meta())
+        if created or slot.head is None or slot.compaction_overdue():
+            self.stage_slot_base(tx, slot)
+        else:
+            seq, blob = slot.sealed_record()
+            tx.write(paths.slot_record(slot.dossier, slot.slot_id, seq), blob)
+            if slot.stale:  # left by a compaction whose command stopped before removing them
+                self._remove_after_commit(tx, slot, slot.through)
+
+    def _remove_after_commit(self, tx: Transaction, slot: Slot, through: int) -> None:
+        if through > 0:
+            paths, dossier, slot_id = self.vault.paths, slot.dossier, slot.slot_id
+            tx.after_commit(lambda: remove_folded_records(paths, dossier, slot_id, through))
+
+    def compact_slot(self, client: str, access_class: str) -> bool:
+        """Fold the records of ``client``'s slot for ``access_class`` into a new
+        base, as its own recorded commit ("compact"), if they are due; the
+        records go once it is committed. True if it compacted."""
+        with self.recorded("compact", client=client, **{"class": access_class}) as rec:
+            with self.transaction() as tx:
+                slot, created = self.slot_to_write(client, access_class)
+                if created or not slot.compaction_due():
+                    return False  # done by another command meanwhile
+                rec.objects["records"] = slot.records
+                self.stage_slot_base(tx, slot)
+        return True
+
+    def stage_slot_base(self, tx: Transaction, slot: Slot) -> None:
+        """Stage the slot's whole metadata as a new base (a compaction)."""
+        tx.write(self.vault.paths.slot_meta(slot.dossier, slot.slot_id), slot.sealed_base())
+        self._remove_after_commit(tx, slot, slot.through)
 
     def slot(self, directory: Directory, dossier: str, access_class: str) -> Slot | None:
         return load_slot(self.vault.paths, self.vault.vault_id, dossier, access_class,

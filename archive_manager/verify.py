@@ -1,13 +1,14 @@
-"""``archive verify``: decrypt and authenticate every metadata file and document
-version the user may read (admins: all), recompute hashes, compare the vault's
+"""``archive verify``: decrypt and authenticate every metadata file (base and
+records) and document version and its extracted text the user may read
+(admins: all), recompute hashes, compare the vault's
 files with the newest state the audit log recorded (a dossier or vault rolled
 back to an older, validly encrypted copy), list every problem."""
 
 from __future__ import annotations
 
-from archive_manager.audit.state import compare, recorded_policy, recorded_state
+from archive_manager.audit.state import compare, record_slot, recorded_policy, recorded_state, retired_present
 from archive_manager.errors import ArchiveError
-from archive_manager.reading import Located, _Discard, decrypt_version
+from archive_manager.reading import Located, _Discard, decrypt_version, version_text
 from archive_manager.session import Session
 
 
@@ -41,7 +42,7 @@ def verify_vault(session: Session) -> dict:
             for dossier in session.vault.dossier_ids():
                 if dossier not in known:
                     problems.append(_problem(None, f"dossiers/{dossier}", "dossier directory is in no client's record"))
-        problems += _rollback_problems(session, directory)
+        problems += _rollback_problems(session, directory, notes)
         problems += _control_problems(session)
         unheld = sorted(c for c in session.store().classes() if c not in classes)
         details.objects["problems"] = len(problems)
@@ -63,26 +64,47 @@ def _control_problems(session: Session) -> list[dict]:
     return out
 
 
-def _rollback_problems(session: Session, directory) -> list[dict]:
+def _rollback_problems(session: Session, directory, notes: list[str]) -> list[dict]:
     vault = session.vault
     state = recorded_state(session.home.audit_log().lines(), vault.vault_id)
     if state.created is None:
         return [_problem(None, "audit log", "the audit log has no record of this archive's creation "
                          "(missing, replaced or from another archive): rollbacks cannot be checked")]
+    if retired_present(vault.paths.root, state):
+        removed = _remove_folded_records(session)
+        if removed:
+            notes.append(f"removed {removed} metadata record(s) that a compaction had folded into its slot's "
+                         "base (left by a command stopped before removing them, or put back; they were ignored)")
     owners = {}
     for code, entry in directory.clients.items():
         for cls in session.policy.classes:
             owners[f"dossiers/{entry['dossier']}/{directory.slot(entry['dossier'], cls)}"] = (code, cls)
     out = []
     for p in compare(vault.paths.root, state):
-        owner = owners.get(p.path.rsplit("/", 1)[0])
+        slot = record_slot(p.path)
+        owner = owners.get(slot or p.path.rsplit("/", 1)[0])
         if owner:
             code, cls = owner
-            kind = "metadata" if p.path.endswith("meta.bin") else "wrapped keys"
+            if slot is not None:
+                kind = f"metadata record {p.path.rsplit('/', 1)[1].removesuffix('.bin')}"
+            else:
+                kind = "metadata" if p.path.endswith("meta.bin") else "wrapped keys"
             out.append(_problem(code, f"client {code}, class {cls}: {kind}", p.problem))
         else:
             out.append(_problem(None, f"vault/{p.path}", p.problem))
     return out
+
+
+def _remove_folded_records(session: Session) -> int:
+    """Under the vault lock (no commit runs meanwhile), delete the records the
+    log says a later base folded in."""
+    vault = session.vault
+    with vault.transaction():
+        state = recorded_state(session.home.audit_log().lines(), vault.vault_id)
+        gone = retired_present(vault.paths.root, state)
+        for rel in gone:
+            (vault.paths.root / rel).unlink(missing_ok=True)
+    return len(gone)
 
 
 def _verify_slot(session, directory, code, dossier, cls, counts, problems, notes) -> None:
@@ -107,6 +129,12 @@ def _verify_slot(session, directory, code, dossier, cls, counts, problems, notes
                 counts["bytes"] += v["size"]
             except ArchiveError as exc:
                 problems.append(_problem(code, where, exc.message, doc_id, v["version"]))
+            if (v.get("text") or {}).get("sha256") is not None:
+                referenced.add(f"{v['blob']}.text.bin")
+                try:
+                    version_text(session, found, v)
+                except ArchiveError as exc:
+                    problems.append(_problem(code, where, exc.message, doc_id, v["version"]))
     objects = session.vault.paths.objects(dossier, slot.slot_id)
     if objects.is_dir():
         for f in sorted(objects.iterdir()):

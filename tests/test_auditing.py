@@ -23,6 +23,7 @@ from archive_manager.crypto.encoding import b64d
 from archive_manager.errors import AccessDenied, ArchiveError, IntegrityError, NotFound, UsageError
 from archive_manager.home import ArchiveHome
 from archive_manager.settings import load_settings
+from archive_manager.vault import slot as slot_module
 from archive_manager.vault.classkeys import AUDIT, ClassKeyStore
 from archive_manager.vault.fsio import Transaction
 from archive_manager.verify import verify_vault
@@ -121,8 +122,20 @@ def test_an_untouched_vault_matches_the_log(archive, tmp_path):
     assert report["checked"]["versions"] == 2
 
 
+def _compact_every_filing(monkeypatch) -> None:
+    """Every filing is followed by a compaction (a new meta.bin), as every
+    filing rewrote meta.bin before slot metadata records."""
+    monkeypatch.setattr(slot_module, "COMPACT_MIN_RECORDS", 1)
+    monkeypatch.setattr(slot_module, "COMPACT_RATIO", 10 ** 9)
+
+
+@pytest.fixture
+def compact_every_filing(monkeypatch):
+    _compact_every_filing(monkeypatch)
+
+
 @pytest.mark.parametrize("second", ["new-version", "other-document"])
-def test_metadata_put_back_from_an_older_copy_is_named(archive, tmp_path, second):
+def test_metadata_put_back_from_an_older_copy_is_named(archive, tmp_path, second, compact_every_filing):
     alice = archive.login("alice")
     first = file_doc(alice, tmp_path, "v1.txt", "合同 第一版".encode())
     meta, _ = slot_files(alice, first.doc_id)
@@ -132,9 +145,11 @@ def test_metadata_put_back_from_an_older_copy_is_named(archive, tmp_path, second
     else:
         later = file_doc(alice, tmp_path, "other.txt", "另一份合同".encode())
     assert slot_files(alice, later.doc_id)[0] == meta  # the same slot
+    assert meta.read_bytes() != old  # compacted into a new base
     assert_clean(alice)
     wrote = event_of(archive, "file", doc_id=first.doc_id, version=1)["seq"]
-    replaced = event_of(archive, "file", doc_id=later.doc_id, version=later.version)["seq"]
+    replaced = event_of(archive, "compact", client="C001")["seq"]
+    assert replaced > event_of(archive, "file", doc_id=later.doc_id, version=later.version)["seq"]
 
     meta.write_bytes(old)
     report = verify_vault(alice)
@@ -147,13 +162,42 @@ def test_metadata_put_back_from_an_older_copy_is_named(archive, tmp_path, second
     assert f"event {wrote} wrote it, event {replaced} replaced it" in p["problem"]
 
 
-def test_a_rollback_is_still_named_after_the_next_filing_into_the_slot(archive, tmp_path):
+@pytest.mark.parametrize("second", ["new-version", "other-document"])
+def test_metadata_put_back_without_its_last_record_is_named(archive, tmp_path, second):
+    """A slot's metadata as it was before a filing: its base, without the record the filing wrote."""
+    alice = archive.login("alice")
+    first = file_doc(alice, tmp_path, "v1.txt", "合同 第一版".encode())
+    meta, _ = slot_files(alice, first.doc_id)
+    old = meta.read_bytes()
+    if second == "new-version":
+        later = file_doc(alice, tmp_path, "v2.txt", "合同 第二版".encode(), replaces=first.doc_id)
+    else:
+        later = file_doc(alice, tmp_path, "other.txt", "另一份合同".encode())
+    assert meta.read_bytes() == old  # the filing wrote a record, not the base
+    assert_clean(alice)
+    wrote = event_of(archive, "file", doc_id=later.doc_id, version=later.version)["seq"]
+
+    (meta.parent / "meta" / "1.bin").unlink()
+    assert reading.locate(alice, first.doc_id).doc["versions"][-1]["version"] == 1  # the older state loads
+    report = verify_vault(alice)
+    assert not report["ok"]
+    assert [(p["client"], p["where"], p["problem"]) for p in report["problems"]] == [
+        ("C001", "client C001, class contract: metadata record 1", f"is missing (event {wrote} wrote it)")]
+
+
+@pytest.mark.parametrize("compacted", [False, True], ids=["record", "base"])
+def test_a_rollback_is_still_named_after_the_next_filing_into_the_slot(archive, tmp_path, monkeypatch, compacted):
+    if compacted:
+        _compact_every_filing(monkeypatch)
     alice = archive.login("alice")
     first = file_doc(alice, tmp_path, "v1.txt", "合同 第一版".encode())
     meta, _ = slot_files(alice, first.doc_id)
     old = meta.read_bytes()
     lost = file_doc(alice, tmp_path, "lost.txt", "将被回滚的合同".encode())
-    meta.write_bytes(old)
+    if compacted:
+        meta.write_bytes(old)
+    else:
+        (meta.parent / "meta" / "1.bin").unlink()
     assert not verify_vault(alice)["ok"]
     try:
         file_doc(alice, tmp_path, "next.txt", "之后的合同".encode())
@@ -164,8 +208,13 @@ def test_a_rollback_is_still_named_after_the_next_filing_into_the_slot(archive, 
     assert not report["ok"], report["notes"]
     breaks = [p for p in report["problems"] if "had been rolled back" in p["problem"]]
     assert len(breaks) == 1, report["problems"]
-    assert breaks[0]["client"] == "C001" and breaks[0]["where"] == "client C001, class contract: metadata"
-    assert breaks[0]["problem"].startswith("was an older copy (event ")
+    assert breaks[0]["client"] == "C001"
+    if compacted:
+        assert breaks[0]["where"] == "client C001, class contract: metadata"
+        assert breaks[0]["problem"].startswith("was an older copy (event ")
+    else:  # the next filing wrote record 1 again, over the one the log recorded
+        assert breaks[0]["where"] == "client C001, class contract: metadata record 1"
+        assert breaks[0]["problem"].startswith("was missing when event ")
 
 
 def test_wrapped_keys_put_back_from_before_a_rotation_are_named(archive, tmp_path):
@@ -539,13 +588,13 @@ def test_a_client_add_killed_after_the_event_is_completed(archive, tmp_path):
     assert_clean(alice)
 
 
-@pytest.mark.parametrize("done", [0, 1, 2], ids=["no-rename", "blob-renamed", "keys-renamed"])
+@pytest.mark.parametrize("done", [0, 1, 2, 3], ids=["no-rename", "blob-renamed", "text-renamed", "keys-renamed"])
 def test_a_process_killed_after_the_event_is_rolled_forward(archive, tmp_path, done):
     vault_dir = archive.home.settings.vault_dir
     data = "已记录的合同".encode()
     crash_child(archive, tmp_path, str(done), data)
     journal = json.loads((vault_dir / ".journal").read_text(encoding="utf-8"))
-    assert len(journal["renames"]) == 3  # object, slot keys, slot metadata
+    assert len(journal["renames"]) == 4  # object, its text, slot keys, slot metadata
     event = events(archive)[-1]
     assert event["state"]["tx"] == journal["tx"]
 

@@ -5,12 +5,20 @@ log knows. A file whose bytes match an *older* recorded state was rolled back
 one whose bytes match no recorded state was written outside the archive. Each
 commit also records the hash of every file it replaces, so a rollback that a
 later commit wrote over is still found.
+
+A slot's metadata is a base (``meta.bin``) and records (``meta/<seq>.bin``)
+written one per commit. A commit that writes a slot's base (a compaction, or
+a writer folding overdue records) folds in every record of that slot it does
+not write itself: those are *retired*, expected gone, and a copy of one found
+on disk is reported apart (the slot ignores it; see
+:func:`retired_present`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -21,6 +29,24 @@ TOP_FILES = ("vault.json", "users.json", "keys.json", "trust.json", "policy.json
 # the files that decide who holds which key: all of them top-level
 CONTROL_FILES = TOP_FILES
 SLOT_FILES = ("keys.json", "meta.bin")
+SLOT_BASE = "meta.bin"
+RECORDS_DIR = "meta"  # <slot>/meta/<seq>.bin: the slot's metadata records
+RECORD = re.compile(r"[1-9][0-9]{0,17}\.bin")
+
+
+def record_slot(path: str) -> str | None:
+    """``dossiers/<d>/<s>`` for a metadata record's path, else None."""
+    parts = path.split("/")
+    if len(parts) == 5 and parts[0] == "dossiers" and parts[3] == RECORDS_DIR and RECORD.fullmatch(parts[4]):
+        return "/".join(parts[:3])
+    return None
+
+
+def _base_slot(path: str) -> str | None:
+    parts = path.split("/")
+    if len(parts) == 4 and parts[0] == "dossiers" and parts[3] == SLOT_BASE:
+        return "/".join(parts[:3])
+    return None
 
 
 @dataclass(frozen=True)
@@ -35,14 +61,28 @@ class RecordedState:
     latest: dict[str, tuple[str, int]] = field(default_factory=dict)  # path -> (sha, seq)
     history: dict[str, dict[str, int]] = field(default_factory=dict)  # path -> sha -> seq
     breaks: list[StateProblem] = field(default_factory=list)  # files a commit found not as last recorded
+    retired: dict[str, int] = field(default_factory=dict)  # record path -> seq of the commit that folded it
+    _live_records: dict[str, set[str]] = field(default_factory=dict)  # slot -> its unfolded record paths
 
     def record(self, seq: int, commit: dict) -> None:
         was = commit.get("was")
-        for path, sha in (commit.get("files") or {}).items():
+        files = commit.get("files") or {}
+        for path, sha in files.items():
             if isinstance(was, dict):
                 self._check_before(path, seq, was.get(path))
             self.latest[path] = (sha, seq)
             self.history.setdefault(path, {})[sha] = seq
+            slot = record_slot(path)
+            if slot is not None:
+                self._live_records.setdefault(slot, set()).add(path)
+                self.retired.pop(path, None)
+        for path in files:
+            slot = _base_slot(path)
+            if slot is not None:  # a new base folds every record of its slot this commit does not write
+                for rec in self._live_records.pop(slot, set()) - set(files):
+                    del self.latest[rec]
+                    self.retired[rec] = seq
+                self._live_records[slot] = {p for p in files if record_slot(p) == slot}
 
     def _check_before(self, path: str, seq: int, before: str | None) -> None:
         """What a commit found on disk must be what the log last recorded."""
@@ -84,14 +124,27 @@ def recorded_state(lines: Iterable[bytes], vault_id: str) -> RecordedState:
 
 
 def tracked_files(root: Path) -> list[str]:
-    """Vault-relative paths of the metadata files present on disk."""
+    """Vault-relative paths of the metadata files present on disk (slot
+    metadata records included)."""
     out = [name for name in TOP_FILES if (root / name).is_file()]
     dossiers = root / "dossiers"
     if dossiers.is_dir():
         for slot_dir in sorted(p for d in dossiers.iterdir() if d.is_dir() for p in d.iterdir() if p.is_dir()):
-            out += [f"dossiers/{slot_dir.parent.name}/{slot_dir.name}/{n}" for n in SLOT_FILES
-                    if (slot_dir / n).is_file()]
+            rel = f"dossiers/{slot_dir.parent.name}/{slot_dir.name}"
+            out += [f"{rel}/{n}" for n in SLOT_FILES if (slot_dir / n).is_file()]
+            records = slot_dir / RECORDS_DIR
+            if records.is_dir():
+                out += sorted(f"{rel}/{RECORDS_DIR}/{p.name}" for p in records.iterdir()
+                              if RECORD.fullmatch(p.name) and p.is_file())
     return out
+
+
+def retired_present(root: Path, state: RecordedState) -> list[str]:
+    """Metadata records a later base folded in that are still on disk: left by
+    a command stopped between its commit and their removal, or put back. The
+    slot ignores them (their numbers are at or below its base's); :func:`compare`
+    does not report them, so that whoever holds the vault lock can remove them."""
+    return sorted(p for p in state.retired if (root / p).is_file())
 
 
 def _sha256(path: Path) -> str:
@@ -104,6 +157,8 @@ def compare(root: Path, state: RecordedState) -> list[StateProblem]:
     problems = list(state.breaks)
     for path in sorted(set(state.latest) | set(tracked_files(root))):
         file = root / path
+        if path in state.retired:
+            continue  # see retired_present
         if path not in state.latest:
             problems.append(StateProblem(path, "is on no audit event (written outside the archive)"))
             continue

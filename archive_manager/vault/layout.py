@@ -9,8 +9,10 @@ opaque random or keyed identifier: no client, title, file name or type.
     vault/directory.bin                    client directory, sealed under the directory key
     vault/.journal                         a commit in progress (see :mod:`archive_manager.vault.store`)
     vault/dossiers/<dossier>/<slot>/keys.json        content keys wrapped under the class key
-    vault/dossiers/<dossier>/<slot>/meta.bin         slot metadata, sealed under a content key
+    vault/dossiers/<dossier>/<slot>/meta.bin         slot metadata (its base), sealed under a content key
+    vault/dossiers/<dossier>/<slot>/meta/<seq>.bin   one commit's change to the metadata, sealed, chained
     vault/dossiers/<dossier>/<slot>/objects/<id>.bin one document version, sealed
+    vault/dossiers/<dossier>/<slot>/objects/<id>.text.bin  that version's extracted text, sealed
 """
 
 from __future__ import annotations
@@ -71,11 +73,20 @@ class VaultPaths:
     def slot_meta(self, dossier: str, slot: str) -> Path:
         return self.slot_dir(dossier, slot) / "meta.bin"
 
+    def slot_records(self, dossier: str, slot: str) -> Path:
+        return self.slot_dir(dossier, slot) / "meta"
+
+    def slot_record(self, dossier: str, slot: str, seq: int) -> Path:
+        return self.slot_records(dossier, slot) / f"{int(seq)}.bin"
+
     def objects(self, dossier: str, slot: str) -> Path:
         return self.slot_dir(dossier, slot) / "objects"
 
     def blob(self, dossier: str, slot: str, blob: str) -> Path:
         return self.objects(dossier, slot) / f"{blob}.bin"
+
+    def text_blob(self, dossier: str, slot: str, blob: str) -> Path:
+        return self.objects(dossier, slot) / f"{blob}.text.bin"
 
 
 def binding(*parts: object) -> str:

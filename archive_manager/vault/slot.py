@@ -3,22 +3,59 @@
 Content keys come in epochs. Every class-key rotation wraps the old epochs
 under the new class key and adds a fresh epoch, so whoever kept an old class
 key cannot read anything written after the rotation. New documents and every
-metadata rewrite use the newest epoch.
+metadata write use the newest epoch.
+
+The metadata is a sealed base (``meta.bin``) and one small sealed *record*
+per commit after it (``meta/<seq>.bin``): a filing writes its new version,
+not the whole slot. Record ``seq`` is bound to the vault, dossier, class, its
+number and the SHA-256 of the file before it (the base for the first record
+after it), so a record dropped from the middle, swapped with another slot's,
+replayed under another number, reordered or chained to another base fails
+authentication or leaves a gap; a dropped *last* record is a rollback the
+audit trail's recorded hashes name. The base says which records it has folded
+in (``records_through``); a compaction writes a new base holding them all once
+they pass :data:`COMPACT_RATIO` of its size, and removes them after its commit
+(left behind, they are ignored). A ``meta.bin`` written before records is a
+base that folded none.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from archive_manager.crypto import open_bytes, seal_bytes, unwrap_key, wrap_key
 from archive_manager.crypto.encoding import b64d, b64e
 from archive_manager.errors import IntegrityError
-from archive_manager.vault.fsio import dump_json, read_json
+from archive_manager.vault.fsio import dump_json, fsync_dir, read_json
 from archive_manager.vault.layout import VaultPaths, binding
 
 ClassKeyFor = Callable[[int], bytes]
+
+RECORD_NAME = re.compile(r"([1-9][0-9]{0,17})\.bin")
+THROUGH = "records_through"  # in a base: the last record it has folded in
+# A compaction is due once there are COMPACT_MIN_RECORDS records and they hold
+# at least 1/COMPACT_RATIO of the base's bytes: a filing then costs its record
+# plus (COMPACT_RATIO + 1) records' worth of base rewrite, amortised, whatever
+# the slot's size; loading reads at most 1/COMPACT_RATIO more than the base.
+COMPACT_MIN_RECORDS = 32
+COMPACT_RATIO = 8
+# A writer folds the records into its own commit past OVERDUE times that (a
+# compaction that failed, or a writer that never asks for one).
+OVERDUE = 4
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _canonical(value) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 @dataclass
@@ -30,6 +67,17 @@ class Slot:
     gen: int
     keys: dict[int, bytes]
     meta: dict = field(default_factory=lambda: {"documents": {}, "profile": {}, "revision": 0})
+    # the metadata on disk: the base folds records 1..through; records
+    # through+1..seq follow it; head is the SHA-256 of the last of these files
+    # (None: no base on disk yet)
+    through: int = 0
+    seq: int = 0
+    head: str | None = None
+    base_bytes: int = 0
+    record_bytes: int = 0
+    stale: list[int] = field(default_factory=list)  # folded records still on disk
+    _ops: list[dict] = field(default_factory=list)  # changes to documents since the last seal
+    _written: dict[str, str] = field(default_factory=dict)  # the other top-level keys as last sealed
 
     # --- content keys ---------------------------------------------------
 
@@ -55,22 +103,103 @@ class Slot:
         self.keys[epoch] = key
         return epoch
 
-    # --- metadata -------------------------------------------------------
+    def _key_for(self, header: dict) -> bytes:
+        return self.content_key(header.get("epoch", 0))
+
+    # --- bindings ---------------------------------------------------------
 
     def _meta_binding(self) -> str:
         return binding("meta", self.vault_id, self.dossier, self.access_class)
 
-    def sealed_meta(self) -> bytes:
-        body = json.dumps(self.meta, ensure_ascii=False, sort_keys=True).encode("utf-8")
-        return seal_bytes(self.content_key(self.epoch), {"kind": "meta", "epoch": self.epoch},
-                          self._meta_binding(), body)
+    def _record_binding(self, seq: int, prev: str) -> str:
+        return binding("meta-record", self.vault_id, self.dossier, self.access_class, seq, prev)
+
+    def doc_binding(self, doc_id: str, version: int) -> str:
+        return binding("doc", self.vault_id, self.dossier, self.access_class, doc_id, version)
+
+    def text_binding(self, doc_id: str, version: int) -> str:
+        return binding("text", self.vault_id, self.dossier, self.access_class, doc_id, version)
+
+    # --- metadata -------------------------------------------------------
 
     @property
     def documents(self) -> dict[str, dict]:
         return self.meta["documents"]
 
-    def doc_binding(self, doc_id: str, version: int) -> str:
-        return binding("doc", self.vault_id, self.dossier, self.access_class, doc_id, version)
+    def add_version(self, doc_id: str, fields: dict, version: dict) -> dict:
+        """Set ``fields`` of document ``doc_id`` (created if new) and append
+        ``version``; the next record carries exactly this change. Documents
+        change only through here (other keys of ``meta`` are compared)."""
+        entry = self.documents.setdefault(doc_id, {"versions": []})
+        entry.update(fields)
+        entry["versions"].append(version)
+        self._ops.append({"op": "version", "doc": doc_id, "set": dict(fields), "version": version})
+        return entry
+
+    def _mark_written(self) -> None:
+        self._written = {k: _canonical(v) for k, v in self.meta.items() if k != "documents"}
+        self._ops = []
+
+    def sealed_base(self) -> bytes:
+        """The whole metadata as a new base, folding every record so far."""
+        body = dict(self.meta)
+        body[THROUGH] = self.seq
+        blob = seal_bytes(self.content_key(self.epoch), {"kind": "meta", "epoch": self.epoch}, self._meta_binding(),
+                          json.dumps(body, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+        self.through, self.head, self.base_bytes, self.record_bytes = self.seq, _sha(blob), len(blob), 0
+        self._mark_written()
+        return blob
+
+    def sealed_record(self) -> tuple[int, bytes]:
+        """The changes since the last seal as the next record: (its number, its bytes)."""
+        if self.head is None:
+            raise ValueError("a slot without a base gets a base, not a record")
+        ops = list(self._ops)
+        for key, value in self.meta.items():
+            if key != "documents" and self._written.get(key) != _canonical(value):
+                ops.append({"op": "set", "key": key, "value": value})
+        ops += [{"op": "del", "key": key} for key in self._written if key not in self.meta]
+        seq = self.seq + 1
+        blob = seal_bytes(self.content_key(self.epoch), {"kind": "meta-record", "epoch": self.epoch},
+                          self._record_binding(seq, self.head),
+                          json.dumps({"ops": ops}, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+        self.seq, self.head, self.record_bytes = seq, _sha(blob), self.record_bytes + len(blob)
+        self._mark_written()
+        return seq, blob
+
+    @property
+    def records(self) -> int:
+        """Records after the base."""
+        return self.seq - self.through
+
+    def compaction_due(self, factor: int = 1) -> bool:
+        return self.head is not None and self.records >= COMPACT_MIN_RECORDS * factor \
+            and self.record_bytes * COMPACT_RATIO >= self.base_bytes * factor
+
+    def compaction_overdue(self) -> bool:
+        return self.compaction_due(OVERDUE)
+
+    # --- applying records -------------------------------------------------
+
+    def _apply(self, seq: int, body: bytes) -> None:
+        try:
+            ops = json.loads(body)["ops"]
+            for op in ops:
+                kind = op["op"]
+                if kind == "version":
+                    entry = self.documents.setdefault(str(op["doc"]), {"versions": []})
+                    entry.update(op["set"])
+                    if not isinstance(op["version"], dict):
+                        raise TypeError
+                    entry["versions"].append(op["version"])
+                elif kind == "set" and op["key"] != "documents":
+                    self.meta[str(op["key"])] = op["value"]
+                elif kind == "del" and op["key"] != "documents":
+                    self.meta.pop(str(op["key"]), None)
+                else:
+                    raise ValueError(kind)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise IntegrityError(f"metadata record {seq} of dossier slot {self.slot_id} is malformed") from None
 
 
 def _read_keys(paths: VaultPaths, dossier: str, slot_id: str) -> dict | None:
@@ -78,6 +207,15 @@ def _read_keys(paths: VaultPaths, dossier: str, slot_id: str) -> dict | None:
         return read_json(paths.slot_keys(dossier, slot_id), "content key file")
     except FileNotFoundError:
         return None
+
+
+def record_numbers(directory: Path) -> list[int]:
+    """The numbers of the records in ``directory`` (other names are not records)."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    return sorted(int(m.group(1)) for m in map(RECORD_NAME.fullmatch, names) if m)
 
 
 def load_slot(
@@ -101,17 +239,93 @@ def load_slot(
         raise IntegrityError(f"content keys of dossier slot {slot_id} failed authentication") from None
     if not slot.keys:
         raise IntegrityError(f"content key file of dossier slot {slot_id} is empty")
+    missing = None
+    for _ in range(LOAD_ATTEMPTS):
+        try:
+            return _load_metadata(slot, paths)
+        except _Vanished as gone:  # a compaction removed the records it folded: its base is in place now
+            missing = gone.seq
+    raise IntegrityError(f"metadata record {missing} of dossier slot {slot_id} is missing",
+                         hint="restore the vault from a backup; run 'archive verify'")
+
+
+LOAD_ATTEMPTS = 5
+
+
+class _Vanished(Exception):
+    """A listed record was gone when it was opened (removed by a compaction's
+    cleanup between the listing and the read: not an error if a retry, which
+    reads the new base, succeeds)."""
+
+    def __init__(self, seq: int) -> None:
+        super().__init__(seq)
+        self.seq = seq
+
+
+def _load_metadata(slot: Slot, paths: VaultPaths) -> Slot:
+    # list the records before reading the base: a base that replaced the one
+    # they follow was renamed into place before any of them was removed
+    dossier, slot_id = slot.dossier, slot.slot_id
+    numbers = record_numbers(paths.slot_records(dossier, slot_id))
     try:
         blob = paths.slot_meta(dossier, slot_id).read_bytes()
     except FileNotFoundError:
+        if numbers:
+            raise IntegrityError(f"metadata of dossier slot {slot_id} is missing (its records are there)",
+                                 hint="restore the vault from a backup") from None
+        slot._mark_written()
         return slot  # keys written, no document committed yet
-    _, body = open_bytes(blob, lambda h: slot.content_key(h.get("epoch", 0)), slot._meta_binding(),
-                         f"metadata of dossier slot {slot_id}")
-    try:
-        slot.meta = json.loads(body)
-    except ValueError:
-        raise IntegrityError(f"metadata of dossier slot {slot_id} is malformed") from None
+    _load_base(slot, blob)
+    slot.stale = [n for n in numbers if n <= slot.through]
+    _load_records(slot, paths, [n for n in numbers if n > slot.through])
+    slot._mark_written()
     return slot
+
+
+def _load_base(slot: Slot, blob: bytes) -> None:
+    _, body = open_bytes(blob, slot._key_for, slot._meta_binding(), f"metadata of dossier slot {slot.slot_id}")
+    try:
+        meta = json.loads(body)
+        through = meta.pop(THROUGH, 0)
+        if not isinstance(meta, dict) or not isinstance(meta.get("documents"), dict) \
+                or type(through) is not int or through < 0:
+            raise ValueError
+    except (ValueError, AttributeError):
+        raise IntegrityError(f"metadata of dossier slot {slot.slot_id} is malformed") from None
+    slot.meta, slot.through, slot.seq = meta, through, through
+    slot.head, slot.base_bytes, slot.record_bytes = _sha(blob), len(blob), 0
+
+
+def _load_records(slot: Slot, paths: VaultPaths, numbers: list[int]) -> None:
+    """Apply records through+1.. in order; each must open under the binding
+    that names its number and the hash of the file before it."""
+    directory = os.fspath(paths.slot_records(slot.dossier, slot.slot_id))
+    for expected, seq in enumerate(numbers, slot.through + 1):
+        if seq != expected:
+            raise IntegrityError(f"metadata record {expected} of dossier slot {slot.slot_id} is missing "
+                                 f"(record {seq} follows record {expected - 1})",
+                                 hint="restore the vault from a backup; run 'archive verify'")
+        what = f"metadata record {seq} of dossier slot {slot.slot_id}"
+        try:
+            with open(f"{directory}/{seq}.bin", "rb") as fh:  # as paths.slot_record, without pathlib's cost
+                blob = fh.read()
+        except FileNotFoundError:
+            raise _Vanished(seq) from None
+        _, body = open_bytes(blob, slot._key_for, slot._record_binding(seq, slot.head), what)
+        slot._apply(seq, body)
+        slot.seq, slot.head, slot.record_bytes = seq, _sha(blob), slot.record_bytes + len(blob)
+
+
+def remove_folded_records(paths: VaultPaths, dossier: str, slot_id: str, through: int) -> int:
+    """Delete records 1..``through`` (a base now holds them); returns how
+    many. Call under the vault lock, after the commit of that base."""
+    directory = paths.slot_records(dossier, slot_id)
+    gone = [n for n in record_numbers(directory) if n <= through]
+    for n in gone:
+        paths.slot_record(dossier, slot_id, n).unlink(missing_ok=True)
+    if gone:
+        fsync_dir(directory)
+    return len(gone)
 
 
 def new_slot(vault_id: str, dossier: str, access_class: str, slot_id: str, gen: int, key: bytes) -> Slot:

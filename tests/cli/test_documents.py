@@ -23,7 +23,9 @@ ALL_TYPES = ("admission-form, business-license, call-note, client-profile, compl
 
 
 def objects_of(cli):
-    return sorted((cli.home / "vault" / "dossiers").glob("*/*/objects/*.bin"))
+    """The document versions' encrypted files (not their extracted texts, ``*.text.bin``)."""
+    return sorted(p for p in (cli.home / "vault" / "dossiers").glob("*/*/objects/*.bin")
+                  if not p.name.endswith(".text.bin"))
 
 
 # --- file ----------------------------------------------------------------------

@@ -14,7 +14,9 @@ def _slot_dirs(cli):
 
 
 def _objects(cli):
-    return sorted((cli.home / "vault" / "dossiers").glob("*/*/objects/*.bin"))
+    """The document versions' encrypted files (not their extracted texts, ``*.text.bin``)."""
+    return sorted(p for p in (cli.home / "vault" / "dossiers").glob("*/*/objects/*.bin")
+                  if not p.name.endswith(".text.bin"))
 
 
 def _rewrite_header(path, change):
