@@ -1,8 +1,9 @@
 """Rebuilding class indexes from the vault (``archive reindex``).
 
 Without ``--if-needed`` every class the user may read is rebuilt from the
-documents themselves (decrypted in memory, text extracted again in the
-sandbox). With it, each class is checked against its state file: a missing
+vault: each document's newest version with the text kept, sealed, when it was
+filed (versions filed before text was kept are decrypted in memory and
+extracted again in the sandbox). With it, each class is checked against its state file: a missing
 or damaged index, an old schema version or an old key generation is rebuilt;
 dossier slots whose revision differs from the vault (a crash between the
 vault commit and the index update) are re-indexed one by one; a current
@@ -20,7 +21,7 @@ from typing import Callable
 
 from archive_manager.errors import ArchiveError
 from archive_manager.index import EMPTY, ClassIndex, IndexDocument, slot_digest
-from archive_manager.reading import Located, decrypt_version
+from archive_manager.reading import Located, decrypt_version, version_text
 from archive_manager.searching import class_index, latest_versions
 from archive_manager.session import Session
 from archive_manager.vault.slot import Slot
@@ -56,24 +57,33 @@ def _slots(session: Session, cls: str) -> dict[str, tuple[str, Slot]]:
 
 
 def _documents(session: Session, client: str, slot: Slot, counter: _Counter, progress):
-    """Index documents of a slot: newest versions, text extracted again."""
-    extractor = session.home.extractor()
-    limit = extractor.limits.max_bytes
+    """Index documents of a slot: newest versions, with the text kept when
+    they were filed (extracted again only for versions filed before text was
+    kept)."""
     for doc_id, doc in sorted(slot.documents.items()):
         v = doc["versions"][-1]
         counter.documents += 1
         progress(1)
-        if v["size"] == 0 or v["size"] > limit:
-            counter.without_text += 1
-            continue
-        buf = io.BytesIO()
-        decrypt_version(session, Located(client, slot, doc_id, doc), v, buf)
-        ext = extractor.extract(buf.getvalue(), v["original_name"])
-        if ext.status != "ok":
+        found = Located(client, slot, doc_id, doc)
+        ext = version_text(session, found, v)
+        if ext is None:
+            ext = _extract_again(session, found, v)
+        if ext is None or ext.status != "ok":
             counter.without_text += 1
             continue
         yield IndexDocument(doc_id, client, slot.slot_id, doc["type"], doc["title"], v["date"],
                             v["version"], ext.text)
+
+
+def _extract_again(session: Session, found: Located, v: dict):
+    """The text of a version filed before text was kept: decrypted in memory
+    and extracted in the sandbox (None: too big or empty to extract)."""
+    extractor = session.home.extractor()
+    if v["size"] == 0 or v["size"] > extractor.limits.max_bytes:
+        return None
+    buf = io.BytesIO()
+    decrypt_version(session, found, v, buf)
+    return extractor.extract(buf.getvalue(), v["original_name"])
 
 
 @dataclass

@@ -411,3 +411,21 @@ def test_a_rebuild_larger_than_the_page_cache_writes_only_ciphertext(tmp_path, m
         assert {h.title for h in searching.search(alice, ascii_token).hits} == {f"{chinese_token} {ascii_token}"}
     finally:
         arch.home.close()
+
+
+def test_a_reindex_reads_the_kept_text_and_extracts_nothing_again(arch, filed, monkeypatch):
+    """Filing keeps each version's extracted text, sealed: a reindex uses it
+    (no extraction worker is even started), so a rebuild costs decryption and
+    indexing only."""
+    from archive_manager.ingest import Extractor
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a reindex extracted a document's text again")
+
+    monkeypatch.setattr(Extractor, "extract", refuse)
+    arch.home.close()
+    arch.reopen()  # a new process, as 'archive reindex' is: no worker from the filings before
+    alice = arch.login("alice")
+    reports = {r.access_class: r for r in reindexing.reindex(alice, workers=1)}
+    assert sum(r.documents for r in reports.values()) >= 3
+    assert alice.home._extractor is None, "no extraction worker was started"
