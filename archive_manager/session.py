@@ -263,13 +263,13 @@ class Session:
         """Fold the records of ``client``'s slot for ``access_class`` into a new
         base, as its own recorded commit ("compact"), if they are due; the
         records go once it is committed. True if it compacted."""
-        with self.recorded("compact", client=client, **{"class": access_class}) as rec:
-            with self.transaction() as tx:
-                slot, created = self.slot_to_write(client, access_class)
-                if created or not slot.compaction_due():
-                    return False  # done by another command meanwhile
-                rec.objects["records"] = slot.records
-                self.stage_slot_base(tx, slot)
+        with self.recorded("compact", client=client, **{"class": access_class}) as rec, \
+                self.transaction() as tx:
+            slot, created = self.slot_to_write(client, access_class)
+            if created or not slot.compaction_due():
+                return False  # done by another command meanwhile
+            rec.objects["records"] = slot.records
+            self.stage_slot_base(tx, slot)
         return True
 
     def stage_slot_base(self, tx: Transaction, slot: Slot) -> None:

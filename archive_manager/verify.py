@@ -6,7 +6,13 @@ back to an older, validly encrypted copy), list every problem."""
 
 from __future__ import annotations
 
-from archive_manager.audit.state import compare, record_slot, recorded_policy, recorded_state, retired_present
+from archive_manager.audit.state import (
+    compare,
+    record_slot,
+    recorded_policy,
+    recorded_state,
+    retired_present,
+)
 from archive_manager.errors import ArchiveError
 from archive_manager.reading import Located, _Discard, decrypt_version, version_text
 from archive_manager.session import Session

@@ -41,10 +41,14 @@ RECORD_NAME = re.compile(r"([1-9][0-9]{0,17})\.bin")
 THROUGH = "records_through"  # in a base: the last record it has folded in
 # A compaction is due once there are COMPACT_MIN_RECORDS records and they hold
 # at least 1/COMPACT_RATIO of the base's bytes: a filing then costs its record
-# plus (COMPACT_RATIO + 1) records' worth of base rewrite, amortised, whatever
-# the slot's size; loading reads at most 1/COMPACT_RATIO more than the base.
+# plus COMPACT_RATIO records' worth of base rewrite, amortised, whatever the
+# slot's size; loading reads at most 1/COMPACT_RATIO more than the base. A
+# record's byte costs about five times a base's to load (a file, a header and
+# a cipher set up for each), so with 1/16 a slot loads in at most about 1.4 to
+# 1.6 times the time of its base alone, just before a compaction
+# (bench/slot_meta.py).
 COMPACT_MIN_RECORDS = 32
-COMPACT_RATIO = 8
+COMPACT_RATIO = 16
 # A writer folds the records into its own commit past OVERDUE times that (a
 # compaction that failed, or a writer that never asks for one).
 OVERDUE = 4

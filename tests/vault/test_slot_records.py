@@ -20,10 +20,10 @@ import pytest
 from archive_manager import clients, filing, reading, receivables
 from archive_manager.audit.state import recorded_state
 from archive_manager.crypto import open_bytes, seal_bytes
-from archive_manager.errors import IntegrityError
+from archive_manager.errors import IntegrityError, NotFound
 from archive_manager.session import Session
-from archive_manager.verify import verify_vault
 from archive_manager.vault import slot as slot_module
+from archive_manager.verify import verify_vault
 
 WHERE = "client C001, class contract"
 
@@ -227,7 +227,7 @@ def test_a_dropped_last_record_is_a_rollback_verify_names(four):
     archive, bob, docs = four
     record(bob, docs[0], 3).unlink()
     found = fresh(archive)
-    with pytest.raises(Exception):
+    with pytest.raises(NotFound):
         reading.locate(found, docs[3])  # its document is gone from the slot: the older state loads
     problems = slot_problems(archive)
     assert [p["where"] for p in problems] == [f"{WHERE}: metadata record 3"], problems
