@@ -155,7 +155,7 @@ def _stored_checkpoints(home: "ArchiveHome") -> list[dict]:
     except FileNotFoundError:
         return []
     out = []
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(text.split("\n"), 1):  # not splitlines(): \x0b, \x0c, \x1c... are no line ends here
         if line.strip() and line.encode("utf-8", "surrogateescape").decode("utf-8", "replace") != line:
             raise IntegrityError(f"{path.name} line {n} is not UTF-8 text: it was damaged",
                                  hint="compare it with the copies kept off the machine")
