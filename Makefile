@@ -28,6 +28,8 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[bench]'
 	$(BIN)/python bench/vault_throughput.py
 	$(BIN)/python bench/search.py
+	$(BIN)/python bench/engines.py
+	$(BIN)/python bench/reindex.py
 	$(BIN)/python bench/audit.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/generate.py

@@ -49,7 +49,7 @@ timeout_seconds = 30
 memory_mb = 1024
 
 [index]
-# Decrypted index files kept in memory per process.
+# SQLite's page cache for the class indexes of one process.
 cache_mb = 256
 
 [inbox]
