@@ -106,12 +106,15 @@ step "12. Search sees only your classes: carol (credit) finds no contract and no
 run as carol archive search 'HT-2026-001'
 fails as carol archive search 'HT-2026-001' --type contract
 
-step "13. The index is encrypted too; a damaged index file is refused, and reindex rebuilds it"
+step "13. The index is encrypted too (one SQLCipher database per class); a damaged index is refused, and reindex rebuilds it"
+run ls "$HOME_DIR/index"
 if grep -rl "星辰\|HT-2026\|广告发布\|應收賬款" "$HOME_DIR/index"; then echo "!! plaintext found"; exit 1; else echo "(grep found no plaintext in index/)"; fi
-seg=$(find "$HOME_DIR/index/contract" -name '*.seg' | head -n 1)
-python3 - "$seg" <<'PY'
+python3 - "$HOME_DIR/index/contract.db" <<'PY'
 import sys
-p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[len(b) // 2] ^= 1; open(p, "wb").write(bytes(b))
+p = sys.argv[1]; b = bytearray(open(p, "rb").read())
+for i in range(2048, len(b), 4096):  # a bit flipped in every page: whatever a search reads fails its HMAC
+    b[i] ^= 1
+open(p, "wb").write(bytes(b))
 PY
 fails as bob archive search 合同
 run as alice archive reindex --if-needed
@@ -158,7 +161,10 @@ run env -u ARCHIVE_USER archive audit verify      # anyone can check it: public 
 run as dave archive audit checkpoint -o "$WORK/secrets/checkpoint.json"   # keep this line off the machine
 
 step "19. Tampering is detected: a dossier rolled back to an old backup, a flipped byte, an edited event"
-for old in "$WORK"/vault-backup/dossiers/*/*/meta.bin; do cp "$old" "$HOME_DIR/vault/${old#"$WORK"/vault-backup/}"; done
+for old in "$WORK"/vault-backup/dossiers/*/*/; do   # each slot's metadata (its base and records) as backed up
+  rel=${old#"$WORK"/vault-backup/}; rm -rf "$HOME_DIR/vault/$rel/meta"
+  cp -a "$old/meta.bin" "$HOME_DIR/vault/$rel/meta.bin"; if [ -d "$old/meta" ]; then cp -a "$old/meta" "$HOME_DIR/vault/$rel/meta"; fi
+done
 fails as alice archive verify
 victim=$(find "$HOME_DIR/vault/dossiers" -path '*objects*' -type f | head -n 1)
 python3 - "$victim" <<'PY'
