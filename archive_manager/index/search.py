@@ -11,8 +11,11 @@ caller could open with its own keys take part, so nothing else can be counted.
 Ranking is FTS5's BM25 with column weights (titles above text), relative to
 the best match of each class (1.0), so classes merge fairly. BM25 is computed
 only for a bounded pool of matches: all of them when there are at most
-:data:`RANK_POOL`, else the most recently indexed ones, so a word found in
-most documents costs no more than a rare one. Counting stops at
+:data:`RANK_POOL`, else the most recently indexed ones. Where a query (or, for
+a filtered one, its words) matches more than :data:`COUNT_LIMIT` documents of
+a class, that class ranks by recency instead: FTS5's BM25 counts every
+document holding each phrase for its weights, which for a word in most of
+50,000 documents cost 0.7 s. Counting stops at
 :data:`COUNT_LIMIT` matches per class (``Total.exact`` False: "at least").
 """
 
@@ -128,6 +131,20 @@ def _count(con, expr) -> tuple[int, bool]:
     return (COUNT_LIMIT, False) if n > COUNT_LIMIT else (n, True)
 
 
+def _recent(con, expr, limit: int) -> list[tuple[int, float]]:
+    """The ``limit`` most recently indexed matches of ``expr``, scored by that
+    order (1.0 the newest): for an expression matching more than
+    :data:`COUNT_LIMIT` documents, where BM25 would cost more than the search
+    (FTS5 counts every document holding each phrase for its weights)."""
+    if isinstance(expr, Match):
+        sql, params = "SELECT rowid FROM fts WHERE fts MATCH ? ORDER BY rowid DESC LIMIT ?", [expr.expr, limit]
+    else:
+        inner, params = _sql(expr)
+        sql, params = f"SELECT id FROM ({inner}) ORDER BY id DESC LIMIT ?", params + [limit]
+    ids = [r[0] for r in con.execute(sql, params)]
+    return [(rowid, 1.0 - i / (len(ids) + 1)) for i, rowid in enumerate(ids)]
+
+
 def _scored(con, expr, rank: str | None, limit: int) -> list[tuple[int, float]]:
     """The best ``limit`` (id, score) of ``expr``: BM25 over the pool of its
     most recent :data:`RANK_POOL` matches, higher is better."""
@@ -139,8 +156,8 @@ def _scored(con, expr, rank: str | None, limit: int) -> list[tuple[int, float]]:
         inner, params = _sql(expr)
         ids = [r[0] for r in con.execute(f"SELECT id FROM ({inner}) ORDER BY id DESC LIMIT ?",
                                          params + [RANK_POOL])]
-        scores = dict.fromkeys(ids, 0.0)
-        if rank and ids:
+        scores = {rowid: 1.0 - i / (len(ids) + 1) for i, rowid in enumerate(ids)}  # recency, if no BM25
+        if rank and ids and _count(con, Match(rank))[1]:  # BM25 only where its words are not in most documents
             # "+rowid": not a constraint FTS5 is handed (it would look each id up
             # anew, BM25 statistics and all: 1-2 s at 10k documents), a filter on
             # the MATCH's rows, which BETWEEN bounds to the ids' range
@@ -185,7 +202,9 @@ def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, cl
     for index in indexes:
         with index.lock, db.checked(index.what):
             con = index.reader()
-            hits.extend(_rows(con, _scored(con, strict, compiled.rank, fetch), index.access_class, 0, index.what))
+            _, few = _count(con, strict)
+            best = _scored(con, strict, compiled.rank, fetch) if few else _recent(con, strict, fetch)
+            hits.extend(_rows(con, best, index.access_class, 0, index.what))
             n, whole = _count(con, loose)  # loose == strict when not tiered
             total += n
             exact = exact and whole

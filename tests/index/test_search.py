@@ -393,3 +393,17 @@ def test_a_negated_word_excludes_even_when_its_postings_start_earlier(tmp_path: 
         assert int(total) == len(hits), query
     assert {h.doc_id for h in _search(index, "甲方 乙方 -合同")[1]} == {"D2"}
     index.close()
+
+
+def test_a_word_in_more_documents_than_are_counted_ranks_by_recency(tmp_path: Path, monkeypatch) -> None:
+    """Past COUNT_LIMIT matches BM25 would cost more than the search (FTS5
+    counts every document holding each phrase): the newest matches come first."""
+    from archive_manager.index import search as search_module
+
+    index = build(tmp_path, [doc(f"D{i}", "付款 " * (5 - i) + "其他") for i in range(5)])
+    monkeypatch.setattr(search_module, "COUNT_LIMIT", 2)
+    total, ranked = find(index, "付款")
+    assert ranked == ["D4", "D3", "D2", "D1", "D0"], "newest first, whatever the term counts"
+    assert not total.exact if hasattr(total, "exact") else True
+    monkeypatch.setattr(search_module, "COUNT_LIMIT", 1000)
+    assert find(index, "付款")[1][0] == "D0", "below the limit BM25 ranks (D0 says it most often)"
