@@ -154,7 +154,7 @@ class Ingestor:
         swept = self.session.vault.sweep_staged()
         if swept:
             notes.append(f"removed {swept} temporary file(s) left by commands that were killed")
-        for r in reindexing.reindex(self.session, if_needed=True):
+        for r in reindexing.reindex(self.session, if_needed=True, check_pages=False):
             if r.action != "current":
                 notes.append(f"search index of class {r.access_class}: {r.action} ({r.reason})")
         return notes
@@ -291,7 +291,7 @@ class Ingestor:
         job._run(self.session)
         try:
             if job.error is not None or self._index_behind:
-                reindexing.reindex(self.session, if_needed=True)
+                reindexing.reindex(self.session, if_needed=True, check_pages=False)
             self._index_behind = False
         except ArchiveError:
             self._index_behind = True

@@ -102,13 +102,13 @@ class _Plan:
         return sum(len(slot.documents) for _, (_, slot) in slots)
 
 
-def _plan(session: Session, cls: str, if_needed: bool) -> _Plan | ClassReport:
+def _plan(session: Session, cls: str, if_needed: bool, check_pages: bool) -> _Plan | ClassReport:
     slots = _slots(session, cls)
     revisions = {sid: slot_digest(latest_versions(slot.documents)) for sid, (_, slot) in slots.items()}
     index: ClassIndex = class_index(session, cls)
     try:
         index.remove_leftovers()  # of a rebuild that was killed
-        reason = index.staleness(revisions) if if_needed else "requested"
+        reason = index.staleness(revisions, check_pages) if if_needed else "requested"
         if reason is None:
             return ClassReport(cls, "current", None, 0, 0)
         state = index.state() if if_needed and reason.endswith("out of date") else None
@@ -187,17 +187,19 @@ def _noop(n: int) -> None:
 
 def reindex(session: Session, if_needed: bool = False, classes: list[str] | None = None,
             progress: Callable[[int], None] | None = None, total: Callable[[int], None] | None = None,
-            workers: int = 2) -> list[ClassReport]:
+            workers: int = 2, check_pages: bool = True) -> list[ClassReport]:
     """Rebuild (or, with ``if_needed``, repair) every class index the user can
     read (or those of ``classes`` the user holds). Classes are rebuilt in up
     to ``workers`` processes at once. ``total(n)`` is told how many documents
     will be read from the vault, once it is known; ``progress(n)`` of every
-    ``n`` read since."""
+    ``n`` read since. Without ``check_pages`` (the inbox's recovery at every
+    start) an index is not authenticated page by page, only its state looked
+    at: what a crash can leave behind."""
     progress = progress or _noop
     with session.recorded("reindex") as details:
         classes = _classes(session, classes)
         with session.vault.transaction():  # the vault lock: no filing while we read it
-            plans = [_plan(session, cls, if_needed) for cls in classes]
+            plans = [_plan(session, cls, if_needed, check_pages) for cls in classes]
             todo = [p for p in plans if isinstance(p, _Plan)]
             if total is not None:
                 total(sum(p.documents for p in todo))

@@ -198,8 +198,11 @@ class ClassIndex:
                                  hint=REINDEX_HINT) from None
         return {"schema": schema, "gen": self._gen, "class": meta.get("class"), "slots": slots}
 
-    def staleness(self, slot_revisions: dict[str, str]) -> str | None:
-        """Why this index must be rebuilt or caught up, or None if it is current."""
+    def staleness(self, slot_revisions: dict[str, str], check_pages: bool = True) -> str | None:
+        """Why this index must be rebuilt or caught up, or None if it is current.
+        ``check_pages``: authenticate every page and check the full-text index
+        (seconds per GB); without it only what a crash can leave behind is
+        looked at (SQLite's transactions leave no half-written index)."""
         if not self.exists():
             return "made by an earlier version (Whoosh)" if self.folder.is_dir() else "missing"
         try:
@@ -208,7 +211,8 @@ class ClassIndex:
                 return f"schema version {state['schema']} (current {SCHEMA_VERSION})"
             if state["gen"] != self.keys.gen:
                 return f"encrypted under key generation {state['gen']} (current {self.keys.gen})"
-            self._check_whole()
+            if check_pages:
+                self._check_whole()
         except IntegrityError as exc:
             self.close()
             return f"damaged: {exc.message}"
