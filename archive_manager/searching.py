@@ -176,8 +176,7 @@ def _rebuild_earlier_versions(session: Session, classes: list[str]) -> None:
     """An index an earlier version made (Whoosh, ``index/<class>/``) is rebuilt
     from the vault on first use, as ``reindex --if-needed`` would (a recorded
     ``reindex``); nothing in the vault changes."""
-    old = [c for c in classes if not (session.settings.index_dir / f"{c}.db").exists()
-           and (session.settings.index_dir / c).is_dir()]
+    old = [c for c in classes if class_index(session, c).made_by_earlier_version]
     if old:
         from archive_manager import reindexing  # it builds on this module
 

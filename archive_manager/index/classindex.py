@@ -120,14 +120,13 @@ class ClassIndex:
     def exists(self) -> bool:
         return self.path.is_file()
 
+    @property
+    def made_by_earlier_version(self) -> bool:
+        """Only a Whoosh index (``<folder>/``) of an earlier version is here."""
+        return not self.exists() and self.folder.is_dir()
+
     def _meta(self) -> dict[str, str]:
         return {"schema": str(SCHEMA_VERSION), "class": self.access_class, "binding": self.binding}
-
-    def _connect(self, path: Path | None = None, gen: int | None = None):
-        path = path or self.path
-        con = db.connect(path, self.keys.key(gen), self.what)
-        con.execute(f"PRAGMA cache_size = -{max(1024, self.cache_bytes >> 10)}")
-        return con
 
     def connection(self):
         """The open connection (kept until :meth:`close`), opened with the
@@ -138,7 +137,7 @@ class ClassIndex:
                 return self._con
             self.close()  # replaced (rebuilt, re-keyed) by another object or process: open the new one
         if not self.exists():
-            if self.folder.is_dir():
+            if self.made_by_earlier_version:
                 raise IntegrityError(f"the {self.access_class} search index was made by an earlier version",
                                      hint=REINDEX_HINT)
             raise IntegrityError(f"the {self.access_class} search index is missing", hint=REINDEX_HINT)
@@ -204,7 +203,7 @@ class ClassIndex:
         (seconds per GB); without it only what a crash can leave behind is
         looked at (SQLite's transactions leave no half-written index)."""
         if not self.exists():
-            return "made by an earlier version (Whoosh)" if self.folder.is_dir() else "missing"
+            return "made by an earlier version (Whoosh)" if self.made_by_earlier_version else "missing"
         try:
             state = self.state()
             if state["schema"] != SCHEMA_VERSION:
@@ -366,7 +365,6 @@ class ClassIndex:
     def reader(self):
         """The connection for searching, after checking the schema."""
         con = self.connection()
-        state_schema = None
         with db.checked(self.what):
             row = con.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
             state_schema = row[0] if row else None
