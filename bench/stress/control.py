@@ -289,6 +289,14 @@ class Maker:
         users = self.users()["users"]
         return {n: b64d(users[n]["keyring"]["kem_public"]) for n in names}
 
+    def audit_attacker(self):
+        """An attacker holding an audit key pair of their own: (attacker, its secret)."""
+        att = Attacker()
+        secret = kem_generate(self.randbytes)
+        att.keys.add(secret)
+        att.audit_publics.add(kem_public_bytes(secret))
+        return att, secret
+
     def plant(self, data: dict, cls: str, key: bytes, pending: bool, check: bool, public: bytes | None = None) -> int:
         store = ClassKeyStore(self.p.vault_id, data)
         entry = data["classes"][cls]
@@ -342,19 +350,13 @@ class Maker:
         out.append(Edit(KEYS, "key sealed to an unknown user", "mallory: contract and directory",
                         {KEYS: _dump(data)}, attacker=att))
         # the audit key
-        att = Attacker()
-        secret = kem_generate(self.randbytes)
-        att.keys.add(secret)
-        att.audit_publics.add(kem_public_bytes(secret))
+        att, secret = self.audit_attacker()
         data = self.p.json(KEYS)
         a = data["classes"][AUDIT]
         a["public"][str(a["current"])] = b64e(kem_public_bytes(secret))
         out.append(Edit(KEYS, "audit public key swapped", f"public half of audit key {a['current']}",
                         {KEYS: _dump(data)}, attacker=att))
-        att = Attacker()
-        secret = kem_generate(self.randbytes)
-        att.keys.add(secret)
-        att.audit_publics.add(kem_public_bytes(secret))
+        att, secret = self.audit_attacker()
         data = self.p.json(KEYS)
         gen = self.plant(data, AUDIT, secret, False, True, public=kem_public_bytes(secret))
         out.append(Edit(KEYS, "audit generation planted", f"audit key {gen} current, sealed to the auditors",
