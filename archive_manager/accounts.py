@@ -7,7 +7,7 @@ a fresh content-key epoch, so nothing written afterwards opens with old keys.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from archive_manager.crypto import PublicIdentity, create_keyring, kem_generate, kem_public_bytes
@@ -21,7 +21,7 @@ from archive_manager.vault.classkeys import AUDIT, DIRECTORY, ClassKeyStore
 from archive_manager.vault.directory import Directory
 from archive_manager.vault.signed_policy import SignedPolicy
 from archive_manager.vault.slot import load_slot
-from archive_manager.vault.users import UserRecord, UserRegistry, check_user_name
+from archive_manager.vault.users import UserRecord, UserRegistry, check_display_name, check_user_name
 
 
 def _wanted(session: Session, users: UserRegistry, cls: str) -> list[PublicIdentity]:
@@ -60,20 +60,74 @@ def _seal_all_generations(session: Session, store: ClassKeyStore, cls: str, iden
         store.seal_to(cls, gen, key, ident)
 
 
+@dataclass(frozen=True)
+class UserInfo:
+    """A user as ``user show`` presents them; ``classes`` are the access classes
+    the policy grants their departments (none once removed)."""
+    user: str
+    display_name: str
+    departments: list[str]
+    status: str
+    created: str
+    fingerprint: str
+    classes: list[str]
+    admin: bool
+
+
+@dataclass(frozen=True)
+class UserEdit:
+    user: str
+    display_name: str
+    previous: str
+    changed: bool
+
+
 def list_users(session: Session) -> list[dict]:
     with session.recorded("user-list"):
-        return [{"user": u.name, "departments": list(u.departments), "status": u.status,
-                 "created": u.created, "fingerprint": u.identity.fingerprint}
+        return [{"user": u.name, "display_name": u.display_name, "departments": list(u.departments),
+                 "status": u.status, "created": u.created, "fingerprint": u.identity.fingerprint}
                 for _, u in sorted(session.users().users.items())]
 
 
+def show_user(session: Session, name: str) -> UserInfo:
+    """One user's record (any signed-in user may look, as with ``user list``)."""
+    with session.recorded("user-show", target=name):
+        rec = session.users().get(name)
+        classes = sorted(session.policy.classes_for(rec.departments)) if rec.active else []
+        return UserInfo(rec.name, rec.display_name, list(rec.departments), rec.status, rec.created,
+                        rec.identity.fingerprint, classes, rec.admin)
+
+
+def edit_user(session: Session, name: str, *, display_name: str | None = None) -> UserEdit:
+    """Change what an administrator may change in a user's record without
+    touching their keys: the display name ("" removes it). The record is signed
+    again by the acting administrator."""
+    with session.recorded("user-edit", target=name) as details:
+        session.require("admin")
+        if display_name is None:
+            raise UsageError("nothing to change", hint="pass --display-name NAME")
+        display_name = check_display_name(display_name)
+        with session.transaction() as tx:
+            users = session.users()
+            rec = users.get(name)
+            if not rec.active:
+                raise ConflictError(f"user {name!r} was removed: their record is kept as it was")
+            if rec.display_name == display_name:
+                return UserEdit(name, display_name, rec.display_name, False)
+            details.update(display_name=display_name, previous=rec.display_name)  # sealed: personal data
+            users.replace(session.endorse(replace(rec, display_name=display_name)))
+            session.write_users(tx, users)
+        return UserEdit(name, display_name, rec.display_name, True)
+
+
 def add_user(session: Session, name: str, departments: list[str],
-             passphrase: str | Callable[[], str]) -> dict:
+             passphrase: str | Callable[[], str], display_name: str = "") -> dict:
     """Add ``name``; ``passphrase`` may be a callable, asked only once the
     request has passed every check (the CLI prompts through it)."""
     with session.recorded("user-add", target=name) as details:
         session.require("admin")
         check_user_name(name)
+        display_name = check_display_name(display_name)
         if not departments:
             raise UsageError("a user needs at least one department", hint="pass --dept NAME")
         for dept in departments:
@@ -85,9 +139,11 @@ def add_user(session: Session, name: str, departments: list[str],
         rt = session.runtime
         record_data, _ = create_keyring(name, passphrase, session.settings.kdf_params, rt.random_bytes,
                                         root=session.trust.fingerprint)
-        record = session.endorse(
-            UserRecord(name, tuple(dict.fromkeys(departments)), rt.timestamp(), "active", record_data))
+        record = session.endorse(UserRecord(name, tuple(dict.fromkeys(departments)), rt.timestamp(), "active",
+                                            record_data, display_name=display_name))
         details.objects["departments"] = list(record.departments)  # before the commit records them
+        if display_name:
+            details["display_name"] = display_name  # sealed: personal data
         with session.trust.changing(), session.transaction() as tx:
             users = session.users()
             users.add(record)
@@ -104,7 +160,7 @@ def add_user(session: Session, name: str, departments: list[str],
                 _new_audit_key(session, store, _wanted(session, users, AUDIT))
             session.write_users(tx, users)
             session.write_store(tx, store)
-        return {"user": name, "departments": list(record.departments),
+        return {"user": name, "display_name": display_name, "departments": list(record.departments),
                 "classes": [c for c in classes if c != DIRECTORY],
                 "fingerprint": record.identity.fingerprint}
 
@@ -133,7 +189,7 @@ def remove_user(session: Session, name: str) -> dict:
             if not rec.active:
                 raise ConflictError(f"user {name!r} is already removed")
             public = {k: rec.keyring[k] for k in ("kem_public", "sign_public")}
-            users.replace(session.endorse(UserRecord(name, rec.departments, rec.created, "removed", public)))
+            users.replace(session.endorse(replace(rec, status="removed", keyring=public)))
             if not [u for u in users.active() if ADMIN_DEPARTMENT in u.departments]:
                 raise UsageError("refusing to remove the last admin")
             store = session.store(fresh=True)  # checked while its signer may still be in office

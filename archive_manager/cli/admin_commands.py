@@ -22,11 +22,12 @@ def user() -> None:
 @user.command("add")
 @click.argument("name")
 @click.option("--dept", "departments", multiple=True, required=True, help="Department (repeatable).")
+@click.option("--display-name", default="", help="The name paperwork prints, e.g. 张三.")
 @click.option("--new-passphrase-file", type=click.Path(dir_okay=False), help="The new user's passphrase.")
 @json_option
 @common
 @pass_cli
-def user_add(cli: CliContext, name, departments, new_passphrase_file, as_json) -> None:
+def user_add(cli: CliContext, name, departments, display_name, new_passphrase_file, as_json) -> None:
     """Add a user and seal their departments' class keys to them."""
     session = cli.session()
 
@@ -34,9 +35,10 @@ def user_add(cli: CliContext, name, departments, new_passphrase_file, as_json) -
         cli.warn_cheap_kdf()
         return new_passphrase(new_passphrase_file, f"New passphrase for {name}")
 
-    r = accounts.add_user(session, name, list(departments), ask)
+    r = accounts.add_user(session, name, list(departments), ask, display_name)
     emit(r, as_json, lambda r: click.echo(
-        f"added {r['user']} ({', '.join(r['departments'])}); classes: {', '.join(r['classes']) or '-'}"))
+        f"added {' '.join(filter(None, [r['user'], r['display_name']]))} ({', '.join(r['departments'])}); "
+        f"classes: {', '.join(r['classes']) or '-'}"))
 
 
 @user.command("list")
@@ -47,9 +49,42 @@ def user_list(cli: CliContext, as_json) -> None:
     """List users."""
     rows = accounts.list_users(cli.session())
     emit(rows, as_json, lambda rows: table(
-        [{**r, "departments": ",".join(r["departments"])} for r in rows],
-        [("user", "USER"), ("departments", "DEPARTMENTS"), ("status", "STATUS"),
+        [{**r, "departments": ",".join(r["departments"]), "display_name": r["display_name"] or "-"} for r in rows],
+        [("user", "USER"), ("display_name", "NAME"), ("departments", "DEPARTMENTS"), ("status", "STATUS"),
          ("created", "CREATED"), ("fingerprint", "KEY")]))
+
+
+@user.command("show")
+@click.argument("name")
+@json_option
+@common
+@pass_cli
+def user_show(cli: CliContext, name, as_json) -> None:
+    """Show one user: display name, departments, status, key."""
+    session = cli.session()
+    r = asdict(accounts.show_user(session, name))
+    departments = session.policy.departments
+
+    emit(r, as_json, lambda r: click.echo("\n".join([
+        f"user: {r['user']}", f"display name: {r['display_name'] or '-'}",
+        "departments: " + ", ".join(f"{d} ({departments[d]})" if d in departments else d for d in r["departments"]),
+        f"status: {r['status']}" + (" (administrator)" if r["admin"] else ""), f"created: {r['created']}",
+        f"key: {r['fingerprint']}", f"classes: {', '.join(r['classes']) or '-'}"])))
+
+
+@user.command("edit")
+@click.argument("name")
+@click.option("--display-name", help="The name paperwork prints, e.g. 张三 (\"\" removes it).")
+@json_option
+@common
+@pass_cli
+def user_edit(cli: CliContext, name, display_name, as_json) -> None:
+    """Change a user's display name (admins; keys and departments are untouched)."""
+    r = asdict(accounts.edit_user(cli.session(), name, display_name=display_name))
+    emit(r, as_json, lambda r: click.echo(
+        f"{r['user']}'s display name is already {r['display_name'] or 'empty'}: nothing changed" if not r["changed"]
+        else f"{r['user']}'s display name is now {r['display_name']}" if r["display_name"]
+        else f"{r['user']} has no display name now (was {r['previous']})"))
 
 
 @user.command("remove")

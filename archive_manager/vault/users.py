@@ -3,16 +3,22 @@
 Removed users keep their public keys (the audit trail verifies their past
 signatures) but lose their locked private keys and every sealed class key.
 
-Each record's public part (name, departments, status, public keys) is
-endorsed by an administrator (:mod:`archive_manager.vault.trust`); the locked
-private part is not, since only its owner's passphrase opens it and it is
-bound to the public keys it belongs to. A registry is used only after
+Each record's public part (name, display name, departments, status, public
+keys) is endorsed by an administrator (:mod:`archive_manager.vault.trust`); the
+locked private part is not, since only its owner's passphrase opens it and it
+is bound to the public keys it belongs to. A registry is used only after
 :meth:`UserRegistry.verify`.
+
+The display name (what paperwork prints for a person, e.g. 张三) came later
+(issue 15): a record without one is stored and signed exactly as before, so
+the records of earlier archives load and verify unchanged; a record with one
+has it in what the administrator signs.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -26,6 +32,7 @@ if TYPE_CHECKING:
     from archive_manager.vault.trust import SignerLike, Trust
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
+DISPLAY_NAME_MAX = 64
 
 
 def check_user_name(name: str) -> str:
@@ -37,6 +44,25 @@ def check_user_name(name: str) -> str:
     return name
 
 
+def check_display_name(value: str) -> str:
+    """``value`` without surrounding spaces ("" for none), or a
+    :class:`UsageError`: no control or format characters (a bidirectional
+    override would make a form or a terminal show another name), at most
+    :data:`DISPLAY_NAME_MAX` characters."""
+    value = value.strip()
+    for ch in value:
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Cs", "Zl", "Zp"):
+            raise UsageError(f"the display name contains a control character U+{ord(ch):04X}",
+                             hint="type the name as plain text")
+        if category == "Cf":
+            raise UsageError(f"the display name contains a format character U+{ord(ch):04X}",
+                             hint="type the name as plain text")
+    if len(value) > DISPLAY_NAME_MAX:
+        raise UsageError(f"the display name is longer than {DISPLAY_NAME_MAX} characters")
+    return value
+
+
 @dataclass(frozen=True)
 class UserRecord:
     name: str
@@ -45,6 +71,7 @@ class UserRecord:
     status: str
     keyring: dict
     endorsement: dict | None = None
+    display_name: str = ""  # "" for none (every record before issue 15)
 
     @property
     def active(self) -> bool:
@@ -59,10 +86,14 @@ class UserRecord:
         return self.active and ADMIN_DEPARTMENT in self.departments
 
     def body(self) -> dict:
-        """What an administrator signs: everything but the locked private keys."""
-        return {"name": self.name, "departments": list(self.departments), "created": self.created,
+        """What an administrator signs: everything but the locked private keys.
+        Without a display name, exactly what was signed before there was one."""
+        body = {"name": self.name, "departments": list(self.departments), "created": self.created,
                 "status": self.status, "kem_public": self.keyring.get("kem_public"),
                 "sign_public": self.keyring.get("sign_public")}
+        if self.display_name:
+            body["display_name"] = self.display_name
+        return body
 
     def endorsed(self, trust: "Trust", signer: "SignerLike") -> "UserRecord":
         return replace(self, endorsement=trust.endorse("user", self.body(), signer))
@@ -74,6 +105,8 @@ class UserRecord:
             "status": self.status,
             "keyring": self.keyring,
         }
+        if self.display_name:
+            out["display_name"] = self.display_name
         if self.endorsement is not None:
             out["endorsement"] = self.endorsement
         return out
@@ -90,9 +123,12 @@ class UserRegistry:
         users = {}
         try:
             for name, rec in data["users"].items():
+                display = rec.get("display_name", "")
+                if "display_name" in rec and (not isinstance(display, str) or not display):
+                    raise ValueError("a display name is text, and absent rather than empty")
                 users[name] = UserRecord(
                     name, tuple(rec["departments"]), rec["created"], rec["status"], dict(rec["keyring"]),
-                    rec.get("endorsement"))
+                    rec.get("endorsement"), display)
         except (KeyError, TypeError, AttributeError, ValueError):
             raise IntegrityError("user registry (users.json) is malformed",
                                  hint="restore vault/users.json from a backup") from None

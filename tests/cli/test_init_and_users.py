@@ -1,14 +1,20 @@
-"""``archive init``, ``whoami`` and ``archive user add|list|remove|passwd``."""
+"""``archive init``, ``whoami`` and ``archive user add|list|show|edit|remove|passwd``."""
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
 
 from click.testing import CliRunner
 
 from archive_manager.cli import main
 from tests.cli.conftest import KDF_WARNING, check_clean
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
 
 # --- init --------------------------------------------------------------------
 
@@ -173,8 +179,9 @@ def test_user_add_json(cli):
     r = cli.run("user", "add", "dan", "--dept", "legal", "--new-passphrase-file", pw, "--json", user="alice")
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
-    assert set(data) == {"user", "departments", "classes", "fingerprint"}
+    assert set(data) == {"user", "display_name", "departments", "classes", "fingerprint"}
     assert data["classes"] == ["basic", "contract", "service"]
+    assert data["display_name"] == ""
 
 
 def test_user_add_by_non_admin_is_denied(cli):
@@ -226,12 +233,109 @@ def test_user_list_text_and_json(cli):
     r = cli.run("user", "list", user="bob")
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
-    assert lines[0].split() == ["USER", "DEPARTMENTS", "STATUS", "CREATED", "KEY"]
-    assert [line.split()[:3] for line in lines[1:]] == [
-        ["alice", "archive", "active"], ["bob", "legal", "active"], ["carol", "credit", "active"]]
+    assert lines[0].split() == ["USER", "NAME", "DEPARTMENTS", "STATUS", "CREATED", "KEY"]
+    assert [line.split()[:4] for line in lines[1:]] == [
+        ["alice", "-", "archive", "active"], ["bob", "-", "legal", "active"], ["carol", "-", "credit", "active"]]
     r = cli.run("user", "list", "--json", user="alice")
     rows = json.loads(r.stdout)
-    assert all(set(row) == {"user", "departments", "status", "created", "fingerprint"} for row in rows)
+    assert all(set(row) == {"user", "display_name", "departments", "status", "created", "fingerprint"}
+               for row in rows)
+    assert [row["display_name"] for row in rows] == ["", "", ""]
+
+
+# --- display names -----------------------------------------------------------------
+
+
+def test_user_add_with_a_display_name_shows_it_everywhere(cli):
+    pw = cli.passfile("dan", "dan-pw")
+    r = cli.run("user", "add", "dan", "--dept", "marketing", "--display-name", "张三", "--new-passphrase-file", pw,
+                user="alice")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == "added dan 张三 (marketing); classes: basic, business\n"
+    lines = cli.run("user", "list", user="carol").stdout.splitlines()
+    assert lines[0].split() == ["USER", "NAME", "DEPARTMENTS", "STATUS", "CREATED", "KEY"]
+    assert lines[-1].split()[:4] == ["dan", "张三", "marketing", "active"]
+    # the CJK name counts two columns: the DEPARTMENTS column still lines up
+    assert len({_width(line[:line.index(word)]) for line, word in zip(lines, ["DEPARTMENTS", "archive", "legal",
+                                                                            "credit", "marketing"])}) == 1
+    rows = {row["user"]: row for row in json.loads(cli.run("user", "list", "--json", user="bob").stdout)}
+    assert rows["dan"]["display_name"] == "张三" and rows["bob"]["display_name"] == ""
+    r = cli.run("user", "show", "dan", user="bob")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[:4] == ["user: dan", "display name: 张三", "departments: marketing (市场部)",
+                                         "status: active"]
+    data = json.loads(cli.run("user", "show", "dan", "--json", user="bob").stdout)
+    assert data["display_name"] == "张三" and data["departments"] == ["marketing"]
+    assert data["classes"] == ["basic", "business"]
+    assert set(data) == {"user", "display_name", "departments", "status", "created", "fingerprint", "classes",
+                         "admin"}
+
+
+def test_user_show_without_display_name_and_unknown_user(cli):
+    r = cli.run("user", "show", "carol", user="bob")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[:2] == ["user: carol", "display name: -"]
+    r = cli.run("user", "show", "zed", user="bob")
+    assert r.exit_code == 4, r.output
+    assert r.stderr.splitlines() == ["archive: error: unknown user 'zed'",
+                                     "archive: hint: 'archive user list' shows the users"]
+
+
+def test_an_admin_edits_a_display_name_and_it_is_recorded(cli):
+    r = cli.run("user", "edit", "bob", "--display-name", "李四", user="alice")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == "bob's display name is now 李四\n"
+    assert cli.run("user", "show", "bob", user="carol").stdout.splitlines()[1] == "display name: 李四"
+    r = cli.run("user", "edit", "bob", "--display-name", "李四", user="alice")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == "bob's display name is already 李四: nothing changed\n"
+    r = cli.run("user", "edit", "bob", "--display-name", "李小四", "--json", user="alice")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["display_name"] == "李小四" and data["previous"] == "李四" and data["user"] == "bob"
+    r = cli.run("user", "edit", "bob", "--display-name", "", user="alice")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == "bob has no display name now (was 李小四)\n"
+    events = [json.loads(line) for line in (cli.home / "audit" / "events.log").read_bytes().splitlines()]
+    edits = [e for e in events if e["action"] == "user-edit"]
+    assert [(e["user"], e["outcome"], e["objects"]) for e in edits] == [
+        ("alice", "ok", {"target": "bob"})] * 4
+    assert [e["state"] is not None for e in edits] == [True, False, True, True]  # the no-op wrote nothing
+    assert not any("李四" in line.decode() for line in (cli.home / "audit" / "events.log").read_bytes().splitlines())
+
+
+def test_only_an_admin_edits_a_display_name(cli):
+    before = (cli.home / "vault" / "users.json").read_bytes()
+    for user, target in (("bob", "bob"), ("carol", "bob")):
+        r = cli.run("user", "edit", target, "--display-name", "冒名", user=user)
+        assert r.exit_code == 3, r.output
+        assert r.stderr.splitlines() == [f"archive: error: user {user!r} ({'legal' if user == 'bob' else 'credit'}) "
+                                         "may not admin",
+                                         "archive: hint: ask an admin for a grant if your work needs it"]
+    assert (cli.home / "vault" / "users.json").read_bytes() == before
+
+
+def test_user_edit_refusals(cli):
+    r = cli.run("user", "edit", "bob", user="alice")
+    assert r.exit_code == 2, r.output
+    assert r.stderr.splitlines() == ["archive: error: nothing to change", "archive: hint: pass --display-name NAME"]
+    r = cli.run("user", "edit", "zed", "--display-name", "某人", user="alice")
+    assert r.exit_code == 4, r.output
+    assert r.stderr.splitlines()[0] == "archive: error: unknown user 'zed'"
+    r = cli.run("user", "edit", "bob", "--display-name", "张\x1b[31m三", user="alice")
+    assert r.exit_code == 2, r.output
+    assert r.stderr.splitlines()[0] == "archive: error: the display name contains a control character U+001B"
+    assert cli.run("user", "remove", "carol", user="alice").exit_code == 0
+    r = cli.run("user", "edit", "carol", "--display-name", "王芳", user="alice")
+    assert r.exit_code == 7, r.output
+    assert r.stderr.splitlines()[0] == "archive: error: user 'carol' was removed: their record is kept as it was"
+
+
+def test_a_removed_user_keeps_their_display_name(cli):
+    assert cli.run("user", "edit", "carol", "--display-name", "王芳", user="alice").exit_code == 0
+    assert cli.run("user", "remove", "carol", user="alice").exit_code == 0
+    rows = {row["user"]: row for row in json.loads(cli.run("user", "list", "--json", user="alice").stdout)}
+    assert rows["carol"]["status"] == "removed" and rows["carol"]["display_name"] == "王芳"
 
 
 # --- user remove -------------------------------------------------------------
