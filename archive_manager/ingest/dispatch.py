@@ -1,6 +1,14 @@
 """One document to one :class:`Extraction`: detect the format, run its extractor,
-normalise and cut the text. Runs inside the worker process (and for attachments
-inside it again); extractors are imported lazily, per format."""
+normalise, join and cut the text. Runs inside the worker process (and for
+attachments inside it again); extractors are imported lazily, per format.
+
+Joining (``joining.py``) removes the whitespace extraction left between CJK
+characters, so the kept text (what the index and the snippets read) reads as
+the document does. Where a format's line breaks may be wraps (PDF, plain
+text, Markdown) they are joined too; where they are paragraphs or rows (Word,
+spreadsheets, HTML, CSV, and any other format) only spaces are. A mail joins
+its bodies itself (``mail.py``): its headers are as sent, and its attachments
+were joined by their own format already."""
 
 from __future__ import annotations
 
@@ -8,6 +16,7 @@ import errno
 from importlib import import_module
 
 from archive_manager.ingest.formats import detect_format
+from archive_manager.ingest.joining import join_lines, join_spaces
 from archive_manager.ingest.model import Extraction, ExtractionError, ExtractionLimits, failed, human_size
 from archive_manager.ingest.text import normalise
 
@@ -22,6 +31,8 @@ _EXTRACTORS = {
     "html": ("text", "extract_html"),
 }
 NO_TEXT = "document contains no text"
+_LINES_MAY_WRAP = frozenset({"pdf", "txt", "md"})
+_JOINED_BY_READER = frozenset({"eml"})
 
 
 def precheck(data: bytes, name: str, limits: ExtractionLimits,
@@ -73,8 +84,14 @@ def _out_of_memory(exc: Exception) -> bool:
 def finish(fmt: str, text: str, cut: bool, limits: ExtractionLimits) -> Extraction:
     room = limits.max_chars * 2  # normalising may shrink the text a little
     cut = cut or len(text) > room
-    text = normalise(text[:room])
+    text = joined(fmt, normalise(text[:room]))
     if not text.strip():
         return failed(fmt, NO_TEXT, "empty")
     cut = cut or len(text) > limits.max_chars
     return Extraction(format=fmt, text=text[:limits.max_chars], status="ok", reason=None, truncated=cut)
+
+
+def joined(fmt: str, text: str) -> str:
+    if fmt in _JOINED_BY_READER:
+        return text
+    return join_lines(text) if fmt in _LINES_MAY_WRAP else join_spaces(text)

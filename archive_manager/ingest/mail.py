@@ -1,8 +1,14 @@
 """E-mail (RFC 822 / MIME): headers, text and HTML bodies, and the attached
-documents of known formats, extracted recursively."""
+documents of known formats, extracted recursively.
+
+Bodies are joined here, not by the dispatch: a plain body's line breaks may be
+the sender's wraps (``join_lines``), an HTML body's are its blocks
+(``join_spaces``); headers stay as sent, and attachments were joined by their
+own format's rule."""
 
 from __future__ import annotations
 
+from archive_manager.ingest.joining import join_lines, join_spaces
 from archive_manager.ingest.model import ExtractionLimits
 from archive_manager.ingest.text import decode_text, html_bytes_to_text
 
@@ -93,7 +99,9 @@ def _part_text(part, limits: ExtractionLimits, depth: int) -> str:
     if ctype in ("text/plain", "text/html") and not filename and part.get_content_disposition() != "attachment":
         payload = part.get_payload(decode=True) or b""
         charset = part.get_content_charset()
-        return html_bytes_to_text(payload, charset) if ctype == "text/html" else decode_text(payload, charset)
+        if ctype == "text/html":
+            return join_spaces(html_bytes_to_text(payload, charset))
+        return join_lines(decode_text(payload, charset))
     if filename:
         return _attachment(part.get_payload(decode=True) or b"", filename, limits, depth)
     return ""  # inline images and the like

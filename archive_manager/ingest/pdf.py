@@ -1,13 +1,19 @@
 """PDF text layer through pypdf (its own stream limits stay on: they stop
-decompression bombs before the worker's memory limit has to)."""
+decompression bombs before the worker's memory limit has to).
+
+Pages are separated by a blank line where a page ends a sentence, and by a
+line break where the text runs on to the next page: then the page turn is a
+wrap like any other, and joining (``joining.py``) mends a word cut by it."""
 
 from __future__ import annotations
 
 import io
+import re
 
 from archive_manager.ingest.model import ExtractionError, ExtractionLimits
 
 NO_TEXT = "no text layer (scanned pdf?)"
+_SENTENCE_END = re.compile(r"[。！？；：…．.!?;:」』”）)]\s*$")
 
 
 def extract_pdf(data: bytes, limits: ExtractionLimits) -> str:
@@ -56,12 +62,21 @@ def _pages_text(pages, count: int, max_chars: int) -> str:
         size += len(text)
         if size > max_chars:
             break
-    joined = "\n\n".join(t.strip("\n") for t in texts if t.strip())
+    joined = _join_pages([t.strip("\n") for t in texts if t.strip()])
     if joined:
         return joined
     if first_error is not None:
         raise ExtractionError(_reason(first_error))
     raise ExtractionError(NO_TEXT, status="empty")
+
+
+def _join_pages(pages: list[str]) -> str:
+    out: list[str] = []
+    for page in pages:
+        if out:
+            out.append("\n\n" if _SENTENCE_END.search(out[-1]) else "\n")
+        out.append(page)
+    return "".join(out)
 
 
 def _reason(exc: Exception) -> str:

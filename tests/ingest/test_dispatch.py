@@ -60,3 +60,14 @@ def test_unexpected_errors_become_failures(monkeypatch):
     monkeypatch.setattr("archive_manager.ingest.text.broken", broken, raising=False)
     result = extract_document(b"text", "a.txt", LIMITS)
     assert (result.status, result.reason) == ("failed", "extraction failed: ZeroDivisionError: bug")
+
+
+
+@pytest.mark.parametrize(("fmt", "kept"), [
+    ("pdf", "许可证日常\n\n沟通"), ("txt", "许可证日常\n\n沟通"), ("md", "许可证日常\n\n沟通"),  # wraps
+    ("docx", "许可证\n日常\n\n沟通"), ("xlsx", "许可证\n日常\n\n沟通"),  # paragraphs, rows
+    ("csv", "许可证\n日常\n\n沟通"), ("html", "许可证\n日常\n\n沟通"), ("rtf", "许可证\n日常\n\n沟通"),
+    ("eml", "许 可\u3000证\n日常\n\n沟通"),  # the mail reader joins its bodies itself
+])
+def test_kept_text_is_joined_by_what_a_format_s_line_breaks_are(fmt, kept):
+    assert dispatch.finish(fmt, "许 可\u3000证\n日常\n\n沟通\n", False, LIMITS).text == kept

@@ -27,7 +27,7 @@ def test_gbk_mail_headers_body_and_attachments(extractor, gbk_mail):
     assert lines[:5] == ["From: 张伟 <zhang.wei@xingchen.example.cn>", "To: legal@archive.example.com",
                          "Cc: finance@archive.example.com", "Subject: 广告合同 朱镕基",
                          "Date: Mon, 03 Mar 2025 10:00:00 +0800"]
-    assert CONTRACT_CN in lines and GBK_ONLY in lines
+    assert CONTRACT_CN + GBK_ONLY in lines  # one line break between two Chinese lines: joined
     assert lines.index("--- attachment: contract.docx ---") < lines.index("附件：合同条款第一条")
     assert "附件页脚" in lines
     assert lines[lines.index("--- attachment: notes.txt ---") + 1] == "备注：" + GBK_ONLY
@@ -85,3 +85,17 @@ def test_mail_text_is_cut_at_max_chars():
     mail = eml([text_part("合同" * 3000), attachment_part("a.txt", ("附件" * 3000).encode("utf-8"))])
     result = extract_document(mail, "x.eml", ExtractionLimits(max_chars=2000))
     assert (result.status, result.truncated, len(result.text)) == ("ok", True, 2000)
+
+
+def test_hard_wrapped_bodies_are_joined_headers_and_attachments_keep_theirs():
+    """A plain body wrapped by the sender's client is joined; an HTML body's
+    blocks stay lines; the subject and a Word attachment's paragraphs are as sent."""
+    plain = "请做好日常沟\r\n通记录，并续办许\r\n可证。\r\n\r\n合同\r\nHT-2026-001 已归档。\r\n张伟\r\n"
+    html = "<div>会议纪\n要见附件</div><div>第二段</div>"
+    mail = eml([text_part(plain), text_part(html, subtype="html"),
+                attachment_part("a.docx", samples.docx("第一条\n第二条"))], subject="沟通 记录")
+    text = extract_document(mail, "x.eml", LIMITS).text
+    assert "Subject: 沟通 记录\n" in text
+    assert "请做好日常沟通记录，并续办许可证。\n\n合同 HT-2026-001 已归档。张伟\n" in text
+    assert "会议纪要见附件\n第二段\n" in text
+    assert "--- attachment: a.docx ---\n第一条\n第二条" in text

@@ -1,9 +1,60 @@
 from __future__ import annotations
 
+import io
+
 import pytest
 
+from archive_manager import filing, searching
+from archive_manager.ingest import ExtractionLimits
+from archive_manager.ingest.dispatch import extract_document
 from tests.ingest import samples
 from tests.ingest.conftest import assert_still_works, timed_extract
+
+# Lines as a typesetter wrapped them: words and a quoted phrase cut at the line
+# end, one word cut by a page turn, a contract number at a wrap, English.
+WRAPPED_PAGES = [
+    ["项目组应当做好所有“日",
+     "常沟通”的归档，包括电话沟",
+     "通记录。合同",
+     "HT-2026-001 的附件编号为HT-2026-001",
+     "号。请在九月前办理 license",
+     "renewal 手续，并续办许可"],
+    ["证。会议纪要由档案管理",
+     "员统一整理。"],
+]
+WRAPPED_TEXT = ("项目组应当做好所有“日常沟通”的归档，包括电话沟通记录。合同 HT-2026-001 的附件编号为HT-2026-001 号。"
+                "请在九月前办理 license\nrenewal 手续，并续办许可证。会议纪要由档案管理员统一整理。")
+# each found only where the lines are joined; the last three are controls
+WRAPPED_WORDS = ["日常", '"日常沟通"', "许可证", "沟通记录", "管理员",
+                 '"license renewal"', "HT-2026-001号", '"合同 HT-2026-001"']
+
+
+def wrapped_pdf(pages: list[list[str]], char_space: float = 0.0) -> bytes:
+    """Each page's lines drawn one below the other (``char_space``: extra room
+    between glyphs, as justified or letter-spaced text has)."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    buf = io.BytesIO()
+    pdf = canvas.Canvas(buf)
+    for lines in pages:
+        text = pdf.beginText(56, 780)
+        text.setFont("STSong-Light", 14, leading=22)
+        text.setCharSpace(char_space)
+        for line in lines:
+            text.textLine(line)
+        pdf.drawText(text)
+        pdf.showPage()
+    pdf.save()
+    return buf.getvalue()
+
+
+def raw_pdf_pages(data: bytes) -> list[str]:
+    from pypdf import PdfReader
+
+    return [page.extract_text() for page in PdfReader(io.BytesIO(data)).pages]
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +113,38 @@ def test_decompression_bomb(extractor):
 def test_hand_written_text_layer(extractor):
     data = samples.hand_pdf(b"BT /F1 12 Tf 72 700 Td (Advertising contract No. 7) Tj ET")
     assert timed_extract(extractor, data, "x.pdf").text == "Advertising contract No. 7"
+
+
+def test_words_wrapped_across_lines_and_pages_are_joined(extractor):
+    data = wrapped_pdf(WRAPPED_PAGES)
+    first, second = raw_pdf_pages(data)  # the wraps are really there:
+    assert "日\n常" in first and "沟\n通" in first and "管理\n员" in second
+    assert first.rstrip().endswith("许可") and second.startswith("证")
+    assert timed_extract(extractor, data, "wrapped.pdf").text == WRAPPED_TEXT
+
+
+def test_spaces_in_letter_spaced_text_are_removed():
+    data = wrapped_pdf([["许可证 编 号", "Contract No. 7"]], char_space=9)
+    assert extract_document(data, "spaced.pdf", ExtractionLimits()).text == "许可证编号 Contract No. 7"
+
+
+def test_a_paragraph_ending_at_a_page_end_stays_a_paragraph():
+    data = wrapped_pdf([["第一条完。"], ["第二条开始"], ["续写"]])
+    assert extract_document(data, "p.pdf", ExtractionLimits()).text == "第一条完。\n\n第二条开始续写"
+
+
+def test_wrapped_words_are_found_by_search_with_joined_snippets(archive, tmp_path):
+    """Through the normal path: filed, then each wrapped word or phrase searched."""
+    src = tmp_path / "沟通记录.pdf"
+    src.write_bytes(wrapped_pdf(WRAPPED_PAGES))
+    alice = archive.login("alice")
+    try:
+        doc = filing.file_document(alice, src, "C001", "minutes", title="会议")
+        for query in WRAPPED_WORDS:
+            hits = searching.search(alice, query).hits
+            assert [h.doc_id for h in hits] == [doc.doc_id], query
+        snippet = searching.search(alice, '"日常沟通"').hits[0].snippet
+        assert "“**日常沟通**”" in snippet
+        assert "许可证" in searching.search(alice, "许可证").hits[0].snippet.replace("**", "")
+    finally:
+        archive.home.close()

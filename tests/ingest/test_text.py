@@ -36,7 +36,7 @@ def test_short_gb_and_big5_lines():
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-8", "utf-8-sig", "utf-32"])
 def test_unicode_with_and_without_bom(encoding):
-    text = "Contract No. 2025-001\n" + CONTRACT_CN + "\n" + CONTRACT_TW
+    text = "Contract No. 2025-001\n\n" + CONTRACT_CN + "\n\n" + CONTRACT_TW
     assert extract(text.encode(encoding)).text == text
 
 
@@ -77,7 +77,8 @@ def test_html_meta_charset_entities_and_scripts():
             f"<table><tr><th>客户</th><th>金额</th></tr><tr><td>星辰</td><td>100</td></tr></table></body></html>")
     result = extract(page.encode("gb18030"), "page.html")
     assert result.format == "html"
-    assert result.text.split("\n") == ["合同", "广告发布合同", f"{GBK_ONLY} & 乙方\xa0乙", "客户\t金额", "星辰\t100"]
+    # blocks stay lines, cells stay tabs; the no-break space between two Chinese characters goes
+    assert result.text.split("\n") == ["合同", "广告发布合同", f"{GBK_ONLY} & 乙方乙", "客户\t金额", "星辰\t100"]
 
 
 def test_html_meta_charset_big5():
@@ -100,7 +101,30 @@ def test_long_text_is_cut_and_marked():
     assert (result.status, result.truncated, len(result.text)) == ("ok", True, 1000)
     result = extract(("合同条款 " * 5000).encode("gb18030"), limits=limits)
     assert (result.status, result.truncated) == ("ok", True)
-    assert result.text.startswith("合同条款 合同条款")
+    assert result.text.startswith("合同条款合同条款")  # the spaces between Chinese words joined
+
+
+def test_hard_wrapped_text_is_joined():
+    """A .txt wrapped at a fixed width, as manuals and old mail are: the wraps
+    inside words and phrases go, the blank lines between paragraphs stay."""
+    wrapped = ("1.4. 目前，Debian 只有 Linux 版本，但随着 Debian GNU/Hurd 以及使用 BSD\r\n"
+               "    内核的 Debian 的诞生，我们也开始提供非 Linux 的操作系统，用于开发\r\n"
+               "    、服务器和桌面平台。Hurd 是一组服务器，它们一起构成了 GNU 操作\r\n"
+               "    系统的基石。\r\n\r\n"
+               "    参见 https://www.gnu.org/software/hurd 以获得更多\r\n"
+               "    信息。\r\n")
+    joined = ("1.4. 目前，Debian 只有 Linux 版本，但随着 Debian GNU/Hurd 以及使用 BSD 内核的 Debian 的诞生，"
+              "我们也开始提供非 Linux 的操作系统，用于开发、服务器和桌面平台。Hurd 是一组服务器，"
+              "它们一起构成了 GNU 操作系统的基石。\n\n"
+              "    参见 https://www.gnu.org/software/hurd 以获得更多信息。")
+    assert extract(wrapped.encode("gb18030")).text == joined
+    assert extract(wrapped.encode("utf-8"), "notes.md").text == joined
+
+
+def test_csv_and_html_lines_are_rows_and_blocks_not_wraps():
+    assert extract("客户,联系人\n星辰,张 伟\n".encode(), "list.csv").text == "客户,联系人\n星辰,张伟"
+    page = "<p>第一段\n的正文</p><p>第二段</p><ul><li>甲方</li><li>乙方</li></ul>"
+    assert extract(page.encode(), "page.html").text == "第一段的正文\n第二段\n甲方\n乙方"
 
 
 def test_whitespace_only_is_empty():
