@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -306,9 +307,28 @@ class ArchiveHome:
                                 hint="use another --home, or remove the old archive yourself")
 
     def init(self, admin: str, passphrase: str) -> dict:
-        """Lay out a new archive home with ``admin`` in the archive department."""
+        """Lay out a new archive home with ``admin`` in the archive department.
+        If it fails at any point, what it made is removed again (see :class:`_InitUndo`)."""
         check_user_name(admin)
         self.ensure_new()
+        s = self.settings
+        undo = _InitUndo(s.home, [s.policies_dir, s.templates_dir, s.index_dir, s.vault_dir, s.audit_dir])
+        try:
+            return self._init(admin, passphrase)
+        except BaseException as exc:
+            problems = undo.rollback()
+            if not problems:
+                raise
+            left = "; ".join(problems)
+            if isinstance(exc, (ArchiveError, OSError)):  # the same kind of error, saying what is left
+                kind, message = (type(exc), exc.message) if isinstance(exc, ArchiveError) \
+                    else (ArchiveError, _os_message(exc))
+                raise kind(f"{message}; and what init made could not all be removed: {left}",
+                           hint="remove what is listed yourself before trying again") from exc
+            exc.add_note(f"what init made could not all be removed: {left}")
+            raise
+
+    def _init(self, admin: str, passphrase: str) -> dict:
         s = self.settings
         _copy_defaults(s.shipped_dir / "policies", s.policies_dir, POLICY_FILES)
         _copy_defaults(s.shipped_dir / "templates", s.templates_dir, None)
@@ -376,11 +396,13 @@ def _copy_defaults(src: Path, dst: Path, names: tuple[str, ...] | None) -> None:
     """Copy shipped files into ``dst`` where absent; never overwrite."""
     if src.resolve() == dst.resolve():
         return
-    dst.mkdir(parents=True, exist_ok=True)
     if not src.is_dir():
         if names:
-            raise UsageError(f"shipped defaults not found at {src}", hint="set ARCHIVE_SHIPPED_DIR")
+            raise UsageError(f"shipped defaults not found at {src}",
+                             hint="reinstall archive-manager, or set ARCHIVE_SHIPPED_DIR to a directory "
+                                  "holding policies/ and templates/")
         return
+    dst.mkdir(parents=True, exist_ok=True)
     for item in sorted(src.iterdir()):
         if names is not None and item.name not in names:
             continue
@@ -394,6 +416,76 @@ def _copy_defaults(src: Path, dst: Path, names: tuple[str, ...] | None) -> None:
         else:
             shutil.copyfile(item, target)
             os.chmod(target, 0o600)
+
+
+class _InitUndo:
+    """Puts the places a failed ``init`` writes to back as they were. Taken
+    before init writes anything: a place that does not exist yet is removed
+    whole afterwards, from its outermost missing parent (``--home a/b/c`` with
+    no ``a``: ``a``); a place that exists keeps what it held, and loses only
+    what appeared in it since (the home: its entries; the other places: every
+    file and directory below them), and gets its mode back (init makes the
+    home 0700). So an existing empty home stays, empty; an admin's own policy
+    table stays; what init copied beside it goes."""
+
+    def __init__(self, home: Path, places: list[Path]) -> None:
+        self._missing: list[Path] = []
+        self._existing: dict[Path, tuple[int, set[Path], bool]] = {}
+        for place in [home, *places]:
+            place = Path(os.path.abspath(place))
+            outermost = None
+            while not os.path.lexists(place):
+                outermost, place = place, place.parent
+            if outermost is not None:
+                if outermost not in self._missing:
+                    self._missing.append(outermost)
+            elif place.is_dir() and place not in self._existing:
+                deep = place != Path(os.path.abspath(home))
+                self._existing[place] = (place.stat().st_mode, _entries(place, deep), deep)
+
+    def rollback(self) -> list[str]:
+        """Remove what init made; return what could not be removed, and why."""
+        problems: list[str] = []
+        for place, (mode, before, deep) in self._existing.items():
+            try:
+                made = _entries(place, deep) - before
+                for path in sorted(made, key=lambda p: len(p.parts)):  # outermost first
+                    _remove(path)
+                if place.stat().st_mode != mode:
+                    os.chmod(place, stat.S_IMODE(mode))
+            except OSError as exc:
+                problems.append(_os_message(exc))
+        for path in self._missing:
+            try:
+                _remove(path)
+            except OSError as exc:
+                problems.append(_os_message(exc))
+        return problems
+
+
+def _entries(place: Path, deep: bool) -> set[Path]:
+    if not deep:
+        return set(place.iterdir())
+    found: set[Path] = set()
+    for top, dirs, files in os.walk(place, onerror=_raise):
+        found.update(Path(top, name) for name in [*dirs, *files])
+    return found
+
+
+def _raise(exc: OSError) -> None:
+    raise exc
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        path.unlink()
+
+
+def _os_message(exc: OSError) -> str:
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{(exc.strerror or str(exc)).lower()}{where}"
 
 
 __all__ = ["ADMIN_DEPARTMENT", "CONFIG_NAME", "ArchiveHome"]
