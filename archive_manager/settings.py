@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
+from importlib import resources
 from pathlib import Path
 from typing import Mapping
 
@@ -15,8 +16,28 @@ from archive_manager.crypto.kdf import PROFILES, KdfParams
 from archive_manager.errors import UsageError
 
 CONFIG_NAME = "archive.toml"
-# The repository's top-level policies/ and templates/ are the shipped defaults.
-SHIPPED_DIR = Path(__file__).resolve().parent.parent
+# Where an installed package carries the shipped defaults (setup.py puts them there).
+PACKAGED_DEFAULTS = "shipped"
+
+
+def find_shipped_dir(package: Path | None = None) -> Path:
+    """The directory that holds the shipped defaults, ``policies/`` and
+    ``templates/``. The repository's top-level ``policies/`` and ``templates/``
+    are their only copy: building a wheel copies them into the package as
+    ``archive_manager/shipped/`` (setup.py), which is where an installed
+    package has them; a source checkout, and an editable install of one
+    (``pip install -e .``), has them beside the package. Inside the package
+    comes first; where neither has them, the place inside the package is
+    returned, for ``init`` to say they are missing there. ``package``: the
+    package's directory (default: this one's)."""
+    package = Path(resources.files(__package__)) if package is None else package
+    for candidate in (package / PACKAGED_DEFAULTS, package.parent):
+        if (candidate / "policies").is_dir() and (candidate / "templates").is_dir():
+            return candidate
+    return package / PACKAGED_DEFAULTS
+
+
+SHIPPED_DIR = find_shipped_dir()
 
 
 @dataclass(frozen=True)
