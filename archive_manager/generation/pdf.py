@@ -4,18 +4,31 @@ Each run gets its own, throw-away LibreOffice user profile (``-env:UserInstallat
 so conversions never share or corrupt a profile, and several documents go
 through one ``soffice`` start when converted together (a batch of dunning
 letters), which is where most of the time goes.
+
+Fonts: LibreOffice runs with ``FONTCONFIG_FILE`` naming a config written into
+that profile, which includes the system's (or the caller's ``FONTCONFIG_FILE``)
+and then the alias shipped in ``templates/fonts.conf``: a document that asks
+for 宋体/SimSun/黑体/SimHei (or 仿宋, 楷体...) gets Noto Serif/Sans CJK SC, so
+Chinese prints in Simplified Chinese glyph forms on a machine without the
+Windows fonts, instead of whatever face the language of the text picks
+(Noto Sans CJK JP, on Debian).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from archive_manager.errors import ArchiveError, UsageError
+from archive_manager.settings import SHIPPED_DIR
 
 INSTALL_HINT = "install LibreOffice and CJK fonts, e.g. apt-get install libreoffice-writer fonts-noto-cjk"
+FONTS_CONF = SHIPPED_DIR / "templates" / "fonts.conf"  # the alias (travels with the shipped templates)
+SYSTEM_FONTS_CONF = "fonts.conf"  # relative: fontconfig's own directory (/etc/fonts)
 
 
 def soffice() -> str | None:
@@ -56,8 +69,18 @@ def convert(documents: list[Path], timeout: float = 120.0) -> list[Path]:
 
 
 def _environment(profile: str) -> dict:
-    import os
-
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVE_PASSPHRASE")}
     env["HOME"] = profile  # LibreOffice writes caches under $HOME too
+    env["FONTCONFIG_FILE"] = str(_fontconfig(Path(profile), env.get("FONTCONFIG_FILE") or SYSTEM_FONTS_CONF))
     return env
+
+
+def _fontconfig(profile: Path, system: str) -> Path:
+    """A fontconfig file in ``profile``: ``system``'s configuration, then the alias."""
+    if not FONTS_CONF.is_file():
+        raise ArchiveError(f"the font alias {FONTS_CONF} is missing", hint="reinstall archive-manager")
+    conf = profile / "archive-fonts.conf"
+    conf.write_text('<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n'
+                    f'<fontconfig>\n  <include ignore_missing="yes">{escape(system)}</include>\n'
+                    f'  <include>{escape(str(FONTS_CONF))}</include>\n</fontconfig>\n', encoding="utf-8")
+    return conf
