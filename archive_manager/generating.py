@@ -10,6 +10,13 @@ and a profile value the client's profile lacks: a value the archive derives
 (a total, the dunning level, the contract's data, a name) cannot be overridden.
 Generating needs the ``generate`` action; filing the result needs ``file`` on
 its type's class. The event names the template and the SHA-256 of its file.
+
+What the paperwork states, it takes from the record: a contract's number
+from its metadata (for a user who may read contracts; otherwise, or where the
+contract has none, its document id, marked as such); the dunning letters a
+letter refers to from the letters filed in the dossier (``earlier_letters``);
+the applicant from the signed-in user's record (display name, else the login
+name) and the policy's names of their departments.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from pathlib import Path
 from archive_manager.errors import ConflictError, NotFound, UsageError
 from archive_manager.filing import FilingPipeline, FilingRequest
 from archive_manager.generation.catalog import TemplateSpec, Variable, lookup
-from archive_manager.generation.ledger import DunningPolicy, Letter
+from archive_manager.generation.ledger import DunningPolicy, Invoice, Letter
 from archive_manager.generation.render import render
 from archive_manager.generation.values import check_given
 from archive_manager.reading import locate
@@ -35,6 +42,7 @@ DEADLINE_DAYS = {1: 15, 2: 10, 3: 5}  # a new payment deadline, shorter as the t
 DUNNING = "dunning-letter"
 DERIVED = {"profile": "comes from the client's profile", "ledger": "is computed from the ledger",
            "contract": "comes from the contract", "system": "is filled in by the archive"}
+NOT_A_NUMBER = "（内部文档号）"  # after a document id printed where a contract number is not known
 
 
 def parse_given(pairs: list[str] | tuple[str, ...], data_file: Path | None) -> dict:
@@ -160,8 +168,49 @@ def _contract(session: Session, client: str, doc_id: str | None) -> tuple[dict, 
     if found.client != client or found.slot.access_class != SOURCE_CLASSES["contract"]:
         raise UsageError(f"{doc_id} is not a contract of client {client}")
     latest = found.doc["versions"][-1]
-    number = next((t for t in found.doc.get("tags", []) if t.upper().startswith("HT-")), doc_id)
+    number = contract_number(found.doc) or doc_id + NOT_A_NUMBER
     return {"title": found.doc["title"], "number": number, "date": latest["date"], "doc_id": doc_id}, [doc_id]
+
+
+def contract_number(doc: dict) -> str | None:
+    """A contract's number from its metadata: the ``number`` field, else a tag
+    that is one (an inbox sidecar's ``tags = ["HT-2026-088"]``); None if it has none."""
+    number = doc.get("number") or doc["versions"][-1].get("number")
+    if number:
+        return number
+    return next((t for t in doc.get("tags", []) if t.upper().startswith("HT-")), None)
+
+
+def _contract_numbers(session: Session, client: str, doc_ids: set[str]) -> dict[str, str]:
+    """The numbers of the contracts ``doc_ids`` of ``client`` the user may read."""
+    if not doc_ids or SOURCE_CLASSES["contract"] not in session.classes_for("read"):
+        return {}
+    directory = session.directory()
+    slot = session.slot(directory, directory.client(client)["dossier"], SOURCE_CLASSES["contract"])
+    docs = slot.documents if slot is not None else {}
+    numbers = {d: contract_number(docs[d]) for d in sorted(doc_ids) if d in docs}
+    return {d: n for d, n in numbers.items() if n}
+
+
+def earlier_letters(session: Session, client: str, invoices: list[Invoice], today: date) -> list[tuple[date, str]]:
+    """The dunning letters filed in ``client``'s dossier (date, document id),
+    oldest first, that a letter about ``invoices`` may refer to: a letter made
+    by ``generate`` when it named one of them; a letter filed by hand (it names
+    no invoice) when dated after the first of them fell due. A letter written
+    but not filed (``--no-file``) is not on record."""
+    directory = session.directory()
+    slot = session.slot(directory, directory.client(client)["dossier"], LEDGER_CLASS)
+    numbers, first_due = {i.number for i in invoices}, min(i.due for i in invoices)
+    found = []
+    for doc_id, doc in (slot.documents.items() if slot is not None else ()):
+        latest = doc["versions"][-1]
+        if latest.get("type", doc.get("type")) != DUNNING:
+            continue
+        day = date.fromisoformat(latest["date"])
+        named = {d.split(":", 1)[1] for d in latest.get("derived_from", []) if d.startswith("invoice:")}
+        if day <= today and (named & numbers if named else day > first_due):
+            found.append((day, doc_id))
+    return sorted(found)
 
 
 def _dunning(session: Session, client: str, level: int | None, today: date) -> tuple[dict, list[str], int]:
@@ -170,11 +219,27 @@ def _dunning(session: Session, client: str, level: int | None, today: date) -> t
     if not overdue:
         raise UsageError(f"client {client} has nothing overdue", hint="'archive ledger list --overdue' shows what is")
     level = level or ledger.level_due(today, _policy(session))
-    rows = [{"number": i.number, "contract": i.contract or "", "due": i.due, "amount": i.outstanding,
-             "days_overdue": i.days_overdue(today)} for i in overdue]
+    numbers = _contract_numbers(session, client, {i.contract for i in overdue if i.contract})
+    rows = [{"number": i.number, "contract": numbers.get(i.contract) or (i.contract + NOT_A_NUMBER if i.contract
+                                                                          else ""),
+             "due": i.due, "amount": i.outstanding, "days_overdue": i.days_overdue(today)} for i in overdue]
+    earlier = earlier_letters(session, client, overdue, today)
     values = {"invoices": rows, "total": ledger.total_overdue(today), "level": level,
-              "deadline": today + timedelta(days=DEADLINE_DAYS[level])}
-    return values, [f"invoice:{i.number}" for i in overdue], level
+              "deadline": today + timedelta(days=DEADLINE_DAYS[level]),
+              "earlier_letters": [{"date": day, "doc_id": doc_id} for day, doc_id in earlier]}
+    links = [f"invoice:{i.number}" for i in overdue] + sorted(numbers) + [doc_id for _, doc_id in earlier]
+    return values, links, level
+
+
+def _applicant(session: Session, spec: TemplateSpec) -> dict | str:
+    """Who applies: the user's display name (else the login name) and the
+    names of their departments; a template that declares ``applicant`` as one
+    text (made before issue 15) gets the name alone."""
+    name = getattr(session.record, "display_name", "") or session.user
+    departments = "、".join(session.policy.departments.get(d, d) for d in session.departments)
+    if spec.variable("applicant") is not None:
+        return name
+    return {"name": name, "department": departments}
 
 
 def _policy(session: Session) -> DunningPolicy:
@@ -200,7 +265,8 @@ def generate(session: Session, name: str, client: str, given: dict | None = None
         if file_back:
             session.require("file", session.policy.doc_type(spec.output_type).access_class)
         today = session.runtime.now().date()
-        context: dict = {"today": today, "company": dict(session.settings.company), "applicant": session.user}
+        context: dict = {"today": today, "company": dict(session.settings.company),
+                         "applicant": _applicant(session, spec)}
         number = f"{client}-{today:%Y%m%d}-{session.runtime.token(3).upper()}"
         for key in ("form_no", "amendment_no", "letter_no"):
             context[key] = number

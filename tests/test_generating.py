@@ -160,6 +160,10 @@ SPOOFS = [
     ("admission-form", {"client": {"code": "C002"}}, "'client.code' comes from the client's profile and cannot be set",
      None),
     ("admission-form", {"applicant": "alice"}, "'applicant' is filled in by the archive and cannot be set", None),
+    ("admission-form", {"applicant": {"department": "业务部"}},
+     "'applicant.department' is filled in by the archive and cannot be set", None),
+    ("dunning-letter", {"earlier_letters": []}, "'earlier_letters' is computed from the ledger and cannot be set",
+     None),
     ("admission-form", {"buget": "500000"}, "template admission-form has no value 'buget'",
      "values admission-form takes: budget, business.channels, business.need"),
     ("contract-amendment", {"contract": {"number": "HT-9999-999"}},
@@ -292,3 +296,100 @@ def test_the_default_file_name_never_replaces_an_earlier_letter(arch, tmp_path, 
     assert (tmp_path / "dunning-letter-C001-2026-11-01.docx").read_bytes() == earlier
     assert (tmp_path / "dunning-letter-C001-2026-11-01-2.docx").exists()
     assert first != second
+
+
+# --- what the paperwork says: contract numbers, letters on record, the applicant (issue 15.5) -----
+
+
+def file_contract(session, tmp_path, tags=()):
+    src = tmp_path / f"合同{len(tags)}.txt"
+    src.write_text(f"广告发布合同 {tags}", encoding="utf-8")
+    return filing.FilingPipeline(session).run(filing.FilingRequest(src, "C001", "contract", title="广告发布合同",
+                                                                   date="2026-03-01", tags=tuple(tags))).doc_id
+
+
+def test_dunning_letter_prints_the_contract_number(arch, tmp_path):
+    """A number from the contract's metadata (an inbox sidecar's tag today) for a
+    user who may read contracts; otherwise the document id, marked as not a number."""
+    alice = at(arch, "alice", "2026-11-01")
+    numbered = file_contract(alice, tmp_path, ["HT-2026-088"])
+    bare = file_contract(alice, tmp_path, ["广告"])
+    carol = at(arch, "carol", "2026-11-01")
+    receivables.add_invoice(carol, "C001", "INV-0042", "128000.00", "2026-09-30", contract=numbered)
+    receivables.add_invoice(carol, "C001", "INV-0043", "16409.02", "2026-10-20", contract=bare)
+    receivables.add_invoice(carol, "C001", "INV-0044", "100", "2026-10-21")
+    r = generating.generate(alice, "dunning-letter", "C001", out=tmp_path / "a.docx", file_back=False)
+    text = text_of(tmp_path / "a.docx")
+    assert "INV-0042 | HT-2026-088 | 2026年9月30日" in text
+    assert f"INV-0043 | {bare}（内部文档号） | 2026年10月20日" in text
+    assert "INV-0044 |  | 2026年10月21日" in text
+    assert numbered in r["derived_from"]
+    generating.generate(carol, "dunning-letter", "C001", out=tmp_path / "c.docx", file_back=False)
+    text = text_of(tmp_path / "c.docx")  # carol may not read contracts: no number is known to her
+    assert f"INV-0042 | {numbered}（内部文档号） | 2026年9月30日" in text and "HT-2026-088" not in text
+
+
+def test_contract_amendment_marks_a_document_id_standing_in_for_a_number(arch, tmp_path):
+    bob = at(arch, "bob", "2026-11-26")
+    given = {"changes": [{"clause": "第三条", "original": "a", "new": "b"}], "effective": "2026-12-01"}
+    for tags, shown in ((["HT-2026-088"], "合同编号：HT-2026-088，"), ([], "合同编号：{}（内部文档号），")):
+        contract = file_contract(bob, tmp_path, tags)
+        generating.generate(bob, "contract-amendment", "C001", given, tmp_path / "a.docx", contract=contract,
+                            file_back=False)
+        assert shown.format(contract) in text_of(tmp_path / "a.docx")
+
+
+def opening(path) -> str:
+    """The letter's first paragraph after the salutation."""
+    lines = text_of(path).splitlines()
+    return lines[lines.index("北京星辰传媒有限公司：") + 1]
+
+
+def test_a_letter_claims_only_the_earlier_letters_on_record(arch, tmp_path):
+    carol = at(arch, "carol", "2026-11-01")
+    receivables.add_invoice(carol, "C001", "INV-0042", "128000.00", "2026-09-01")  # 61 days: level 3 at once
+    generating.generate(carol, "dunning-letter", "C001", out=tmp_path / "preview.docx", file_back=False)
+    first = generating.generate(carol, "dunning-letter", "C001", out=tmp_path / "l1.docx")
+    assert first["level"] == 3
+    for path in ("preview.docx", "l1.docx"):  # the preview was not sent: it is not on record
+        assert opening(tmp_path / path) == "截至 2026年11月1日，贵司尚未支付下列已逾期款项。本函为提起法律程序前的最后通知："
+    second = generating.generate(at(arch, "carol", "2026-11-16"), "dunning-letter", "C001", out=tmp_path / "l2.docx")
+    assert opening(tmp_path / "l2.docx") == ("我司已于 2026年11月1日 书面催告，贵司至今仍未支付下列款项。"
+                                             "本函为提起法律程序前的最后通知：")
+    assert first["doc_id"] in second["derived_from"]
+    generating.generate(at(arch, "carol", "2026-12-01"), "dunning-letter", "C001", out=tmp_path / "l3.docx")
+    assert opening(tmp_path / "l3.docx").startswith("我司已于 2026年11月1日、2026年11月16日 先后书面催告，")
+
+
+def test_letters_about_other_invoices_are_not_claimed(arch, tmp_path):
+    """A letter counts when it named one of this letter's invoices; one filed by
+    hand (no invoices named) when it is dated after the first of them fell due."""
+    carol = at(arch, "carol", "2026-11-01")
+    receivables.add_invoice(carol, "C001", "INV-1", "100", "2026-10-01")
+    generating.generate(carol, "dunning-letter", "C001", out=tmp_path / "l1.docx")
+    receivables.record_payment(carol, "C001", "INV-1")
+    receivables.add_invoice(carol, "C001", "INV-2", "200", "2026-11-10")
+    hand = tmp_path / "手写催款函.txt"
+    hand.write_text("催款函 2026年11月5日", encoding="utf-8")
+    filing.file_document(carol, hand, "C001", "dunning-letter", date="2026-11-05")  # before INV-2 fell due
+    carol = at(arch, "carol", "2026-12-01")
+    generating.generate(carol, "dunning-letter", "C001", out=tmp_path / "l2.docx", file_back=False)
+    assert "已于" not in opening(tmp_path / "l2.docx")
+    hand.write_text("催款函 2026年11月20日", encoding="utf-8")
+    later = filing.file_document(carol, hand, "C001", "dunning-letter", date="2026-11-20")
+    r = generating.generate(carol, "dunning-letter", "C001", out=tmp_path / "l3.docx", file_back=False)
+    assert "我司已于 2026年11月20日 " in opening(tmp_path / "l3.docx")
+    assert later.doc_id in r["derived_from"]
+
+
+def test_admission_form_names_the_applicant_from_the_user_record(arch, tmp_path):
+    given = {"business": {"need": "年度品牌投放"}, "budget": "500000", "client": {"address": "北京市朝阳区建国路88号"}}
+    for user, line in (("alice", "申请部门：档案管理部    申请人：alice"), ("bob", "申请部门：法务部    申请人：bob")):
+        generating.generate(at(arch, user, "2026-11-26"), "admission-form", "C001", given, tmp_path / "f.docx",
+                            file_back=False)
+        text = text_of(tmp_path / "f.docx")
+        assert line in text and "业务部" not in text
+    bob = at(arch, "bob", "2026-11-26")
+    object.__setattr__(bob.record, "display_name", "王芳")  # until users carry it: accounts sets it
+    generating.generate(bob, "admission-form", "C001", given, tmp_path / "f.docx", file_back=False)
+    assert "申请部门：法务部    申请人：王芳" in text_of(tmp_path / "f.docx")

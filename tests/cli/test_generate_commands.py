@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import datetime, timezone
 
 import pypdf
 import pytest
 
 from archive_manager.generation import pdf
+from tests.generation.test_pdf import check_sc, layout_lines, pdf_text, poppler
 
 COMPANY = 'name = "北京示例广告有限公司"\naddress = "北京"\nphone = "010"\nbank = "工行"\naccount = "0200"\n'
 
@@ -140,3 +142,60 @@ def test_overdue_never_overwrites_a_letter_in_the_directory(letterhead):
         "archive: hint: move the earlier letters away, or give another directory with -o"]
     assert letter.read_bytes() == b"an earlier letter"
     assert filed_letters(cli) == [] and generate_events(cli) == []
+
+
+# --- every template as a PDF: A4, Simplified Chinese faces only, dates on one line (issue 15.5) ----
+
+A4_POINTS = (595.28, 841.89)
+
+
+def make_args(cli, name: str) -> tuple[str, list]:
+    """The user and arguments that generate ``name`` for C001."""
+    if name == "admission-form":
+        return "alice", ["--set", "budget=500000", "--set", "business.need=年度品牌投放",
+                         "--set", "client.address=北京市朝阳区建国路88号"]
+    if name == "contract-amendment":
+        src = cli.write("广告发布合同.txt", "广告发布合同")
+        [row] = cli.file(src, extra=("--title", "广告发布合同", "--date", "2026-03-01"))
+        changes = cli.write("changes.json", json.dumps({"changes": [
+            {"clause": "第五条 付款期限", "original": "2026年9月28日", "new": "2026年12月28日"}],
+            "effective": "2026-12-01"}, ensure_ascii=False))
+        return "alice", ["--contract", row["doc_id"], "--data", changes]
+    r = cli.run("ledger", "add", "C001", "--invoice", "INV-0043", "--amount", "16409.02", "--due", "2020-12-28",
+                user="carol")
+    assert r.exit_code == 0, r.output
+    return "carol", []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(pdf.soffice() is None, reason="LibreOffice (soffice) is not installed; .ci/run installs it")
+@pytest.mark.parametrize("name", ["admission-form", "contract-amendment", "dunning-letter"])
+def test_each_template_is_an_a4_pdf_in_simplified_chinese_faces(letterhead, name):
+    cli = letterhead
+    user, args = make_args(cli, name)
+    out = cli.workdir / f"{name}.docx"
+    r = cli.run("generate", name, "--client", "C001", *args, "-o", out, "--pdf", "--no-file", user=user)
+    assert r.exit_code == 0, r.output
+    made = out.with_suffix(".pdf")
+    pages = pypdf.PdfReader(str(made)).pages
+    assert pages
+    for page in pages:
+        size = (float(page.mediabox.width), float(page.mediabox.height))
+        assert all(abs(a - b) <= 1 for a, b in zip(size, A4_POINTS)), size
+    text = pdf_text(made)
+    check_sc(made, text)
+    assert "北京星辰传媒有限公司" in text
+    widest = {"dunning-letter": "2020年12月28日", "contract-amendment": "2026年12月28日"}.get(name)
+    if widest:  # the widest date there is, in a table cell: on one line
+        assert any(widest in line for line in layout_lines(made)), layout_lines(made)
+    subprocess.run([poppler("pdftoppm"), "-r", "40", "-png", str(made), str(cli.workdir / name)], check=True)
+    pngs = sorted(cli.workdir.glob(f"{name}*.png"))
+    assert len(pngs) == len(pages)
+    width, height = png_size(pngs[0])
+    assert abs(height / width - A4_POINTS[1] / A4_POINTS[0]) < 0.01
+
+
+def png_size(path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
