@@ -235,7 +235,7 @@ def _applicant(session: Session, spec: TemplateSpec) -> dict | str:
     """Who applies: the user's display name (else the login name) and the
     names of their departments; a template that declares ``applicant`` as one
     text (made before issue 15) gets the name alone."""
-    name = getattr(session.record, "display_name", "") or session.user
+    name = session.record.display_name or session.user
     departments = "、".join(session.policy.departments.get(d, d) for d in session.departments)
     if spec.variable("applicant") is not None:
         return name

@@ -4,13 +4,16 @@ and given values; the result filed back, linked to its sources, audited."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
 from archive_manager import accounts, clients, filing, generating, reading, receivables, searching
 from archive_manager.errors import AccessDenied, ConflictError, UsageError
+from archive_manager.generation.catalog import parse_catalog
+from archive_manager.generation.render import render
 from archive_manager.runtime import Runtime
-from tests.generation.test_render import text_of
+from tests.generation.test_render import make_template, text_of
 
 COMPANY = 'name = "北京某某广告有限公司"\naddress = "北京市朝阳区建国路1号"\nphone = "010-1"\n' \
           'bank = "工商银行"\naccount = "0200"\n'
@@ -389,7 +392,33 @@ def test_admission_form_names_the_applicant_from_the_user_record(arch, tmp_path)
                             file_back=False)
         text = text_of(tmp_path / "f.docx")
         assert line in text and "业务部" not in text
-    bob = at(arch, "bob", "2026-11-26")
-    object.__setattr__(bob.record, "display_name", "王芳")  # until users carry it: accounts sets it
-    generating.generate(bob, "admission-form", "C001", given, tmp_path / "f.docx", file_back=False)
+    accounts.edit_user(arch.login("alice"), "bob", display_name="王芳")
+    generating.generate(at(arch, "bob", "2026-11-26"), "admission-form", "C001", given, tmp_path / "f.docx",
+                        file_back=False)
     assert "申请部门：法务部    申请人：王芳" in text_of(tmp_path / "f.docx")
+    accounts.add_user(arch.login("alice"), "dora", ["archive", "credit"], "dora-pw", display_name="赵多拉")
+    generating.generate(at(arch, "dora", "2026-11-26"), "admission-form", "C001", given, tmp_path / "f.docx",
+                        file_back=False)
+    assert "申请部门：档案管理部、信用管理部    申请人：赵多拉" in text_of(tmp_path / "f.docx")
+
+
+def test_a_home_with_the_earlier_admission_form_still_gets_the_applicant_as_one_name(arch, tmp_path):
+    """Homes made before issue 15 keep their copy of the templates, whose
+    catalog declares ``applicant`` as one text: it gets the name, not a record."""
+    legacy = Path(__file__).parent / "fixtures" / "issue13-archive" / "templates"
+    spec = parse_catalog((legacy / "catalog.toml").read_text(encoding="utf-8"))["admission-form"]
+    accounts.edit_user(arch.login("alice"), "bob", display_name="王芳")
+    assert generating._applicant(arch.login("bob"), spec) == "王芳"
+    earlier = make_template(tmp_path / "admission-form.docx", ["申请部门：业务部    申请人：{{ applicant }}"])
+    render(earlier, {"applicant": generating._applicant(arch.login("bob"), spec)}, tmp_path / "f.docx")
+    assert "申请人：王芳" in text_of(tmp_path / "f.docx")
+
+
+@pytest.mark.parametrize("doc,number", [
+    ({"number": "HT-2026-088", "tags": ["HT-1999-001"], "versions": [{}]}, "HT-2026-088"),  # the field first
+    ({"versions": [{"number": "HT-2025-001"}, {"number": "HT-2026-002"}]}, "HT-2026-002"),  # the newest version's
+    ({"tags": ["扫描件", "ht-2026-003"], "versions": [{}]}, "ht-2026-003"),  # a sidecar's tag
+    ({"tags": ["扫描件"], "versions": [{}]}, None),
+])
+def test_contract_number_comes_from_the_metadata(doc, number):
+    assert generating.contract_number(doc) == number
