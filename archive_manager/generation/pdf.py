@@ -17,22 +17,18 @@ Windows fonts, instead of whatever face the language of the text picks
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from archive_manager.errors import ArchiveError, UsageError
+from archive_manager.libreoffice import soffice  # shared with the extraction worker (ingest/legacy.py)
 from archive_manager.settings import SHIPPED_DIR
 
 INSTALL_HINT = "install LibreOffice and CJK fonts, e.g. apt-get install libreoffice-writer fonts-noto-cjk"
 FONTS_CONF = SHIPPED_DIR / "templates" / "fonts.conf"  # the alias (travels with the shipped templates)
 SYSTEM_FONTS_CONF = "fonts.conf"  # relative: fontconfig's own directory (/etc/fonts)
-
-
-def soffice() -> str | None:
-    return shutil.which("soffice") or shutil.which("libreoffice")
 
 
 def require_soffice() -> str:
