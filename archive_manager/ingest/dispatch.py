@@ -29,6 +29,10 @@ _EXTRACTORS = {
     "md": ("text", "extract_plain"),
     "csv": ("text", "extract_plain"),
     "html": ("text", "extract_html"),
+    "odt": ("office", "extract_odt"),
+    "doc": ("legacy", "extract_doc"),  # these three through LibreOffice
+    "wps": ("legacy", "extract_wps"),
+    "rtf": ("legacy", "extract_rtf"),
 }
 NO_TEXT = "document contains no text"
 _LINES_MAY_WRAP = frozenset({"pdf", "txt", "md"})

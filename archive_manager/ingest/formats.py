@@ -1,5 +1,13 @@
 """Format detection: content first (magic bytes, zip members, mail headers), the
-file name's extension only as a hint. Unknown binary data is ``None``."""
+file name's extension only as a hint. Unknown binary data is ``None``.
+
+Legacy word processors: an OLE2 compound file with a ``WordDocument`` stream
+is Word 97-2003 (``doc``), or ``wps`` under a .wps name (WPS Writer writes the
+Word format with additions of its own); a compound file with Microsoft Works'
+``CONTENTS`` stream is ``wps`` under that name only. Any other compound file
+(a workbook, a presentation, an encrypted OOXML package) is unknown, whatever
+its name. ``{\rtf`` opens RTF; a zip whose ``mimetype`` member says
+OpenDocument text is ``odt``."""
 
 from __future__ import annotations
 
@@ -18,7 +26,11 @@ _MAIL_HEADERS = {"from", "to", "cc", "subject", "date", "received", "message-id"
 _HEADER_LINE = re.compile(rb"^([A-Za-z][A-Za-z0-9-]{0,60}):[ \t]?\S")
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta)\b", re.I | re.S)
 _LOCAL_HEADER = b"PK\x03\x04"
-_BY_EXTENSION = {**_TEXT_EXTENSIONS, **_ZIP_EXTENSIONS, ".pdf": "pdf"}
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_RTF_START = re.compile(rb"^(\xef\xbb\xbf)?\s*\{\\rtf", re.S)
+_ODF_TEXT = b"application/vnd.oasis.opendocument.text"
+_LEGACY_EXTENSIONS = {".doc": "doc", ".wps": "wps", ".rtf": "rtf", ".odt": "odt"}
+_BY_EXTENSION = {**_TEXT_EXTENSIONS, **_ZIP_EXTENSIONS, **_LEGACY_EXTENSIONS, ".pdf": "pdf"}
 
 
 def detect_format(name: str, head: bytes) -> str | None:
@@ -41,6 +53,10 @@ def _detect(ext: str, head: bytes) -> str | None:
         return "pdf"
     if head.startswith(_LOCAL_HEADER) or head.startswith(b"PK\x05\x06"):
         return _zip_kind(ext, head)
+    if head.startswith(_OLE2_MAGIC):
+        return _compound_kind(ext, head)
+    if _RTF_START.match(head[:1024]):
+        return "rtf"
     if not looks_like_text(head):
         return None
     sample = _ascii_view(head)
@@ -74,6 +90,8 @@ def _zip_kind(ext: str, head: bytes) -> str | None:
         return "docx"
     if b"spreadsheetml.sheet" in declared:
         return "xlsx"
+    if _odf_mimetype(head, names) == _ODF_TEXT:
+        return "odt"
     if any(n.startswith(("ppt/", "mimetype", "META-INF/")) for n in names):
         return None  # a pptx, an OpenDocument file, a jar: not ours
     return _ZIP_EXTENSIONS.get(ext)
@@ -118,6 +136,55 @@ def _content_types(head: bytes) -> bytes:
         return zlib.decompressobj(-15).decompress(body, 1 << 16)
     except zlib.error:
         return b""
+
+
+def _odf_mimetype(head: bytes, names: list[str]) -> bytes | None:
+    """An OpenDocument package's ``mimetype``: its first member, stored, as the
+    format requires; else read from the whole archive when it is at hand."""
+    if head.startswith(_LOCAL_HEADER) and len(head) >= 30:
+        method, = struct.unpack_from("<H", head, 8)
+        size, = struct.unpack_from("<I", head, 18)
+        name_len, extra_len = struct.unpack_from("<HH", head, 26)
+        if head[30:30 + name_len] == b"mimetype" and method == 0 and size <= 200:
+            start = 30 + name_len + extra_len
+            return head[start:start + size].strip()
+    if "mimetype" not in names:
+        return None
+    try:
+        with zipfile.ZipFile(io.BytesIO(head)) as archive:
+            info = archive.getinfo("mimetype")
+            return archive.read(info).strip() if info.file_size <= 200 else None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, KeyError,
+            NotImplementedError, RuntimeError, zlib.error):
+        return None
+
+
+# an OLE2 directory entry: a UTF-16 name (NUL-terminated) in 64 bytes, its length
+# in bytes with the NUL, and the object type (2: a stream); entries are 128 bytes
+# on 128-byte boundaries (the 512-byte header, then 512- or 4096-byte sectors)
+_STREAM_TYPE = 2
+
+
+def _compound_kind(ext: str, data: bytes) -> str | None:
+    """Word 97 (or WPS Writer) by a ``WordDocument`` stream in the directory;
+    Works by ``CONTENTS`` under a .wps name only. The directory is often at the
+    end of the file: in a head alone it may not be seen (then: unknown)."""
+    if _has_stream(data, "WordDocument"):
+        return "wps" if ext == ".wps" else "doc"
+    if ext == ".wps" and _has_stream(data, "CONTENTS"):
+        return "wps"
+    return None
+
+
+def _has_stream(data: bytes, name: str) -> bool:
+    needle = name.encode("utf-16-le") + b"\x00\x00"
+    length = struct.pack("<H", len(needle))
+    pos = data.find(needle, 512)
+    while pos != -1:
+        if pos % 128 == 0 and data[pos + 64:pos + 66] == length and data[pos + 66:pos + 67] == bytes([_STREAM_TYPE]):
+            return True
+        pos = data.find(needle, pos + 1)
+    return False
 
 
 def _local_member_names(head: bytes):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-FORMATS = ("pdf", "docx", "xlsx", "eml", "txt", "md", "csv", "html")
+FORMATS = ("pdf", "docx", "xlsx", "eml", "txt", "md", "csv", "html", "doc", "wps", "rtf", "odt")
 STATUSES = ("ok", "empty", "failed", "unsupported", "too_large")
 
 

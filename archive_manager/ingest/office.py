@@ -1,5 +1,8 @@
 """Office Open XML: DOCX (body, tables, headers, footers, foot- and endnotes,
-comments) with lxml, XLSX cell text with openpyxl; a zip-bomb guard first."""
+comments) with lxml, XLSX cell text with openpyxl; OpenDocument text (ODT:
+body, lists, tables, notes, comments, text boxes, headers and footers) with
+lxml too; a zip-bomb guard first. The older word-processor formats go through
+LibreOffice to DOCX and then here (see ``legacy.py``)."""
 
 from __future__ import annotations
 
@@ -73,7 +76,7 @@ def _docx_parts(names: list[str]) -> list[str]:
     return [main, *numbered("header"), *numbered("footer"), *notes]
 
 
-def _parse(archive: zipfile.ZipFile, name: str):
+def _parse(archive: zipfile.ZipFile, name: str, kind: str = "docx"):
     from lxml import etree
 
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
@@ -81,7 +84,7 @@ def _parse(archive: zipfile.ZipFile, name: str):
     try:
         return etree.fromstring(archive.read(name), parser)
     except (etree.XMLSyntaxError, *ZIP_ERRORS) as exc:
-        raise ExtractionError(f"damaged docx: {name}: {str(exc)[:200]}") from None
+        raise ExtractionError(f"damaged {kind}: {name}: {str(exc)[:200]}") from None
 
 
 def _blocks(element) -> list[str]:
@@ -117,6 +120,90 @@ def _table(table) -> list[str]:
             continue  # a row of a nested table: part of its cell's text
         cells = [c for c in row.iter(W + "tc") if next(c.iterancestors(W + "tr")) is row]
         rows.append("\t".join(" ".join(l.strip() for l in _blocks(c) if l.strip()) for c in cells))
+    return rows
+
+
+# -- ODT ----------------------------------------------------------------------------
+
+_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+_TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
+_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+_DRAW = "{urn:oasis:names:tc:opendocument:xmlns:drawing:1.0}"
+_STYLE = "{urn:oasis:names:tc:opendocument:xmlns:style:1.0}"
+_ODF_PARAGRAPHS = (_TEXT + "p", _TEXT + "h")
+# not the document's text: deleted text kept for change tracking, declarations, forms
+_ODF_SKIPPED = {_TEXT + "tracked-changes", _TEXT + "sequence-decls", _TEXT + "variable-decls",
+                _TEXT + "user-field-decls", _OFFICE + "forms", _TEXT + "note-citation"}
+_ODF_HEADERS = {_STYLE + kind for kind in ("header", "header-left", "header-first",
+                                           "footer", "footer-left", "footer-first")}
+MAX_SPACES = 100  # text:s c="N": a count from the file
+
+
+def extract_odt(data: bytes, limits: ExtractionLimits) -> str:
+    archive = open_zip(data, "odt")
+    names = set(archive.namelist())
+    if "content.xml" not in names:
+        raise ExtractionError("damaged odt: no content.xml")
+    body = _parse(archive, "content.xml", "odt").find(f"{_OFFICE}body/{_OFFICE}text")
+    texts = ["\n".join(_odf_blocks(body)).strip("\n")] if body is not None else []
+    if "styles.xml" in names:  # headers and footers live in the master pages
+        styles = _parse(archive, "styles.xml", "odt")
+        for part in styles.iter(*_ODF_HEADERS):
+            text = "\n".join(_odf_blocks(part)).strip("\n")
+            if text and text not in texts:
+                texts.append(text)
+    return "\n\n".join(t for t in texts if t)
+
+
+def _odf_blocks(element) -> list[str]:
+    """Lines of a block container: paragraphs and headings (each followed by the
+    notes, comments and text boxes anchored in it), tables, lists, sections."""
+    lines: list[str] = []
+    for child in element.iterchildren("*"):
+        if child.tag in _ODF_PARAGRAPHS:
+            inline: list[str] = []
+            anchored: list[str] = []
+            _odf_inline(child, inline, anchored)
+            lines.append("".join(inline))
+            lines.extend(anchored)
+        elif child.tag == _TABLE + "table":
+            lines.extend(_odf_table(child))
+        elif child.tag not in _ODF_SKIPPED:
+            lines.extend(_odf_blocks(child))
+    return lines
+
+
+def _odf_inline(element, out: list[str], anchored: list[str]) -> None:
+    out.append(element.text or "")
+    for child in element.iterchildren("*"):
+        tag = child.tag
+        if tag == _TEXT + "s":
+            out.append(" " * _space_count(child.get(_TEXT + "c")))
+        elif tag == _TEXT + "tab":
+            out.append("\t")
+        elif tag == _TEXT + "line-break":
+            out.append("\n")
+        elif tag in (_TEXT + "note", _OFFICE + "annotation", _DRAW + "frame"):
+            anchored.extend(_odf_blocks(child))  # its paragraphs, not the author, date or citation mark
+        elif tag not in _ODF_SKIPPED:
+            _odf_inline(child, out, anchored)
+        out.append(child.tail or "")
+
+
+def _space_count(value: str | None) -> int:
+    try:
+        return max(1, min(int(value or 1), MAX_SPACES))
+    except ValueError:
+        return 1
+
+
+def _odf_table(table) -> list[str]:
+    rows = []
+    for row in table.iter(_TABLE + "table-row"):
+        if next(row.iterancestors(_TABLE + "table")) is not table:
+            continue  # a row of a nested table: part of its cell's text
+        cells = row.iterchildren(_TABLE + "table-cell")  # covered (merged-away) cells hold nothing
+        rows.append("\t".join(" ".join(l.strip() for l in _odf_blocks(c) if l.strip()) for c in cells))
     return rows
 
 

@@ -16,7 +16,9 @@ import time
 from pathlib import Path
 from typing import BinaryIO, Sequence
 
+from archive_manager.ingest import scratch
 from archive_manager.ingest.dispatch import precheck
+from archive_manager.ingest.legacy import office_memory_mb
 from archive_manager.ingest.model import (Extraction, ExtractionLimits, failed, limits_argv, memory_reason,
                                           timeout_reason)
 
@@ -49,6 +51,7 @@ class Extractor:
         self._argv = list(worker_argv) if worker_argv is not None else [
             sys.executable, "-m", "archive_manager.ingest.worker", *limits_argv(limits)]
         self._proc: subprocess.Popen | None = None
+        self._scratch: Path | None = None  # the worker's private TMPDIR (scratch.py)
         self._served = 0
         self._requests = 0
         self._stderr = bytearray()
@@ -113,10 +116,17 @@ class Extractor:
         if not self._custom_argv and root.name not in ("site-packages", "dist-packages"):
             # a source checkout: let the worker import this very package
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
-        proc = subprocess.Popen(self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, bufsize=0, close_fds=True,
-                                start_new_session=True, env=env)
-        _limit_memory(proc.pid, self.limits.memory_mb << 20)
+        self._scratch = scratch.make(env.get("TMPDIR"))
+        env["TMPDIR"] = str(self._scratch)
+        try:
+            proc = subprocess.Popen(self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, bufsize=0, close_fds=True,
+                                    start_new_session=True, env=env)
+        except BaseException:
+            scratch.remove(self._scratch)
+            self._scratch = None
+            raise
+        _limit_memory(proc.pid, self.limits.memory_mb << 20, office_memory_mb(self.limits) << 20)
         for pipe in (proc.stdin, proc.stdout, proc.stderr):
             os.set_blocking(pipe.fileno(), False)
         return proc
@@ -136,6 +146,8 @@ class Extractor:
         proc.wait()
         for pipe in (proc.stdin, proc.stdout, proc.stderr):
             _close(pipe)
+        work, self._scratch = self._scratch, None
+        scratch.remove(work, group=proc.pid)  # once LibreOffice, in the worker's group, is gone too
 
     # -- one request --------------------------------------------------------------------
 
@@ -243,12 +255,13 @@ def _kill_group(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def _limit_memory(pid: int, limit: int) -> None:
-    """Apply the address-space limit from outside too, so any worker is bound by it."""
+def _limit_memory(pid: int, limit: int, ceiling: int) -> None:
+    """Apply the address-space limit from outside too, so any worker is bound by
+    it; the hard limit ``ceiling`` leaves LibreOffice (and only it) room to raise."""
     try:
         import resource
 
-        resource.prlimit(pid, resource.RLIMIT_AS, (limit, limit))
+        resource.prlimit(pid, resource.RLIMIT_AS, (limit, max(limit, ceiling)))
     except (ImportError, AttributeError, OSError, ValueError):
         pass  # not Linux, or the worker already exited: it confines itself anyway
 

@@ -5,7 +5,10 @@ Request: one JSON line ``{"name": ..., "size": N, "id": K}`` followed by N raw b
 Reply: one JSON line, an :class:`Extraction` as a dict plus ``"restart": bool``
 (true when the worker is about to exit, e.g. after a MemoryError) and the
 request's ``"id"``, so a late reply can never be taken for another document's.
-Documents and text travel only through the pipes, never through files.
+Documents and text travel only through the pipes, never through files, except
+for the formats LibreOffice converts (``legacy.py``): their copies live in the
+worker's private ``TMPDIR`` for the conversion and are removed after it (and the
+whole directory by the caller when the worker stops; see ``scratch.py``).
 """
 
 from __future__ import annotations
@@ -33,19 +36,24 @@ def parse_limits(argv: list[str]) -> ExtractionLimits:
 
 
 def confine(limits: ExtractionLimits) -> None:
+    """The address space: ``memory_mb`` for the worker itself; the hard limit is
+    LibreOffice's (``legacy.office_memory_mb``), which only its process raises to."""
     import resource
 
-    memory = limits.memory_mb << 20
-    _lower(resource, resource.RLIMIT_AS, memory)
+    from archive_manager.ingest.legacy import office_memory_mb
+
+    _lower(resource, resource.RLIMIT_AS, limits.memory_mb << 20, office_memory_mb(limits) << 20)
     _lower(resource, resource.RLIMIT_CORE, 0)
     arm_cpu_limit(limits)
 
 
-def _lower(resource, which: int, value: int) -> None:
+def _lower(resource, which: int, value: int, ceiling: int | None = None) -> None:
+    """Soft limit ``value``, hard limit ``ceiling`` (default ``value``); never above the current hard limit."""
     soft, hard = resource.getrlimit(which)
+    ceiling = value if ceiling is None else max(value, ceiling)
     if hard != resource.RLIM_INFINITY:
-        value = min(value, hard)
-    resource.setrlimit(which, (value, value))
+        value, ceiling = min(value, hard), min(ceiling, hard)
+    resource.setrlimit(which, (value, ceiling))
 
 
 def arm_cpu_limit(limits: ExtractionLimits) -> None:

@@ -156,3 +156,121 @@ def test_a_huge_zip_directory_is_not_parsed_in_the_calling_process():
     with zipfile.ZipFile(small, "w") as z:
         z.writestr("word/document.xml", "<w:document/>")
     assert formats.detect_format("x.bin", small.getvalue()) == "docx"
+
+
+# -- legacy word processors: .doc / .wps (OLE2), RTF, OpenDocument text -----------------
+
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def compound_file(streams: list[str], body: bytes = b"") -> bytes:
+    """An OLE2 compound file's header and first directory sector naming ``streams``
+    (enough for detection: the directory is what tells a Word file from a workbook).
+    ``body`` goes between the header and the directory, as a document's data would."""
+    header = bytearray(512)
+    header[:8] = OLE2_MAGIC
+    header[0x1A:0x20] = b"\x03\x00\xfe\xff\x09\x00"  # version 3, little-endian, 512-byte sectors
+    body += bytes(-len(body) % 512)
+    header[0x30:0x34] = (len(body) // 512).to_bytes(4, "little")  # first directory sector
+    entries = bytearray()
+    for i, name in enumerate(["Root Entry", *streams]):
+        entry = bytearray(128)
+        encoded = name.encode("utf-16-le") + b"\x00\x00"
+        entry[:len(encoded)] = encoded
+        entry[64:66] = len(encoded).to_bytes(2, "little")
+        entry[66] = 5 if i == 0 else 2  # root storage, then streams
+        entries += entry
+    entries += bytes(-len(entries) % 512)
+    return bytes(header) + body + bytes(entries)
+
+
+WORD_97 = compound_file(["WordDocument", "1Table", "\x05SummaryInformation"], body=bytes(4096))
+
+
+@pytest.mark.parametrize("name", ["合同.doc", "合同.bin", "合同", "合同.xls", "合同.DOC"])
+def test_word_97_by_its_directory_whatever_the_name(name):
+    assert detect_format(name, WORD_97) == "doc"
+
+
+def test_wps_writer_file_is_wps_by_its_name():
+    """WPS Writer's .wps is the Word 97 format with additions: the content says
+    Word, the name which program wrote it."""
+    assert detect_format("方案.wps", WORD_97) == "wps"
+    assert detect_format("方案.WPS", WORD_97) == "wps"
+
+
+def test_works_wps_only_under_its_name():
+    works = compound_file(["CONTENTS", "SPELLING"])
+    assert detect_format("letter.wps", works) == "wps"
+    assert detect_format("letter.doc", works) is None
+
+
+@pytest.mark.parametrize("streams", [["Workbook"], ["PowerPoint Document"], ["EncryptedPackage"], []])
+def test_other_compound_files_are_unknown_even_named_doc(streams):
+    assert detect_format("report.doc", compound_file(streams)) is None
+    assert detect_format("report.wps", compound_file(streams)) is None
+
+
+def test_a_stream_name_elsewhere_is_not_a_directory_entry():
+    """"WordDocument" in UTF-16 inside the data, off the 128-byte entry grid or
+    without the entry's length and type, does not make a Word file."""
+    name = "WordDocument".encode("utf-16-le") + b"\x00\x00"
+    misplaced = compound_file(["Workbook"], body=bytes(3) + name + bytes(100))
+    assert detect_format("a.doc", misplaced) is None
+    no_entry = compound_file(["Workbook"], body=bytes(128) + name + bytes(50) + b"\x1a\x00\x02")
+    assert detect_format("a.doc", no_entry) is None  # on the grid, but no length or type there
+
+
+RTF = rb"{\rtf1\ansi\ansicpg936\deff0{\fonttbl{\f0\fnil\fcharset134 SimSun;}}\f0 \'ba\'cf\'cd\'ac Contract\par}"
+
+
+@pytest.mark.parametrize("name", ["合同.rtf", "合同.doc", "合同.txt", "合同", "合同.wps"])
+def test_rtf_by_its_signature_whatever_the_name(name):
+    assert detect_format(name, RTF) == "rtf"
+    assert detect_format(name, b"\xef\xbb\xbf\r\n  " + RTF) == "rtf"
+
+
+def test_text_that_mentions_rtf_is_text():
+    assert detect_format("notes.txt", b"RTF files start with {\\rtf1 and then ...\n") == "txt"
+    assert detect_format("notes.rtf", b"not really {\\rtf1\n") == "txt"
+
+
+def opendocument(mimetype: str, members: dict[str, bytes] | None = None, mimetype_first: bool = True) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        if mimetype_first:
+            archive.writestr("mimetype", mimetype, compress_type=zipfile.ZIP_STORED)
+        for name, data in (members or {"content.xml": b"<office:document-content/>",
+                                       "META-INF/manifest.xml": b"<manifest/>"}).items():
+            archive.writestr(name, data)
+        if not mimetype_first:
+            archive.writestr("mimetype", mimetype)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name", ["纪要.odt", "纪要.zip", "纪要", "纪要.docx"])
+def test_opendocument_text_by_its_mimetype(name):
+    data = opendocument("application/vnd.oasis.opendocument.text")
+    assert detect_format(name, data) == "odt"
+    assert detect_format(name, data[:200]) == "odt"  # the stored first member is in the head
+
+
+def test_opendocument_text_with_its_mimetype_elsewhere():
+    data = opendocument("application/vnd.oasis.opendocument.text", mimetype_first=False)
+    assert detect_format("纪要.bin", data) == "odt"
+
+
+@pytest.mark.parametrize("mimetype", ["application/vnd.oasis.opendocument.spreadsheet",
+                                      "application/vnd.oasis.opendocument.presentation",
+                                      "application/epub+zip"])
+def test_other_opendocuments_are_unknown(mimetype):
+    assert detect_format("table.odt", opendocument(mimetype)) is None
+
+
+@pytest.mark.parametrize(("name", "expected"), [("a.doc", "doc"), ("a.wps", "wps"), ("a.rtf", "rtf"),
+                                                ("a.odt", "odt")])
+def test_empty_legacy_files_use_the_extension(name, expected):
+    assert detect_format(name, b"") == expected

@@ -121,3 +121,128 @@ def test_moderate_spreadsheet_is_read_whole():
     result = extract_document(samples.big_xlsx(2000), "mid.xlsx", LIMITS)
     assert (result.status, result.truncated) == ("ok", False)
     assert result.text.split("\n")[-1].startswith("2000\t客户2000号\t")
+
+
+# -- OpenDocument text (.odt) --------------------------------------------------------
+
+ODF_NS = ('xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+          'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+          'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+          'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" '
+          'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" '
+          'xmlns:dc="http://purl.org/dc/elements/1.1/"')
+
+
+def odt(body: str, master: str = "", extra: dict[str, bytes] | None = None) -> bytes:
+    """An OpenDocument text package: ``body`` inside office:text, ``master`` inside
+    the master page of styles.xml (headers and footers)."""
+    content = (f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {ODF_NS}>'
+               f'<office:body><office:text>{body}</office:text></office:body></office:document-content>')
+    styles = (f'<?xml version="1.0" encoding="UTF-8"?><office:document-styles {ODF_NS}><office:master-styles>'
+              f'<style:master-page style:name="Standard">{master}</style:master-page>'
+              f'</office:master-styles></office:document-styles>')
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.text", compress_type=zipfile.ZIP_STORED)
+        archive.writestr("content.xml", content)
+        archive.writestr("styles.xml", styles)
+        for name, data in (extra or {}).items():
+            archive.writestr(name, data)
+    return buf.getvalue()
+
+
+FULL_ODT_BODY = (
+    '<text:sequence-decls><text:sequence-decl text:name="Table"/></text:sequence-decls>'
+    '<text:h text:outline-level="1">广告发布合同</text:h>'
+    '<text:p>甲方：<text:span>北京星辰传媒有限公司</text:span>，Contract<text:s text:c="3"/>HT-2026-088</text:p>'
+    '<text:p>左<text:tab/>右<text:line-break/>下一行</text:p>'
+    '<text:p>金额<text:note text:note-class="footnote"><text:note-citation>1</text:note-citation>'
+    '<text:note-body><text:p>脚注：金额不含税</text:p></text:note-body></text:note>以合同为准'
+    '<office:annotation><dc:creator>张伟</dc:creator><dc:date>2025-03-01</dc:date>'
+    '<text:p>批注：请法务复核</text:p></office:annotation></text:p>'
+    '<text:list><text:list-item><text:p>Article 1 投放</text:p></text:list-item>'
+    '<text:list-item><text:list><text:list-item><text:p>（一）电视</text:p></text:list-item></text:list>'
+    '</text:list-item></text:list>'
+    '<table:table table:name="T1"><table:table-column table:number-columns-repeated="2"/>'
+    '<table:table-header-rows><table:table-row><table:table-cell><text:p>甲方</text:p></table:table-cell>'
+    '<table:table-cell><text:p>乙方</text:p></table:table-cell></table:table-row></table:table-header-rows>'
+    '<table:table-row><table:table-cell><text:p>Star</text:p><text:p>传媒</text:p></table:table-cell>'
+    '<table:table-cell><table:table><table:table-row><table:table-cell><text:p>内</text:p></table:table-cell>'
+    '</table:table-row></table:table></table:table-cell></table:table-row></table:table>'
+    '<text:tracked-changes><text:changed-region><text:deletion><text:p>已删除的旧条款</text:p>'
+    '</text:deletion></text:changed-region></text:tracked-changes>'
+    '<text:section><text:p><draw:frame><draw:text-box><text:p>文本框：附件一</text:p></draw:text-box>'
+    '</draw:frame>正文续</text:p></text:section>')
+FULL_ODT_MASTER = ('<style:header><text:p>页眉：星辰传媒档案</text:p></style:header>'
+                   '<style:footer><text:p>页脚：第一页</text:p></style:footer>')
+
+
+def test_odt_body_table_notes_header_footer(extractor):
+    result = timed_extract(extractor, odt(FULL_ODT_BODY, FULL_ODT_MASTER), "合同.odt")
+    assert (result.status, result.format) == ("ok", "odt")
+    lines = result.text.split("\n")
+    for line in ["广告发布合同", "甲方：北京星辰传媒有限公司，Contract   HT-2026-088", "左\t右", "下一行",
+                 "金额以合同为准", "脚注：金额不含税", "批注：请法务复核", "Article 1 投放", "（一）电视",
+                 "甲方\t乙方", "Star 传媒\t内", "文本框：附件一", "正文续", "页眉：星辰传媒档案", "页脚：第一页"]:
+        assert line in lines, line
+    assert "已删除的旧条款" not in result.text  # a tracked deletion is not the document's text
+    assert "张伟" not in result.text and "2025-03-01" not in result.text  # a comment's author and date
+    assert "1" not in lines  # the footnote's citation mark
+
+
+def test_odt_headers_repeat_once():
+    master = '<style:header><text:p>页眉</text:p></style:header><style:header-left><text:p>页眉</text:p></style:header-left>'
+    text = extract_document(odt("<text:p>正文</text:p>", master), "x.odt", LIMITS).text
+    assert text.split("\n").count("页眉") == 1
+
+
+def test_odt_without_text_is_empty():
+    result = extract_document(odt("<text:p/>"), "blank.odt", LIMITS)
+    assert (result.status, result.reason, result.format) == ("empty", "document contains no text", "odt")
+
+
+def test_odt_without_styles_still_reads_its_body():
+    data = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(odt("<text:p>只有正文</text:p>"))) as source, zipfile.ZipFile(data, "w") as out:
+        for name in source.namelist():
+            if name != "styles.xml":
+                out.writestr(source.getinfo(name), source.read(name))
+    assert extract_document(data.getvalue(), "x.odt", LIMITS).text == "只有正文"
+
+
+def test_odt_external_entities_are_not_resolved(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET")
+    content = (f'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file://{secret}">]>'
+               f'<office:document-content {ODF_NS}><office:body><office:text><text:p>a&x;b</text:p>'
+               f'</office:text></office:body></office:document-content>')
+    data = odt("", extra={})
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(buf, "w") as out:
+        for name in source.namelist():
+            out.writestr(source.getinfo(name), content if name == "content.xml" else source.read(name))
+    assert "TOPSECRET" not in extract_document(buf.getvalue(), "x.odt", LIMITS).text
+
+
+def test_odt_space_runs_are_bounded():
+    """text:s c="..." is a count from the file: a huge one must not become gigabytes of spaces."""
+    result = extract_document(odt('<text:p>a<text:s text:c="2000000000"/>b</text:p>'), "x.odt", LIMITS)
+    assert result.status == "ok" and len(result.text) < 10_000
+
+
+def test_damaged_and_bombed_odt(extractor):
+    data = odt("<text:p>正文</text:p>")
+    cut = timed_extract(extractor, data[: len(data) - 40], "cut.odt")
+    assert (cut.status, cut.format) == ("failed", "odt") and cut.reason.startswith("damaged odt")
+    broken = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(broken, "w") as out:
+        for name in source.namelist():
+            out.writestr(source.getinfo(name), b"<office:document-content" if name == "content.xml" else source.read(name))
+    damaged = timed_extract(extractor, broken.getvalue(), "broken.odt")
+    assert (damaged.status, damaged.format) == ("failed", "odt") and damaged.reason.startswith("damaged odt: content.xml")
+    bomb = io.BytesIO(data)
+    with zipfile.ZipFile(bomb, "a", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("Pictures/zeros.bin", bytes(300 << 20))
+    result = timed_extract(extractor, bomb.getvalue(), "bomb.odt")
+    assert (result.status, result.format) == ("failed", "odt") and result.reason.startswith("zip bomb: ")
+    assert_still_works(extractor)
