@@ -75,8 +75,11 @@ SOURCES = (  # package, HTML pages, script, language tag
     ("maint-guide-zh-tw", "/usr/share/doc/maint-guide-zh-tw/html/*.html", "tc"),
 )
 FAQ_TXT = ("debian-faq-zh-cn", "/usr/share/doc/debian/FAQ/debian-faq.zh-cn.txt.gz")
-PRODUCERS = ("soffice", "reportlab")
-CLIENTS = {"soffice": "C001", "reportlab": "C002", "txt": "C003"}
+PRODUCERS = ("soffice", "reportlab", "soffice+furniture", "reportlab+furniture")
+CLIENTS = {"soffice": "C001", "reportlab": "C002", "soffice+furniture": "C003", "reportlab+furniture": "C004",
+           "txt": "C005"}
+RUNNING_HEADER = {"sc": "Debian 常见问题（FAQ）", "tc": "Debian 新維護者手冊"}
+PAGE_NUMBER = re.compile(r"^第\d+页$")
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _CJK_GAP = re.compile(r"(?<=[\u3000-\u303f\u3400-\u9fff\uff00-\uffef“”])\s+(?=[\u3000-\u303f\u3400-\u9fff\uff00-\uffef“”])")
 PHRASE_SIDE = 3
@@ -95,6 +98,7 @@ class Probe:
     kind: str  # "phrase" (quoted) or "word" (unquoted)
     doc: str  # the document's key
     context: str
+    page_turn: bool = False  # the wrap is where a page ends
 
 
 @dataclass
@@ -106,6 +110,7 @@ class Made:
     probes: list[Probe] = field(default_factory=list)
     wraps: int = 0
     han_wraps: int = 0
+    page_turns: int = 0  # of han_wraps
     unaligned: int = 0
     pages: int = 0
 
@@ -163,8 +168,9 @@ def package_versions() -> str:
 # --- producers -----------------------------------------------------------------
 
 
-def make_docx(page: Page, path: Path) -> None:
+def make_docx(page: Page, path: Path, furniture: bool) -> None:
     import docx
+    from docx.oxml import OxmlElement
     from docx.oxml.ns import qn
     from docx.shared import Pt
 
@@ -176,15 +182,29 @@ def make_docx(page: Page, path: Path) -> None:
     fonts.set(qn("w:eastAsia"), "Noto Serif CJK " + page.script.upper())
     for text in page.paragraphs:
         document.add_paragraph(text)
+    if furniture:  # a running header, and 第 N 页 in the footer
+        section = document.sections[0]
+        section.header.paragraphs[0].text = RUNNING_HEADER[page.script]
+        footer = section.footer.paragraphs[0]
+        footer.add_run("第 ")
+        field = OxmlElement("w:fldSimple")
+        field.set(qn("w:instr"), "PAGE")
+        run = OxmlElement("w:r")
+        text = OxmlElement("w:t")
+        text.text = "1"
+        run.append(text)
+        field.append(run)
+        footer._p.append(field)
+        footer.add_run(" 页")
     document.save(path)
 
 
-def soffice_pdfs(pages: list[Page], folder: Path) -> list[Path]:
+def soffice_pdfs(pages: list[Page], folder: Path, furniture: bool) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     sources = []
     for i, page in enumerate(pages):
         src = folder / f"{i:03d}.docx"
-        make_docx(page, src)
+        make_docx(page, src, furniture)
         sources.append(src)
     profile = folder / "profile"
     subprocess.run(["soffice", f"-env:UserInstallation=file://{profile}", "--headless", "--norestore",
@@ -193,7 +213,7 @@ def soffice_pdfs(pages: list[Page], folder: Path) -> list[Path]:
     return [src.with_suffix(".pdf") for src in sources]
 
 
-def reportlab_pdf(page: Page, path: Path) -> None:
+def reportlab_pdf(page: Page, path: Path, furniture: bool) -> None:
     from reportlab.lib.enums import TA_JUSTIFY
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
@@ -205,55 +225,73 @@ def reportlab_pdf(page: Page, path: Path) -> None:
     pdfmetrics.registerFont(UnicodeCIDFont(font))
     style = ParagraphStyle("body", fontName=font, fontSize=11, leading=18, wordWrap="CJK",
                            alignment=TA_JUSTIFY, firstLineIndent=22, spaceAfter=6)
+    def decorate(canvas, doc):
+        canvas.saveState()
+        canvas.setFont(font, 9)
+        canvas.drawCentredString(A4[0] / 2, A4[1] - 40, RUNNING_HEADER[page.script])
+        canvas.drawCentredString(A4[0] / 2, 30, f"第 {doc.page} 页")
+        canvas.restoreState()
+
     buf = io.BytesIO()
-    SimpleDocTemplate(buf, pagesize=A4).build([Paragraph(escape(t), style) for t in page.paragraphs])
+    flow = [Paragraph(escape(t), style) for t in page.paragraphs]
+    if furniture:
+        SimpleDocTemplate(buf, pagesize=A4).build(flow, onFirstPage=decorate, onLaterPages=decorate)
+    else:
+        SimpleDocTemplate(buf, pagesize=A4).build(flow)
     path.write_bytes(buf.getvalue())
 
 
 # --- where the lines break ------------------------------------------------------------
 
 
-def pdf_lines(path: Path) -> tuple[list[str], int]:
-    """The PDF's lines as poppler reads them, and its page count."""
+def pdf_lines(path: Path) -> tuple[list[tuple[int, str]], int]:
+    """The PDF's lines as poppler reads them, each with its page number, and
+    the page count."""
     out = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, check=True).stdout
-    text = out.decode("utf-8")
-    return text.replace("\f", "\n").split("\n"), text.count("\f")
+    pages = out.decode("utf-8").split("\f")
+    return [(n, line) for n, text in enumerate(pages) for line in text.split("\n")], len(pages) - 1
 
 
 def squeeze(text: str) -> str:
     return "".join(text.split())
 
 
-def wrap_offsets(lines: list[str], source: str) -> tuple[list[int], int]:
+def is_furniture(key: str, script: str) -> bool:
+    return key == squeeze(RUNNING_HEADER[script]) or PAGE_NUMBER.match(key) is not None
+
+
+def wrap_offsets(lines: list[tuple[int, str]], source: str, script: str) -> tuple[list[tuple[int, bool]], int]:
     """Offsets in ``source`` (whitespace removed) where one line ends and the
-    next begins, and the number of lines that could not be aligned (a line
-    whose text differs from the source: the next line that is found nearby
-    takes up the alignment again, and no wrap is counted on either side)."""
-    cursor, offsets, unaligned, aligned_before = 0, [], 0, False
-    for line in lines:
+    next begins, each with whether a page ends there, and the number of lines
+    that could not be aligned (a line whose text differs from the source: the
+    next line that is found nearby takes up the alignment again, and no wrap
+    is counted on either side). Running headers and page numbers are passed over."""
+    cursor, offsets, unaligned, before = 0, [], 0, None
+    for page, line in lines:
         key = squeeze(line)
-        if not key:
+        if not key or is_furniture(key, script):
             continue
         at = source.find(key, cursor, cursor + len(key) + 400)
         if at < 0:
             unaligned += 1
-            aligned_before = False
+            before = None
             continue
-        if aligned_before and at == cursor:
-            offsets.append(at)
-        cursor, aligned_before = at + len(key), True
+        if before is not None and at == cursor:
+            offsets.append((at, page != before))
+        cursor, before = at + len(key), page
     return offsets, unaligned
 
 
-def probes_at(made: Made, offsets: list[int], starts: set[int]) -> None:
+def probes_at(made: Made, offsets: list[tuple[int, bool]], starts: set[int]) -> None:
     src = made.source
-    for b in offsets:
+    for b, page_turn in offsets:
         if b in starts or not 0 < b < len(src):
             continue
         made.wraps += 1
         if not (HAN.match(src, b - 1) and HAN.match(src, b)):
             continue
         made.han_wraps += 1
+        made.page_turns += page_turn
         lo = b
         while lo > b - PHRASE_SIDE and lo > 0 and HAN.match(src, lo - 1):
             lo -= 1
@@ -263,7 +301,7 @@ def probes_at(made: Made, offsets: list[int], starts: set[int]) -> None:
         context = src[max(0, lo - 8):b] + "⏎" + src[b:hi + 8]
         phrase = src[lo:hi]
         if src.count(phrase) == 1:
-            made.probes.append(Probe(f'"{phrase}"', "phrase", made.key, context))
+            made.probes.append(Probe(f'"{phrase}"', "phrase", made.key, context, page_turn))
         run_lo, run_hi = lo, hi
         while run_lo > 0 and HAN.match(src, run_lo - 1):
             run_lo -= 1
@@ -272,7 +310,7 @@ def probes_at(made: Made, offsets: list[int], starts: set[int]) -> None:
         at = run_lo
         for word in segment(src[run_lo:run_hi]):
             if at < b < at + len(word) and src.count(word) == 1:
-                made.probes.append(Probe(word, "word", made.key, context))
+                made.probes.append(Probe(word, "word", made.key, context, page_turn))
             at += len(word)
 
 
@@ -290,17 +328,18 @@ def make_pdfs(pages: list[Page], producers: list[str], work: Path) -> list[Made]
     for producer in producers:
         folder = work / producer
         folder.mkdir(parents=True, exist_ok=True)
-        if producer == "soffice":
-            paths = soffice_pdfs(pages, folder)
+        furniture = producer.endswith("+furniture")
+        if producer.startswith("soffice"):
+            paths = soffice_pdfs(pages, folder, furniture)
         else:
             paths = []
             for i, page in enumerate(pages):
                 paths.append(folder / f"{i:03d}.pdf")
-                reportlab_pdf(page, paths[-1])
+                reportlab_pdf(page, paths[-1], furniture)
         for page, path in zip(pages, paths):
             source, starts = paragraph_starts(page.paragraphs)
             lines, count = pdf_lines(path)
-            offsets, unaligned = wrap_offsets(lines, source)
+            offsets, unaligned = wrap_offsets(lines, source, page.script)
             m = Made(f"{producer}:{page.name}", producer, path, source, unaligned=unaligned, pages=count)
             probes_at(m, offsets, starts)
             made.append(m)
@@ -320,7 +359,10 @@ def make_txt(work: Path) -> Made:
         if not key:
             blank = True
             continue
-        (starts.add if blank else offsets.append)(len(source))
+        if blank:
+            starts.add(len(source))
+        else:
+            offsets.append((len(source), False))
         source += key
         blank = False
     m = Made("txt:debian-faq.zh-cn.txt", "txt", path, source)
@@ -346,6 +388,7 @@ def measure(made: list[Made], work: Path, show: int) -> float:
             ids[m.key] = filed.doc_id
         filing_s = time.monotonic() - start
         results: dict[tuple[str, str], list[bool]] = {}
+        turns: dict[str, list[bool]] = {}
         misses: list[Probe] = []
         start = time.monotonic()
         for m in made:
@@ -353,12 +396,14 @@ def measure(made: list[Made], work: Path, show: int) -> float:
                 hits = searching.search(alice, probe.query, client=CLIENTS[m.producer], limit=100).hits
                 ok = ids[probe.doc] in {h.doc_id for h in hits}
                 results.setdefault((m.producer, probe.kind), []).append(ok)
+                if probe.page_turn and probe.kind == "phrase":
+                    turns.setdefault(m.producer, []).append(ok)
                 if not ok:
                     misses.append(probe)
         search_s = time.monotonic() - start
         searches = sum(len(v) for v in results.values())
         print(f"filed {len(made)} documents in {filing_s:.1f} s; {searches} searches in {search_s:.1f} s")
-        report(made, results)
+        report(made, results, turns)
         for probe in misses[:show]:
             text = kept_text(alice, ids[probe.doc])
             q = probe.query.strip('"')
@@ -382,19 +427,23 @@ def _near(text: str, phrase: str) -> str:
     return text[max(0, at - 10):at + len(phrase) + 10] if at >= 0 else "(not found)"
 
 
-def report(made: list[Made], results: dict) -> None:
+def report(made: list[Made], results: dict, turns: dict) -> None:
     for producer in dict.fromkeys(m.producer for m in made):
         docs = [m for m in made if m.producer == producer]
         wraps = sum(m.wraps for m in docs)
         han = sum(m.han_wraps for m in docs)
         unaligned = sum(m.unaligned for m in docs)
         pages = sum(m.pages for m in docs)
+        page_turns = sum(m.page_turns for m in docs)
         print(f"{producer}: {len(docs)} documents, {pages} pages, {wraps} wraps inside paragraphs, "
-              f"{han} between two Chinese characters, {unaligned} lines not aligned")
+              f"{han} between two Chinese characters ({page_turns} at a page end), {unaligned} lines not aligned")
         for kind in ("phrase", "word"):
             got = results.get((producer, kind), [])
             if got:
                 print(f"  {kind + 's':8} {sum(got):5d} / {len(got):5d} found: recall {sum(got) / len(got):.3f}")
+        if turns.get(producer):
+            got = turns[producer]
+            print(f"  phrases at a page end {sum(got):5d} / {len(got):5d} found")
     for kind in ("phrase", "word"):
         got = [ok for (p, k), v in results.items() if k == kind and p != "txt" for ok in v]
         if got:

@@ -3,7 +3,12 @@ decompression bombs before the worker's memory limit has to).
 
 Pages are separated by a blank line where a page ends a sentence, and by a
 line break where the text runs on to the next page: then the page turn is a
-wrap like any other, and joining (``joining.py``) mends a word cut by it."""
+wrap like any other, and joining (``joining.py``) mends a word cut by it.
+What stands between two pages' text is left out: page numbers (``第 3 页``,
+``- 3 -``, ``3/12``, ``Page 3 of 12``) and running headers and footers (a line,
+digits aside, at the top or bottom of at least half the pages, two at
+least). The first page keeps what comes before its text, the last what comes
+after it, so a running header is still found once."""
 
 from __future__ import annotations
 
@@ -14,6 +19,12 @@ from archive_manager.ingest.model import ExtractionError, ExtractionLimits
 
 NO_TEXT = "no text layer (scanned pdf?)"
 _SENTENCE_END = re.compile(r"[。！？；：…．.!?;:」』”）)]\s*$")
+_PAGE_NUMBER = re.compile(
+    r"[-–—·•\s]*(?:\d{1,4}|第\s*\d{1,4}\s*页(?:\s*[,，/／]?\s*共\s*\d{1,4}\s*页)?|共\s*\d{1,4}\s*页\s*第\s*\d{1,4}\s*页"
+    r"|\d{1,4}\s*[/／]\s*\d{1,4}|(?:page|p\.)\s*\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?)[-–—·•\s]*",
+    re.IGNORECASE)
+_DIGITS = re.compile(r"\d+")
+EDGE_LINES = 3  # furniture looked for among a page's first and last lines
 
 
 def extract_pdf(data: bytes, limits: ExtractionLimits) -> str:
@@ -72,11 +83,63 @@ def _pages_text(pages, count: int, max_chars: int) -> str:
 
 def _join_pages(pages: list[str]) -> str:
     out: list[str] = []
-    for page in pages:
+    for page in _without_furniture(pages):
+        if not page.strip():
+            continue
         if out:
             out.append("\n\n" if _SENTENCE_END.search(out[-1]) else "\n")
         out.append(page)
     return "".join(out)
+
+
+def _without_furniture(pages: list[str]) -> list[str]:
+    """Each page's text less the page numbers and running lines at its edges,
+    except before the first page's text and after the last's."""
+    if len(pages) < 2:
+        return pages
+    lines = [page.split("\n") for page in pages]
+    running = _running_lines(lines)
+
+    def furniture(line: str) -> bool:
+        key = line.strip()
+        return bool(key) and (_PAGE_NUMBER.fullmatch(key) is not None or _DIGITS.sub("#", key) in running)
+
+    out = []
+    for number, page in enumerate(lines):
+        start, end = 0, len(page)
+        if number > 0:
+            start = _edge(page, range(len(page)), furniture)
+        if number < len(lines) - 1:
+            end = _edge(page, range(len(page) - 1, start - 1, -1), furniture, back=True)
+        out.append("\n".join(page[start:end]))
+    return out
+
+
+def _edge(page: list[str], order, furniture, back: bool = False) -> int:
+    """Where the text begins (or, ``back``, ends) once blank and furniture
+    lines at that edge are passed over (at most ``EDGE_LINES`` of furniture)."""
+    found = 0
+    for i in order:
+        line = page[i]
+        if not line.strip():
+            continue
+        if found < EDGE_LINES and furniture(line):
+            found += 1
+            continue
+        return i + 1 if back else i
+    return order.stop + 1 if back else order.stop  # nothing but furniture
+
+
+def _running_lines(lines: list[list[str]]) -> set[str]:
+    """Lines (digits as ``#``) at the edge of at least half the pages, two at least."""
+    seen: dict[str, int] = {}
+    for page in lines:
+        keys = [line.strip() for line in page if line.strip()]
+        edge = {_DIGITS.sub("#", key) for key in keys[:EDGE_LINES] + keys[-EDGE_LINES:] if len(key) <= 80}
+        for key in edge:
+            seen[key] = seen.get(key, 0) + 1
+    need = max(2, (len(lines) + 1) // 2)
+    return {key for key, count in seen.items() if count >= need}
 
 
 def _reason(exc: Exception) -> str:

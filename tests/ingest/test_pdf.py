@@ -7,6 +7,7 @@ import pytest
 from archive_manager import filing, searching
 from archive_manager.ingest import ExtractionLimits
 from archive_manager.ingest.dispatch import extract_document
+from archive_manager.ingest.joining import join_lines
 from tests.ingest import samples
 from tests.ingest.conftest import assert_still_works, timed_extract
 
@@ -29,9 +30,13 @@ WRAPPED_WORDS = ["日常", '"日常沟通"', "许可证", "沟通记录", "管�
                  '"license renewal"', "HT-2026-001号", '"合同 HT-2026-001"']
 
 
-def wrapped_pdf(pages: list[list[str]], char_space: float = 0.0) -> bytes:
+def wrapped_pdf(pages: list[list[str]], char_space: float = 0.0, header: str | None = None,
+                footer: str | None = None, furniture_first: bool = False) -> bytes:
     """Each page's lines drawn one below the other (``char_space``: extra room
-    between glyphs, as justified or letter-spaced text has)."""
+    between glyphs, as justified or letter-spaced text has); ``header`` and
+    ``footer`` (``{page}``, ``{pages}``: numbers) on every page, drawn after
+    the body, or before it (``furniture_first``: a text layer then lists them
+    first)."""
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
     from reportlab.pdfgen import canvas
@@ -39,13 +44,25 @@ def wrapped_pdf(pages: list[list[str]], char_space: float = 0.0) -> bytes:
     pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
     buf = io.BytesIO()
     pdf = canvas.Canvas(buf)
-    for lines in pages:
+
+    def furniture(number: int) -> None:
+        pdf.setFont("STSong-Light", 9)
+        if header:
+            pdf.drawString(56, 810, header)
+        if footer:
+            pdf.drawString(280, 30, footer.format(page=number, pages=len(pages)))
+
+    for number, lines in enumerate(pages, 1):
+        if furniture_first:
+            furniture(number)
         text = pdf.beginText(56, 780)
         text.setFont("STSong-Light", 14, leading=22)
         text.setCharSpace(char_space)
         for line in lines:
             text.textLine(line)
         pdf.drawText(text)
+        if not furniture_first:
+            furniture(number)
         pdf.showPage()
     pdf.save()
     return buf.getvalue()
@@ -131,6 +148,37 @@ def test_spaces_in_letter_spaced_text_are_removed():
 def test_a_paragraph_ending_at_a_page_end_stays_a_paragraph():
     data = wrapped_pdf([["第一条完。"], ["第二条开始"], ["续写"]])
     assert extract_document(data, "p.pdf", ExtractionLimits()).text == "第一条完。\n\n第二条开始续写"
+
+
+THREE_PAGES = [["合同由双方签字盖章后生效，未尽事宜由双方另行协商日"], ["常沟通中形成的会议纪要作为本合同的附件，与本合同具有同等法律效"],
+               ["力。本合同一式两份。"]]
+THREE_PAGES_TEXT = "合同由双方签字盖章后生效，未尽事宜由双方另行协商日常沟通中形成的会议纪要作为本合同的附件，与本合同具有同等法律效力。本合同一式两份。"
+
+
+@pytest.mark.parametrize("first", [False, True])
+@pytest.mark.parametrize("footer", ["第 {page} 页 共 {pages} 页", "- {page} -", "{page}/{pages}", "Page {page} of {pages}"])
+def test_page_numbers_and_running_headers_between_pages_are_passed_over(footer, first):
+    """A word cut by a page turn is joined across the footer and the next
+    page's header: the furniture between two pages' text is left out."""
+    data = wrapped_pdf(THREE_PAGES, header="星辰传媒 内部资料", footer=footer, furniture_first=first)
+    text = extract_document(data, "f.pdf", ExtractionLimits()).text
+    if first:  # the text layer lists each page's furniture before its body: the first page's stays
+        kept = f"星辰传媒 内部资料\n{footer.format(page=1, pages=3)}\n{THREE_PAGES_TEXT}"
+    else:  # and after it: the last page's stays
+        kept = f"{THREE_PAGES_TEXT}\n星辰传媒 内部资料\n{footer.format(page=3, pages=3)}"
+    assert text == join_lines(kept)
+
+
+def test_a_page_of_furniture_alone_is_passed_over():
+    pages = [THREE_PAGES[0], [], THREE_PAGES[1] + THREE_PAGES[2]]
+    data = wrapped_pdf(pages, header="星辰传媒 内部资料", footer="第 {page} 页")
+    text = extract_document(data, "f.pdf", ExtractionLimits()).text
+    assert text == join_lines(f"{THREE_PAGES_TEXT}\n星辰传媒 内部资料\n第 3 页")
+
+
+def test_a_number_alone_on_a_single_page_is_kept():
+    data = wrapped_pdf([["报价单合计金额", "12"]])
+    assert extract_document(data, "one.pdf", ExtractionLimits()).text == "报价单合计金额 12"
 
 
 def test_wrapped_words_are_found_by_search_with_joined_snippets(archive, tmp_path):
