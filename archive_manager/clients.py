@@ -1,15 +1,49 @@
-"""Clients (dossiers): add, list, show; and ``whoami``."""
+"""Clients (dossiers): add, list, show, edit; and ``whoami``.
+
+A client's profile (basic information: legal representative, address,
+contact, credit limit ...) lives in the sealed metadata of its basic-class
+slot, with the earlier values of every edited field beside it
+(``profile_history``), so both are as confidential as the profile and both
+are covered by the slot's integrity checks. ``policies/profile.toml`` says
+which fields there are, what each holds and which department owns it.
+"""
 
 from __future__ import annotations
 
-from archive_manager.errors import UsageError
+from dataclasses import asdict, dataclass, field
+
+from archive_manager.errors import AccessDenied, UsageError
+from archive_manager.generation.values import money
+from archive_manager.policy import PROFILE_CLASS, ProfileField
+from archive_manager.policy.profile import FIELD_NAME, RESERVED
 from archive_manager.session import Session
 from archive_manager.text import check_text, printable
 from archive_manager.vault.classkeys import DIRECTORY
 from archive_manager.vault.directory import check_client_code
 from archive_manager.vault.slot import new_slot
 
-PROFILE_CLASS = "basic"
+HISTORY = "profile_history"  # the slot metadata key of the earlier values
+# unified social credit code (GB 32100-2015): 17 characters and a check character
+_CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field's change: ``old`` None where it was not set, ``new`` None where it was removed."""
+    field: str
+    old: str | None
+    new: str | None
+    by: str
+    time: str
+
+
+@dataclass(frozen=True)
+class ClientEdit:
+    client: str
+    name: str
+    changes: list[FieldChange] = field(default_factory=list)  # empty: every value was already so
+    profile: dict[str, str] = field(default_factory=dict)  # as it is now
 
 
 def whoami(session: Session) -> dict:
@@ -40,9 +74,13 @@ def add_client(session: Session, code: str, name: str, fields: dict[str, str] | 
         if not name.strip():
             raise UsageError("the client name is empty", hint="pass --name")
         check_text(name, "the client name")  # it goes into paperwork and onto terminals
+        declared = session.policy.profile or {}
+        profile = {}
         for key, value in (fields or {}).items():
             check_text(key, f"profile field name {printable(key)}")
             check_text(value, f"profile value {key}")
+            # a declared field holds what it declares; any other is text, as before profile.toml
+            profile[key] = _checked(declared[key], value) if key in declared and value.strip() else value
         session.require("file", PROFILE_CLASS)
         details["name"] = name
         rt = session.runtime
@@ -54,7 +92,7 @@ def add_client(session: Session, code: str, name: str, fields: dict[str, str] | 
             gen = session.store().current(PROFILE_CLASS)
             slot = new_slot(session.vault.vault_id, dossier, PROFILE_CLASS,
                             directory.slot(dossier, PROFILE_CLASS), gen, rt.random_bytes(32))
-            slot.meta["profile"] = dict(fields or {})
+            slot.meta["profile"] = profile
             slot.meta["revision"] = 1
             session.stage_slot(tx, slot, created=True)  # its wrapped content keys and metadata base
             paths = session.vault.paths
@@ -73,20 +111,133 @@ def list_clients(session: Session) -> list[dict]:
                 for code, c in sorted(directory.clients.items())]
 
 
-def show_client(session: Session, code: str) -> dict:
+def show_client(session: Session, code: str, history: bool = False) -> dict:
+    """The client's profile and document counts per class the user reads; with
+    ``history``, every earlier value of the profile, oldest first."""
     with session.recorded("client-show", client=code):
         session.require("read", PROFILE_CLASS)
         directory = session.directory()
         entry = directory.client(code)
         counts = {}
         profile: dict = {}
+        earlier: list = []
         for cls in session.classes_for("read"):
             slot = session.slot(directory, entry["dossier"], cls)
             if slot is None:
                 continue
             if cls == PROFILE_CLASS:
                 profile = slot.meta.get("profile", {})
+                earlier = slot.meta.get(HISTORY, [])
             if slot.documents:
                 counts[cls] = len(slot.documents)
-        return {"client": code, "name": entry["name"], "created": entry["created"],
-                "profile": profile, "documents": counts}
+        out = {"client": code, "name": entry["name"], "created": entry["created"],
+               "profile": profile, "documents": counts}
+        if history:
+            out["history"] = [dict(h) for h in earlier]
+        return out
+
+
+def edit_client(session: Session, code: str, values: dict[str, str]) -> ClientEdit:
+    """Change fields of ``code``'s profile (an empty value removes a field).
+    Every field is checked (known, owned by one of the user's departments or
+    the user an administrator, a valid value) before anything is written; the
+    earlier values go into the profile's history, and the edit is one audit
+    event (field names in clear, values sealed to the auditors)."""
+    with session.recorded("client-edit", client=code) as details:
+        if not values:
+            raise UsageError("nothing to change", hint="pass --set FIELD=VALUE")
+        with session.transaction() as tx:
+            slot, created = session.slot_to_write(code, PROFILE_CLASS)
+            name = session.directory().client(code)["name"]
+            profile = dict(slot.meta.get("profile", {}))
+            checked = _check_edit(session, values, profile)
+            now = session.runtime.timestamp()
+            changes = [FieldChange(f, profile.get(f), new, session.user, now)
+                       for f, new in checked.items() if profile.get(f) != new]
+            if not changes:
+                return ClientEdit(code, name, [], profile)
+            for change in changes:
+                if change.new is None:
+                    del profile[change.field]
+                else:
+                    profile[change.field] = change.new
+            slot.meta["profile"] = profile
+            slot.meta[HISTORY] = [*slot.meta.get(HISTORY, []), *(asdict(c) for c in changes)]
+            slot.meta["revision"] = slot.meta.get("revision", 0) + 1
+            details.objects["fields"] = [c.field for c in changes]  # recorded at the commit
+            details["changes"] = {c.field: [c.old, c.new] for c in changes}
+            session.stage_slot(tx, slot, created)
+        return ClientEdit(code, name, changes, profile)
+
+
+def _check_edit(session: Session, values: dict[str, str], profile: dict) -> dict[str, str | None]:
+    """The new values (None: remove), or the first refusal: an unknown field,
+    then a field the user may not change, then a bad value. A field the policy
+    does not declare but the profile holds (given at admission, or set before
+    profile.toml) is text only an administrator changes."""
+    declared = session.policy.profile
+    admin = session.policy.allows(session.departments, "admin")
+    for key in values:
+        check_text(key, f"profile field name {printable(key)}")
+        known = key in profile or (key in declared if declared is not None else bool(FIELD_NAME.fullmatch(key)))
+        if key in RESERVED or not known:
+            raise UsageError(f"unknown profile field {key!r}", hint=_known_hint(declared, key))
+    for key in values if not admin else ():
+        if declared is None:
+            raise AccessDenied("this archive's policy names no owners of profile fields: only an administrator "
+                               "changes a client's profile",
+                               hint="an administrator copies the shipped policies/profile.toml into the archive's "
+                                    "policies/ and signs it with 'archive policy sync'")
+        if not session.policy.owns(session.departments, key):
+            owners = declared[key].owners if key in declared else ()
+            raise AccessDenied(
+                f"user {session.user!r} ({', '.join(session.departments) or 'no department'}) may not change the "
+                f"profile field {key!r}",
+                hint=f"its owners are {', '.join(owners)} (policies/profile.toml), and administrators" if owners
+                else "only administrators change a field policies/profile.toml gives no owner")
+    out: dict[str, str | None] = {}
+    for key, value in values.items():
+        check_text(value, f"profile value {key}")
+        kind = (declared or {}).get(key)
+        out[key] = None if not value.strip() else _checked(kind, value) if kind is not None else value
+    return out
+
+
+def _known_hint(declared: dict[str, ProfileField] | None, key: str) -> str:
+    if key in RESERVED:
+        return f"the client's {key} is its directory entry, not a profile field"
+    if declared is None:
+        return "use lower-case letters, digits and '_', starting with a letter"
+    return "known fields: " + ", ".join(f"{f.id} ({f.name})" for f in declared.values())
+
+
+def _checked(declared: ProfileField, value: str) -> str:
+    """``value`` as the field's kind keeps it, or a :class:`UsageError` naming the field."""
+    if declared.kind == "money":
+        try:
+            return format(money(value), "f")
+        except UsageError as exc:
+            raise UsageError(f"{declared.id}: {exc.message}", hint=exc.hint) from None
+    if declared.kind == "credit-code":
+        code = value.strip().upper()
+        if not _credit_code_ok(code):
+            raise UsageError(f"{declared.id}: {value!r} is not a unified social credit code",
+                             hint="18 digits and capital letters (no I, O, S, V, Z) whose last one is the check "
+                                  "digit of GB 32100-2015")
+        return code
+    if declared.kind == "choice":
+        if value.strip() not in declared.choices:
+            raise UsageError(f"{declared.id}: {value!r} is not one of {', '.join(declared.choices)}")
+        return value.strip()
+    return value
+
+
+def _credit_code_ok(code: str) -> bool:
+    if len(code) != 18 or any(ch not in _CODE_CHARS for ch in code):
+        return False
+    total = sum(_CODE_CHARS.index(ch) * w for ch, w in zip(code, _CODE_WEIGHTS))
+    return _CODE_CHARS[(31 - total % 31) % 31] == code[17]
+
+
+__all__ = ["ClientEdit", "FieldChange", "add_client", "edit_client", "list_clients",
+           "parse_fields", "show_client", "whoami"]

@@ -6,10 +6,10 @@ code and checks that it is here."""
 from __future__ import annotations
 
 ADMIN_ACTIONS = frozenset({"init", "user-add", "user-remove", "user-passwd", "user-list", "policy-sync",
-                           "policy-diff", "rotate", "client-add", "reindex"})
+                           "policy-diff", "rotate", "client-add", "reindex", "user-edit", "client-edit"})
 ACTIONS = frozenset({
     *ADMIN_ACTIONS,
-    "login", "upgrade", "whoami", "client-list", "client-show",   # sign-in, users and clients
+    "login", "upgrade", "whoami", "client-list", "client-show", "user-show",   # sign-in, users and clients
     "file", "inbox-keep", "compact", "ls", "get", "export", "search", "verify",   # documents
     "generate", "ledger-add", "ledger-paid", "ledger-list",       # paperwork and receivables
     "audit-log", "audit-checkpoint",                              # auditors

@@ -143,12 +143,13 @@ def client_list(cli: CliContext, as_json) -> None:
 
 @client.command("show")
 @click.argument("code")
+@click.option("--history", is_flag=True, help="Also show every earlier profile value (who, when, old → new).")
 @json_option
 @common
 @pass_cli
-def client_show(cli: CliContext, code, as_json) -> None:
+def client_show(cli: CliContext, code, history, as_json) -> None:
     """Show a client's profile and document counts."""
-    r = clients.show_client(cli.session(), code)
+    r = clients.show_client(cli.session(), code, history=history)
 
     def text(r):
         click.echo(f"{r['client']}  {r['name']}  (since {r['created']})")
@@ -156,8 +157,41 @@ def client_show(cli: CliContext, code, as_json) -> None:
             click.echo(f"  {k}: {v}")
         for cls, n in sorted(r["documents"].items()):
             click.echo(f"  {cls}: {n} document(s)")
+        if history:
+            click.echo("history:")
+            for h in r["history"]:
+                click.echo(f"  {h['time']}  {h['by']}  {_change(h)}")
+            if not r["history"]:
+                click.echo("  (none)")
 
     emit(r, as_json, text)
+
+
+@client.command("edit")
+@click.argument("code")
+@click.option("--set", "fields", multiple=True, metavar="FIELD=VALUE",
+              help="New value of a profile field (repeatable; empty removes the field).")
+@json_option
+@common
+@pass_cli
+def client_edit(cli: CliContext, code, fields, as_json) -> None:
+    """Change a client's profile (admins, or the department that owns the field
+    in policies/profile.toml); earlier values are kept as history."""
+    r = asdict(clients.edit_client(cli.session(), code, clients.parse_fields(fields)))
+
+    def text(r):
+        if not r["changes"]:
+            click.echo(f"nothing changed: {r['client']} already holds these values")
+            return
+        click.echo(f"edited client {r['client']} {r['name']}")
+        for c in r["changes"]:
+            click.echo(f"  {_change(c)}")
+
+    emit(r, as_json, text)
+
+
+def _change(c: dict) -> str:
+    return f"{c['field']}: {c['old'] if c['old'] is not None else '-'} → {c['new'] if c['new'] is not None else '-'}"
 
 
 @main.group()

@@ -9,8 +9,13 @@ from typing import Any, Mapping
 
 from archive_manager.errors import PolicyError
 from archive_manager.policy.model import ACTIONS, ADMIN_DEPARTMENT, AccessClass, DocType, Grant, Policy
+from archive_manager.policy.profile import PROFILE_FILE, parse_profile
 
-POLICY_FILES = ("classes.toml", "types.toml", "departments.toml", "grants.toml")
+# The files of a policy (what ``archive init`` copies from the shipped defaults).
+POLICY_FILES = ("classes.toml", "types.toml", "departments.toml", "grants.toml", PROFILE_FILE)
+# Read and signed with the others where present: an archive made before the
+# file was shipped lacks it, and the policy says what that means (see Policy).
+OPTIONAL_POLICY_FILES = (PROFILE_FILE,)
 _IDENT = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 
 
@@ -19,7 +24,7 @@ def _fail(file: str, key: str, reason: str) -> PolicyError:
 
 
 def read_policy_files(directory: Path) -> dict[str, str]:
-    """The text of each policy file in ``directory``."""
+    """The text of each policy file in ``directory`` (an optional file only if present)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise PolicyError(f"policy directory {directory} does not exist",
@@ -29,6 +34,8 @@ def read_policy_files(directory: Path) -> dict[str, str]:
         try:
             texts[file] = (directory / file).read_text(encoding="utf-8")
         except FileNotFoundError:
+            if file in OPTIONAL_POLICY_FILES:
+                continue
             raise PolicyError(f"{file}: file is missing in {directory}",
                               hint="run 'archive init' or restore the shipped policies/") from None
         except (OSError, UnicodeDecodeError) as exc:
@@ -128,7 +135,7 @@ def _load_grants(directory: Mapping[str, str], classes: dict, departments: dict)
 
 
 def load_policy(directory: Path) -> Policy:
-    """Read and validate ``directory``/{classes,types,departments,grants}.toml."""
+    """Read and validate ``directory``/{classes,types,departments,grants}.toml (and profile.toml)."""
     return parse_policy(read_policy_files(directory))
 
 
@@ -146,4 +153,5 @@ def parse_policy(directory: Mapping[str, str]) -> Policy:
     if admin_grant is None or "admin" not in admin_grant.actions:
         raise PolicyError(f"departments.toml, grants.toml: the {ADMIN_DEPARTMENT!r} department with the "
                           "'admin' action is required", hint="restore it from the shipped policies/")
-    return Policy(classes=classes, types=types, departments=departments, grants=grants)
+    profile = parse_profile(directory[PROFILE_FILE], departments, grants) if PROFILE_FILE in directory else None
+    return Policy(classes=classes, types=types, departments=departments, grants=grants, profile=profile)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from archive_manager.errors import UsageError
+
+if TYPE_CHECKING:
+    from archive_manager.policy.profile import ProfileField
 
 ACTIONS = ("file", "read", "search", "export", "generate", "admin", "audit")
 # The administrators' department: the only one that may hold ``admin``, and the
@@ -40,6 +43,9 @@ class Policy:
     types: dict[str, DocType]
     departments: dict[str, str]  # id -> display name
     grants: dict[str, Grant]
+    # the client profile's fields (profile.toml); None: the policy has none
+    # (an archive made before issue 15), and only administrators change a profile
+    profile: "Mapping[str, ProfileField] | None" = None
 
     def doc_type(self, type_id: str) -> DocType:
         try:
@@ -80,3 +86,9 @@ class Policy:
         for grant in self._grants(departments):
             out |= grant.actions
         return frozenset(out)
+
+    def owns(self, departments: Iterable[str], field: str) -> bool:
+        """True when one of ``departments`` owns profile field ``field`` (may
+        change it without being an administrator)."""
+        declared = (self.profile or {}).get(field)
+        return declared is not None and not set(declared.owners).isdisjoint(departments)

@@ -85,9 +85,10 @@ class SignedPolicy:
 
     def check_files(self, files: Mapping[str, str], catalog: str) -> None:
         """Refuse (exit 6) if the editable files are not what was signed."""
-        changed = sorted(n for n, t in {**{f"policies/{k}": v for k, v in files.items()},
-                                        f"templates/{CATALOG}": catalog}.items()
-                         if self.texts().get(n) != t)
+        edited = {**{f"policies/{k}": v for k, v in files.items()}, f"templates/{CATALOG}": catalog}
+        signed = self.texts()
+        # both ways: a file may be optional (policies/profile.toml), so one deleted is a change too
+        changed = sorted(n for n in set(edited) | set(signed) if signed.get(n) != edited.get(n))
         if changed:
             raise PolicyError(f"{', '.join(changed)} changed since an admin last signed the policy; "
                               "nothing is done until the change is signed or undone", hint=SYNC_HINT)

@@ -1,4 +1,4 @@
-"""``archive client add|list|show`` and ``archive policy check|sync``."""
+"""``archive client add|list|show|edit`` and ``archive policy check|sync``."""
 
 from __future__ import annotations
 
@@ -109,6 +109,157 @@ def test_client_list(cli):
     rows = json.loads(cli.run("client", "list", "--json", user="alice").stdout)
     assert [(row["client"], row["name"]) for row in rows] == [("C001", "北京星辰传媒有限公司"), ("C002", "上海廣告有限公司")]
     assert all(set(row) == {"client", "name", "created"} for row in rows)
+
+
+# --- client edit (issue 15.7) ------------------------------------------------------
+
+
+def _add_marketing_user(cli, name="mia") -> None:
+    pw = cli.passfile(name, f"{name}-pw")
+    r = cli.run("user", "add", name, "--dept", "marketing", "--new-passphrase-file", pw, user="alice")
+    assert r.exit_code == 0, r.output
+
+
+def test_client_edit_changes_the_profile_and_says_what_changed(cli):
+    r = cli.run("client", "edit", "C001", "--set", "address=北京市朝阳区建国路88号", "--set",
+                "credit_limit=500000", user="alice")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines() == ["edited client C001 北京星辰传媒有限公司",
+                                     "  address: - → 北京市朝阳区建国路88号",
+                                     "  credit_limit: - → 500000.00"]
+    r = cli.run("client", "show", "C001", user="bob")
+    assert r.stdout.splitlines()[1:] == ["  address: 北京市朝阳区建国路88号", "  credit_limit: 500000.00",
+                                         "  legal_rep: 张伟"]
+    r = cli.run("client", "edit", "C001", "--set", "legal_rep=李娜", "--json", user="bob")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert set(data) == {"client", "name", "changes", "profile"}
+    assert [{k: c[k] for k in ("field", "old", "new", "by")} for c in data["changes"]] == [
+        {"field": "legal_rep", "old": "张伟", "new": "李娜", "by": "bob"}]
+    assert data["profile"]["legal_rep"] == "李娜"
+    r = cli.run("client", "edit", "C001", "--set", "legal_rep=李娜", user="bob")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == "nothing changed: C001 already holds these values\n"
+
+
+def test_client_show_history(cli):
+    _add_marketing_user(cli)
+    assert cli.run("client", "edit", "C001", "--set", "address=北京市朝阳区", user="mia").exit_code == 0
+    assert cli.run("client", "edit", "C001", "--set", "credit_limit=120000", user="carol").exit_code == 0
+    assert cli.run("client", "edit", "C001", "--set", "address=北京市海淀区", user="mia").exit_code == 0
+    assert cli.run("client", "edit", "C001", "--set", "address=", user="alice").exit_code == 0
+    r = cli.run("client", "show", "C001", "--history", user="carol")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[1:3] == ["  credit_limit: 120000.00", "  legal_rep: 张伟"]
+    assert lines[3] == "history:"
+    assert [line.split(None, 2)[1:] for line in lines[4:]] == [
+        ["mia", "address: - → 北京市朝阳区"], ["carol", "credit_limit: - → 120000.00"],
+        ["mia", "address: 北京市朝阳区 → 北京市海淀区"], ["alice", "address: 北京市海淀区 → -"]]
+    assert all(line.startswith("  20") for line in lines[4:])
+    data = json.loads(cli.run("client", "show", "C001", "--history", "--json", user="carol").stdout)
+    assert [(h["field"], h["old"], h["new"], h["by"]) for h in data["history"]] == [
+        ("address", None, "北京市朝阳区", "mia"), ("credit_limit", None, "120000.00", "carol"),
+        ("address", "北京市朝阳区", "北京市海淀区", "mia"), ("address", "北京市海淀区", None, "alice")]
+    # without --history: as before
+    data = json.loads(cli.run("client", "show", "C001", "--json", user="carol").stdout)
+    assert set(data) == {"client", "name", "created", "profile", "documents"}
+    r = cli.run("client", "show", "C001", "--history", user="bob")
+    assert "history:" in r.stdout.splitlines()
+
+
+def test_client_show_history_when_there_is_none(cli):
+    r = cli.run("client", "show", "C001", "--history", user="alice")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[-2:] == ["history:", "  (none)"]
+
+
+def test_client_edit_refusals_print_error_and_hint_and_write_nothing(cli):
+    _add_marketing_user(cli)
+    dossiers = {p: p.read_bytes() for p in (cli.home / "vault").rglob("*") if p.is_file()}
+    cases = [
+        ("alice", ["credit_limit=五十万"], 2, ["archive: error: credit_limit: invalid amount '五十万'",
+                                             "archive: hint: write it like 128000.00"]),
+        ("alice", ["credit_code=123"], 2, ["archive: error: credit_code: '123' is not a unified social credit code",
+                                          "archive: hint: 18 digits and capital letters (no I, O, S, V, Z) whose "
+                                          "last one is the check digit of GB 32100-2015"]),
+        ("alice", ["city=北京"], 2, None),
+        ("alice", ["address"], 2, ["archive: error: invalid --set value 'address'",
+                                   "archive: hint: use --set key=value"]),
+        ("carol", ["address=上海"], 3, ["archive: error: user 'carol' (credit) may not change the profile field "
+                                       "'address'",
+                                       "archive: hint: its owners are marketing, business (policies/profile.toml), "
+                                       "and administrators"]),
+        ("mia", ["address=上海", "credit_limit=1"], 3, ["archive: error: user 'mia' (marketing) may not change the "
+                                                       "profile field 'credit_limit'",
+                                                       "archive: hint: its owners are credit (policies/profile.toml), "
+                                                       "and administrators"]),
+    ]
+    for user, sets, code, stderr in cases:
+        args = [a for kv in sets for a in ("--set", kv)]
+        r = cli.run("client", "edit", "C001", *args, user=user)
+        assert r.exit_code == code, (sets, r.output)
+        assert r.stdout == ""
+        if stderr is None:
+            assert r.stderr.splitlines()[0] == "archive: error: unknown profile field 'city'"
+            assert r.stderr.splitlines()[1].startswith("archive: hint: known fields: legal_rep (法定代表人), ")
+        else:
+            assert r.stderr.splitlines() == stderr
+    r = cli.run("client", "edit", "C001", user="alice")
+    assert r.exit_code == 2, r.output
+    assert r.stderr.splitlines() == ["archive: error: nothing to change", "archive: hint: pass --set FIELD=VALUE"]
+    r = cli.run("client", "edit", "C999", "--set", "address=上海", user="alice")
+    assert r.exit_code == 4, r.output
+    assert r.stderr.splitlines()[0] == "archive: error: unknown client 'C999'"
+    assert {p: p.read_bytes() for p in (cli.home / "vault").rglob("*") if p.is_file()} == dossiers
+
+
+def test_client_edit_is_audited_with_values_sealed(cli):
+    assert cli.run("client", "edit", "C001", "--set", "credit_rating=AA", user="carol").exit_code == 0
+    assert cli.run("client", "edit", "C001", "--set", "address=上海", user="carol").exit_code == 3
+    lines = (cli.home / "audit" / "events.log").read_bytes().splitlines()
+    edits = [e for e in map(json.loads, lines) if e["action"] == "client-edit"]
+    assert [(e["user"], e["outcome"], e["objects"]) for e in edits] == [
+        ("carol", "ok", {"client": "C001", "fields": ["credit_rating"]}),
+        ("carol", "denied", {"client": "C001"})]
+    assert all(b"\"AA\"" not in line and "上海".encode() not in line for line in lines)
+    r = cli.run("verify", user="alice")
+    assert r.exit_code == 0, r.output
+
+
+def test_a_signed_profile_toml_deleted_from_disk_waits_for_policy_sync(cli):
+    """Deleting profile.toml is a policy edit like any other: nothing is done
+    until an admin signs it (and then only admins edit profiles)."""
+    (cli.home / "policies" / "profile.toml").unlink()
+    r = cli.run("client", "edit", "C001", "--set", "credit_limit=1", user="carol")
+    assert r.exit_code == 6, r.output
+    assert r.stderr.splitlines()[0].startswith("archive: error: policies/profile.toml changed since an admin "
+                                               "last signed the policy")
+    r = cli.run("policy", "sync", user="alice")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[:2] == ["--- signed/policies/profile.toml", "+++ policies/profile.toml"]
+    r = cli.run("client", "edit", "C001", "--set", "credit_limit=1", user="carol")
+    assert r.exit_code == 3, r.output
+    assert r.stderr.splitlines()[0] == ("archive: error: this archive's policy names no owners of profile fields: "
+                                        "only an administrator changes a client's profile")
+    assert cli.run("client", "edit", "C001", "--set", "credit_limit=1", user="alice").exit_code == 0
+
+
+def test_an_edited_profile_toml_is_checked_and_signed_like_the_other_policy_files(cli):
+    _edit(cli, "profile.toml", 'owners = ["credit"]\n\n[credit_rating]',
+          'owners = ["credit", "legal"]\n\n[credit_rating]')
+    r = cli.run("client", "edit", "C001", "--set", "credit_limit=1", user="bob")
+    assert r.exit_code == 6, r.output
+    r = cli.run("policy", "sync", user="alice")
+    assert r.exit_code == 0, r.output
+    assert '+owners = ["credit", "legal"]' in r.stdout.splitlines()
+    r = cli.run("client", "edit", "C001", "--set", "credit_limit=1", user="bob")
+    assert r.exit_code == 0, r.output
+    _edit(cli, "profile.toml", 'owners = ["credit", "legal"]', 'owners = ["credit", "sales"]')
+    r = cli.run("policy", "check")
+    assert r.exit_code == 6, r.output
+    assert r.stderr.splitlines()[0] == ("archive: error: profile.toml: credit_limit.owners: unknown department "
+                                        "'sales' (define it in departments.toml)")
 
 
 # --- policy check ------------------------------------------------------------------
