@@ -159,8 +159,9 @@ def client_show(cli: CliContext, code, history, as_json) -> None:
             click.echo(f"  {cls}: {n} document(s)")
         if history:
             click.echo("history:")
+            width = max((len(h["by"]) for h in r["history"]), default=0)
             for h in r["history"]:
-                click.echo(f"  {h['time']}  {h['by']}  {_change(h)}")
+                click.echo(f"  {h['time']}  {h['by']:<{width}}  {_change(h)}")
             if not r["history"]:
                 click.echo("  (none)")
 
