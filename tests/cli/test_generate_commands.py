@@ -34,6 +34,7 @@ def test_generate_writes_files_and_reports(letterhead):
     assert row["level"] == 3 and row["doc_id"].startswith("C001-") and out.exists()
 
 
+@pytest.mark.slow  # a LibreOffice start: seconds
 @pytest.mark.skipif(pdf.soffice() is None, reason="LibreOffice (soffice) is not installed; .ci/run installs it")
 def test_generate_pdf_keeps_the_chinese_client_name(letterhead):
     cli = letterhead

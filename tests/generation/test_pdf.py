@@ -55,6 +55,7 @@ def letters(tmp_path, n: int):
 
 
 @needs_soffice
+@pytest.mark.slow  # a LibreOffice start: seconds
 def test_generated_letters_convert_with_their_chinese_text(tmp_path):
     docs = letters(tmp_path, 2)
     made = pdf.convert(docs)
