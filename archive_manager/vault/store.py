@@ -4,8 +4,10 @@ the vault-wide files. It knows nothing of users' rights; the session does.
 A recorded commit (a transaction given ``on_commit``, which appends the audit
 event) runs in this order, all under the vault lock:
 
-1. every file is staged as a durable temporary file;
-2. ``vault/.journal`` lists the renames and the audit log's size;
+1. every file is staged as a temporary file;
+2. ``vault/.journal`` lists the renames and the audit log's size; the staged
+   files and the journal are made durable together (one ``syncfs`` where
+   the platform has it: see :mod:`archive_manager.vault.fsio`);
 3. ``on_commit(token, state)`` appends the audit event carrying the new
    files' hashes: this is the commit point;
 4. the renames; then the journal goes.
@@ -102,7 +104,7 @@ class Vault:
         With ``on_commit`` the commit is recorded first (see the module doc)."""
         with self._lock.held():
             self._recover_locked()
-            tx = Transaction(self.runtime.token(6))
+            tx = Transaction(self.runtime.token(6), self.paths.root)
             try:
                 yield tx
             except BaseException:
@@ -130,7 +132,8 @@ class Vault:
                                for t, f in tx.staged],
                    "created": [d.relative_to(root).as_posix() for d in tx.created_dirs]}
         try:
-            atomic_write(self.paths.journal, dump_json(journal), tx.token)
+            atomic_write(self.paths.journal, dump_json(journal), tx.token, durable=False)
+            tx.make_durable(also=(self.paths.journal,))  # the staged files and the journal, together
             on_commit(self.state(tx))
         except BaseException:
             self._recover_locked()  # rolls back, or forward if the event did get written
