@@ -34,7 +34,7 @@ from typing import BinaryIO, Callable, Protocol
 from archive_manager.crypto import encrypt_stream, seal_bytes
 from archive_manager.errors import ArchiveError, NotFound, UsageError
 from archive_manager.identifiers import check_date, parse_doc_id
-from archive_manager.index import IndexDocument, slot_digest
+from archive_manager.index import IndexDocument, slot_digest, slot_digest_step
 from archive_manager.ingest import Extraction
 from archive_manager.ingest.inbox import shown
 from archive_manager.searching import IndexBatch, IndexEntry, latest_versions
@@ -142,11 +142,7 @@ def _find_duplicate(slot: Slot, digest: str, replaces: str | None) -> tuple[str,
     if replaces is not None:
         latest = docs[replaces]["versions"][-1]
         return (replaces, latest["version"]) if latest["sha256"] == digest else None
-    for doc_id, doc in sorted(docs.items()):
-        for v in doc["versions"]:
-            if v["sha256"] == digest:
-                return doc_id, v["version"]
-    return None
+    return slot.find_content(digest)
 
 
 def check_title(title: str | None) -> None:
@@ -177,6 +173,9 @@ class FilingPipeline:
         self.max_bytes = max_bytes
         self._ahead: dict[Path, tuple[Source | None, Future]] = {}
         self._pool: ThreadPoolExecutor | None = None
+        # slot id -> (the slot's head, its digest then): the next filing of that
+        # slot starts from it instead of hashing every document again
+        self._digests: dict[str, tuple[str | None, str]] = {}
 
     def extract_ahead(self, path: Path, source: Source | None = None) -> None:
         """Start extracting ``path`` (read from ``source`` if given) now, in the
@@ -293,9 +292,10 @@ class FilingPipeline:
                 tx.discard(blob_path)
                 rec.objects.update(doc_id=dup[0], version=dup[1], duplicate=True)
                 return _Stored(dup[0], dup[1], True)
-            before = slot_digest(latest_versions(slot.documents))
-            text = stage_text(tx, session, slot, blob, doc_id, version, ext)
+            before = self._digest(slot)
             known = slot.documents.get(doc_id, {})
+            old = known["versions"][-1]["version"] if known.get("versions") else None
+            text = stage_text(tx, session, slot, blob, doc_id, version, ext)
             fields = {"type": req.doc_type, "title": req.title or known.get("title") or req.path.stem,
                       **({"tags": list(req.tags)} if req.tags else {})}
             entry = slot.add_version(doc_id, fields, {
@@ -307,14 +307,23 @@ class FilingPipeline:
             slot.meta["revision"] = slot.meta.get("revision", 0) + 1
             doc = None if ext.status != "ok" else IndexDocument(
                 doc_id, req.client, slot.slot_id, req.doc_type, entry["title"], plan.date, version, ext.text)
-            update = IndexEntry(plan.access_class, doc, doc_id, slot.slot_id, before,
-                                slot_digest(latest_versions(slot.documents)))
+            after = slot_digest_step(before, doc_id, old, version)
+            update = IndexEntry(plan.access_class, doc, doc_id, slot.slot_id, before, after)
             stored = _Stored(doc_id, version, False, update)
             if self.batch is None:  # index under the vault lock, right after the commit
                 tx.after_commit(lambda: self.index(stored))
             session.stage_slot(tx, slot, created)
+            self._digests[slot.slot_id] = (slot.head, after)  # true once committed; else the head differs
             stored.compact = slot.compaction_due()
         return stored
+
+    def _digest(self, slot: Slot) -> str:
+        """The slot's digest as it is: remembered from this pipeline's last
+        filing of it if nothing changed it since (same head), else computed."""
+        head, digest = self._digests.get(slot.slot_id, (None, None))
+        if digest is None or head != slot.head or slot.head is None:
+            digest = slot_digest(latest_versions(slot.documents))
+        return digest
 
     def compact(self, client: str, access_class: str, stored: _Stored) -> None:
         """Fold the slot's metadata records into a new base, in its own

@@ -20,7 +20,7 @@ from archive_manager.vault.classkeys import DIRECTORY, ClassKeyStore
 from archive_manager.vault.directory import Directory
 from archive_manager.vault.fsio import Transaction
 from archive_manager.vault.signed_policy import SignedPolicy
-from archive_manager.vault.slot import Slot, load_slot, new_slot, remove_folded_records
+from archive_manager.vault.slot import Slot, load_slot, new_slot, refresh_slot, remove_folded_records, slot_files
 from archive_manager.vault.trust import Trust
 from archive_manager.vault.users import UserRecord, UserRegistry
 
@@ -67,6 +67,9 @@ class Session:
         # class indexes kept open between searches of this session (see
         # searching.session_indexes); closed by close()
         self.indexes: dict[tuple[str, int], object] = {}
+        # slots this session committed, by id, with how their files looked then:
+        # the next write of one applies only what changed since (see slot_to_write)
+        self._slots: dict[str, tuple[Slot, tuple]] = {}
 
     def close(self) -> None:
         """Close what the session keeps open (its class indexes)."""
@@ -230,12 +233,28 @@ class Session:
         self.store(fresh=True)
         directory = self.directory()
         dossier = directory.client(client)["dossier"]
-        slot = self.slot(directory, dossier, access_class)
+        slot = self._kept_slot(directory.slot(dossier, access_class)) or self.slot(directory, dossier, access_class)
         if slot is not None:
             return slot, False
         gen = self.store().current(access_class)
         return new_slot(self.vault.vault_id, dossier, access_class, directory.slot(dossier, access_class), gen,
                         self.runtime.random_bytes(32)), True
+
+    def _kept_slot(self, slot_id: str) -> Slot | None:
+        """The slot this session last committed, if its files changed since
+        only by records added after it (applied now): a filing then reads
+        what is new, not the whole slot. Handed out once: it comes back at
+        the commit that writes it (see :meth:`_keep_slot`), not after a
+        rollback, which may have left it changed."""
+        kept = self._slots.pop(slot_id, None)
+        return refresh_slot(kept[0], self.vault.paths, kept[1]) if kept is not None else None
+
+    def _keep_slot(self, tx: Transaction, slot: Slot) -> None:
+        def keep() -> None:
+            seen = slot_files(self.vault.paths, slot.dossier, slot.slot_id)
+            slot.stale = [n for n in seen[2] if n <= slot.through]
+            self._slots[slot.slot_id] = (slot, seen)
+        tx.after_commit(keep)  # after the removal of folded records, registered before it
 
     def stage_slot(self, tx: Transaction, slot: Slot, created: bool) -> None:
         """Stage a slot's change: for a new slot its wrapped content keys and a
@@ -253,6 +272,7 @@ class Session:
             tx.write(paths.slot_record(slot.dossier, slot.slot_id, seq), blob)
             if slot.stale:  # left by a compaction whose command stopped before removing them
                 self._remove_after_commit(tx, slot, slot.through)
+        self._keep_slot(tx, slot)
 
     def _remove_after_commit(self, tx: Transaction, slot: Slot, through: int) -> None:
         if through > 0:
@@ -270,6 +290,7 @@ class Session:
                 return False  # done by another command meanwhile
             rec.objects["records"] = slot.records
             self.stage_slot_base(tx, slot)
+            self._keep_slot(tx, slot)
         return True
 
     def stage_slot_base(self, tx: Transaction, slot: Slot) -> None:

@@ -250,17 +250,18 @@ def test_deleted_index_is_rebuilt(arch, filed):
 
 
 def test_schema_version_bump_rebuilds(arch, filed, monkeypatch):
+    now, bumped = database.SCHEMA_VERSION, database.SCHEMA_VERSION + 1
     for module in (database, classindex, index_pkg):
-        monkeypatch.setattr(module, "SCHEMA_VERSION", 3)
+        monkeypatch.setattr(module, "SCHEMA_VERSION", bumped)
     alice = arch.login("alice")
     with pytest.raises(IntegrityError) as exc:
         searching.search(alice, "contractword")
     assert "reindex" in (exc.value.hint or "")
     reports = by_class(reindexing.reindex(alice, if_needed=True))
     for cls in ("contract", "communication", "credit", "service"):
-        assert (reports[cls].action, reports[cls].reason) == ("rebuilt", "schema version 2 (current 3)"), cls
+        assert (reports[cls].action, reports[cls].reason) == ("rebuilt", f"schema version {now} (current {bumped})"), cls
     assert all_found(alice) == {filed[k] for k in ("contract", "minutes", "credit", "complaint")}
-    assert searching.class_index(alice, "contract").state()["schema"] == 3
+    assert searching.class_index(alice, "contract").state()["schema"] == bumped
     assert {r.action for r in reindexing.reindex(alice, if_needed=True)
             if r.access_class in ("contract", "communication", "credit", "service")} == {"current"}
 

@@ -22,7 +22,8 @@ import sqlcipher3
 from archive_manager.errors import ConflictError, IntegrityError
 from archive_manager.index.analysis import COLUMNS, TOKENIZER
 
-SCHEMA_VERSION = 2  # 1: Whoosh (index/<class>/); 2: SQLCipher FTS5 (index/<class>.db)
+SCHEMA_VERSION = 3  # 1: Whoosh (index/<class>/); 2: SQLCipher FTS5 (index/<class>.db); 3: slot digests
+# summed (classindex.slot_digest)
 BUSY_MS = 30_000
 REINDEX_HINT = "run 'archive reindex --if-needed' to rebuild it from the vault"
 

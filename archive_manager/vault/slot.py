@@ -82,6 +82,7 @@ class Slot:
     stale: list[int] = field(default_factory=list)  # folded records still on disk
     _ops: list[dict] = field(default_factory=list)  # changes to documents since the last seal
     _written: dict[str, str] = field(default_factory=dict)  # the other top-level keys as last sealed
+    _contents: dict[str, tuple[str, int]] | None = None  # SHA-256 -> (doc id, version), built when first asked
 
     # --- content keys ---------------------------------------------------
 
@@ -138,7 +139,25 @@ class Slot:
         entry.update(fields)
         entry["versions"].append(version)
         self._ops.append({"op": "version", "doc": doc_id, "set": dict(fields), "version": version})
+        self._note_content(doc_id, version)
         return entry
+
+    def find_content(self, sha256: str) -> tuple[str, int] | None:
+        """(doc id, version) of a version with this content's SHA-256, the
+        first in (doc id, version) order; a lookup, not a scan, after the
+        first call on this slot object."""
+        if self._contents is None:
+            self._contents = {}
+            for doc_id, doc in sorted(self.documents.items(), reverse=True):
+                for v in reversed(doc["versions"]):
+                    self._contents[v["sha256"]] = (doc_id, v["version"])
+        return self._contents.get(sha256)
+
+    def _note_content(self, doc_id: str, version: dict) -> None:
+        if self._contents is not None:
+            known = self._contents.get(version["sha256"])
+            if known is None or (doc_id, version["version"]) < known:
+                self._contents[version["sha256"]] = (doc_id, version["version"])
 
     def _mark_written(self) -> None:
         self._written = {k: _canonical(v) for k, v in self.meta.items() if k != "documents"}
@@ -196,6 +215,7 @@ class Slot:
                     if not isinstance(op["version"], dict):
                         raise TypeError
                     entry["versions"].append(op["version"])
+                    self._contents = None  # rebuilt when next asked
                 elif kind == "set" and op["key"] != "documents":
                     self.meta[str(op["key"])] = op["value"]
                 elif kind == "del" and op["key"] != "documents":
@@ -304,7 +324,7 @@ def _load_records(slot: Slot, paths: VaultPaths, numbers: list[int]) -> None:
     """Apply records through+1.. in order; each must open under the binding
     that names its number and the hash of the file before it."""
     directory = os.fspath(paths.slot_records(slot.dossier, slot.slot_id))
-    for expected, seq in enumerate(numbers, slot.through + 1):
+    for expected, seq in enumerate(numbers, slot.seq + 1):
         if seq != expected:
             raise IntegrityError(f"metadata record {expected} of dossier slot {slot.slot_id} is missing "
                                  f"(record {seq} follows record {expected - 1})",
@@ -318,6 +338,41 @@ def _load_records(slot: Slot, paths: VaultPaths, numbers: list[int]) -> None:
         _, body = open_bytes(blob, slot._key_for, slot._record_binding(seq, slot.head), what)
         slot._apply(seq, body)
         slot.seq, slot.head, slot.record_bytes = seq, _sha(blob), slot.record_bytes + len(blob)
+
+
+def _identity(path: Path) -> tuple[int, int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def slot_files(paths: VaultPaths, dossier: str, slot_id: str) -> tuple:
+    """How a slot's files look on disk: the identity, size and times of its
+    key file and base, and its record numbers. Every write of them is a new
+    file renamed into place (or a new record), so any change, by this
+    process or another, changes this."""
+    return (_identity(paths.slot_keys(dossier, slot_id)), _identity(paths.slot_meta(dossier, slot_id)),
+            tuple(record_numbers(paths.slot_records(dossier, slot_id))))
+
+
+def refresh_slot(slot: Slot, paths: VaultPaths, seen: tuple) -> Slot | None:
+    """``slot`` as loaded (and authenticated) when its files looked like
+    ``seen``, brought up to date: as it is if nothing changed, with the new
+    records applied (each authenticated in the chain) if only records were
+    added; None if anything else changed (load it again)."""
+    now = slot_files(paths, slot.dossier, slot.slot_id)
+    if now[:2] != seen[:2] or now[2][:len(seen[2])] != seen[2]:
+        return None
+    new = [n for n in now[2] if n > slot.seq]
+    if new:
+        try:
+            _load_records(slot, paths, new)
+        except (_Vanished, IntegrityError):
+            return None  # a compaction in between, or damage: the full load says which
+        slot._mark_written()
+    return slot
 
 
 def remove_folded_records(paths: VaultPaths, dossier: str, slot_id: str, through: int) -> int:
