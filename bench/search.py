@@ -456,8 +456,7 @@ def analyse(docs: list[IndexDocument]) -> tuple[dict[str, tuple[str, ...]], floa
     t = time.process_time()
     out = {}
     for d in docs:
-        cols = index_columns(fold_text(d.title), fold_text(d.text))
-        out[d.doc_id] = tuple(cols[c] for c in COLUMNS)
+        out[d.doc_id] = IndexDocument.columns(d)  # the analyser's columns and the fields' tokens
     return out, time.process_time() - t
 
 

@@ -23,7 +23,8 @@ from typing import Callable, Iterable
 from archive_manager.errors import IntegrityError
 from archive_manager.index import database as db
 from archive_manager.index.analysis import COLUMNS, fold_text, index_columns
-from archive_manager.index.database import REINDEX_HINT, SCHEMA_VERSION
+from archive_manager.index.database import FTS_COLUMNS, REINDEX_HINT, SCHEMA_VERSION
+from archive_manager.index.fields import meta_tokens
 
 RandomBytes = Callable[[int], bytes]
 MAX_BODY = 1_000_000  # characters of text kept for snippets
@@ -87,7 +88,7 @@ class IndexDocument:
 
     def columns(self) -> tuple:
         cols = index_columns(fold_text(self.title), fold_text(self.text))
-        return tuple(cols[c] for c in COLUMNS)
+        return (*(cols[c] for c in COLUMNS), meta_tokens(self.client, self.type, self.date))
 
 
 _INSERT_DOC = ("INSERT INTO docs (doc_id, client, slot, type, date, version, title, body, checksum) "
@@ -98,7 +99,7 @@ def row_checksum(fields: tuple) -> str:
     """SHA-256 of a document row's fields (doc_id, client, slot, type, date,
     version, title, body), checked when a hit is shown."""
     return hashlib.sha256(json.dumps(list(fields), ensure_ascii=False).encode("utf-8")).hexdigest()
-_INSERT_FTS = f"INSERT INTO fts (rowid, {', '.join(COLUMNS)}) VALUES (?{', ?' * len(COLUMNS)})"
+_INSERT_FTS = f"INSERT INTO fts (rowid, {', '.join(FTS_COLUMNS)}) VALUES (?{', ?' * len(FTS_COLUMNS)})"
 
 
 def _add(con, doc: IndexDocument) -> None:

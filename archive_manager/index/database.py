@@ -21,9 +21,11 @@ import sqlcipher3
 
 from archive_manager.errors import ConflictError, IntegrityError
 from archive_manager.index.analysis import COLUMNS, TOKENIZER
+from archive_manager.index.fields import META
 
 SCHEMA_VERSION = 3  # 1: Whoosh (index/<class>/); 2: SQLCipher FTS5 (index/<class>.db); 3: slot digests
-# summed (classindex.slot_digest)
+# summed (classindex.slot_digest), the fields as tokens of a column ``meta`` (index.fields)
+FTS_COLUMNS = (*COLUMNS, META)  # the analyser's token columns, then the fields
 BUSY_MS = 30_000
 REINDEX_HINT = "run 'archive reindex --if-needed' to rebuild it from the vault"
 
@@ -52,7 +54,7 @@ CREATE INDEX docs_client ON docs (client, id);
 CREATE INDEX docs_type ON docs (type, id);
 CREATE INDEX docs_date ON docs (date, id);
 CREATE TABLE slots (slot TEXT PRIMARY KEY, revision TEXT NOT NULL);
-CREATE VIRTUAL TABLE fts USING fts5({", ".join(COLUMNS)}, content='', contentless_delete=1,
+CREATE VIRTUAL TABLE fts USING fts5({", ".join(FTS_COLUMNS)}, content='', contentless_delete=1,
     tokenize="{TOKENIZER}");
 INSERT INTO fts (fts, rank) VALUES ('pgsz', {FTS_PAGE});
 """
@@ -146,5 +148,5 @@ def remove(path: Path) -> None:
             pass
 
 
-__all__ = ["REINDEX_HINT", "SCHEMA_VERSION", "checked", "connect", "create", "damaged", "immediate", "remove",
+__all__ = ["FTS_COLUMNS", "REINDEX_HINT", "SCHEMA_VERSION", "checked", "connect", "create", "damaged", "immediate", "remove",
            "sound"]

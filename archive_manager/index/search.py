@@ -28,14 +28,16 @@ from archive_manager.index import database as db
 from archive_manager.index.analysis import Folded, fold, fold_text
 from archive_manager.errors import IntegrityError
 from archive_manager.index.classindex import ClassIndex, row_checksum
+from archive_manager.index.fields import filter_match
 from archive_manager.index.query import And, Compiled, Every, Filter, Match, Not, Or
 from archive_manager.index.snippets import make_snippet
 
 RERANK_EXTRA = 20  # more full matches fetched when verbatim runs re-rank them
 COUNT_LIMIT = 1000  # matches counted per class; beyond, the total is "at least"
 RANK_POOL = 1000  # matches scored per class and tier; beyond, the most recent ones
-# BM25 weights of the token columns: title, content, parts, tbi, bi, tuni, uni
-WEIGHTS = (2.0, 1.0, 1.0, 2.0, 1.0, 2.0, 1.0)
+# BM25 weights of the token columns: title, content, parts, tbi, bi, tuni, uni;
+# and meta (the fields, for filters: no weight)
+WEIGHTS = (2.0, 1.0, 1.0, 2.0, 1.0, 2.0, 1.0, 0.0)
 _BM25 = f"bm25(fts, {', '.join(str(w) for w in WEIGHTS)})"
 
 
@@ -68,12 +70,50 @@ class Hit:
 # --- from the compiled tree to SQL ---------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Fielded(Match):
+    """A MATCH that holds filters (terms of the ``meta`` column): BM25 over it
+    would count the documents of every filter term, so it is ranked apart."""
+
+
+def _resolve(expr, latest: int | None):
+    """``expr`` with its filters as MATCH terms of the fields (``latest``:
+    the newest date in this index, for ``since``)."""
+    if isinstance(expr, Filter):
+        return Fielded(filter_match(expr.column, expr.value, latest))
+    if isinstance(expr, (And, Or)):
+        return type(expr)(tuple(_resolve(i, latest) for i in expr.items))
+    if isinstance(expr, Not):
+        return Not(_resolve(expr.item, latest))
+    return expr
+
+
+def _has_since(expr) -> bool:
+    if isinstance(expr, Filter):
+        return expr.column == "since"
+    if isinstance(expr, (And, Or)):
+        return any(_has_since(i) for i in expr.items)
+    return isinstance(expr, Not) and _has_since(expr.item)
+
+
+def _plan(con, expr):
+    """``expr`` for this index: filters resolved, merged into as few MATCHes as FTS5 can take."""
+    latest = con.execute("SELECT max(date) FROM docs").fetchone()[0] if _has_since(expr) else None
+    return _merge(_resolve(expr, latest))
+
+
+def _match(expr: str, parts) -> Match:
+    return Fielded(expr) if any(isinstance(p, Fielded) for p in parts) else Match(expr)
+
+
 def _merge(expr):
     """Merge what FTS5 can say itself into one MATCH: AND/OR of matches, and
     a match minus matches (FTS5's binary NOT)."""
     if isinstance(expr, (And, Or)):
         items = [_merge(i) for i in expr.items]
         op = "AND" if isinstance(expr, And) else "OR"
+        if op == "AND" and len(items) > 1:
+            items = [i for i in items if not isinstance(i, Every)] or items[:1]  # all AND x = x
         matches = [i for i in items if isinstance(i, Match)]
         rest = [i for i in items if not isinstance(i, Match)]
         if op == "AND":
@@ -83,10 +123,10 @@ def _merge(expr):
                 m = " AND ".join(f"({x.expr})" for x in matches)
                 for n in nots:
                     m = f"({m}) NOT ({n.item.expr})"
-                matches, nots = [Match(m)], []
+                matches, nots = [_match(m, matches + [n.item for n in nots])], []
             rest = nots + rest
         elif len(matches) > 1:
-            matches = [Match(" OR ".join(f"({x.expr})" for x in matches))]
+            matches = [_match(" OR ".join(f"({x.expr})" for x in matches), matches)]
         items = matches + rest
         return items[0] if len(items) == 1 else (And if op == "AND" else Or)(tuple(items))
     if isinstance(expr, Not):
@@ -98,10 +138,6 @@ def _sql(expr) -> tuple[str, list]:
     """A SELECT of the ids (rowids) of the documents ``expr`` selects."""
     if isinstance(expr, Match):
         return "SELECT rowid AS id FROM fts WHERE fts MATCH ?", [expr.expr]
-    if isinstance(expr, Filter):
-        if expr.column == "since":
-            return "SELECT id FROM docs WHERE date >= ?", [int(expr.value.replace("-", ""))]
-        return f"SELECT id FROM docs WHERE {expr.column} = ?", [expr.value]
     if isinstance(expr, Every):
         return "SELECT id FROM docs", []
     if isinstance(expr, Not):
@@ -118,7 +154,7 @@ def _sql(expr) -> tuple[str, list]:
 
 def _with_filters(expr, client: str | None, doc_type: str | None, since: str | None):
     extra = [Filter(c, v) for c, v in (("client", client), ("type", doc_type), ("since", since)) if v]
-    return _merge(And((expr, *extra)) if extra else expr)
+    return And((expr, *extra)) if extra else expr
 
 
 def _count(con, expr) -> tuple[int, bool]:
@@ -148,14 +184,12 @@ def _recent(con, expr, limit: int) -> list[tuple[int, float]]:
 def _scored(con, expr, rank: str | None, limit: int) -> list[tuple[int, float]]:
     """The best ``limit`` (id, score) of ``expr``: BM25 over the pool of its
     most recent :data:`RANK_POOL` matches, higher is better."""
-    if isinstance(expr, Match):
+    if isinstance(expr, Match) and not isinstance(expr, Fielded):
         rows = con.execute(f"SELECT rowid, {_BM25} FROM fts WHERE fts MATCH ? ORDER BY rowid DESC LIMIT ?",
                            (expr.expr, RANK_POOL)).fetchall()
         scores = {rowid: -bm25 for rowid, bm25 in rows}
     else:
-        inner, params = _sql(expr)
-        ids = [r[0] for r in con.execute(f"SELECT id FROM ({inner}) ORDER BY id DESC LIMIT ?",
-                                         params + [RANK_POOL])]
+        ids = [rowid for rowid, _ in _recent(con, expr, RANK_POOL)]
         scores = {rowid: 1.0 - i / (len(ids) + 1) for i, rowid in enumerate(ids)}  # recency, if no BM25
         if rank and ids and _count(con, Match(rank))[1]:  # BM25 only where its words are not in most documents
             # "+rowid": not a constraint FTS5 is handed (it would look each id up
@@ -195,13 +229,15 @@ def _rows(con, scored: list[tuple[int, float]], access_class: str, tier: int,
 def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, client: str | None = None,
                    doc_type: str | None = None, since: str | None = None) -> tuple[int, list[Hit]]:
     """(total, best ``limit`` hits) over ``indexes`` (their connections stay open)."""
-    strict = _with_filters(compiled.strict, client, doc_type, since)
-    loose = _with_filters(compiled.loose, client, doc_type, since)
+    strict_q = _with_filters(compiled.strict, client, doc_type, since)
+    loose_q = _with_filters(compiled.loose, client, doc_type, since)
     total, exact, hits = 0, True, []  # hits: (hit without snippet, text)
     fetch = limit + RERANK_EXTRA if compiled.runs else limit
     for index in indexes:
         with index.lock, db.checked(index.what):
             con = index.reader()
+            strict = _plan(con, strict_q)
+            loose = strict if loose_q == strict_q else _plan(con, loose_q)
             _, few = _count(con, strict)
             best = _scored(con, strict, compiled.rank, fetch) if few else _recent(con, strict, fetch)
             hits.extend(_rows(con, best, index.access_class, 0, index.what))
@@ -211,10 +247,10 @@ def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, cl
             db.sound(con, index.what)
     need = limit - len(hits)
     if compiled.tiered and need > 0:  # partial matches only fill what full matches leave
-        rest = _merge(And((loose, Not(strict))))
         for index in indexes:
             with index.lock, db.checked(index.what):
                 con = index.reader()
+                rest = _plan(con, And((loose_q, Not(strict_q))))
                 hits.extend(_rows(con, _scored(con, rest, compiled.rank, need), index.access_class, 1, index.what))
                 db.sound(con, index.what)
     folded: dict[str, Folded] = {}  # doc_id -> fold(text), shared by re-ranking and snippets
