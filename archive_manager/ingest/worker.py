@@ -36,8 +36,10 @@ def parse_limits(argv: list[str]) -> ExtractionLimits:
 
 
 def confine(limits: ExtractionLimits) -> None:
-    """The address space: ``memory_mb`` for the worker itself; the hard limit is
-    LibreOffice's (``legacy.office_memory_mb``), which only its process raises to."""
+    """The address space: ``memory_mb`` for the worker itself (soft limit); the
+    hard limit is LibreOffice's (``legacy.office_memory_mb``), to which the
+    worker raises only the LibreOffice process it starts. Code that took over
+    the worker could raise its own soft limit that far too: still a bound."""
     import resource
 
     from archive_manager.ingest.legacy import office_memory_mb
