@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import BinaryIO, Sequence
 
@@ -52,6 +53,7 @@ class Extractor:
             sys.executable, "-m", "archive_manager.ingest.worker", *limits_argv(limits)]
         self._proc: subprocess.Popen | None = None
         self._scratch: Path | None = None  # the worker's private TMPDIR (scratch.py)
+        self._forget: weakref.finalize | None = None  # removes it if this object is dropped
         self._served = 0
         self._requests = 0
         self._stderr = bytearray()
@@ -118,12 +120,14 @@ class Extractor:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
         self._scratch = scratch.make(env.get("TMPDIR"))
         env["TMPDIR"] = str(self._scratch)
+        # an Extractor dropped without close(), or alive at exit, still removes it
+        self._forget = weakref.finalize(self, scratch.remove, self._scratch)
         try:
             proc = subprocess.Popen(self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, bufsize=0, close_fds=True,
                                     start_new_session=True, env=env)
         except BaseException:
-            scratch.remove(self._scratch)
+            self._forget()
             self._scratch = None
             raise
         _limit_memory(proc.pid, self.limits.memory_mb << 20, office_memory_mb(self.limits) << 20)
@@ -147,6 +151,7 @@ class Extractor:
         for pipe in (proc.stdin, proc.stdout, proc.stderr):
             _close(pipe)
         work, self._scratch = self._scratch, None
+        self._forget.detach()
         scratch.remove(work, group=proc.pid)  # once LibreOffice, in the worker's group, is gone too
 
     # -- one request --------------------------------------------------------------------

@@ -283,3 +283,15 @@ def test_stale_scratch_directories_of_dead_callers_are_removed(tmp_path, monkeyp
         assert not dead.exists()
         assert mine.is_dir() and other.is_dir()
     shutil.rmtree(mine)
+
+
+def test_an_extractor_dropped_without_close_leaves_no_directory(tmp_path, monkeypatch):
+    import gc
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    extractor = Extractor(ExtractionLimits(timeout_seconds=30.0, memory_mb=300))
+    assert extractor.extract("正文".encode(), "a.txt").status == "ok"
+    assert len(list(tmp_path.iterdir())) == 1
+    del extractor  # its worker ends too: its stdin closes with the Extractor's pipes
+    gc.collect()
+    assert list(tmp_path.iterdir()) == []
