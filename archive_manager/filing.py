@@ -34,10 +34,10 @@ from typing import BinaryIO, Callable, Protocol
 from archive_manager.crypto import encrypt_stream, seal_bytes
 from archive_manager.errors import ArchiveError, NotFound, UsageError
 from archive_manager.identifiers import check_date, parse_doc_id
-from archive_manager.index import IndexDocument, slot_digest, slot_digest_step
+from archive_manager.index import slot_digest, slot_digest_step
 from archive_manager.ingest import Extraction
 from archive_manager.ingest.inbox import shown
-from archive_manager.searching import IndexBatch, IndexEntry, latest_versions
+from archive_manager.searching import IndexBatch, IndexEntry, index_document, latest_versions
 from archive_manager.session import Recording, Session
 from archive_manager.text import check_text
 from archive_manager.vault.slot import Slot
@@ -93,6 +93,7 @@ class _Plan:
     access_class: str
     date: str
     size: int
+    client_name: str = ""
 
 
 @dataclass
@@ -250,8 +251,8 @@ class FilingPipeline:
         if self.max_bytes is not None and size > self.max_bytes:
             raise UsageError(f"{req.path.name} is larger than the inbox limit ({self.max_bytes >> 20} MB)",
                              hint="raise [inbox] max_file_mb in archive.toml, or file it with 'archive file'")
-        session.directory().client(req.client)  # NotFound for an unknown client
-        return _Plan(access_class, doc_date, size)
+        client = session.directory().client(req.client)  # NotFound for an unknown client
+        return _Plan(access_class, doc_date, size, str(client.get("name") or ""))
 
     def extract(self, path: Path, source: Source | None = None) -> Extraction:
         ahead = self._ahead.pop(path, None)
@@ -305,8 +306,8 @@ class FilingPipeline:
                 **({"derived_from": list(req.derived_from)} if req.derived_from else {}),
             })
             slot.meta["revision"] = slot.meta.get("revision", 0) + 1
-            doc = None if ext.status != "ok" else IndexDocument(
-                doc_id, req.client, slot.slot_id, req.doc_type, entry["title"], plan.date, version, ext.text)
+            doc = index_document(req.client, plan.client_name, slot.slot_id, doc_id, entry,
+                                 ext.text if ext.status == "ok" else "")  # found by its fields, text or not
             after = slot_digest_step(before, doc_id, old, version)
             update = IndexEntry(plan.access_class, doc, doc_id, slot.slot_id, before, after)
             stored = _Stored(doc_id, version, False, update)

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from archive_manager.errors import ArchiveError
-from archive_manager.index import EMPTY, ClassIndex, IndexDocument, slot_digest
+from archive_manager.index import EMPTY, ClassIndex, slot_digest
 from archive_manager.reading import Located, decrypt_version, version_text
-from archive_manager.searching import class_index, latest_versions
+from archive_manager.searching import class_index, index_document, latest_versions
 from archive_manager.session import Session
 from archive_manager.vault.slot import Slot
 
@@ -56,7 +56,7 @@ def _slots(session: Session, cls: str) -> dict[str, tuple[str, Slot]]:
     return out
 
 
-def _documents(session: Session, client: str, slot: Slot, counter: _Counter, progress):
+def _documents(session: Session, client: str, client_name: str, slot: Slot, counter: _Counter, progress):
     """Index documents of a slot: newest versions, with the text kept when
     they were filed (extracted again only for versions filed before text was
     kept)."""
@@ -69,10 +69,9 @@ def _documents(session: Session, client: str, slot: Slot, counter: _Counter, pro
         if ext is None:
             ext = _extract_again(session, found, v)
         if ext is None or ext.status != "ok":
-            counter.without_text += 1
-            continue
-        yield IndexDocument(doc_id, client, slot.slot_id, doc["type"], doc["title"], v["date"],
-                            v["version"], ext.text)
+            counter.without_text += 1  # found by its title, file name, client and number alone
+        yield index_document(client, client_name, slot.slot_id, doc_id, doc,
+                             ext.text if ext is not None and ext.status == "ok" else "")
 
 
 def _extract_again(session: Session, found: Located, v: dict):
@@ -120,12 +119,15 @@ def _plan(session: Session, cls: str, if_needed: bool, check_pages: bool) -> _Pl
 def _run(session: Session, plan: _Plan, progress) -> ClassReport:
     counter = _Counter()
     index = class_index(session, plan.access_class)
+    names = {code: str(info.get("name") or "") for code, info in session.directory().clients.items()}
     try:
         if plan.state is None:
-            index.rebuild({sid: (plan.revisions[sid], _documents(session, code, slot, counter, progress))
+            index.rebuild({sid: (plan.revisions[sid], _documents(session, code, names.get(code, ""), slot, counter,
+                                                                 progress))
                            for sid, (code, slot) in plan.slots.items()})
             return ClassReport(plan.access_class, "rebuilt", plan.reason, counter.documents, counter.without_text)
-        lagging = {sid: (plan.revisions[sid], list(_documents(session, code, slot, counter, progress)))
+        lagging = {sid: (plan.revisions[sid], list(_documents(session, code, names.get(code, ""), slot, counter,
+                                                              progress)))
                    for sid, (code, slot) in plan.slots.items()
                    if plan.state["slots"].get(sid, EMPTY) != plan.revisions[sid]}
         gone = [sid for sid in plan.state["slots"] if sid not in plan.revisions]

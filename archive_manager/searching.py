@@ -70,14 +70,27 @@ def create_empty_index(session: Session, cls: str) -> str | None:
     return None
 
 
+def index_document(client: str, client_name: str, slot_id: str, doc_id: str, doc: dict,
+                   text: str) -> IndexDocument:
+    """What a class index holds of a document's newest version: its text
+    (empty if it has none) and, for every document, what it is known by
+    besides its title: file name, client name, contract number, tags."""
+    v = doc["versions"][-1]
+    name = str(v.get("original_name") or "")
+    about = [name, name.rsplit(".", 1)[0] if "." in name else "", client_name, doc.get("number") or "",
+             *doc.get("tags", [])]
+    return IndexDocument(doc_id, client, slot_id, doc["type"], doc["title"], v["date"], v["version"], text,
+                         "\n\n".join(a for a in about if a))
+
+
 def latest_versions(documents: dict[str, dict]) -> dict[str, int]:
     return {doc_id: doc["versions"][-1]["version"] for doc_id, doc in documents.items()}
 
 
 @dataclass(frozen=True)
 class IndexEntry:
-    """One filed version for its class index (``doc`` None: it has no text),
-    moving its slot from revision ``before`` to ``after``."""
+    """One filed version for its class index (``doc`` None: none to index,
+    e.g. a duplicate), moving its slot from revision ``before`` to ``after``."""
     access_class: str
     doc: IndexDocument | None
     doc_id: str

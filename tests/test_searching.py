@@ -80,9 +80,12 @@ def test_snippets_highlight_in_the_documents_own_script(corpus):
 
 
 def test_name_fragment(corpus):
+    """A part of the client's name finds that client's documents (every
+    document is found by its client's name); the one whose text says it, first."""
     arch, ids, s = corpus
     r = searching.search(s["alice"], "星辰")
-    assert found(r) == keys_of(ids, "contract1")
+    assert found(r) == keys_of(ids, "contract1", "minutes_trad", "credit_en")
+    assert r.hits[0].doc_id == ids["contract1"]
     assert "**星辰**" in r.hits[0].snippet
 
 
@@ -116,7 +119,7 @@ def test_chinese_phrase(corpus):
 @pytest.mark.parametrize("query,expected", [
     ("广告 -合同", ("minutes_trad", "complaint2")),
     ("广告 NOT 合同", ("minutes_trad", "complaint2")),
-    ("星辰 OR 张伟", ("contract1", "minutes_trad")),
+    ("星辰 OR 张伟", ("contract1", "minutes_trad", "credit_en")),  # 星辰: the client's name
     ("receivables AND payment", ("credit_en",)),
     ("(HT-2026-002 OR 星辰) AND 明月", ("contract1", "contract2")),
     ("client:C002 广告", ("complaint2", "contract2")),
@@ -128,7 +131,7 @@ def test_chinese_phrase(corpus):
     ("-广告", ("credit_en",)),
     ("\u201c广告发布合同\u201d", ("contract1", "contract2")),
     ("\u300c廣告發布合同\u300d", ("contract1", "contract2")),
-    ("（星辰 OR 张伟） -明月", ("minutes_trad",)),
+    ("（星辰 OR 张伟） -明月", ("minutes_trad", "credit_en")),
     ("client：C002 type：complaint", ("complaint2",)),
     ("ＨＴ－２０２６－００１", ("contract1",)),
     ("CREDIT Report", ("credit_en",)),
@@ -292,14 +295,15 @@ def test_version_without_text_leaves_the_hits(arch, tmp_path):
     v2 = write(tmp_path, "v2.bin", UNKNOWN_BINARY)
     second = filing.file_document(alice, v2, "C001", "minutes", replaces=first.doc_id)
     assert (second.text_status, second.text_reason) == ("unsupported", "unknown file type")
-    for q in ("uniquevanish", "消失的文字", "纪要"):
+    for q in ("uniquevanish", "消失的文字"):  # the text of version 1 is gone from the index
         r = searching.search(alice, q)
         assert r.total == 0 and r.hits == [], q
+    assert found(searching.search(alice, "纪要")) == {first.doc_id}  # its title still finds it
     row = next(r for r in reading.list_documents(alice) if r["doc_id"] == first.doc_id)
     assert (row["version"], row["text"], row["text_reason"]) == (2, "unsupported", "unknown file type")
 
 
-def test_documents_without_text_are_filed_listed_and_not_indexed(arch, tmp_path):
+def test_documents_without_text_are_filed_listed_and_found_by_title(arch, tmp_path):
     alice = arch.login("alice")
     cases = {
         "empty.txt": (b"", "empty", "empty file"),
@@ -322,8 +326,10 @@ def test_documents_without_text_are_filed_listed_and_not_indexed(arch, tmp_path)
         assert (row["text"], row["text_reason"]) == (filed.text_status, filed.text_reason)
     assert rows[ok.doc_id]["text"] == "ok" and rows[ok.doc_id]["text_reason"] is None
     assert "pdf" in ids["broken.pdf"].text_reason
-    r = searching.search(alice, "notextdoc")
-    assert found(r) == {ok.doc_id} and r.total == 1  # titles of text-less documents are not indexed either
+    r = searching.search(alice, "notextdoc")  # the titles of documents without text are indexed too
+    assert found(r) == {ok.doc_id, *(f.doc_id for f in ids.values())} and r.total == 4
+    assert found(searching.search(alice, "title:notextdoc")) == {f.doc_id for f in ids.values()}
+    assert found(searching.search(alice, "blob.bin")) == {ids["blob.bin"].doc_id}  # and file names
 
 
 # --- indexing after the vault commit ------------------------------------------------------

@@ -80,6 +80,7 @@ class IndexDocument:
     date: str
     version: int
     text: str
+    about: str = ""  # found by, not shown: file name, client name, contract number, tags
 
     def row(self) -> tuple:
         fields = (self.doc_id, self.client, self.slot, self.type, int(self.date.replace("-", "")),
@@ -87,7 +88,8 @@ class IndexDocument:
         return (*fields, row_checksum(fields))
 
     def columns(self) -> tuple:
-        cols = index_columns(fold_text(self.title), fold_text(self.text))
+        text = f"{self.text}\n\n{self.about}" if self.about else self.text
+        cols = index_columns(fold_text(self.title), fold_text(text))
         return (*(cols[c] for c in COLUMNS), meta_tokens(self.client, self.type, self.date))
 
 

@@ -77,7 +77,7 @@ def add_user(cli, name, dept):
 
 
 def test_search_text_output(cli, docs):
-    r = search(cli, "星辰")
+    r = search(cli, "甲方")  # in the contract's text only (星辰, the client's name, finds all three)
     assert r.exit_code == 0, r.output
     assert r.stderr == ""
     lines = r.stdout.splitlines()
@@ -85,7 +85,7 @@ def test_search_text_output(cli, docs):
     m = HIT_LINE.match(lines[0])
     assert m, lines[0]
     assert m.groups()[:5] == (docs["contract"], "C001", "contract", "2026-01-10", "广告发布合同")
-    assert lines[1].startswith("    ") and "**星辰**" in lines[1]
+    assert lines[1].startswith("    ") and "**甲方**" in lines[1]
     assert lines[2] == "1 found"
 
 
@@ -145,8 +145,8 @@ def test_filters(cli, docs):
 def test_query_words_are_joined(cli, docs):
     assert search_json(cli, '"HT-2026-001"')["total"] == 1
     assert [h["doc_id"] for h in search_json(cli, "廣告 -合同")["hits"]] == [docs["minutes"]]
-    assert search_json(cli, "星辰", "OR", "overdue")["total"] == 2
-    assert search_json(cli, "(星辰", "OR", "overdue)", "AND", "NOT", "信用")["total"] == 1
+    assert search_json(cli, "甲方", "OR", "overdue")["total"] == 2
+    assert search_json(cli, "(甲方", "OR", "overdue)", "AND", "NOT", "信用")["total"] == 1
 
 
 def test_negated_word_as_its_own_argument(cli, docs):
@@ -253,8 +253,13 @@ def test_file_without_text_prints_a_note(cli):
     listed = json.loads(cli.run("ls", "--json", user="alice").stdout)
     assert sorted((r["text"], r["text_reason"]) for r in listed) == [
         ("empty", "empty file"), ("unsupported", "unknown file type")]
-    assert search_json(cli, "empty") == {"total": 0, "total_exact": True, "hits": []}
-    assert search_json(cli, "blob") == {"total": 0, "total_exact": True, "hits": []}
+    by_name = {r["original_name"]: r["doc_id"] for r in listed} if "original_name" in listed[0] else None
+    for word, name in (("empty", "empty.txt"), ("blob", "blob.bin")):  # found by title and file name alone
+        out = search_json(cli, word)
+        assert out["total"] == 1 and out["total_exact"], out
+        assert out["hits"][0]["title"] == word
+        if by_name:
+            assert out["hits"][0]["doc_id"] == by_name[name]
 
 
 def test_file_with_text_prints_no_note(cli):
