@@ -25,11 +25,11 @@ import json
 from dataclasses import dataclass, replace
 
 from archive_manager.index import database as db
-from archive_manager.index.analysis import Folded, fold, fold_text
+from archive_manager.index.analysis import grams_of
 from archive_manager.errors import IntegrityError
 from archive_manager.index.classindex import ClassIndex, row_checksum
 from archive_manager.index.fields import filter_match
-from archive_manager.index.query import And, Compiled, Every, Filter, Match, Not, Or
+from archive_manager.index.query import BIGRAMS, And, Compiled, Every, Filter, Match, Not, Or
 from archive_manager.index.snippets import make_snippet
 
 RERANK_EXTRA = 20  # more full matches fetched when verbatim runs re-rank them
@@ -183,15 +183,22 @@ def _recent(con, expr, limit: int) -> list[tuple[int, float]]:
 
 def _scored(con, expr, rank: str | None, limit: int) -> list[tuple[int, float]]:
     """The best ``limit`` (id, score) of ``expr``: BM25 over the pool of its
-    most recent :data:`RANK_POOL` matches, higher is better."""
-    if isinstance(expr, Match) and not isinstance(expr, Fielded):
+    most recent :data:`RANK_POOL` matches, higher is better; by recency where
+    the words (``rank``) match more than :data:`COUNT_LIMIT` documents, whose
+    BM25 statistics FTS5 would gather from every one of them (``合同`` in a
+    class where most documents hold it: 40 ms at 28,000 documents, for a
+    weight FTS5 floors at 1e-6 anyway)."""
+    common = rank is not None and not _count(con, Match(rank))[1]
+    if isinstance(expr, Match) and not isinstance(expr, Fielded) and not common:
         rows = con.execute(f"SELECT rowid, {_BM25} FROM fts WHERE fts MATCH ? ORDER BY rowid DESC LIMIT ?",
                            (expr.expr, RANK_POOL)).fetchall()
         scores = {rowid: -bm25 for rowid, bm25 in rows}
+    elif not rank or common:  # no BM25: the most recent are the best
+        return _recent(con, expr, limit)
     else:
         ids = [rowid for rowid, _ in _recent(con, expr, RANK_POOL)]
         scores = {rowid: 1.0 - i / (len(ids) + 1) for i, rowid in enumerate(ids)}  # recency, if no BM25
-        if rank and ids and _count(con, Match(rank))[1]:  # BM25 only where its words are not in most documents
+        if ids:  # BM25 only where its words are not in most documents
             # "+rowid": not a constraint FTS5 is handed (it would look each id up
             # anew, BM25 statistics and all: 1-2 s at 10k documents), a filter on
             # the MATCH's rows, which BETWEEN bounds to the ids' range
@@ -207,10 +214,28 @@ def _scored(con, expr, rank: str | None, limit: int) -> list[tuple[int, float]]:
     return [(rowid, score / top) for rowid, score in best]
 
 
+def _verbatim(con, ids: list[int], runs: list[str]) -> dict[int, int]:
+    """How many of the query's Chinese runs each of ``ids`` holds as typed
+    (adjacent, in title or text): the run's bigrams as one FTS5 phrase, over
+    the range of these ids (folding the documents' text to look cost 30 ms a
+    query)."""
+    counts: dict[int, int] = {}
+    if not ids:
+        return counts
+    for run in runs:
+        phrase = f'{BIGRAMS} : "{" ".join(grams_of(run))}"'
+        for (rowid,) in con.execute(
+                "SELECT rowid FROM fts WHERE fts MATCH ? AND rowid BETWEEN ? AND ? "
+                "AND +rowid IN (SELECT value FROM json_each(?))", (phrase, min(ids), max(ids), json.dumps(ids))):
+            counts[rowid] = counts.get(rowid, 0) + 1
+    return counts
+
+
 def _rows(con, scored: list[tuple[int, float]], access_class: str, tier: int,
-          what: str) -> list[tuple[Hit, str]]:
+          what: str, runs: list[str]) -> list[tuple[Hit, str]]:
     if not scored:
         return []
+    verbatim = _verbatim(con, [i for i, _ in scored], runs) if runs else {}
     found = {r[0]: r[1:] for r in con.execute(
         "SELECT id, doc_id, client, slot, type, date, version, title, body, checksum FROM docs WHERE id IN "
         "(SELECT value FROM json_each(?))", (json.dumps([i for i, _ in scored]),))}
@@ -221,8 +246,8 @@ def _rows(con, scored: list[tuple[int, float]], access_class: str, tier: int,
             raise IntegrityError(f"{what}: a document's entry failed its check (damaged)", hint=db.REINDEX_HINT)
         doc_id, client, _, doc_type, day, version, title, body, _ = row
         date = f"{day // 10000:04d}-{day // 100 % 100:02d}-{day % 100:02d}"
-        out.append((Hit(doc_id, client, doc_type, access_class, title, date, int(version), score, tier, ""),
-                    body or title))
+        out.append((Hit(doc_id, client, doc_type, access_class, title, date, int(version), score, tier, "",
+                        verbatim.get(rowid, 0)), body or title))
     return out
 
 
@@ -238,10 +263,10 @@ def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, cl
             con = index.reader()
             strict = _plan(con, strict_q)
             loose = strict if loose_q == strict_q else _plan(con, loose_q)
-            _, few = _count(con, strict)
-            best = _scored(con, strict, compiled.rank, fetch) if few else _recent(con, strict, fetch)
-            hits.extend(_rows(con, best, index.access_class, 0, index.what))
-            n, whole = _count(con, loose)  # loose == strict when not tiered
+            n, few = _count(con, strict)
+            best = [] if few and n == 0 else _scored(con, strict, compiled.rank, fetch) if few else _recent(con, strict, fetch)
+            hits.extend(_rows(con, best, index.access_class, 0, index.what, compiled.runs))
+            n, whole = (n, few) if loose == strict else _count(con, loose)
             total += n
             exact = exact and whole
             db.sound(con, index.what)
@@ -251,18 +276,10 @@ def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, cl
             with index.lock, db.checked(index.what):
                 con = index.reader()
                 rest = _plan(con, And((loose_q, Not(strict_q))))
-                hits.extend(_rows(con, _scored(con, rest, compiled.rank, need), index.access_class, 1, index.what))
+                hits.extend(_rows(con, _scored(con, rest, compiled.rank, need), index.access_class, 1, index.what,
+                                  compiled.runs))
                 db.sound(con, index.what)
-    folded: dict[str, Folded] = {}  # doc_id -> fold(text), shared by re-ranking and snippets
-    if compiled.runs:
-        hits = [(replace(h, verbatim=_verbatim(h, text, compiled.runs, folded)), text) for h, text in hits]
     hits.sort(key=lambda pair: (pair[0].tier, -pair[0].verbatim, -pair[0].score, pair[0].doc_id))
-    shown = [replace(h, score=round(h.score, 4), snippet=make_snippet(text, compiled.needles, folded.get(h.doc_id)))
+    shown = [replace(h, score=round(h.score, 4), snippet=make_snippet(text, compiled.needles))
              for h, text in hits[:limit]]
     return Total(total if exact else max(total, len(shown)), exact), shown
-
-
-def _verbatim(hit: Hit, text: str, runs: list[str], folded: dict[str, Folded]) -> int:
-    """How many of the query's Chinese runs occur as typed (adjacent) in the document."""
-    folded[hit.doc_id] = body = fold(text)
-    return sum(run in body.text or run in fold_text(hit.title) for run in runs)
