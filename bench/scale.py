@@ -20,7 +20,11 @@ parameters (``default`` profile: 64 MiB, 3 passes, 4 lanes):
    the time went, the child's peak RSS (target <= 500 MB);
 3. **incremental filing at scale**: ``archive ingest`` of ``--ingest`` more
    documents into the full archive (vault, audit, batched index commits into
-   the big indexes); docs/s (target >= 100) and peak RSS;
+   the big indexes); docs/s (target >= 100) over the filing, i.e. the wall
+   time less the start-up, which is measured apart as an ``archive ingest``
+   of the empty inbox (the process, the production KDF, the recovery at
+   start), and with it; peak RSS. The files are dated a minute back, so none
+   waits for the inbox's quiet period;
 4. **warm search**: one signed-in session (alice holds every class), a fixed
    query set, after a warm-up round; p50/p95/max over every search, each a
    complete ``searching.search`` (all class indexes, snippets, the audit
@@ -215,16 +219,22 @@ def main() -> None:
 
     # 3. incremental filing into the big indexes
     inbox = home_dir / "inbox"
+    inbox.mkdir(exist_ok=True)
+    empty = [run_measured(home_dir, "ingest", "--json")[0] for _ in range(2)]  # start-up alone
     extra = [maker.document(args.docs + i) for i in range(args.ingest)]
+    settled = time.time() - 60  # written a minute ago: no file waits for its quiet period
     for i, d in enumerate(extra):
         p = inbox / d.client / d.type / f"extra-{i:05d}.txt"
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(d.text, encoding="utf-8")
+        os.utime(p, (settled, settled))
     wall, own, child, r = run_measured(home_dir, "ingest", "--json")
     counts = json.loads(r.stdout)["counts"]
-    print(f"3. ingest at scale : {counts['filed']} docs in {wall:.1f} s = {counts['filed'] / wall:.1f} docs/s "
-          f"(target >= 100; batched index commits into the {ndocs}-document indexes); peak RSS {own:.0f} MB",
-          flush=True)
+    start = min(empty)
+    print(f"3. ingest at scale : {counts['filed']} docs in {wall:.1f} s = {counts['filed'] / wall:.1f} docs/s with "
+          f"the start-up; {counts['filed'] / (wall - start):.1f} docs/s filing (target >= 100), the start-up "
+          f"(process, unlock, recovery: an ingest of the empty inbox) {start:.2f} s apart; batched index commits "
+          f"into the {ndocs}-document indexes; peak RSS {own:.0f} MB", flush=True)
 
     # 4. warm search
     sample = [maker.document(args.docs + args.ingest + i) for i in range(200)]

@@ -231,23 +231,56 @@ def _verbatim(con, ids: list[int], runs: list[str]) -> dict[int, int]:
     return counts
 
 
-def _rows(con, scored: list[tuple[int, float]], access_class: str, tier: int,
-          what: str, runs: list[str]) -> list[tuple[Hit, str]]:
+def _rows(con, scored: list[tuple[int, float]], index: ClassIndex, tier: int,
+          runs: list[str]) -> list[tuple[Hit, ClassIndex, int]]:
+    """Hits (without snippet) of ``scored``: the fields to rank and merge by;
+    the text, and the check of the whole row, only for the hits shown (see
+    :func:`_shown`)."""
     if not scored:
         return []
     verbatim = _verbatim(con, [i for i, _ in scored], runs) if runs else {}
     found = {r[0]: r[1:] for r in con.execute(
-        "SELECT id, doc_id, client, slot, type, date, version, title, body, checksum FROM docs WHERE id IN "
+        "SELECT id, doc_id, client, type, date, version, title FROM docs WHERE id IN "
         "(SELECT value FROM json_each(?))", (json.dumps([i for i, _ in scored]),))}
     out = []
     for rowid, score in scored:
         row = found.get(rowid)
-        if row is None or row_checksum(row[:-1]) != row[-1]:
-            raise IntegrityError(f"{what}: a document's entry failed its check (damaged)", hint=db.REINDEX_HINT)
-        doc_id, client, _, doc_type, day, version, title, body, _ = row
-        date = f"{day // 10000:04d}-{day // 100 % 100:02d}-{day % 100:02d}"
-        out.append((Hit(doc_id, client, doc_type, access_class, title, date, int(version), score, tier, "",
-                        verbatim.get(rowid, 0)), body or title))
+        if row is None:
+            raise IntegrityError(f"{index.what}: a document's entry is missing (damaged)", hint=db.REINDEX_HINT)
+        doc_id, client, doc_type, day, version, title = row
+        out.append((Hit(doc_id, client, doc_type, index.access_class, title, _date(day), int(version), score, tier,
+                        "", verbatim.get(rowid, 0)), index, rowid))
+    return out
+
+
+def _date(day: int) -> str:
+    return f"{day // 10000:04d}-{day // 100 % 100:02d}-{day % 100:02d}"
+
+
+def _shown(picked: list[tuple[Hit, ClassIndex, int]], needles: list[str]) -> list[Hit]:
+    """The hits shown, each from its whole row, checked (its checksum), with
+    its snippet. A row that changed since it was ranked (a filing or reindex
+    in between) is left out."""
+    rows: dict[tuple[int, int], tuple] = {}
+    for index in {id(i): i for _, i, _ in picked}.values():
+        ids = [rowid for _, i, rowid in picked if i is index]
+        with index.lock, db.checked(index.what):
+            con = index.reader()
+            for r in con.execute("SELECT id, doc_id, client, slot, type, date, version, title, body, checksum "
+                                 "FROM docs WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)):
+                if row_checksum(r[1:-1]) != r[-1]:
+                    raise IntegrityError(f"{index.what}: a document's entry failed its check (damaged)",
+                                         hint=db.REINDEX_HINT)
+                rows[(id(index), r[0])] = r[1:-1]
+            db.sound(con, index.what)
+    out = []
+    for hit, index, rowid in picked:
+        row = rows.get((id(index), rowid))
+        if row is None or row[0] != hit.doc_id:
+            continue
+        doc_id, client, _, doc_type, day, version, title, body = row
+        out.append(replace(hit, client=client, type=doc_type, title=title, date=_date(day), version=int(version),
+                           score=round(hit.score, 4), snippet=make_snippet(body or title, needles)))
     return out
 
 
@@ -256,7 +289,7 @@ def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, cl
     """(total, best ``limit`` hits) over ``indexes`` (their connections stay open)."""
     strict_q = _with_filters(compiled.strict, client, doc_type, since)
     loose_q = _with_filters(compiled.loose, client, doc_type, since)
-    total, exact, hits = 0, True, []  # hits: (hit without snippet, text)
+    total, exact, hits = 0, True, []  # hits: (hit without snippet, its index, its rowid)
     fetch = limit + RERANK_EXTRA if compiled.runs else limit
     for index in indexes:
         with index.lock, db.checked(index.what):
@@ -265,7 +298,7 @@ def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, cl
             loose = strict if loose_q == strict_q else _plan(con, loose_q)
             n, few = _count(con, strict)
             best = [] if few and n == 0 else _scored(con, strict, compiled.rank, fetch) if few else _recent(con, strict, fetch)
-            hits.extend(_rows(con, best, index.access_class, 0, index.what, compiled.runs))
+            hits.extend(_rows(con, best, index, 0, compiled.runs))
             n, whole = (n, few) if loose == strict else _count(con, loose)
             total += n
             exact = exact and whole
@@ -276,10 +309,8 @@ def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, cl
             with index.lock, db.checked(index.what):
                 con = index.reader()
                 rest = _plan(con, And((loose_q, Not(strict_q))))
-                hits.extend(_rows(con, _scored(con, rest, compiled.rank, need), index.access_class, 1, index.what,
-                                  compiled.runs))
+                hits.extend(_rows(con, _scored(con, rest, compiled.rank, need), index, 1, compiled.runs))
                 db.sound(con, index.what)
-    hits.sort(key=lambda pair: (pair[0].tier, -pair[0].verbatim, -pair[0].score, pair[0].doc_id))
-    shown = [replace(h, score=round(h.score, 4), snippet=make_snippet(text, compiled.needles))
-             for h, text in hits[:limit]]
+    hits.sort(key=lambda item: (item[0].tier, -item[0].verbatim, -item[0].score, item[0].doc_id))
+    shown = _shown(hits[:limit], compiled.needles)
     return Total(total if exact else max(total, len(shown)), exact), shown
