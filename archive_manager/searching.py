@@ -15,6 +15,7 @@ from archive_manager.crypto.primitives import derive_key
 from archive_manager.errors import AccessDenied
 from archive_manager.identifiers import check_date
 from archive_manager.index import ClassIndex, Hit, IndexDocument, IndexKeys, compile_query, search_classes
+from archive_manager.index.query import listing
 from archive_manager.index.database import remove as remove_database
 from archive_manager.session import Session
 from archive_manager.settings import Settings
@@ -200,7 +201,7 @@ def search(session: Session, text: str, client: str | None = None, doc_type: str
            since: str | None = None, limit: int = DEFAULT_LIMIT) -> SearchResult:
     with session.recorded("search", client=client) as details:
         details.update(query=text, type=doc_type, since=since, limit=limit)
-        compiled = compile_query(text)
+        compiled = listing() if not text.strip() and (client or doc_type or since) else compile_query(text)
         since = check_date(since, None) if since else None
         classes = searchable_classes(session, doc_type)
         if client is not None:

@@ -185,7 +185,7 @@ def ls_cmd(cli: CliContext, client, doc_type, as_json) -> None:
 
 
 @main.command("search", context_settings={"ignore_unknown_options": True})
-@click.argument("query", nargs=-1, required=True)
+@click.argument("query", nargs=-1)
 @click.option("--client", help="Only this client's documents.")
 @click.option("--type", "doc_type", help="Only this document type.")
 @click.option("--since", help="Only documents dated on or after YYYY-MM-DD.")
@@ -199,8 +199,12 @@ def search_cmd(cli: CliContext, query, client, doc_type, since, limit, as_json) 
 
     Words (documents with all of them first), "quoted phrases", AND, OR, NOT,
     -word, parentheses, and the filters client:CODE type:TYPE title:WORD.
-    Matches in snippets are marked **like this**.
+    Matches in snippets are marked **like this**. Without words, --client,
+    --type and --since list the documents they select, newest first.
     """
+    if not query and not (client or doc_type or since):
+        raise UsageError("give words to search for, or --client/--type/--since to list documents",
+                         hint="e.g. archive search 合同, or archive search --type contract")
     result = searching.search(cli.session(), " ".join(query), client, doc_type, since, limit)
 
     def text(r: dict) -> None:

@@ -283,6 +283,11 @@ def _count_terms(tree) -> None:
             limits.count_terms(1 if node.kind == "filter" else len(query_words(fold_text(node.text))))
 
 
+def listing() -> Compiled:
+    """A query without words: every document (the caller's filters select)."""
+    return Compiled(Every(), Every())
+
+
 def compile_query(text: str) -> Compiled:
     tree = parse(text)
     _count_terms(tree)
@@ -340,12 +345,9 @@ def _leaf(leaf: Leaf, loose: bool, needles: _Needles):
         return subs[0] if len(subs) == 1 else And(tuple(subs))
     subs = []
     for p in parts:
-        words = segment(p.text) if p.kind == "cjk" else [p.text]
+        words = run_words(p.text) if p.kind == "cjk" else [p.text]
         if len(words) > 1:
-            kept = [w for w in words if w not in QUERY_STOPWORDS]
-            words = kept or words
-            if p.kind == "cjk":
-                needles.runs.append(p.text)
+            needles.runs.append(p.text)
         needles.append(p.text)
         needles.extend(words)
         for w in words:
@@ -353,6 +355,37 @@ def _leaf(leaf: Leaf, loose: bool, needles: _Needles):
     if len(subs) == 1:
         return subs[0]
     return Or(tuple(subs)) if loose else And(tuple(subs))
+
+
+def run_words(run: str) -> list[str]:
+    """The words an unquoted Chinese run is matched by: the segmenter's,
+    without stop words, and a single character joined to the word before it
+    (or, first in the run or after a stop word, the word after it) as the run
+    has them. So a word of several characters is matched as a word or as its
+    character bigrams in order, never by a lone character: ``扫描件`` is
+    ``扫描件``, not ``扫描`` and ``件`` (which found every document holding
+    件). A character alone is matched as itself only when the run is that one
+    character."""
+    segs = segment(run)
+    if len(segs) <= 1:
+        return segs
+    groups: list[str | None] = []  # None: a stop word, where words break
+    for w in segs:
+        if w in QUERY_STOPWORDS:
+            groups.append(None)
+        elif len(w) == 1 and groups and groups[-1] is not None:
+            groups[-1] += w
+        else:
+            groups.append(w)
+    words: list[str] = []
+    for i, g in enumerate(groups):
+        if g is None:
+            continue
+        if len(g) == 1 and i + 1 < len(groups) and groups[i + 1] is not None:
+            groups[i + 1] = g + groups[i + 1]
+        else:
+            words.append(g)
+    return words or segs
 
 
 def _compile(node, loose: bool, needles: _Needles):

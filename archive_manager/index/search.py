@@ -181,6 +181,24 @@ def _recent(con, expr, limit: int) -> list[tuple[int, float]]:
     return [(rowid, 1.0 - i / (len(ids) + 1)) for i, rowid in enumerate(ids)]
 
 
+def _words(expr) -> bool:
+    """Whether ``expr`` (a compiled tree, before its filters are resolved) has words."""
+    if isinstance(expr, Match):
+        return True
+    if isinstance(expr, (And, Or)):
+        return any(_words(i) for i in expr.items)
+    return isinstance(expr, Not) and _words(expr.item)
+
+
+def _newest(con, expr, limit: int) -> list[tuple[int, float]]:
+    """The ``limit`` documents of ``expr`` with the latest dates (filters
+    without words: a listing)."""
+    inner, params = _sql(expr)
+    rows = con.execute(f"SELECT id FROM docs WHERE id IN (SELECT id FROM ({inner})) ORDER BY date DESC, id DESC "
+                       "LIMIT ?", params + [limit]).fetchall()
+    return [(r[0], 0.0) for r in rows]
+
+
 def _scored(con, expr, rank: str | None, limit: int) -> list[tuple[int, float]]:
     """The best ``limit`` (id, score) of ``expr``: BM25 over the pool of its
     most recent :data:`RANK_POOL` matches, higher is better; by recency where
@@ -297,7 +315,11 @@ def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, cl
             strict = _plan(con, strict_q)
             loose = strict if loose_q == strict_q else _plan(con, loose_q)
             n, few = _count(con, strict)
-            best = [] if few and n == 0 else _scored(con, strict, compiled.rank, fetch) if few else _recent(con, strict, fetch)
+            if not _words(compiled.strict):
+                best = _newest(con, strict, fetch)
+            else:
+                best = [] if few and n == 0 else \
+                    _scored(con, strict, compiled.rank, fetch) if few else _recent(con, strict, fetch)
             hits.extend(_rows(con, best, index, 0, compiled.runs))
             n, whole = (n, few) if loose == strict else _count(con, loose)
             total += n
@@ -311,6 +333,11 @@ def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, cl
                 rest = _plan(con, And((loose_q, Not(strict_q))))
                 hits.extend(_rows(con, _scored(con, rest, compiled.rank, need), index, 1, compiled.runs))
                 db.sound(con, index.what)
-    hits.sort(key=lambda item: (item[0].tier, -item[0].verbatim, -item[0].score, item[0].doc_id))
+    if _words(compiled.strict):
+        hits.sort(key=lambda item: (item[0].tier, -item[0].verbatim, -item[0].score, item[0].doc_id))
+    else:  # filters alone: a listing, newest first
+        hits.sort(key=lambda item: (item[0].date, item[0].doc_id), reverse=True)
+        hits = [(replace(h, score=1.0 - i / (len(hits) + 1)), index, rowid)
+                for i, (h, index, rowid) in enumerate(hits)]
     shown = _shown(hits[:limit], compiled.needles)
     return Total(total if exact else max(total, len(shown)), exact), shown

@@ -401,3 +401,22 @@ def test_search_refuses_huge_queries(cli, query, message):
 def test_search_nested_up_to_the_limit_still_searches(cli, docs):
     for query in ("(" * 32 + "合同" + ")" * 32, "NOT (" * 15 + "NOT NOT 合同" + ")" * 15):
         assert search_json(cli, query)["hits"], query
+
+
+def test_filters_without_words_list_newest_first(cli, docs):
+    out = search_json(cli, "--client", "C001")
+    assert [h["doc_id"] for h in out["hits"]] == [docs["minutes"], docs["contract"], docs["credit"]]  # by date
+    assert out["total"] == 3 and out["total_exact"]
+    out = search_json(cli, "--type", "contract")
+    assert [h["doc_id"] for h in out["hits"]] == [docs["contract"]]
+    r = search(cli, "--since", "2026-01-01")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[-1] == "2 found"
+
+
+def test_a_search_without_words_or_filters_is_refused(cli, docs):
+    r = search(cli)
+    assert r.exit_code == 2, r.output
+    assert r.stderr.splitlines() == [
+        "archive: error: give words to search for, or --client/--type/--since to list documents",
+        "archive: hint: e.g. archive search 合同, or archive search --type contract"]
