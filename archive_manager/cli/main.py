@@ -241,7 +241,8 @@ def reindex_cmd(cli: CliContext, if_needed, as_json) -> None:
                 click.echo(f"{r['class']}: current")
             else:
                 extra = f", {r['without_text']} without text" if r["without_text"] else ""
-                click.echo(f"{r['class']}: {r['action']} ({r['reason']}; {r['documents']} documents{extra})")
+                click.echo(f"{r['class']}: {r['action']} ({r['reason']}; {r['documents']} "
+                           f"document{'' if r['documents'] == 1 else 's'}{extra})")
 
     emit(reports, as_json, text)
 

@@ -309,7 +309,7 @@ def test_tampered_index_then_reindex(cli, docs):
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
     assert lines[0] == "basic: current" and lines[2] == "service: current"
-    assert lines[1].startswith("contract: rebuilt (damaged") and lines[1].endswith("; 1 documents)")
+    assert lines[1].startswith("contract: rebuilt (damaged") and lines[1].endswith("; 1 document)")
     assert {h["doc_id"] for h in search_json(cli, "星辰", user="bob")["hits"]} == {docs["contract"]}
 
 
@@ -337,7 +337,7 @@ def test_reindex_text_output(cli, docs):
     r = cli.run("reindex", user="bob")
     assert r.exit_code == 0, r.output
     assert r.stdout.splitlines() == ["basic: rebuilt (requested; 0 documents)",
-                                     "contract: rebuilt (requested; 1 documents)",
+                                     "contract: rebuilt (requested; 1 document)",
                                      "service: rebuilt (requested; 0 documents)"]
     r = cli.run("reindex", user="alice")
     assert "communication: rebuilt (requested; 2 documents, 1 without text)" in r.stdout.splitlines()
