@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO, Callable, Protocol
 
@@ -37,13 +37,14 @@ from archive_manager.identifiers import check_date, parse_doc_id
 from archive_manager.index import slot_digest, slot_digest_step
 from archive_manager.ingest import Extraction
 from archive_manager.ingest.inbox import shown
-from archive_manager.searching import IndexBatch, IndexEntry, index_document, latest_versions
+from archive_manager.searching import IndexBatch, IndexEntry, index_document, index_revision, latest_versions
 from archive_manager.session import Recording, Session
 from archive_manager.text import check_text
 from archive_manager.vault.slot import Slot
 
 MAX_TITLE = 500
 MAX_TAGS = 20
+MAX_NUMBER = 64
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class FilingRequest:
     date: str | None = None
     replaces: str | None = None
     tags: tuple[str, ...] = ()
+    number: str | None = None  # the document's number (a contract's 合同编号): replaces the one it had
     derived_from: tuple[str, ...] = ()  # what a generated document was made from (documents, invoices)
     source: Source | None = None  # the file already open (the inbox's): read it, not ``path``
 
@@ -154,6 +156,25 @@ def check_title(title: str | None) -> None:
         check_text(title, "the title")
 
 
+def check_number(number: str | None) -> str | None:
+    """``number`` without surrounding spaces, or a :class:`UsageError`: empty,
+    longer than :data:`MAX_NUMBER`, or holding a character that is not
+    printable (it is printed into paperwork and shown on terminals)."""
+    if number is None:
+        return None
+    check_text(number, "the number")
+    number = number.strip()
+    if not number:
+        raise UsageError("the number is empty", hint="give a number such as HT-2026-088, or leave it out")
+    if len(number) > MAX_NUMBER:
+        raise UsageError(f"the number is too long ({len(number)} characters, at most {MAX_NUMBER})")
+    bad = next((ch for ch in number if not ch.isprintable()), None)
+    if bad is not None:
+        raise UsageError(f"the number contains a character that is not printable (U+{ord(bad):04X})",
+                         hint="type the number as plain text")
+    return number
+
+
 def check_tags(tags) -> tuple[str, ...]:
     if not isinstance(tags, (list, tuple)) or len(tags) > MAX_TAGS \
             or not all(isinstance(t, str) and 0 < len(t) <= 64 for t in tags):
@@ -211,7 +232,8 @@ class FilingPipeline:
             if detect is not None:
                 req = detect()
             check_title(req.title)  # before it goes into the audit event
-            rec.update(title=req.title, tags=list(req.tags) or None)
+            req = replace(req, number=check_number(req.number))
+            rec.update(title=req.title, number=req.number, tags=list(req.tags) or None)
             if req.replaces is not None:
                 rec.objects["doc_id"] = req.replaces
             size = req.source.size if req.source is not None else self.detect(req.path)
@@ -292,13 +314,15 @@ class FilingPipeline:
             if dup is not None:
                 tx.discard(blob_path)
                 rec.objects.update(doc_id=dup[0], version=dup[1], duplicate=True)
-                return _Stored(dup[0], dup[1], True)
+                return _Stored(dup[0], dup[1], True,
+                               warnings=_number_kept(slot.documents[dup[0]], dup[0], req.number))
             before = self._digest(slot)
             known = slot.documents.get(doc_id, {})
-            old = known["versions"][-1]["version"] if known.get("versions") else None
+            old = index_revision(known) if known.get("versions") else None
             text = stage_text(tx, session, slot, blob, doc_id, version, ext)
             fields = {"type": req.doc_type, "title": req.title or known.get("title") or req.path.stem,
-                      **({"tags": list(req.tags)} if req.tags else {})}
+                      **({"tags": list(req.tags)} if req.tags else {}),
+                      **({"number": req.number} if req.number else {})}
             entry = slot.add_version(doc_id, fields, {
                 "version": version, "blob": blob, "epoch": slot.epoch, "sha256": digest,
                 "size": size, "original_name": req.path.name, "date": plan.date, "type": req.doc_type,
@@ -308,7 +332,7 @@ class FilingPipeline:
             slot.meta["revision"] = slot.meta.get("revision", 0) + 1
             doc = index_document(req.client, plan.client_name, slot.slot_id, doc_id, entry,
                                  ext.text if ext.status == "ok" else "")  # found by its fields, text or not
-            after = slot_digest_step(before, doc_id, old, version)
+            after = slot_digest_step(before, doc_id, old, index_revision(entry))
             update = IndexEntry(plan.access_class, doc, doc_id, slot.slot_id, before, after)
             stored = _Stored(doc_id, version, False, update)
             if self.batch is None:  # index under the vault lock, right after the commit
@@ -360,6 +384,15 @@ def _size(path: Path) -> int:
         return 0
 
 
+def _number_kept(doc: dict, doc_id: str, number: str | None) -> list[str]:
+    """A duplicate stores nothing: a number given with it that differs from
+    the document's is not applied, and the user is told how to change it."""
+    if number is None or doc.get("number") == number:
+        return []
+    return [f"{doc_id} already holds this content: its number stays {doc.get('number') or '(none)'}; "
+            f"change it with 'archive doc edit {doc_id} --number {number}'"]
+
+
 def index_warning(doc_id: str, exc: Exception) -> str:
     msg = exc.message if isinstance(exc, ArchiveError) else str(exc) or type(exc).__name__
     return f"{doc_id} is filed but not yet searchable ({msg}); run 'archive reindex --if-needed'"
@@ -373,9 +406,11 @@ def file_document(
     title: str | None = None,
     date: str | None = None,
     replaces: str | None = None,
+    number: str | None = None,
 ) -> FiledDocument:
     """Encrypt ``path`` into ``client``'s dossier; a duplicate is reported, not stored."""
-    return FilingPipeline(session).run(FilingRequest(Path(path), client, doc_type, title, date, replaces))
+    return FilingPipeline(session).run(FilingRequest(Path(path), client, doc_type, title, date, replaces,
+                                                     number=number))
 
 
 def _new_doc_id(rt, client: str, slot: Slot) -> str:

@@ -41,11 +41,12 @@ class Located:
                        hint=f"versions 1 to {len(versions)} exist")
 
 
-def _row(client: str, slot: Slot, doc_id: str, doc: dict) -> dict:
+def document_row(client: str, slot: Slot, doc_id: str, doc: dict) -> dict:
+    """A document as ``ls`` lists it: its newest version, and its number (None: it has none)."""
     latest = doc["versions"][-1]
     return {
         "doc_id": doc_id, "client": client, "type": doc["type"], "class": slot.access_class,
-        "title": doc["title"], "date": latest["date"], "version": latest["version"],
+        "title": doc["title"], "number": doc.get("number"), "date": latest["date"], "version": latest["version"],
         "versions": len(doc["versions"]), "size": latest["size"],
         "original_name": latest["original_name"], "filed_at": latest["filed_at"],
         "filed_by": latest["filed_by"],
@@ -75,7 +76,7 @@ def list_documents(session: Session, client: str | None = None, doc_type: str | 
                 slot = session.slot(directory, dossier, cls)
                 for doc_id, doc in sorted((slot.documents if slot else {}).items()):
                     if doc_type is None or doc["type"] == doc_type:
-                        rows.append(_row(code, slot, doc_id, doc))
+                        rows.append(document_row(code, slot, doc_id, doc))
         rows.sort(key=lambda r: (r["client"], r["date"], r["doc_id"]))
         return rows
 
@@ -147,7 +148,7 @@ def version_text(session: Session, found: Located, version: dict | int) -> Extra
 
 
 def _info(found: Located, version: dict) -> dict:
-    return {**_row(found.client, found.slot, found.doc_id, found.doc), "version": version["version"],
+    return {**document_row(found.client, found.slot, found.doc_id, found.doc), "version": version["version"],
             "size": version["size"], "sha256": version["sha256"], "original_name": version["original_name"]}
 
 

@@ -84,8 +84,17 @@ def index_document(client: str, client_name: str, slot_id: str, doc_id: str, doc
                          "\n\n".join(a for a in about if a))
 
 
+def index_revision(doc: dict) -> int:
+    """What a slot's digest counts of a document: its newest version, plus
+    2**32 for each earlier value in its history (an edit changes its title,
+    number or date, what it is found by, without a new version), so an index
+    that missed an edit lags its slot. A document never edited counts as its
+    version alone, as in indexes made before edits existed."""
+    return doc["versions"][-1]["version"] + (len(doc.get("history", ())) << 32)
+
+
 def latest_versions(documents: dict[str, dict]) -> dict[str, int]:
-    return {doc_id: doc["versions"][-1]["version"] for doc_id, doc in documents.items()}
+    return {doc_id: index_revision(doc) for doc_id, doc in documents.items()}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ ACTIONS = frozenset({
     *ADMIN_ACTIONS,
     "login", "upgrade", "whoami", "client-list", "client-show", "user-show",   # sign-in, users and clients
     "file", "inbox-keep", "compact", "ls", "get", "export", "search", "verify",   # documents
+    "doc-show", "doc-edit",
     "generate", "ledger-add", "ledger-paid", "ledger-list",       # paperwork and receivables
     "audit-log", "audit-checkpoint",                              # auditors
 })

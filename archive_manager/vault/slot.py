@@ -17,6 +17,13 @@ in (``records_through``); a compaction writes a new base holding them all once
 they pass :data:`COMPACT_RATIO` of its size, and removes them after its commit
 (left behind, they are ignored). A ``meta.bin`` written before records is a
 base that folded none.
+
+A record's ops: ``version`` (a filed version and the document fields it
+sets), ``set``/``del`` (another top-level key), and ``edit`` (a document's
+title, number or newest version's date changed without a new version; see
+:meth:`Slot.edit_document`). An edit and a filing that replaces a document's
+number keep the earlier value in the document's ``history``, derived from
+the op as it is applied, so a base that folds the records holds the same.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import date as _date
 from pathlib import Path
 from typing import Callable
 
@@ -52,6 +60,11 @@ COMPACT_RATIO = 16
 # A writer folds the records into its own commit past OVERDUE times that (a
 # compaction that failed, or a writer that never asks for one).
 OVERDUE = 4
+
+
+# what an ``edit`` op may change: a document's title and number, its newest version's date
+EDITABLE = ("title", "number", "date")
+HISTORY = "history"  # a document's earlier values: field, old, new, by, time, version
 
 
 def _sha(data: bytes) -> str:
@@ -135,12 +148,24 @@ class Slot:
         """Set ``fields`` of document ``doc_id`` (created if new) and append
         ``version``; the next record carries exactly this change. Documents
         change only through here (other keys of ``meta`` are compared)."""
-        entry = self.documents.setdefault(doc_id, {"versions": []})
-        entry.update(fields)
-        entry["versions"].append(version)
+        entry = _add_version(self.documents.setdefault(doc_id, {"versions": []}), fields, version)
         self._ops.append({"op": "version", "doc": doc_id, "set": dict(fields), "version": version})
         self._note_content(doc_id, version)
         return entry
+
+    def edit_document(self, doc_id: str, values: dict[str, str | None], at: str, by: str) -> list[dict]:
+        """Change fields of ``doc_id`` (:data:`EDITABLE`; a number None is
+        removed) as ``by`` at ``at``: the next record carries an ``edit`` op of
+        the fields that differ. Returns the history entries added (none: every
+        value was already so, and nothing is recorded)."""
+        entry = self.documents[doc_id]
+        changed = {f: values[f] for f in EDITABLE if f in values and _current(entry, f) != values[f]}
+        if not changed:
+            return []
+        op = {"op": "edit", "doc": doc_id, "set": changed, "at": at, "by": by}
+        changes = _edit(entry, op)
+        self._ops.append(op)
+        return changes
 
     def find_content(self, sha256: str) -> tuple[str, int] | None:
         """(doc id, version) of a version with this content's SHA-256, the
@@ -210,12 +235,13 @@ class Slot:
             for op in ops:
                 kind = op["op"]
                 if kind == "version":
-                    entry = self.documents.setdefault(str(op["doc"]), {"versions": []})
-                    entry.update(op["set"])
                     if not isinstance(op["version"], dict):
                         raise TypeError
-                    entry["versions"].append(op["version"])
+                    _add_version(self.documents.setdefault(str(op["doc"]), {"versions": []}), op["set"],
+                                 op["version"])
                     self._contents = None  # rebuilt when next asked
+                elif kind == "edit":
+                    _edit(self.documents[str(op["doc"])], op)
                 elif kind == "set" and op["key"] != "documents":
                     self.meta[str(op["key"])] = op["value"]
                 elif kind == "del" and op["key"] != "documents":
@@ -224,6 +250,50 @@ class Slot:
                     raise ValueError(kind)
         except (ValueError, KeyError, TypeError, AttributeError):
             raise IntegrityError(f"metadata record {seq} of dossier slot {self.slot_id} is malformed") from None
+
+
+def _current(entry: dict, name: str) -> str | None:
+    return entry["versions"][-1].get("date") if name == "date" else entry.get(name)
+
+
+def _add_version(entry: dict, fields: dict, version: dict) -> dict:
+    """Apply a ``version`` op; a number that replaces another goes into history."""
+    number = fields.get("number")
+    if number is not None and entry["versions"] and entry.get("number") != number:
+        entry.setdefault(HISTORY, []).append({
+            "field": "number", "old": entry.get("number"), "new": number, "by": version.get("filed_by"),
+            "time": version.get("filed_at"), "version": version.get("version")})
+    entry.update(fields)
+    entry["versions"].append(version)
+    return entry
+
+
+def _edit(entry: dict, op: dict) -> list[dict]:
+    """Apply an ``edit`` op to a document's ``entry``; its history entries.
+    Anything but text values of :data:`EDITABLE` fields (a number may be
+    None: removed; a date is YYYY-MM-DD) by a named user is malformed."""
+    values, at, by = op["set"], op["at"], op["by"]
+    if not isinstance(values, dict) or not values or set(values) - set(EDITABLE) \
+            or not isinstance(at, str) or not isinstance(by, str):
+        raise ValueError("edit")
+    latest = entry["versions"][-1]
+    changes = []
+    for name in (f for f in EDITABLE if f in values):
+        new = values[name]
+        if not (isinstance(new, str) and new or new is None and name == "number"):
+            raise ValueError(name)
+        if name == "date" and _date.fromisoformat(new).isoformat() != new:
+            raise ValueError(name)
+        changes.append({"field": name, "old": _current(entry, name), "new": new, "by": by, "time": at,
+                        "version": latest["version"]})
+        if name == "date":
+            latest["date"] = new
+        elif new is None:
+            entry.pop(name, None)
+        else:
+            entry[name] = new
+    entry.setdefault(HISTORY, []).extend(changes)
+    return changes
 
 
 def _read_keys(paths: VaultPaths, dossier: str, slot_id: str) -> dict | None:

@@ -14,7 +14,7 @@ from tests.cli.conftest import KDF_WARNING
 CHINESE = "广告发布合同\n甲方：北京星辰传媒有限公司\n乙方：上海廣告有限公司 (traditional 廣告)\n".encode()
 BINARY = bytes(range(256)) * 3 + b"\x00\xff\xfe\r\n\x1a" + bytes(reversed(range(256)))
 FILED_KEYS = {"path", "doc_id", "version", "duplicate"}
-LS_KEYS = {"doc_id", "client", "type", "class", "title", "date", "version", "versions", "size",
+LS_KEYS = {"doc_id", "client", "type", "class", "title", "number", "date", "version", "versions", "size",
            "original_name", "filed_at", "filed_by", "text", "text_reason"}
 ALL_TYPES = ("admission-form, business-license, call-note, client-profile, complaint, contract, "
              "contract-amendment, credit-assessment, credit-report, dunning-letter, email, feedback, "

@@ -1,0 +1,184 @@
+"""A document's metadata: ``doc show`` and ``doc edit``.
+
+A document's title and number (a contract's 合同编号) are the document's, not
+a version's; its date is its newest version's. ``edit_document`` changes them
+as versioned metadata: an ``edit`` op in the next sealed record of the
+document's dossier slot (see :mod:`archive_manager.vault.slot`), with no new
+version and no stored byte written again. The values it replaces go into the
+document's ``history`` (who, when, which version), as sealed and as
+authenticated as the rest of the slot, shown by ``show_document(history=True)``.
+
+Whoever may file documents of the document's class (or an administrator) may
+edit it. Each edit is one audit event ("doc-edit": ids and field names in the
+clear, the old and new values sealed to the auditors). The search index is
+told right after the vault commit; the edit changes the slot's digest (see
+:func:`archive_manager.searching.index_revision`), so an index that missed it
+(a crash in between) lags, and ``reindex --if-needed`` catches it up.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+from archive_manager.errors import ArchiveError, NotFound, UsageError
+from archive_manager.filing import check_number, check_title
+from archive_manager.identifiers import check_date, parse_doc_id
+from archive_manager.index import slot_digest, slot_digest_step
+from archive_manager.reading import Located, decrypt_version, document_row, locate, version_text
+from archive_manager.searching import IndexBatch, IndexEntry, index_document, index_revision, latest_versions
+from archive_manager.session import Session
+from archive_manager.vault.slot import HISTORY, Slot
+
+
+@dataclass(frozen=True)
+class DocChange:
+    """One field's change: ``old`` None where it was not set, ``new`` None where it was removed."""
+    field: str
+    old: str | None
+    new: str | None
+    by: str
+    time: str
+    version: int  # the document's newest version when it changed
+
+
+@dataclass(frozen=True)
+class DocumentEdit:
+    doc_id: str
+    client: str
+    changes: list[DocChange] = field(default_factory=list)  # empty: every value was already so
+    document: dict = field(default_factory=dict)  # as ``ls`` lists it now
+    warnings: tuple[str, ...] = ()  # done, but the index or a compaction is behind
+
+
+def edit_document(session: Session, doc_id: str, *, title: str | None = None, number: str | None = None,
+                  date: str | None = None) -> DocumentEdit:
+    """Change ``doc_id``'s title, number (``""`` removes it) or date; None
+    leaves a field as it is. Every value is checked, and the user's right to
+    change the document, before anything is written."""
+    with session.recorded("doc-edit", doc_id=doc_id) as details:
+        client = parse_doc_id(doc_id)
+        details.objects["client"] = client
+        values = _checked(title, number, date)
+        cls = _class_to_edit(session, client, doc_id)
+        details.objects["class"] = cls
+        warnings: list[str] = []
+        with session.transaction() as tx:
+            slot, created = session.slot_to_write(client, cls)
+            if created or doc_id not in slot.documents:  # gone since it was found (a shred)
+                raise NotFound(f"no {cls} document {doc_id!r} for client {client!r}")
+            doc = slot.documents[doc_id]
+            before, old = slot_digest(latest_versions(slot.documents)), index_revision(doc)
+            details.objects["version"] = doc["versions"][-1]["version"]
+            changes = slot.edit_document(doc_id, values, session.runtime.timestamp(), session.user)
+            if not changes:
+                return DocumentEdit(doc_id, client, [], document_row(client, slot, doc_id, doc))
+            slot.meta["revision"] = slot.meta.get("revision", 0) + 1
+            after = slot_digest_step(before, doc_id, old, index_revision(doc))
+            details.objects["fields"] = [c["field"] for c in changes]  # recorded at the commit
+            details["changes"] = {c["field"]: [c["old"], c["new"]] for c in changes}
+            session.stage_slot(tx, slot, created)
+            # into the class index under the vault lock, right after the commit
+            tx.after_commit(lambda: _index(session, client, slot, doc_id, before, after, warnings))
+            compact = slot.compaction_due()
+    if compact:
+        try:
+            session.compact_slot(client, cls)
+        except ArchiveError as exc:
+            warnings.append(f"{doc_id} is changed, but its dossier's metadata could not be compacted "
+                            f"({exc.message}); the next change tries again")
+    return DocumentEdit(doc_id, client, [DocChange(**c) for c in changes], document_row(client, slot, doc_id, doc),
+                        tuple(warnings))
+
+
+def show_document(session: Session, doc_id: str, history: bool = False) -> dict:
+    """``doc_id`` as ``ls`` lists it, with every version; with ``history``,
+    every earlier title, number and date, oldest first."""
+    with session.recorded("doc-show", doc_id=doc_id) as details:
+        details.objects["client"] = parse_doc_id(doc_id)
+        found = locate(session, doc_id)  # among the classes the user may read
+        details["title"] = found.doc["title"]
+        out = {**document_row(found.client, found.slot, doc_id, found.doc),
+               "versions": [_version(v) for v in found.doc["versions"]]}
+        if history:
+            out["history"] = [dict(h) for h in found.doc.get(HISTORY, [])]
+        return out
+
+
+def _version(v: dict) -> dict:
+    return {"version": v["version"], "date": v["date"], "type": v.get("type"), "original_name": v["original_name"],
+            "size": v["size"], "sha256": v["sha256"], "filed_at": v["filed_at"], "filed_by": v["filed_by"],
+            "text": (v.get("text") or {}).get("status", "unknown")}
+
+
+def _checked(title: str | None, number: str | None, date: str | None) -> dict[str, str | None]:
+    """The values to set (a number None: remove it), or the first refusal."""
+    values: dict[str, str | None] = {}
+    if title is not None:
+        check_title(title)
+        if not title.strip():
+            raise UsageError("the title is empty", hint="give the document a title, or leave --title out")
+        values["title"] = title
+    if number is not None:
+        values["number"] = check_number(number) if number.strip() else None
+    if date is not None:
+        values["date"] = check_date(date, None)
+    if not values:
+        raise UsageError("nothing to change", hint="pass --title, --number or --date")
+    return values
+
+
+def _class_to_edit(session: Session, client: str, doc_id: str) -> str:
+    """The class of ``doc_id`` among the classes the user holds, if the user
+    may change it; else AccessDenied (a class the user reads but may not
+    change) or NotFound (a document the user cannot see)."""
+    policy, depts = session.policy, session.departments
+    admin = policy.allows(depts, "admin")
+    held = sorted(set(session.classes_for("file")) | set(session.classes_for("read")))
+    writable = [c for c in held if admin or policy.allows(depts, "file", c)]
+    directory = session.directory()
+    dossier = directory.client(client)["dossier"]  # NotFound for an unknown client
+    for cls in held:
+        slot = session.slot(directory, dossier, cls)
+        if slot is not None and doc_id in slot.documents:
+            if cls not in writable:
+                session.require("file", cls)
+            return cls
+    if not writable:
+        session.require("file")
+    raise NotFound(f"no document {doc_id!r} among the classes you may change ({', '.join(writable)})",
+                   hint=f"'archive ls --client {client}' lists what you may read")
+
+
+def _index(session: Session, client: str, slot: Slot, doc_id: str, before: str, after: str,
+           warnings: list[str]) -> None:
+    """Re-make the document's index entry (found by its new values, its text
+    as it was) and move its slot's revision. A failure leaves the change made
+    and the index behind, which ``reindex --if-needed`` repairs."""
+    try:
+        doc = slot.documents[doc_id]
+        name = str(session.directory().client(client).get("name") or "")
+        text = _text(session, Located(client, slot, doc_id, doc))
+        entry = index_document(client, name, slot.slot_id, doc_id, doc, text)
+        IndexBatch([IndexEntry(slot.access_class, entry, doc_id, slot.slot_id, before, after)]).flush(session)
+    except Exception as exc:  # reported, not swallowed: the caller prints the warning
+        msg = exc.message if isinstance(exc, ArchiveError) else str(exc) or type(exc).__name__
+        warnings.append(f"{doc_id} is changed but not yet found by its new values ({msg}); "
+                        "run 'archive reindex --if-needed'")
+
+
+def _text(session: Session, found: Located) -> str:
+    """The newest version's text as kept when it was filed (extracted again, as
+    reindex does, for a version filed before texts were kept)."""
+    v = found.doc["versions"][-1]
+    ext = version_text(session, found, v)
+    if ext is None:
+        extractor = session.home.extractor()
+        if 0 < v["size"] <= extractor.limits.max_bytes:
+            buf = io.BytesIO()
+            decrypt_version(session, found, v, buf)
+            ext = extractor.extract(buf.getvalue(), v["original_name"])
+    return ext.text if ext is not None and ext.status == "ok" else ""
+
+
+__all__ = ["DocChange", "DocumentEdit", "edit_document", "show_document"]
