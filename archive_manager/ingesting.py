@@ -229,7 +229,8 @@ class Ingestor:
         side = inbox.read_sidecar(item)
         replaces = side.get("replaces") or self._versions.get(item.path)
         return FilingRequest(item.path, item.client, item.doc_type, side.get("title"), side.get("date"),
-                             replaces, check_tags(side.get("tags", [])), source=self._opened[item.path])
+                             replaces, check_tags(side.get("tags", [])), number=side.get("number"),
+                             source=self._opened[item.path])
 
     def _let_go(self, w: _Waiting, writers: set[Path]) -> Outcome:
         """Remove ``w``'s original if it is still the file that was filed, and

@@ -1,7 +1,7 @@
 """The inbox on disk: its layout, what is ignored, sidecars and quarantine.
 
     inbox/<CLIENT>/<type>/<file>            e.g. inbox/C001/contract/广告发布合同.pdf
-    inbox/<CLIENT>/<type>/<file>.toml       optional sidecar: title, date, replaces, tags
+    inbox/<CLIENT>/<type>/<file>.toml       optional sidecar: title, date, number, replaces, tags
     inbox/.failed/<CLIENT>/<type>/<file>    quarantined, with <file>.reason.txt beside it
 
 Ignored: names of files still being written or of editors and desktops
@@ -36,7 +36,7 @@ SIDECAR = ".toml"
 REASON = ".reason.txt"
 PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", ".swp")
 DESKTOP_FILES = frozenset({"Thumbs.db", "desktop.ini", "Icon\r"})
-SIDECAR_KEYS = {"title": str, "date": (str, date), "replaces": str, "tags": list}
+SIDECAR_KEYS = {"title": str, "date": (str, date), "number": str, "replaces": str, "tags": list}
 LAYOUT_HINT = "put files in <inbox>/<CLIENT>/<type>/<file>, e.g. C001/contract/合同.pdf"
 MAX_NAME_BYTES = 200  # longer names are quarantined: the sidecar and reason names must still fit in 255
 RENAME_HINT = "rename it (UTF-8, at most 200 bytes) and move it back"
@@ -120,7 +120,8 @@ def open_document(item: InboxFile) -> OpenedFile:
 
 
 def read_sidecar(item: InboxFile) -> dict:
-    """The sidecar's fields (title, date as YYYY-MM-DD, replaces, tags); {} if there is none."""
+    """The sidecar's fields (title, date as YYYY-MM-DD, number, replaces, tags); {} if there is none.
+    A number is the document's (a contract's 合同编号): a new version's replaces it."""
     if item.sidecar is None:
         return {}
     name = f"{item.rel}{SIDECAR}"
@@ -137,7 +138,8 @@ def read_sidecar(item: InboxFile) -> dict:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"sidecar {name} is not valid TOML: {exc}",
-                         hint="fields: title = \"...\", date = 2026-03-01, replaces = \"C001-...\", tags = [...]") from None
+                         hint="fields: title = \"...\", date = 2026-03-01, number = \"HT-2026-088\", "
+                              "replaces = \"C001-...\", tags = [...]") from None
     unknown = sorted(set(data) - set(SIDECAR_KEYS))
     if unknown:
         raise UsageError(f"sidecar {name} has unknown fields: {', '.join(unknown)}",
