@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from archive_manager import accounts, clients, filing, generating, reading, receivables, searching
+from archive_manager import accounts, clients, documents, filing, generating, reading, receivables, searching
 from archive_manager.errors import AccessDenied, ConflictError, UsageError
 from archive_manager.generation.catalog import parse_catalog
 from archive_manager.generation.render import render
@@ -422,3 +422,31 @@ def test_a_home_with_the_earlier_admission_form_still_gets_the_applicant_as_one_
 ])
 def test_contract_number_comes_from_the_metadata(doc, number):
     assert generating.contract_number(doc) == number
+
+
+def test_the_paperwork_prints_the_number_given_at_filing_and_changed_by_an_edit(arch, tmp_path):
+    """``file --number`` sets a contract's number; ``doc edit`` corrects it: the
+    dunning letter's 合同编号 column and the amendment print the one on record."""
+    bob = at(arch, "bob", "2026-11-01")
+    src = tmp_path / "扫描件.txt"
+    src.write_text("广告发布合同", encoding="utf-8")
+    doc_id = filing.file_document(bob, src, "C001", "contract", title="广告发布合同", date="2026-03-01",
+                                  number="HT-2026-088").doc_id
+    receivables.add_invoice(at(arch, "carol", "2026-11-01"), "C001", "INV-0042", "128000.00", "2026-09-30",
+                            contract=doc_id)
+    given = {"changes": [{"clause": "第三条", "original": "a", "new": "b"}], "effective": "2026-12-01"}
+    alice = at(arch, "alice", "2026-11-01")
+    generating.generate(alice, "dunning-letter", "C001", out=tmp_path / "l1.docx", file_back=False)
+    assert "INV-0042 | HT-2026-088 | 2026年9月30日" in text_of(tmp_path / "l1.docx")
+    generating.generate(bob, "contract-amendment", "C001", given, tmp_path / "a1.docx", contract=doc_id,
+                        file_back=False)
+    assert "合同编号：HT-2026-088，" in text_of(tmp_path / "a1.docx")
+
+    documents.edit_document(bob, doc_id, number="HT-2026-089", date="2026-03-02")
+    generating.generate(alice, "dunning-letter", "C001", out=tmp_path / "l2.docx", file_back=False)
+    text = text_of(tmp_path / "l2.docx")
+    assert "INV-0042 | HT-2026-089 | 2026年9月30日" in text and "HT-2026-088" not in text
+    generating.generate(bob, "contract-amendment", "C001", given, tmp_path / "a2.docx", contract=doc_id,
+                        file_back=False)
+    text = text_of(tmp_path / "a2.docx")
+    assert "合同编号：HT-2026-089，" in text and "2026年3月2日" in text and "HT-2026-088" not in text
