@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import click
 
-from archive_manager import __version__, filing, reading, reindexing, searching, verify as verifying
+from archive_manager import __version__, documents, filing, reading, reindexing, searching, verify as verifying
 from archive_manager.cli.context import CliContext, check_output, echo_error, emit, fail, new_passphrase, note, table
 from archive_manager.cli.options import common, force_option, json_option
 from archive_manager.errors import ArchiveError, UsageError
@@ -138,18 +139,20 @@ def whoami(cli: CliContext, as_json: bool) -> None:
 @click.option("--title", help="Title (default: the file name without extension).")
 @click.option("--date", help="Document date, YYYY-MM-DD (default: today).")
 @click.option("--replaces", metavar="DOC_ID", help="File as a new version of this document.")
+@click.option("--number", help="The document's number, e.g. a contract's HT-2026-088 (a new version's replaces "
+                               "it; without one a new version keeps it).")
 @json_option
 @common
 @pass_cli
-def file_cmd(cli: CliContext, paths, client, doc_type, title, date, replaces, as_json) -> None:
+def file_cmd(cli: CliContext, paths, client, doc_type, title, date, replaces, number, as_json) -> None:
     """File documents into a client's dossier."""
-    if len(paths) > 1 and (title or replaces):
-        raise UsageError("--title and --replaces take a single file")
+    if len(paths) > 1 and (title or replaces or number is not None):
+        raise UsageError("--title, --number and --replaces take a single file")
     session = cli.session()
     results, errors = [], []
     for path in paths:
         try:
-            filed = filing.file_document(session, path, client, doc_type, title, date, replaces)
+            filed = filing.file_document(session, path, client, doc_type, title, date, replaces, number)
             results.append(filed.to_dict())
             if filed.text_reason and not filed.duplicate:
                 note("note", f"{shown(str(path))}: filed without searchable text: {filed.text_reason}")
@@ -271,6 +274,75 @@ def get_cmd(cli: CliContext, doc_id, output, version, force, as_json) -> None:
     where = printable(str(output))
     emit(info, as_json, lambda i: click.echo(
         f"wrote {where} ({i['size']} bytes, {i['doc_id']} v{i['version']}, sha256 {i['sha256'][:16]}…)", err=True))
+
+
+@main.group("doc")
+def doc_group() -> None:
+    """Look at a document's metadata and correct it."""
+
+
+@doc_group.command("show")
+@click.argument("doc_id")
+@click.option("--history", is_flag=True, help="Also show every earlier title, number and date (who, when).")
+@json_option
+@common
+@pass_cli
+def doc_show(cli: CliContext, doc_id, history, as_json) -> None:
+    """Show a document's title, number, date and versions."""
+    r = documents.show_document(cli.session(), doc_id, history=history)
+
+    def text(r):
+        click.echo(f"{r['doc_id']}  {r['client']}  {r['type']} (class {r['class']})")
+        for key in ("title", "number", "date"):
+            click.echo(f"  {key}: {r[key] if r[key] is not None else '-'}")
+        click.echo(f"  file: {r['original_name']}")
+        click.echo(f"  text: {r['text'] if r['text'] == 'ok' else 'none: ' + str(r['text_reason'])}")
+        click.echo("versions:")
+        for v in r["versions"]:
+            click.echo(f"  v{v['version']}  {v['date']}  {v['original_name']}  {v['size']} bytes  "
+                       f"filed {v['filed_at']} by {v['filed_by']}")
+        if history:
+            click.echo("history:")
+            width = max((len(h["by"]) for h in r["history"]), default=0)
+            for h in r["history"]:
+                click.echo(f"  {h['time']}  {h['by']:<{width}}  v{h['version']}  {_change(h)}")
+            if not r["history"]:
+                click.echo("  (none)")
+
+    emit(r, as_json, text)
+
+
+@doc_group.command("edit")
+@click.argument("doc_id")
+@click.option("--number", help="The document's number, e.g. HT-2026-088 (\"\" removes it).")
+@click.option("--title", help="The document's title.")
+@click.option("--date", help="The date of its newest version, YYYY-MM-DD.")
+@json_option
+@common
+@pass_cli
+def doc_edit(cli: CliContext, doc_id, number, title, date, as_json) -> None:
+    """Correct a document's number, title or date.
+
+    The change is recorded metadata, kept with the earlier values (doc show
+    --history): no new version, the stored file is unchanged. Whoever may
+    file documents of its class may do it."""
+    r = asdict(documents.edit_document(cli.session(), doc_id, title=title, number=number, date=date))
+
+    def text(r):
+        if not r["changes"]:
+            click.echo(f"nothing changed: {r['doc_id']} already holds these values")
+            return
+        click.echo(f"edited {r['doc_id']} (version {r['document']['version']}; the stored file is unchanged)")
+        for c in r["changes"]:
+            click.echo(f"  {_change(c)}")
+
+    emit(r, as_json, text)
+    for warning in r["warnings"]:
+        note("warning", warning)
+
+
+def _change(c: dict) -> str:
+    return f"{c['field']}: {c['old'] if c['old'] is not None else '-'} → {c['new'] if c['new'] is not None else '-'}"
 
 
 @main.command("verify")
