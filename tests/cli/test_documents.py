@@ -107,7 +107,7 @@ def test_file_replaces_errors(cli):
 
     r = cli.run("file", b, c, "--client", "C001", "--type", "contract", "--replaces", doc, user="alice")
     assert r.exit_code == 2, r.output
-    assert r.stderr.splitlines() == ["archive: error: --title and --replaces take a single file"]
+    assert r.stderr.splitlines() == ["archive: error: --title, --number and --replaces take a single file"]
 
     missing = "C001-aaaaaaaa"
     r = cli.run("file", b, "--client", "C001", "--type", "contract", "--replaces", missing, user="alice")
@@ -512,7 +512,7 @@ def test_file_title_takes_a_single_file(cli):
     a, b = cli.write("a.txt", "a"), cli.write("b.txt", "b")
     r = cli.run("file", a, b, "--client", "C001", "--type", "contract", "--title", "T", user="alice")
     assert r.exit_code == 2, r.output
-    assert r.stderr.splitlines() == ["archive: error: --title and --replaces take a single file"]
+    assert r.stderr.splitlines() == ["archive: error: --title, --number and --replaces take a single file"]
     assert objects_of(cli) == []
 
 
