@@ -13,7 +13,7 @@ import click
 
 from archive_manager import ingesting
 from archive_manager.cli.context import CliContext, read_passphrase_file
-from archive_manager.cli.main import main, pass_cli
+from archive_manager.cli.main import ProgressBar, main, pass_cli
 from archive_manager.cli.options import common, json_option
 from archive_manager.errors import UsageError
 from archive_manager.text import printable
@@ -87,8 +87,8 @@ def ingest_cmd(cli: CliContext, inbox_dir, as_json) -> None:
     tracker = ingesting.new_tracker(session, ingestor.root)
     stop = threading.Event()
     total = sum(1 for _ in ingesting.inbox.candidates(ingestor.root))
-    with _stop_on_signals(stop), click.progressbar(length=total, label="filing", file=sys.stderr,
-                                                   show_pos=True) as bar:
+    with _stop_on_signals(stop), ProgressBar("filing") as bar:
+        bar.start(total)
         counts = ingestor.run_pass(tracker, progress=bar.update, stop=stop)
     if as_json:
         click.echo(json.dumps({"counts": vars(counts), "files": [o.to_dict() for o in outcomes]},

@@ -47,14 +47,15 @@ class ArchiveGroup(click.Group):
 
 class ProgressBar:
     """A progress bar on stderr that starts once the total is known (and only
-    if there is something to show)."""
+    if there is something to show, on a terminal: in a log or a pipe it would
+    be a stray line of its label)."""
 
     def __init__(self, label: str) -> None:
         self.label = label
         self._bar = None
 
     def start(self, total: int) -> None:
-        if total:
+        if total and sys.stderr.isatty():
             self._bar = click.progressbar(length=total, label=self.label, file=sys.stderr, show_pos=True)
             self._bar.__enter__()
 

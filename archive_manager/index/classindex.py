@@ -309,6 +309,7 @@ class ClassIndex:
         """Build a new index beside the old one, then swap it in. Returns the document count."""
         new = self._new_path()
         db.remove(new)
+        new.parent.mkdir(parents=True, exist_ok=True)  # index/ itself may be gone (a restore of the vault alone)
         count = 0
         try:
             con = db.create(new, self.keys.key(), self.what, self._meta())

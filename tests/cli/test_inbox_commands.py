@@ -118,6 +118,7 @@ def test_ingest_json_shape(cli):
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     assert set(data) == {"counts", "files"}
+    assert "filing" not in r.stderr  # no progress bar off a terminal (it left its label as a stray line)
     assert data["counts"] == {"filed": 2, "new_versions": 0, "duplicates": 0, "quarantined": 1,
                               "without_text": 1, "retry": 0, "gone": 0, "kept": 0}
     files = {f["path"]: f for f in data["files"]}

@@ -420,3 +420,12 @@ def test_a_search_without_words_or_filters_is_refused(cli, docs):
     assert r.stderr.splitlines() == [
         "archive: error: give words to search for, or --client/--type/--since to list documents",
         "archive: hint: e.g. archive search 合同, or archive search --type contract"]
+
+
+def test_reindex_rebuilds_a_missing_index_folder(cli, docs):
+    """A vault restored without index/ (a new machine): reindex makes the folder again."""
+    shutil.rmtree(cli.home / "index")
+    r = cli.run("reindex", "--if-needed", user="alice")
+    assert r.exit_code == 0, r.output
+    assert "contract: rebuilt (missing; 1 document)" in r.stdout
+    assert [h["doc_id"] for h in search_json(cli, "甲方")["hits"]] == [docs["contract"]]
