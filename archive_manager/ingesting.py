@@ -43,6 +43,7 @@ from archive_manager.filing import FiledDocument, FilingPipeline, FilingRequest,
 from archive_manager.ingest import inbox, openfiles
 from archive_manager.ingest.opened import FileIdentity, OpenedFile
 from archive_manager.ingest.tracker import SEEN, SettleTracker
+from archive_manager.index_writer import IndexWriter
 from archive_manager.searching import IndexBatch
 from archive_manager.session import Session
 
@@ -110,12 +111,14 @@ class _Flush:
         self.batch = batch
         self.waiting = waiting
         self.error: Exception | None = None
+        self.done = False  # committed (or failed); else handed to the index writer
 
     def _run(self, session: Session) -> None:
         try:
             self.batch.flush(session)
         except Exception as exc:  # the documents are filed; only searchability is behind
             self.error = exc
+        self.done = True
 
 
 @dataclass
@@ -123,6 +126,7 @@ class Ingestor:
     session: Session
     root: Path
     report: Callable[[Outcome], None] = field(default=lambda o: None)
+    index_process: bool = True  # index commits in a child process where one can be forked (start_writer)
 
     def __post_init__(self) -> None:
         s = self.session.settings
@@ -140,6 +144,8 @@ class Ingestor:
         self._tracker: SettleTracker | None = None  # told when a path is settled for good (not
         # while its original waits for the batch's index commit: it must not be handed out again)
         self._writers: Callable[[list[Path]], set[Path]] = openfiles.held_for_writing
+        self._jobs: list[_Flush] = []  # batches handed to the index writer, oldest first
+        self._writer: IndexWriter | None = None  # index commits in a child process (see start_writer)
 
     def check_inbox(self) -> None:
         if not self.root.is_dir():
@@ -214,7 +220,7 @@ class Ingestor:
             return self._finish(outcome)
         self._waiting.append(waiting)
         if len(self.batch) >= self.batch_size:
-            self.flush()
+            self.flush(wait=False)
         return outcome
 
     def _request(self, item: inbox.InboxFile) -> FilingRequest:
@@ -279,17 +285,37 @@ class Ingestor:
     # commit in a thread while the next files are filed was tried and was
     # slower: both halves are mostly Python, and the GIL serialises them.)
 
-    def flush(self) -> None:
-        """Commit the waiting index updates, then remove their originals. If the
-        commit fails, the indexes are caught up from the vault instead; if that
-        fails too, the originals stay (duplicates next time, removed once the
-        index has caught up)."""
-        if not self._waiting and not len(self.batch):
-            return
-        job = _Flush(self.batch, self._waiting)
-        self.batch, self._waiting = IndexBatch(indexes=self._indexes), []
-        self.pipeline.batch = self.batch
-        job._run(self.session)
+    def start_writer(self) -> bool:
+        """Commit index batches in a child process from now on (see
+        :mod:`archive_manager.index_writer`), if one can be forked here (no
+        other thread runs); True if so."""
+        if self._writer is None and self.index_process and IndexWriter.possible():
+            self._writer = IndexWriter(self.session)
+        return self._writer is not None
+
+    def flush(self, wait: bool = True) -> None:
+        """Commit the waiting index updates, then remove their originals. With
+        the index writer, ``wait`` False hands them over and returns: their
+        originals go at a later flush, once the writer says the commit is done.
+        If a commit fails, the indexes are caught up from the vault instead; if
+        that fails too, the originals stay (duplicates next time, removed once
+        the index has caught up)."""
+        if self._waiting or len(self.batch):
+            job = _Flush(self.batch, self._waiting)
+            self.batch, self._waiting = IndexBatch(indexes=self._indexes), []
+            self.pipeline.batch = self.batch
+            if self._writer is not None:
+                self._writer.submit(job.batch.entries)
+            else:
+                job._run(self.session)
+            self._jobs.append(job)
+        while self._jobs and (wait or len(self._jobs) > 1 or self._jobs[0].done):
+            job = self._jobs.pop(0)
+            if not job.done:
+                job.error, job.done = self._writer.result(), True
+            self._release_job(job)
+
+    def _release_job(self, job: _Flush) -> None:
         try:
             if job.error is not None or self._index_behind:
                 reindexing.reindex(self.session, if_needed=True, check_pages=False)
@@ -319,7 +345,8 @@ class Ingestor:
     def _settle(self, path: Path) -> None:
         """Done with ``path``, unless its original waits for the batch's index
         commit: a rescan in between must not file it a second time."""
-        if not any(w.item.path == path for w in self._waiting):
+        if not any(w.item.path == path for w in self._waiting) \
+                and not any(w.item.path == path for job in self._jobs for w in job.waiting):
             self._release(path)
 
     def _release(self, path: Path) -> None:
@@ -344,6 +371,10 @@ class Ingestor:
         self.pipeline.extract_ahead(ready[i + 1], opened)
 
     def close(self) -> None:
+        self.flush()  # whatever the writer still has
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         self.pipeline.close()
         for path in list(self._opened):
             self._close(path)
@@ -357,6 +388,7 @@ class Ingestor:
         written (and for originals kept back because they changed)."""
         self.check_inbox()
         self._use(tracker)
+        self.start_writer()  # before the extraction thread starts
         for path in inbox.candidates(self.root):
             tracker.observe(path)
         while not (stop and stop.is_set()):

@@ -104,7 +104,7 @@ def mark(what):
     sys.stdout.flush()
 
 mark("start")
-from archive_manager import filing, ingesting
+from archive_manager import filing, ingesting, searching
 
 def traced(cls, name, label=None):
     inner, label = getattr(cls, name), label or name
@@ -116,9 +116,11 @@ def traced(cls, name, label=None):
             mark(label + "-")
     setattr(cls, name, wrapper)
 
-# "flush": a batch's index commit
+# "flush": a batch's index commit, wherever it runs (the index writer child,
+# forked with these wrappers and this stdout, marks it too: a kill of the CLI
+# process then lands while its child commits)
 for cls, name, label in ((ingesting.Ingestor, "recover", None), (ingesting.Ingestor, "run_pass", None),
-                         (ingesting.Ingestor, "process", None), (ingesting._Flush, "_run", "flush"),
+                         (ingesting.Ingestor, "process", None), (searching.IndexBatch, "flush", "flush"),
                          (filing.FilingPipeline, "store", None)):
     traced(cls, name, label)
 
@@ -319,6 +321,7 @@ class Child:
         time.sleep(delay)
         killed = self.proc.poll() is None
         if killed:
+            self.killed_at = time.monotonic()
             self.proc.send_signal(signal.SIGKILL)
         self.finish()
         return killed, self.stage() if killed else "exited"
@@ -335,13 +338,22 @@ class Child:
         return rc
 
     def stage(self) -> str:
-        """The innermost stage open when the child died."""
+        """The innermost stage open when the child died; "flush" if an index
+        commit was under way (in the CLI process or in its index writer
+        child, whose markers interleave with the CLI's)."""
         open_stages: list[str] = []
-        for _, m in self.lines:
-            if m.endswith("+"):
+        flushing = 0
+        # what was printed before the kill: its index writer, if one was committing, ends its
+        # commit after the CLI process died (it sees the end of its pipe only then)
+        for _, m in [(t, m) for t, m in self.lines if t <= getattr(self, "killed_at", float("inf"))]:
+            if m in ("flush+", "flush-"):
+                flushing = flushing + 1 if m == "flush+" else max(0, flushing - 1)
+            elif m.endswith("+"):
                 open_stages.append(m[:-1])
             elif m.endswith("-") and open_stages and open_stages[-1] == m[:-1]:
                 open_stages.pop()
+        if flushing:
+            return "flush"
         if open_stages:
             return open_stages[-1]
         return "after run_pass" if any(m == "run_pass-" for _, m in self.lines) else "start-up"

@@ -617,7 +617,7 @@ def test_index_batch_commits_every_batch_size_and_everything_is_searchable(arch,
     real_flush = IndexBatch.flush
     flushes = []
     outcomes_seen = []
-    ingestor = Ingestor(alice, root)
+    ingestor = Ingestor(alice, root, index_process=False)  # the commits in this process, to be watched
 
     def spy(self, session):
         flushes.append(len(self.entries))
@@ -651,7 +651,7 @@ def test_index_commit_failure_is_repaired_from_the_vault_and_originals_removed(a
     alice = reconfigure(arch, batch=2)
     words = five_files(root)
     calls = break_index_commit(monkeypatch)
-    p = run_pass(alice, root)
+    p = run_pass(alice, root, Ingestor(alice, root, index_process=False))  # failures seen in this process
     assert calls, "IndexBatch.flush did fail"
     assert p.counts == Counts(filed=5)
     assert files_under(root) == []
@@ -818,7 +818,7 @@ def test_a_duplicate_original_goes_at_once_not_with_the_batch(arch, root, monkey
         return real_flush(self, session)
 
     monkeypatch.setattr(IndexBatch, "flush", spy)
-    p = run_pass(alice, root)
+    p = run_pass(alice, root, Ingestor(alice, root, index_process=False))  # the commit watched in this process
     assert p.counts == Counts(filed=1, duplicates=5)
     assert seen_at_flush == [["C001/contract/new.txt"]]
     assert files_under(root) == []
