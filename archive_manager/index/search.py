@@ -22,6 +22,7 @@ document holding each phrase for its weights, which for a word in most of
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from archive_manager.index import database as db
@@ -302,14 +303,24 @@ def _shown(picked: list[tuple[Hit, ClassIndex, int]], needles: list[str]) -> lis
     return out
 
 
+def _each(indexes: list[ClassIndex], work) -> list:
+    """``work(index)`` for every index, two at a time: SQLite lets go of the
+    GIL while it reads, so the two classes that hold most documents are
+    searched on both cores (each index has its own connection and lock)."""
+    if len(indexes) < 2:
+        return [work(i) for i in indexes]
+    with ThreadPoolExecutor(2, thread_name_prefix="search") as pool:  # gone when the search is
+        return list(pool.map(work, indexes))
+
+
 def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, client: str | None = None,
                    doc_type: str | None = None, since: str | None = None) -> tuple[int, list[Hit]]:
     """(total, best ``limit`` hits) over ``indexes`` (their connections stay open)."""
     strict_q = _with_filters(compiled.strict, client, doc_type, since)
     loose_q = _with_filters(compiled.loose, client, doc_type, since)
-    total, exact, hits = 0, True, []  # hits: (hit without snippet, its index, its rowid)
     fetch = limit + RERANK_EXTRA if compiled.runs else limit
-    for index in indexes:
+
+    def full(index: ClassIndex) -> tuple[list, int, bool]:
         with index.lock, db.checked(index.what):
             con = index.reader()
             strict = _plan(con, strict_q)
@@ -320,19 +331,28 @@ def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, cl
             else:
                 best = [] if few and n == 0 else \
                     _scored(con, strict, compiled.rank, fetch) if few else _recent(con, strict, fetch)
-            hits.extend(_rows(con, best, index, 0, compiled.runs))
+            found = _rows(con, best, index, 0, compiled.runs)
             n, whole = (n, few) if loose == strict else _count(con, loose)
-            total += n
-            exact = exact and whole
             db.sound(con, index.what)
+        return found, n, whole
+
+    total, exact, hits = 0, True, []  # hits: (hit without snippet, its index, its rowid)
+    for found, n, whole in _each(indexes, full):
+        hits.extend(found)
+        total += n
+        exact = exact and whole
     need = limit - len(hits)
     if compiled.tiered and need > 0:  # partial matches only fill what full matches leave
-        for index in indexes:
+        def partial(index: ClassIndex) -> list:
             with index.lock, db.checked(index.what):
                 con = index.reader()
                 rest = _plan(con, And((loose_q, Not(strict_q))))
-                hits.extend(_rows(con, _scored(con, rest, compiled.rank, need), index, 1, compiled.runs))
+                found = _rows(con, _scored(con, rest, compiled.rank, need), index, 1, compiled.runs)
                 db.sound(con, index.what)
+            return found
+
+        for found in _each(indexes, partial):
+            hits.extend(found)
     if _words(compiled.strict):
         hits.sort(key=lambda item: (item[0].tier, -item[0].verbatim, -item[0].score, item[0].doc_id))
     else:  # filters alone: a listing, newest first
