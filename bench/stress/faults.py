@@ -57,6 +57,7 @@ import re
 import signal
 import statistics
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,9 @@ REFILE_SHARE = 0.2      # of those, the share aimed at the re-filing of what kil
 CLEAN_TIMEOUT = 300.0   # an uncut run that takes longer is a hang
 WORKER_GRACE = 5.0      # seconds an orphaned extraction worker may take to notice its parent is gone
 POLL = 0.02
+STALL_QUIET = 0.5       # [inbox] quiet_seconds of the stalling-writers archive
+STALL_CHUNKS = 4        # each writer writes its document in this many chunks, pausing 3x quiet between them
+STALL_TIMEOUT = 120.0   # seconds the watcher gets to empty the inbox once the writers are done
 
 
 # --- one run of the CLI, killed or not ----------------------------------------------------------
@@ -394,6 +398,14 @@ def measure(ws: Workspace, docs: list) -> dict:
 
 # --- the section ----------------------------------------------------------------------------------
 
+def _set_quiet(ws: Workspace, seconds: float) -> None:
+    config = ws.home_dir / "archive.toml"
+    text = config.read_text(encoding="utf-8")
+    assert re.search(r"(?m)^quiet_seconds = ", text)
+    config.write_text(re.sub(r"(?m)^quiet_seconds = \S+", f"quiet_seconds = {seconds:g}", text, count=1),
+                      encoding="utf-8")
+
+
 def _set_batch(ws: Workspace, batch: int) -> None:
     config = ws.home_dir / "archive.toml"
     text = config.read_text(encoding="utf-8")
@@ -641,3 +653,150 @@ def run(ctx: Context) -> None:
     _show(m["entries_wrong"])
     if m["without_text"]:
         t.add(SECTION, "documents filed without searchable text", len(m["without_text"]))
+
+    stalling_writers(ctx)
+
+
+# --- stalling writers ---------------------------------------------------------------------------
+
+STALL_WRITER = r"""
+import sys, time
+src, dst, pause, chunks, reopen = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
+data = open(src, "rb").read()
+step = -(-len(data) // chunks)
+parts = [data[i:i + step] for i in range(0, len(data), step)]
+fh = open(dst, "wb")
+for n, part in enumerate(parts):
+    if n:
+        time.sleep(pause)  # a stalled scanner or network copy: the file is open, nothing is written
+    fh.write(part)
+    fh.flush()
+    if reopen and n < len(parts) - 1:  # a copier that closes after each chunk and reopens at once
+        fh.close()
+        fh = open(dst, "ab")
+fh.close()
+"""
+
+
+def _inbox_files(ws: Workspace) -> list[Path]:
+    """What waits in the inbox (not in its hidden folders, such as the quarantine ``.failed``)."""
+    return [p for p in ws.inbox.rglob("*") if p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(ws.inbox).parent.parts)]
+
+
+def stalling_writers(ctx: Context) -> None:
+    """``archive watch --polling`` while writers stall with the file open; see the docstring."""
+    t = ctx.table
+    ws = ctx.workspace("faults-stall")
+    _set_quiet(ws, STALL_QUIET)
+    n = ctx.scale(8, 3)
+    docs = ws.documents(n)
+    ws.inbox.mkdir(parents=True, exist_ok=True)
+    src = ws.root / "stall-src"
+    src.mkdir(exist_ok=True)
+    for i, d in enumerate(docs):
+        (src / str(i)).write_bytes(d.data)
+    tail = AuditTail(load_settings(ws.home_dir, ws.env()).audit_log)
+    out_log, err_log = ws.root / "stall-watch.out", ws.root / "stall-watch.err"
+    writers: list[subprocess.Popen] = []
+    timed_out = False
+    with open(out_log, "wb") as out, open(err_log, "wb") as err:
+        watcher = ws.spawn("watch", "--polling", "--json", user="svc", start_new_session=True,
+                           stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        try:
+            deadline = time.monotonic() + CLEAN_TIMEOUT
+            while (b"archive: watching" not in err_log.read_bytes() and watcher.poll() is None
+                   and time.monotonic() < deadline):
+                time.sleep(0.1)
+            start = time.monotonic()
+            for i, d in enumerate(docs):
+                dst = ws.inbox / d.rel
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                writers.append(subprocess.Popen(
+                    [sys.executable, "-c", STALL_WRITER, str(src / str(i)), str(dst), str(3 * STALL_QUIET),
+                     str(STALL_CHUNKS), "1" if i % 2 else "0"], env=ws.env(), stdin=subprocess.DEVNULL))
+            writer_rcs = [w.wait(timeout=CLEAN_TIMEOUT) for w in writers]
+            writing = time.monotonic() - start
+            deadline = time.monotonic() + STALL_TIMEOUT
+            while _inbox_files(ws) and watcher.poll() is None:
+                if time.monotonic() >= deadline:
+                    timed_out = True
+                    break
+                time.sleep(0.2)
+            draining = time.monotonic() - start - writing
+            died = watcher.poll()
+            if died is None:
+                os.kill(watcher.pid, signal.SIGTERM)
+                try:
+                    watch_rc = watcher.wait(60)
+                except subprocess.TimeoutExpired:
+                    kill_tree(watcher)
+                    watch_rc = None
+            else:
+                watch_rc = died
+        finally:
+            for w in writers:
+                if w.poll() is None:
+                    w.kill()
+                    w.wait()
+            if watcher.poll() is None:
+                kill_tree(watcher)
+    keeps = sum(1 for e in tail.new_events() if e.get("action") == "inbox-keep")
+    outcomes = []
+    for line in out_log.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            outcomes.append(json.loads(line))
+        except ValueError:
+            pass
+
+    # read the vault back as alice: each document's newest version, and every version
+    newest: dict[str, bytes] = {}
+    versions: list[bytes] = []
+    home = ws.open_home()
+    try:
+        alice = ws.login(home, "alice")
+        for row in reading.list_documents(alice):
+            found = reading.locate(alice, row["doc_id"])
+            last = max(v["version"] for v in found.doc["versions"])
+            for v in found.doc["versions"]:
+                buf = io.BytesIO()
+                reading.decrypt_version(alice, found, v, buf)
+                versions.append(buf.getvalue())
+                if v["version"] == last:
+                    newest[row["doc_id"]] = buf.getvalue()
+    finally:
+        home.close()
+    newest_set = set(newest.values())
+    whole = [d for d in docs if d.data in newest_set]
+    left = {p.read_bytes() for p in _inbox_files(ws)}
+    lost = [d.rel for d in docs if d.data not in versions and d.data not in left]
+    not_newest = [d.rel for d in docs if d not in whole and d.data in versions]
+    partial = [doc_id for doc_id, data in newest.items()
+               if any(d.data != data and d.data.startswith(data) for d in docs)]
+    quarantined = [p.relative_to(ws.inbox).as_posix() for p in (ws.inbox / ".failed").rglob("*")
+                   if p.is_file() and not p.name.endswith((".reason.txt", ".toml"))] \
+        if (ws.inbox / ".failed").is_dir() else []
+
+    label = "stalling writers"
+    t.add(SECTION, f"{label}: documents written ({STALL_CHUNKS} chunks, pauses {3 * STALL_QUIET:g} s "
+          f"= 3x quiet_seconds, half closing and reopening) / writers failed",
+          f"{len(docs)} / {sum(1 for rc in writer_rcs if rc != 0)}")
+    t.add(SECTION, f"{label}: filed whole (newest version's bytes equal the written file)",
+          f"{len(whole)} / {len(docs)}", "= written", len(whole) == len(docs) and len(docs) > 0)
+    _show([f"{r}: whole only in an older version" for r in not_newest])
+    t.zero(SECTION, f"{label}: lost (the whole file neither in the vault nor in the inbox)", len(lost))
+    _show(lost)
+    t.add(SECTION, f"{label}: newest versions that are only the start of a written file / quarantined",
+          f"{len(partial)} / {len(quarantined)}")
+    _show(quarantined)
+    t.add(SECTION, f"{label}: vault documents / versions / watcher outcomes (filed, new-version, other)",
+          f"{len(newest)} / {len(versions)} / "
+          + ", ".join(f"{k} {v}" for k, v in sorted(collections.Counter(o.get("status") for o in outcomes).items())))
+    t.add(SECTION, f"{label}: inbox-keep events recorded", keeps)
+    t.add(SECTION, f"{label}: writing took / inbox emptied after the writers",
+          f"{writing:.1f} s / " + ("timed out" if timed_out else f"{draining:.1f} s"))
+    t.add(SECTION, f"{label}: watcher exit code after SIGTERM",
+          "killed (no exit)" if watch_rc is None else (f"{watch_rc} (died before SIGTERM)" if died is not None
+                                                       else watch_rc), "= 0", watch_rc == 0 and died is None)
+    if watch_rc != 0 or died is not None:
+        _show(err_log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:])
