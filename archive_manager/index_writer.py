@@ -78,11 +78,23 @@ class IndexWriter:
             self._proc.join()
 
 
+_INHERITED: list = []  # the parent's objects, in the child: kept, never freed there (see _serve)
+
+
 def _serve(session: Session, conn, parent_end) -> None:
     parent_end.close()
-    # the parent's extraction worker and index connections are the parent's: forget them unused
+    # The parent's extraction worker and index connections are the parent's:
+    # kept referenced (freeing them here would run their clean-up in this
+    # process: close SQLite connections the parent uses, remove its worker's
+    # scratch folder) but their files closed, with every other file the
+    # parent had open: an inbox file open for writing in the parent must not
+    # look held by this process (the inbox waits for writers to let go).
+    _INHERITED.append((session.home._extractor, session.indexes))
     session.home._extractor = None
     session.indexes = {}
+    keep = conn.fileno()
+    os.closerange(3, keep)
+    os.closerange(keep + 1, _max_fd())
     indexes: dict = {}
     try:
         while True:
@@ -105,6 +117,13 @@ def _serve(session: Session, conn, parent_end) -> None:
         for index in indexes.values():
             index.close()
         os._exit(0)
+
+
+def _max_fd() -> int:
+    try:
+        return os.sysconf("SC_OPEN_MAX")
+    except (ValueError, OSError):
+        return 65536
 
 
 __all__ = ["IndexWriter"]

@@ -106,3 +106,25 @@ def test_no_child_is_forked_while_another_thread_runs(arch, root, monkeypatch, t
         other.join()
     assert p.counts == Counts(filed=5)
     assert {f["pid"] for f in _lines(log)} == {os.getpid()}
+
+
+def test_the_child_holds_none_of_the_parents_files(arch, root, monkeypatch, tmp_path):
+    """A file the filing process has open (for writing, here) is not held by
+    the forked child too: the inbox waits for writers, and would wait forever."""
+    alice = reconfigure(arch, batch=2)
+    five_files(root)
+    held = open(tmp_path / "parent-only.txt", "wb")
+    seen = tmp_path / "child-fds.txt"
+    real = IndexBatch.flush
+
+    def spy(self, session):
+        seen.write_text("\n".join(os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+                                  if os.path.exists(f"/proc/self/fd/{fd}")))
+        return real(self, session)
+
+    monkeypatch.setattr(IndexBatch, "flush", spy)
+    try:
+        run_pass(alice, root, Ingestor(alice, root))
+    finally:
+        held.close()
+    assert str(tmp_path / "parent-only.txt") not in seen.read_text().splitlines()
