@@ -164,8 +164,14 @@ def _in_processes(session: Session, plans: list[_Plan], progress, workers: int) 
     return done
 
 
+_INHERITED: list = []  # the parent's objects, in a child: kept, never freed there
+
+
 def _child(session: Session, plan: _Plan, queue) -> None:
-    # the parent's extraction worker and index connections are the parent's: forget them unused
+    # the parent's extraction worker and index connections are the parent's: set
+    # aside unused, not freed (that would close the parent's SQLite connections
+    # and remove its worker's scratch folder from this process)
+    _INHERITED.append((session.home._extractor, session.indexes))
     session.home._extractor = None
     session.indexes = {}
     try:
