@@ -52,6 +52,11 @@ memory_mb = 1024
 [index]
 # SQLite's page cache for the class indexes of one process.
 cache_mb = 256
+# SQLCipher's cipher_memory_security: lock and wipe every block SQLite
+# allocates. Searches take about twice as long with it; the archive's
+# processes are kept out of core dumps either way. Turn it on where swap
+# is not encrypted (docs/security.md).
+memory_security = false
 
 [inbox]
 # 'archive ingest' and 'archive watch' file what is dropped into

@@ -31,7 +31,8 @@ def index_keys(vault_id: str, cls: str, gen: int, class_key_for: Callable[[int],
 def open_class_index(settings: Settings, vault_id: str, cls: str, keys: IndexKeys,
                      rng: Callable[[int], bytes], cache_bytes: int | None = None) -> ClassIndex:
     return ClassIndex(settings.index_dir / cls, cls, keys, binding("index", vault_id, cls), rng,
-                      cache_bytes=settings.index_cache_mb << 20 if cache_bytes is None else cache_bytes)
+                      cache_bytes=settings.index_cache_mb << 20 if cache_bytes is None else cache_bytes,
+                      memory_security=settings.index_memory_security)
 
 
 def class_index(session: Session, cls: str) -> ClassIndex:

@@ -54,6 +54,7 @@ class Settings:
     extract_timeout: float = 30.0
     extract_memory_mb: int = 1024
     index_cache_mb: int = 256
+    index_memory_security: bool = False  # SQLCipher's cipher_memory_security (index.database.connect)
     inbox_dir: Path | None = None  # default: <home>/inbox
     inbox_quiet: float = 2.0  # seconds a file must be unchanged before it is taken
     inbox_rescan: float = 60.0  # seconds between full rescans while watching
@@ -121,6 +122,13 @@ def _number(table: dict, key: str, default: float, section: str, minimum: float)
     return float(value)
 
 
+def _flag(table: dict, key: str, default: bool, section: str) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise UsageError(f"archive.toml: {section}.{key}: must be true or false")
+    return value
+
+
 def load_settings(
     home: str | os.PathLike | None = None,
     env: Mapping[str, str] | None = None,
@@ -168,6 +176,7 @@ def load_settings(
         extract_timeout=_number(extraction, "timeout_seconds", 30.0, "extraction", 0.1),
         extract_memory_mb=int(_number(extraction, "memory_mb", 1024, "extraction", 64)),
         index_cache_mb=int(_number(index, "cache_mb", 256, "index", 1)),
+        index_memory_security=_flag(index, "memory_security", False, "index"),
         inbox_dir=_path(home_path, inbox["path"], "inbox.path") if "path" in inbox else None,
         inbox_quiet=_number(inbox, "quiet_seconds", 2.0, "inbox", 0.0),
         inbox_rescan=_number(inbox, "rescan_seconds", 60.0, "inbox", 1.0),

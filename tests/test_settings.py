@@ -166,13 +166,16 @@ def test_malformed_security_is_a_usage_error(tmp_path, text):
 def test_extraction_and_index_defaults(tmp_path):
     s = load_settings(tmp_path, env={})
     assert (s.extract_timeout, s.extract_memory_mb, s.index_cache_mb) == (30.0, 1024, 256)
+    assert s.index_memory_security is False
 
 
 def test_extraction_and_index_from_config(tmp_path):
     (tmp_path / "archive.toml").write_text(
-        "[extraction]\ntimeout_seconds = 2.5\nmemory_mb = 256\n[index]\ncache_mb = 16\n", encoding="utf-8")
+        "[extraction]\ntimeout_seconds = 2.5\nmemory_mb = 256\n[index]\ncache_mb = 16\nmemory_security = true\n",
+        encoding="utf-8")
     s = load_settings(tmp_path, env={})
     assert (s.extract_timeout, s.extract_memory_mb, s.index_cache_mb) == (2.5, 256, 16)
+    assert s.index_memory_security is True
 
 
 @pytest.mark.parametrize("text, message", [
@@ -180,6 +183,8 @@ def test_extraction_and_index_from_config(tmp_path):
     ("[extraction]\nmemory_mb = 'lots'\n", "extraction.memory_mb: must be a number >= 64"),
     ("[extraction]\nmemory_mb = true\n", "extraction.memory_mb: must be a number >= 64"),
     ("[index]\ncache_mb = 0\n", "index.cache_mb: must be a number >= 1"),
+    ("[index]\nmemory_security = 'yes'\n", "index.memory_security: must be true or false"),
+    ("[index]\nmemory_security = 1\n", "index.memory_security: must be true or false"),
     ("extraction = 3\n", "extraction: must be a table"),
 ])
 def test_bad_extraction_and_index_settings(tmp_path, text, message):

@@ -122,7 +122,7 @@ class ClassIndex:
     ``reindex --if-needed``)."""
 
     def __init__(self, folder: Path, access_class: str, keys: IndexKeys, binding: str,
-                 rng: RandomBytes, cache_bytes: int = 256 << 20) -> None:
+                 rng: RandomBytes, cache_bytes: int = 256 << 20, memory_security: bool = False) -> None:
         self.folder = Path(folder)
         self.path = self.folder.with_name(self.folder.name + ".db")
         self.access_class = access_class
@@ -130,6 +130,7 @@ class ClassIndex:
         self.binding = binding
         self.rng = rng
         self.cache_bytes = cache_bytes
+        self.memory_security = memory_security  # SQLCipher's cipher_memory_security (see database.connect)
         self.what = f"search index of class {access_class!r}"
         self.lock = threading.RLock()  # one connection, used by one thread at a time
         self._con = None
@@ -169,7 +170,7 @@ class ClassIndex:
             except Exception:  # not a generation the caller holds
                 continue
             try:
-                con = db.connect(self.path, key, self.what)
+                con = db.connect(self.path, key, self.what, memory_security=self.memory_security)
             except IntegrityError as exc:
                 failure = failure or exc
                 continue
@@ -259,7 +260,7 @@ class ClassIndex:
         if self.exists():
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        db.create(self.path, self.keys.key(), self.what, self._meta()).close()
+        db.create(self.path, self.keys.key(), self.what, self._meta(), self.memory_security).close()
 
     def index_version(self, doc: IndexDocument | None, doc_id: str, slot_id: str,
                       revision_before: str, revision_after: str) -> None:
@@ -312,7 +313,7 @@ class ClassIndex:
         new.parent.mkdir(parents=True, exist_ok=True)  # index/ itself may be gone (a restore of the vault alone)
         count = 0
         try:
-            con = db.create(new, self.keys.key(), self.what, self._meta())
+            con = db.create(new, self.keys.key(), self.what, self._meta(), self.memory_security)
             try:
                 pending = 0
                 con.execute("BEGIN IMMEDIATE")

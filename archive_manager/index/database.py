@@ -4,8 +4,13 @@ translation of SQLite's errors into the archive's.
 
 SQLCipher encrypts every page (AES-256, HMAC-SHA512 over the page and its
 number), the write-ahead log included; ``temp_store = MEMORY`` keeps sorts
-and temporary tables in memory, never in a plaintext temp file, and
-``cipher_memory_security`` wipes freed memory. The raw key is derived from
+and temporary tables in memory, never in a plaintext temp file.
+``cipher_memory_security`` (locking and wiping every block SQLite allocates)
+is off unless ``[index] memory_security`` asks for it, as in SQLCipher's own
+default: it doubles a search's time and serialises the classes searched in
+parallel, while the process that holds the keys is kept out of core dumps
+and other processes' reach (:mod:`archive_manager.process`); see
+docs/search.md. The raw key is derived from
 the class key and bound to vault, class and generation, so a database moved
 to another class or archive does not open (it fails authentication).
 """
@@ -62,10 +67,14 @@ INSERT INTO fts (fts, rank) VALUES ('pgsz', {FTS_PAGE});
 Error = sqlcipher3.Error
 
 
-def connect(path: Path, key: bytes, what: str, create: bool = False) -> "sqlcipher3.Connection":
+def connect(path: Path, key: bytes, what: str, create: bool = False,
+            memory_security: bool = False) -> "sqlcipher3.Connection":
     """An open, keyed connection. Raises :class:`IntegrityError` naming
     ``what`` if the file does not open with this key (tampered, moved from
-    another class, or another archive's)."""
+    another class, or another archive's). ``memory_security``: SQLCipher's
+    ``cipher_memory_security`` (``[index] memory_security``), which locks and
+    wipes every block SQLite allocates; it is process-wide in SQLCipher and
+    stays on once a connection turns it on."""
     if not create and not path.is_file():
         raise IntegrityError(f"{what} is missing", hint=REINDEX_HINT)
     con = sqlcipher3.connect(str(path), timeout=BUSY_MS / 1000, isolation_level=None,
@@ -73,7 +82,8 @@ def connect(path: Path, key: bytes, what: str, create: bool = False) -> "sqlciph
     try:
         con.execute("PRAGMA cipher_log_level = NONE")  # failures come back as errors, not lines on stderr
         con.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
-        con.execute("PRAGMA cipher_memory_security = ON")
+        if memory_security:
+            con.execute("PRAGMA cipher_memory_security = ON")
         con.execute("PRAGMA temp_store = MEMORY")
         con.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
         con.execute("SELECT count(*) FROM sqlite_master").fetchone()  # authenticates page 1
@@ -128,9 +138,10 @@ def sound(con, what: str) -> None:
         con.execute("SELECT count(*) FROM meta").fetchone()
 
 
-def create(path: Path, key: bytes, what: str, meta: dict[str, str]) -> "sqlcipher3.Connection":
+def create(path: Path, key: bytes, what: str, meta: dict[str, str],
+           memory_security: bool = False) -> "sqlcipher3.Connection":
     """A new, empty database at ``path`` (which must not exist)."""
-    con = connect(path, key, what, create=True)
+    con = connect(path, key, what, create=True, memory_security=memory_security)
     with immediate(con, what):
         for statement in SCHEMA.split(";"):
             if statement.strip():
