@@ -160,7 +160,7 @@ class Ingestor:
         swept = self.session.vault.sweep_staged()
         if swept:
             notes.append(f"removed {swept} temporary file(s) left by commands that were killed")
-        for r in reindexing.reindex(self.session, if_needed=True, check_pages=False):
+        for r in reindexing.reindex(self.session, if_needed=True, check_pages=False, keep_slots=True):
             if r.action != "current":
                 notes.append(f"search index of class {r.access_class}: {r.action} ({r.reason})")
         return notes

@@ -46,13 +46,18 @@ class _Counter:
         self.without_text = 0
 
 
-def _slots(session: Session, cls: str) -> dict[str, tuple[str, Slot]]:
+def _slots(session: Session, cls: str, keep: bool = False) -> dict[str, tuple[str, Slot]]:
+    """Every slot of ``cls``, loaded (under the vault lock); ``keep``: also
+    kept by the session for its next write of each (the inbox's recovery,
+    whose filings follow)."""
     directory = session.directory()
     out = {}
     for code in sorted(directory.clients):
         slot = session.slot(directory, directory.client(code)["dossier"], cls)
         if slot is not None:
             out[slot.slot_id] = (code, slot)
+            if keep:
+                session.keep_loaded(slot)
     return out
 
 
@@ -101,8 +106,9 @@ class _Plan:
         return sum(len(slot.documents) for _, (_, slot) in slots)
 
 
-def _plan(session: Session, cls: str, if_needed: bool, check_pages: bool) -> _Plan | ClassReport:
-    slots = _slots(session, cls)
+def _plan(session: Session, cls: str, if_needed: bool, check_pages: bool,
+          keep_slots: bool = False) -> _Plan | ClassReport:
+    slots = _slots(session, cls, keep_slots)
     revisions = {sid: slot_digest(latest_versions(slot.documents)) for sid, (_, slot) in slots.items()}
     index: ClassIndex = class_index(session, cls)
     try:
@@ -195,19 +201,20 @@ def _noop(n: int) -> None:
 
 def reindex(session: Session, if_needed: bool = False, classes: list[str] | None = None,
             progress: Callable[[int], None] | None = None, total: Callable[[int], None] | None = None,
-            workers: int = 2, check_pages: bool = True) -> list[ClassReport]:
+            workers: int = 2, check_pages: bool = True, keep_slots: bool = False) -> list[ClassReport]:
     """Rebuild (or, with ``if_needed``, repair) every class index the user can
     read (or those of ``classes`` the user holds). Classes are rebuilt in up
     to ``workers`` processes at once. ``total(n)`` is told how many documents
     will be read from the vault, once it is known; ``progress(n)`` of every
     ``n`` read since. Without ``check_pages`` (the inbox's recovery at every
     start) an index is not authenticated page by page, only its state looked
-    at: what a crash can leave behind."""
+    at: what a crash can leave behind. ``keep_slots``: the session keeps the
+    slots it loaded for its next write of each (filings follow)."""
     progress = progress or _noop
     with session.recorded("reindex") as details:
         classes = _classes(session, classes)
         with session.vault.transaction():  # the vault lock: no filing while we read it
-            plans = [_plan(session, cls, if_needed, check_pages) for cls in classes]
+            plans = [_plan(session, cls, if_needed, check_pages, keep_slots) for cls in classes]
             todo = [p for p in plans if isinstance(p, _Plan)]
             if total is not None:
                 total(sum(p.documents for p in todo))

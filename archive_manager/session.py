@@ -38,6 +38,9 @@ class Recording(dict):
         self.objects = objects
 
 
+KEPT_DOCUMENTS = 200_000  # slots kept for the next write, counted in documents (about 1 KB each)
+
+
 @dataclass
 class _Action:
     name: str
@@ -67,9 +70,12 @@ class Session:
         # class indexes kept open between searches of this session (see
         # searching.session_indexes); closed by close()
         self.indexes: dict[tuple[str, int], object] = {}
-        # slots this session committed, by id, with how their files looked then:
-        # the next write of one applies only what changed since (see slot_to_write)
+        # slots this session committed or loaded under the vault lock, by id, with
+        # how their files looked then: the next write of one applies only what
+        # changed since (see slot_to_write); at most KEPT_DOCUMENTS documents'
+        # worth, the least recently kept let go first
         self._slots: dict[str, tuple[Slot, tuple]] = {}
+        self._kept_documents = 0
 
     def close(self) -> None:
         """Close what the session keeps open (its class indexes)."""
@@ -247,14 +253,34 @@ class Session:
         the commit that writes it (see :meth:`_keep_slot`), not after a
         rollback, which may have left it changed."""
         kept = self._slots.pop(slot_id, None)
-        return refresh_slot(kept[0], self.vault.paths, kept[1]) if kept is not None else None
+        if kept is None:
+            return None
+        self._kept_documents -= len(kept[0].documents)
+        return refresh_slot(kept[0], self.vault.paths, kept[1])
 
     def _keep_slot(self, tx: Transaction, slot: Slot) -> None:
         def keep() -> None:
             seen = slot_files(self.vault.paths, slot.dossier, slot.slot_id)
             slot.stale = [n for n in seen[2] if n <= slot.through]
-            self._slots[slot.slot_id] = (slot, seen)
+            self._keep(slot, seen)
         tx.after_commit(keep)  # after the removal of folded records, registered before it
+
+    def keep_loaded(self, slot: Slot) -> None:
+        """Keep a slot just loaded under the vault lock (the inbox's recovery
+        at start loads every slot to check the indexes) for this session's next
+        write of it, checked against its files then as a committed one is: the
+        filings that follow read only what changed, not each slot again."""
+        self._keep(slot, slot_files(self.vault.paths, slot.dossier, slot.slot_id))
+
+    def _keep(self, slot: Slot, seen: tuple) -> None:
+        old = self._slots.pop(slot.slot_id, None)
+        if old is not None:
+            self._kept_documents -= len(old[0].documents)
+        self._slots[slot.slot_id] = (slot, seen)
+        self._kept_documents += len(slot.documents)
+        while self._kept_documents > KEPT_DOCUMENTS and len(self._slots) > 1:
+            first = next(iter(self._slots))  # dicts keep insertion order: the least recently kept
+            self._kept_documents -= len(self._slots.pop(first)[0].documents)
 
     def stage_slot(self, tx: Transaction, slot: Slot, created: bool) -> None:
         """Stage a slot's change: for a new slot its wrapped content keys and a

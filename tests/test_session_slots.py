@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from archive_manager import filing, reading
+from archive_manager import clients, filing, reading, reindexing
+from archive_manager import session as session_module
 from archive_manager.errors import ArchiveError
 from archive_manager.filing import FilingPipeline, FilingRequest
 from archive_manager.index import slot_digest, slot_digest_step
@@ -132,3 +133,61 @@ def test_slot_digest_steps_equal_the_digest_from_scratch(ops, seed):
         digest = slot_digest_step(digest, doc_id, old, latest[doc_id])
         assert digest == slot_digest(latest)
     assert (digest == slot_digest({})) == (not latest)
+
+
+# --- slots the inbox's recovery loaded ---------------------------------------------
+
+
+def test_slots_the_recovery_loaded_are_not_loaded_again_by_the_filings_after_it(archive, tmp_path, monkeypatch):
+    alice = archive.login("alice")
+    filing.file_document(alice, put(tmp_path, "a.txt", "合同一"), "C001", "contract")
+    fresh = archive.login("alice")  # a new process, say 'archive ingest'
+    reindexing.reindex(fresh, if_needed=True, check_pages=False, keep_slots=True)
+    seen = loads(monkeypatch)
+    filing.file_document(fresh, put(tmp_path, "b.txt", "合同二"), "C001", "contract")
+    assert seen == []
+
+
+def test_without_keep_slots_a_reindex_keeps_nothing(archive, tmp_path, monkeypatch):
+    alice = archive.login("alice")
+    filing.file_document(alice, put(tmp_path, "a.txt", "合同一"), "C001", "contract")
+    fresh = archive.login("alice")
+    reindexing.reindex(fresh, if_needed=True)
+    seen = loads(monkeypatch)
+    filing.file_document(fresh, put(tmp_path, "b.txt", "合同二"), "C001", "contract")
+    assert len(seen) == 1
+
+
+def test_what_another_session_wrote_after_the_recovery_is_seen(archive, tmp_path, monkeypatch):
+    alice, bob = archive.login("alice"), archive.login("bob")
+    filing.file_document(alice, put(tmp_path, "a.txt", "合同 a"), "C001", "contract")
+    fresh = archive.login("alice")
+    reindexing.reindex(fresh, if_needed=True, check_pages=False, keep_slots=True)
+    added = filing.file_document(bob, put(tmp_path, "b.txt", "合同 b"), "C001", "contract")  # a record
+    dup = filing.file_document(fresh, put(tmp_path, "b2.txt", "合同 b"), "C001", "contract")
+    assert dup.duplicate and dup.doc_id == added.doc_id
+    monkeypatch.setattr(slot_module, "COMPACT_MIN_RECORDS", 1)
+    monkeypatch.setattr(slot_module, "COMPACT_RATIO", 10_000)
+    third = archive.login("alice")
+    reindexing.reindex(third, if_needed=True, check_pages=False, keep_slots=True)
+    compacted = filing.file_document(bob, put(tmp_path, "c.txt", "合同 c"), "C001", "contract")  # a new base
+    again = filing.file_document(third, put(tmp_path, "c2.txt", "合同 c"), "C001", "contract")
+    assert again.duplicate and again.doc_id == compacted.doc_id
+
+
+def test_the_session_keeps_a_bounded_number_of_documents(archive, tmp_path, monkeypatch):
+    alice = archive.login("alice")
+    clients.add_client(alice, "C002", "上海明月广告有限公司")
+    for i, client in enumerate(("C001", "C002")):
+        for j in range(3):
+            filing.file_document(alice, put(tmp_path, f"{i}-{j}.txt", f"合同 {i} {j}"), client, "contract")
+    monkeypatch.setattr(session_module, "KEPT_DOCUMENTS", 4)
+    fresh = archive.login("alice")
+    reindexing.reindex(fresh, if_needed=True, check_pages=False, keep_slots=True)
+    assert fresh._kept_documents == 3 and len(fresh._slots) == 1  # the second slot pushed the first out
+    seen = loads(monkeypatch)
+    filing.file_document(fresh, put(tmp_path, "n2.txt", "合同 new 2"), "C002", "contract")
+    assert seen == []  # C002's slot was kept
+    filing.file_document(fresh, put(tmp_path, "n1.txt", "合同 new 1"), "C001", "contract")
+    assert len(seen) == 1  # C001's had been let go: loaded again
+    assert fresh._kept_documents == 4 and len(fresh._slots) == 1  # and kept, pushing C002's out
