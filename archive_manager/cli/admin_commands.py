@@ -6,12 +6,15 @@ from dataclasses import asdict
 
 import click
 
-from archive_manager import accounts, clients
 from archive_manager.cli.context import CliContext, emit, new_passphrase, note, table
 from archive_manager.cli.main import main, pass_cli
 from archive_manager.cli.options import common, json_option
-from archive_manager.policy import load_policy
+from archive_manager.cli.lazy import lazy_module
 from archive_manager.text import printable
+
+accounts = lazy_module("archive_manager.accounts")
+clients = lazy_module("archive_manager.clients")
+policies = lazy_module("archive_manager.policy")
 
 
 @main.group()
@@ -206,7 +209,7 @@ def policy() -> None:
 @pass_cli
 def policy_check(cli: CliContext, as_json) -> None:
     """Validate the policy files (no sign-in needed)."""
-    p = load_policy(cli.settings.policies_dir)
+    p = policies.load_policy(cli.settings.policies_dir)
     r = {"classes": {c.id: list(c.types) for c in p.classes.values()},
          "departments": sorted(p.departments),
          "grants": {g.department: {"classes": sorted(g.classes), "actions": sorted(g.actions)}

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import click
 
-from archive_manager import auditing
 from archive_manager.cli.context import CliContext, emit, table
 from archive_manager.cli.main import main, pass_cli
 from archive_manager.cli.options import common, json_option
 from archive_manager.errors import UsageError
+from archive_manager.cli.lazy import lazy_module
 from archive_manager.text import printable
+
+auditing = lazy_module("archive_manager.auditing")
 
 
 @main.group()

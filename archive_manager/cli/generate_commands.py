@@ -6,13 +6,15 @@ from pathlib import Path
 
 import click
 
-from archive_manager import generating
 from archive_manager.cli.context import CliContext, check_output, emit
 from archive_manager.cli.main import main, pass_cli
 from archive_manager.cli.options import common, force_option, json_option
 from archive_manager.errors import UsageError
-from archive_manager.generation import pdf as pdfs
-from archive_manager.generation.values import check_given
+from archive_manager.cli.lazy import lazy_module
+
+generating = lazy_module("archive_manager.generating")
+pdfs = lazy_module("archive_manager.generation.pdf")
+values = lazy_module("archive_manager.generation.values")
 
 
 @main.command("generate")
@@ -38,7 +40,7 @@ from archive_manager.generation.values import check_given
 def generate_cmd(cli: CliContext, template, client, pairs, data_file, contract, level, overdue, min_days, output,
                  no_file, pdf, force, as_json) -> None:
     """Generate paperwork from TEMPLATE ('archive templates list')."""
-    given = check_given(generating.parse_given(pairs, data_file))
+    given = values.check_given(generating.parse_given(pairs, data_file))
     if overdue == (client is not None):
         raise UsageError("give either --client CODE or --overdue")
     if overdue and force:

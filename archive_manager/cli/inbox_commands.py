@@ -11,12 +11,14 @@ from pathlib import Path
 
 import click
 
-from archive_manager import ingesting
 from archive_manager.cli.context import CliContext, read_passphrase_file
 from archive_manager.cli.main import ProgressBar, main, pass_cli
 from archive_manager.cli.options import common, json_option
 from archive_manager.errors import UsageError
+from archive_manager.cli.lazy import lazy_module
 from archive_manager.text import printable
+
+ingesting = lazy_module("archive_manager.ingesting")
 
 inbox_option = click.option("--inbox", "inbox_dir", type=click.Path(file_okay=False, path_type=Path),
                             help="The inbox (default: [inbox] path in archive.toml, or <home>/inbox).")

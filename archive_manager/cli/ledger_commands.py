@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import click
 
-from archive_manager import receivables
 from archive_manager.cli.context import CliContext, emit, table
 from archive_manager.cli.main import main, pass_cli
+from archive_manager.cli.lazy import lazy_module
 from archive_manager.cli.options import common, json_option
+
+receivables = lazy_module("archive_manager.receivables")
 
 COLUMNS = [("client", "CLIENT"), ("invoice", "INVOICE"), ("amount", "AMOUNT"), ("paid", "PAID"),
            ("outstanding", "OUTSTANDING"), ("due", "DUE"), ("days_overdue", "DAYS OVERDUE"), ("contract", "CONTRACT")]

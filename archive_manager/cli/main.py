@@ -9,13 +9,22 @@ from pathlib import Path
 
 import click
 
-from archive_manager import __version__, documents, filing, reading, reindexing, searching, verify as verifying
+from archive_manager import __version__
 from archive_manager.cli.context import CliContext, check_output, echo_error, emit, fail, new_passphrase, note, table
 from archive_manager.cli.options import common, force_option, json_option
 from archive_manager.errors import ArchiveError, UsageError
-from archive_manager.ingest.inbox import shown
 from archive_manager.process import protect_key_memory
+from archive_manager.cli.lazy import lazy_module
 from archive_manager.text import printable
+
+documents = lazy_module("archive_manager.documents")
+filing = lazy_module("archive_manager.filing")
+reading = lazy_module("archive_manager.reading")
+reindexing = lazy_module("archive_manager.reindexing")
+searching = lazy_module("archive_manager.searching")
+verifying = lazy_module("archive_manager.verify")
+inbox = lazy_module("archive_manager.ingest.inbox")
+DEFAULT_LIMIT = 10  # searching.DEFAULT_LIMIT, without loading the search code for every command's --help
 
 EXIT_CODES_HELP = """Exit codes: 0 ok, 1 failure or problems found by verify, 2 bad input,
 3 authentication or access denied, 4 not found, 5 integrity failure (tampering),
@@ -156,12 +165,12 @@ def file_cmd(cli: CliContext, paths, client, doc_type, title, date, replaces, nu
             filed = filing.file_document(session, path, client, doc_type, title, date, replaces, number)
             results.append(filed.to_dict())
             if filed.text_reason and not filed.duplicate:
-                note("note", f"{shown(str(path))}: filed without searchable text: {filed.text_reason}")
+                note("note", f"{inbox.shown(str(path))}: filed without searchable text: {filed.text_reason}")
             for warning in filed.warnings:
                 note("warning", warning)
         except ArchiveError as exc:
             errors.append(exc)
-            echo_error(exc, shown(str(path)))
+            echo_error(exc, inbox.shown(str(path)))
 
     def text(rows):
         for r in rows:
@@ -193,7 +202,7 @@ def ls_cmd(cli: CliContext, client, doc_type, as_json) -> None:
 @click.option("--client", help="Only this client's documents.")
 @click.option("--type", "doc_type", help="Only this document type.")
 @click.option("--since", help="Only documents dated on or after YYYY-MM-DD.")
-@click.option("--limit", type=click.IntRange(min=1, max=1000), default=searching.DEFAULT_LIMIT, show_default=True,
+@click.option("--limit", type=click.IntRange(min=1, max=1000), default=DEFAULT_LIMIT, show_default=True,
               help="How many hits to show.")
 @json_option
 @common
