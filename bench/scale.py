@@ -221,7 +221,14 @@ def main() -> None:
     inbox = home_dir / "inbox"
     inbox.mkdir(exist_ok=True)
     empty = [run_measured(home_dir, "ingest", "--json")[0] for _ in range(2)]  # start-up alone
-    extra = [maker.document(args.docs + i) for i in range(args.ingest)]
+    # documents no earlier run filed: a run on a kept archive (--keep) would
+    # otherwise generate the same ones again, all duplicates
+    kept = bool(info and info["docs"] == args.docs)  # then an earlier run probably filed the first extra ones
+    runs = json.loads(saved.read_text()).get("ingest_runs", 1 if kept else 0) if saved.exists() else 0
+    extra_maker = maker if runs == 0 else CorpusMaker(args.seed * 1_000_003 + runs)
+    extra = [extra_maker.document(args.docs + i) for i in range(args.ingest)]
+    if saved.exists():
+        saved.write_text(json.dumps({**json.loads(saved.read_text()), "ingest_runs": runs + 1}), encoding="utf-8")
     settled = time.time() - 60  # written a minute ago: no file waits for its quiet period
     for i, d in enumerate(extra):
         p = inbox / d.client / d.type / f"extra-{i:05d}.txt"
