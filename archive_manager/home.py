@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import stat
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from archive_manager.crypto.keyring import UnlockedKeyring, new_keys, rekey_keyr
 from archive_manager.errors import ArchiveError, ConflictError, IntegrityError, UpgradeNeeded, UsageError
 from archive_manager.generation.catalog import read_catalog
 from archive_manager.policy import ADMIN_DEPARTMENT, POLICY_FILES, parse_policy, read_policy_files
-from archive_manager.reporting import ActionEvent, Reporter
+from archive_manager.reporting import ActionEvent, Origin, Reporter
 from archive_manager.runtime import Runtime
 from archive_manager.settings import CONFIG_NAME, Settings
 from archive_manager.vault import Vault
@@ -58,6 +59,14 @@ cache_mb = 256
 # is not encrypted (docs/security.md).
 memory_security = false
 
+[server]
+# 'archive serve': a sign-in ends after this many idle minutes, and this many
+# hours after it began. Behind a reverse proxy, list the proxy's address so
+# its X-Forwarded-For is believed (docs/deploy.md).
+idle_minutes = 15
+absolute_hours = 8
+trusted_proxies = []
+
 [inbox]
 # 'archive ingest' and 'archive watch' file what is dropped into
 # <inbox>/<CLIENT>/<type>/ (default <home>/inbox).
@@ -95,6 +104,7 @@ class ArchiveHome:
     _audit_key_cache: tuple | None = field(default=None, init=False, repr=False)
     _sessions: list = field(default_factory=list, init=False, repr=False)
     _trust: Trust | None = field(default=None, init=False, repr=False)  # confirmed by a keyring here
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)  # _sessions
 
     def __post_init__(self) -> None:
         if self.reporter is None:
@@ -196,27 +206,62 @@ class ArchiveHome:
             return None
         return vault.vault_id, gen, public
 
-    def login(self, user: str | None, passphrase: str | None, *, check_policy_files: bool = True):
+    def login(self, user: str | None, passphrase: str | None, *, check_policy_files: bool = True,
+              origin: Origin | None = None):
         """Unlock ``user``'s keyring and check the archive's control records
         against the trust root it vouches for. A failure to unlock is recorded
         as a denial (unsigned: no key of the user was unlocked), a record that
         fails its check as an error signed by the user; then raised. Without
         ``check_policy_files`` the session opens although the editable policy
-        differs from the signed one (``policy diff`` and ``policy sync``)."""
+        differs from the signed one (``policy diff`` and ``policy sync``).
+        ``origin``: where a server's request came from, on the events."""
         from archive_manager.session import Session
 
-        vault, keyring, departments = self.unlock(user, passphrase)
+        vault, keyring, departments = self.unlock(user, passphrase, origin)
         try:
             trust, record, signed = self._checked_state(vault, keyring, check_policy_files)
         except ArchiveError as exc:  # the user is who they say: the failure is signed by them
-            self.record_failure(keyring, departments, exc)
+            self.record_failure(keyring, departments, exc, origin)
             raise
-        self._trust = trust
         session = Session(self, vault, trust, signed, record, keyring)
-        self._sessions.append(session)
+        session.origin = origin
+        with self._lock:
+            self._trust = trust
+            self._sessions.append(session)
         return session
 
-    def unlock(self, user: str | None, passphrase: str | None) -> tuple[Vault, UnlockedKeyring, tuple[str, ...]]:
+    def sign_in(self, user: str | None, passphrase: str | None, origin: Origin | None = None):
+        """A session that lasts (the server's): :meth:`login`, recorded as a
+        ``login`` event of its own, since no command's event follows it."""
+        session = self.login(user, passphrase, origin=origin)
+        try:
+            with session.recorded("login"):
+                pass
+        except ArchiveError:
+            self.sign_out(session, None)
+            raise
+        return session
+
+    def sign_out(self, session, why: str | None = "signed out") -> None:
+        """End ``session``: recorded as ``logout`` with ``why`` (signed out,
+        idle, expired, server stopped; None: not recorded), then its keys and
+        open indexes dropped and the home forgets it."""
+        try:
+            if why is not None:
+                with session.recorded("logout") as rec:
+                    rec["why"] = why
+        finally:
+            with self._lock:
+                self._sessions = [s for s in self._sessions if s is not session]
+            session.end()
+
+    def open_sessions(self) -> int:
+        """How many sessions this home holds (signed in, not yet ended)."""
+        with self._lock:
+            return len(self._sessions)
+
+    def unlock(self, user: str | None, passphrase: str | None,
+               origin: Origin | None = None) -> tuple[Vault, UnlockedKeyring, tuple[str, ...]]:
         """The vault, ``user``'s unlocked keyring and the departments their
         record claims; a failure is recorded as a denial, then raised."""
         vault = self.vault()
@@ -233,13 +278,14 @@ class ArchiveHome:
             record = users.login_record(user)
             keyring = unlock_keyring(user, record.keyring, passphrase)
         except ArchiveError as exc:
-            self._record_refusal(user, departments, exc)
+            self._record_refusal(user, departments, exc, origin)
             raise
         return vault, keyring, departments
 
-    def record_failure(self, keyring: UnlockedKeyring, departments: tuple[str, ...], exc: ArchiveError) -> None:
+    def record_failure(self, keyring: UnlockedKeyring, departments: tuple[str, ...], exc: ArchiveError,
+                       origin: Origin | None = None) -> None:
         """A failure after the keyring was unlocked: signed by its owner."""
-        self._record_failure(keyring.user, departments, exc, Signer(keyring.user, keyring.sign))
+        self._record_failure(keyring.user, departments, exc, Signer(keyring.user, keyring.sign), origin)
 
     def _checked_state(self, vault: Vault, keyring: UnlockedKeyring,
                        check_policy_files: bool) -> tuple[Trust, UserRecord, SignedPolicy]:
@@ -261,7 +307,7 @@ class ArchiveHome:
             signed.check_files(*self.editable_policy())
         return trust, record, signed
 
-    def refuse_login(self, user: str | None, exc: ArchiveError) -> None:
+    def refuse_login(self, user: str | None, exc: ArchiveError, origin: Origin | None = None) -> None:
         """A sign-in that failed before :meth:`login` could run (no passphrase
         given, an empty passphrase file): recorded as a denial too, then raised."""
         vault = self.vault()  # NotFound where there is no archive: nothing to record there
@@ -269,18 +315,23 @@ class ArchiveHome:
             known = vault.users().users.get(user) if user else None
         except ArchiveError:
             known = None
-        self._record_refusal(user, known.departments if known is not None else (), exc)
+        self._record_refusal(user, known.departments if known is not None else (), exc, origin)
         raise exc
 
-    def _record_refusal(self, user: str | None, departments: tuple[str, ...], exc: ArchiveError) -> None:
-        self._record_failure(user, departments, exc, None)
+    def _record_refusal(self, user: str | None, departments: tuple[str, ...], exc: ArchiveError,
+                        origin: Origin | None = None) -> None:
+        self._record_failure(user, departments, exc, None, origin)
 
     def _record_failure(self, user: str | None, departments: tuple[str, ...], exc: ArchiveError,
-                        signer: Signer | None) -> None:
+                        signer: Signer | None, origin: Origin | None = None) -> None:
         outcome = "denied" if signer is None else "error"
+        objects: dict = {}
+        details = {"reason": exc.message}
+        if origin is not None:
+            origin.add_to(objects, details)
         try:  # the kind in clear, the message sealed (like every failure)
-            self.reporter.report(ActionEvent("login", user or None, departments, outcome,
-                                             details={"reason": exc.message}, reason=exc.kind), signer)
+            self.reporter.report(ActionEvent("login", user or None, departments, outcome, objects,
+                                             details=details, reason=exc.kind), signer)
         except ArchiveError as audit:
             raise ArchiveError(f"{exc.message}; and the audit event could not be written: "
                                f"{audit.message}", hint=audit.hint) from None
@@ -296,7 +347,8 @@ class ArchiveHome:
         return self._extractor
 
     def close(self) -> None:
-        sessions, self._sessions = self._sessions, []
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
         for session in sessions:
             session.close()
         if self._extractor is not None:

@@ -16,6 +16,24 @@ from typing import Protocol
 from archive_manager.audit.chain import Signer
 
 
+MAX_AGENT = 300  # a client's user agent is recorded cut to this length
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a request came from, for the events it causes (the server's
+    requests; the CLI has none): the client's address in clear with the
+    event's objects, its user agent sealed with the details."""
+
+    address: str
+    user_agent: str = ""
+
+    def add_to(self, objects: dict, details: dict) -> None:
+        objects["address"] = self.address
+        if self.user_agent:
+            details["user_agent"] = self.user_agent[:MAX_AGENT]
+
+
 @dataclass(frozen=True)
 class ActionEvent:
     action: str

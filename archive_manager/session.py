@@ -14,7 +14,7 @@ from archive_manager.crypto import UnlockedKeyring
 from archive_manager.errors import AccessDenied, ArchiveError
 from archive_manager.generation.catalog import parse_catalog
 from archive_manager.policy import Policy
-from archive_manager.reporting import ActionEvent
+from archive_manager.reporting import ActionEvent, Origin
 from archive_manager.vault import Vault
 from archive_manager.vault.classkeys import DIRECTORY, ClassKeyStore
 from archive_manager.vault.directory import Directory
@@ -76,12 +76,30 @@ class Session:
         # worth, the least recently kept let go first
         self._slots: dict[str, tuple[Slot, tuple]] = {}
         self._kept_documents = 0
+        # where the current request came from (the server sets it while it
+        # serves one request of this session at a time); None for the CLI
+        self.origin: Origin | None = None
+        self.ended = False
 
     def close(self) -> None:
         """Close what the session keeps open (its class indexes)."""
         indexes, self.indexes = self.indexes, {}
         for index in indexes.values():
             index.close()
+
+    def end(self) -> None:
+        """Close the session for good (a server's sign-out): its indexes
+        closed, the class keys and kept slots (which hold content keys)
+        dropped, and the keyring let go, so nothing of this session can be
+        used again. Python cannot overwrite ``bytes`` in place; what is
+        dropped is freed once nothing else refers to it."""
+        self.close()
+        self._keys.clear()
+        self._slots.clear()
+        self._kept_documents = 0
+        self._store = None
+        self.keyring = None
+        self.ended = True
 
     @property
     def user(self) -> str:
@@ -150,6 +168,8 @@ class Session:
         rec = frame.recording
         objects = {k: v for k, v in rec.objects.items() if v is not None}
         details = {k: v for k, v in rec.items() if v is not None}
+        if self.origin is not None:
+            self.origin.add_to(objects, details)
         self.home.reporter.report(
             ActionEvent(frame.name, self.user, self.departments, outcome, objects, details, reason, state),
             self.signer)

@@ -65,6 +65,9 @@ class Settings:
     company: Mapping[str, str] = field(default_factory=dict)  # [company]: letterhead of generated paperwork
     dunning_thresholds: tuple[int, int, int] = (1, 30, 60)  # days overdue that reach dunning levels 1, 2, 3
     dunning_gap_days: int = 14  # after a letter, days before the next one goes up a level
+    server_idle_minutes: float = 15.0  # a sign-in without a request this long ends
+    server_absolute_hours: float = 8.0  # a sign-in ends this long after it began, whatever happens
+    server_trusted_proxies: tuple[str, ...] = ()  # addresses whose X-Forwarded-For is believed
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
@@ -154,6 +157,10 @@ def load_settings(
     inbox = _table(config, "inbox")
     company = _table(config, "company")
     dunning = _table(config, "dunning")
+    server = _table(config, "server")
+    proxies = server.get("trusted_proxies", [])
+    if not (isinstance(proxies, list) and all(isinstance(a, str) and a for a in proxies)):
+        raise UsageError("archive.toml: server.trusted_proxies: must be a list of addresses, e.g. [\"127.0.0.1\"]")
     thresholds = dunning.get("thresholds", [1, 30, 60])
     if not (isinstance(thresholds, list) and len(thresholds) == 3
             and all(type(t) is int for t in thresholds) and 0 < thresholds[0] < thresholds[1] < thresholds[2]):
@@ -186,6 +193,9 @@ def load_settings(
         company=dict(company),
         dunning_thresholds=tuple(thresholds),
         dunning_gap_days=int(_number(dunning, "min_gap_days", 14, "dunning", 0)),
+        server_idle_minutes=_number(server, "idle_minutes", 15.0, "server", 1),
+        server_absolute_hours=_number(server, "absolute_hours", 8.0, "server", 0.1),
+        server_trusted_proxies=tuple(proxies),
         service_passphrase_file=_path(home_path, inbox["passphrase_file"], "inbox.passphrase_file")
         if "passphrase_file" in inbox else None,
         user=user or env.get("ARCHIVE_USER") or None,

@@ -9,7 +9,7 @@ ADMIN_ACTIONS = frozenset({"init", "user-add", "user-remove", "user-passwd", "us
                            "policy-diff", "rotate", "client-add", "reindex", "user-edit", "client-edit"})
 ACTIONS = frozenset({
     *ADMIN_ACTIONS,
-    "login", "upgrade", "whoami", "client-list", "client-show", "user-show",   # sign-in, users and clients
+    "login", "logout", "upgrade", "whoami", "client-list", "client-show", "user-show",   # sign-in, users and clients
     "file", "inbox-keep", "compact", "ls", "get", "export", "search", "verify",   # documents
     "doc-show", "doc-edit",
     "generate", "ledger-add", "ledger-paid", "ledger-list",       # paperwork and receivables

@@ -1,0 +1,184 @@
+"""The JSON API under ``/api/v1/``: the same operations and access rules as
+the pages, the CLI's ``--json`` shapes. API clients sign in with
+``POST /api/v1/session`` and send ``Authorization: Bearer <token>``."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from archive_manager import clients, documents, searching
+from archive_manager.errors import AccessDenied, ArchiveError, AuthenticationError, UsageError
+from archive_manager.server.web import CSRF_HEADER, as_session, csrf_ok, error_body, origin_of, status_of, token_of
+
+FAILED_SIGNIN_DELAY = 1.0  # seconds a failed sign-in waits before its answer (not holding a worker thread)
+
+
+def _error(exc: ArchiveError) -> JSONResponse:
+    return JSONResponse(error_body(exc), status_of(exc))
+
+
+async def sign_in(request: Request, user: str, passphrase: str):
+    """The sign-in shared by the API and the sign-in page: the throttle, the
+    key derivation in a worker thread, a delayed answer on failure. Returns
+    the SignIn, or raises ArchiveError (AuthenticationError with a
+    ``retry_after`` attribute when throttled)."""
+    state = request.app.state
+    origin = origin_of(request, state.settings)
+    wait = state.throttle.wait(user, origin.address)
+    if wait > 0:
+        exc = AuthenticationError("too many failed sign-ins", hint=f"try again in {int(wait) + 1} seconds")
+        exc.retry_after = int(wait) + 1
+        await run_in_threadpool(_record_throttled, state.home, user, origin, exc)
+        raise exc
+    try:
+        signin = await run_in_threadpool(state.signins.sign_in, user, passphrase, origin)
+    except ArchiveError:
+        state.throttle.failed(user, origin.address)
+        await anyio.sleep(state.failed_delay)
+        raise
+    state.throttle.succeeded(user, origin.address)
+    return signin
+
+
+def _record_throttled(home, user: str, origin, exc: ArchiveError) -> None:
+    try:  # a denial with the address, like any failed sign-in
+        home.refuse_login(user, exc, origin)
+    except ArchiveError:
+        pass
+
+
+async def post_session(request: Request) -> Response:
+    try:
+        body = await request.json()
+    except ValueError:
+        return _error(UsageError("the body must be JSON: {\"user\": ..., \"passphrase\": ...}"))
+    user, passphrase = (body.get("user"), body.get("passphrase")) if isinstance(body, dict) else (None, None)
+    if not isinstance(user, str) or not isinstance(passphrase, str) or not user:
+        return _error(UsageError("give \"user\" and \"passphrase\" as strings"))
+    try:
+        signin = await sign_in(request, user, passphrase)
+    except ArchiveError as exc:
+        status = 429 if hasattr(exc, "retry_after") else 401 if isinstance(exc, AuthenticationError) \
+            else status_of(exc)
+        headers = {"retry-after": str(exc.retry_after)} if hasattr(exc, "retry_after") else None
+        return JSONResponse(error_body(exc), status, headers=headers)
+    state = request.app.state
+    left = signin.expires(state.signins.idle, state.signins.absolute) - state.signins.clock()
+    expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + left))
+    return JSONResponse({"token": signin.token, "expires": expires, "user": signin.user,
+                         "idle_seconds": int(state.signins.idle)}, 201)
+
+
+def delete_session(request: Request) -> Response:
+    token, from_cookie = token_of(request)
+    signin = request.app.state.signins.get(token)
+    if signin is None:
+        return _error(AuthenticationError("not signed in", hint="POST /api/v1/session first"))
+    if from_cookie and not csrf_ok(request, signin):
+        return _error(AccessDenied("the request's CSRF token is missing or wrong",
+                                   hint=f"send the page's token in the {CSRF_HEADER} header"))
+    request.app.state.signins.sign_out(token, origin=origin_of(request, request.app.state.settings))
+    return Response(status_code=204)
+
+
+def _signed_in(request: Request):
+    token, from_cookie = token_of(request)
+    signin = request.app.state.signins.get(token)
+    if signin is None:
+        raise AuthenticationError("not signed in, or the sign-in has ended", hint="POST /api/v1/session")
+    return signin
+
+
+def _run(request: Request, call) -> Response:
+    try:
+        signin = _signed_in(request)
+        return JSONResponse(as_session(signin, origin_of(request, request.app.state.settings), call))
+    except ArchiveError as exc:
+        return _error(exc)
+
+
+def _limit(value: str | None) -> int:
+    if value is None or value == "":
+        return searching.DEFAULT_LIMIT
+    try:
+        n = int(value)
+    except ValueError:
+        raise UsageError(f"limit must be a whole number, not {value!r}") from None
+    if not 1 <= n <= 1000:
+        raise UsageError("limit must be between 1 and 1000")
+    return n
+
+
+def get_search(request: Request) -> Response:
+    q = request.query_params
+
+    def call(session):
+        return searching.search(session, q.get("q", ""), client=q.get("client") or None,
+                                doc_type=q.get("type") or None, since=q.get("since") or None,
+                                limit=_limit(q.get("limit"))).to_dict()
+    return _run(request, call)
+
+
+def get_clients(request: Request) -> Response:
+    return _run(request, lambda session: clients.list_clients(session))
+
+
+def get_client(request: Request) -> Response:
+    code = request.path_params["code"]
+    return _run(request, lambda session: clients.show_client(session, code))
+
+
+def get_document(request: Request) -> Response:
+    doc_id = request.path_params["doc_id"]
+    return _run(request, lambda session: documents.show_document(session, doc_id))
+
+
+def get_openapi(request: Request) -> Response:
+    return JSONResponse(OPENAPI)
+
+
+def _op(summary: str, params: tuple[str, ...] = (), auth: bool = True) -> dict:
+    op = {"summary": summary, "responses": {"200": {"description": "ok"}, "401": {"description": "not signed in"},
+                                            "403": {"description": "access denied"}}}
+    if params:
+        op["parameters"] = [{"name": p, "in": "path" if p in ("code", "doc_id") else "query",
+                             "required": p in ("code", "doc_id"), "schema": {"type": "string"}} for p in params]
+    if auth:
+        op["security"] = [{"bearer": []}]
+    return op
+
+
+OPENAPI = {
+    "openapi": "3.1.0",
+    "info": {"title": "archive-manager", "version": "1"},
+    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    "paths": {
+        "/api/v1/session": {
+            "post": {**_op("Sign in: {user, passphrase} -> {token, expires}", auth=False),
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                         "type": "object", "required": ["user", "passphrase"],
+                         "properties": {"user": {"type": "string"}, "passphrase": {"type": "string"}}}}}}},
+            "delete": _op("Sign out: the server drops this sign-in's keys"),
+        },
+        "/api/v1/search": {"get": _op("Search (the CLI's query language)", ("q", "client", "type", "since", "limit"))},
+        "/api/v1/clients": {"get": _op("The clients")},
+        "/api/v1/clients/{code}": {"get": _op("A client's profile and document counts per class", ("code",))},
+        "/api/v1/documents/{doc_id}": {"get": _op("A document's metadata and versions", ("doc_id",))},
+    },
+}
+
+ROUTES = [
+    Route("/api/v1/session", post_session, methods=["POST"]),
+    Route("/api/v1/session", delete_session, methods=["DELETE"]),
+    Route("/api/v1/search", get_search),
+    Route("/api/v1/clients", get_clients),
+    Route("/api/v1/clients/{code}", get_client),
+    Route("/api/v1/documents/{doc_id}", get_document),
+    Route("/openapi.json", get_openapi),
+]

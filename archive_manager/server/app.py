@@ -1,0 +1,74 @@
+"""The server's application: the pages, the JSON API and the static files
+over one :class:`ArchiveHome`, which holds the signed-in users' sessions.
+Every response carries the security headers; every dynamic one is
+``no-store``."""
+
+from __future__ import annotations
+
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Callable
+
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from archive_manager.home import ArchiveHome
+from archive_manager.server import api, pages
+from archive_manager.server.signins import SignIns
+from archive_manager.server.throttle import Throttle
+from archive_manager.server.web import HEADERS, ServerSettings
+
+HERE = Path(__file__).resolve().parent
+
+
+class SecurityHeaders:
+    """Adds :data:`HEADERS` to every response, and ``Cache-Control:
+    no-store`` to all but the static files."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope["path"].startswith("/static/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.decode("latin-1").lower() not in HEADERS]
+                headers += [(k.encode(), v.encode()) for k, v in HEADERS.items()]
+                if not static:
+                    headers = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+@asynccontextmanager
+async def _lifespan(app: Starlette):
+    yield
+    app.state.signins.close_all("server stopped")  # every signed-in user's keys go with the server
+
+
+def create_app(home: ArchiveHome, settings: ServerSettings | None = None,
+               clock: Callable[[], float] = time.monotonic, failed_delay: float = api.FAILED_SIGNIN_DELAY) -> Starlette:
+    settings = settings or ServerSettings()
+    app = Starlette(routes=[*api.ROUTES, *pages.ROUTES,
+                            Mount("/static", StaticFiles(directory=HERE / "static"), name="static")],
+                    exception_handlers={404: pages.not_found}, lifespan=_lifespan)
+    app.state.home = home
+    app.state.settings = settings
+    app.state.signins = SignIns(home, settings.idle_seconds, settings.absolute_seconds, clock)
+    app.state.throttle = Throttle(clock=clock)
+    app.state.failed_delay = failed_delay
+    app.state.templates = Jinja2Templates(directory=HERE / "templates")
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -1,0 +1,245 @@
+"""The web pages: sign-in, search, clients and dossiers, documents, account.
+Each route is a few lines: who asks, one library call as their session, a
+template. Errors are shown on the page with the matching HTTP status."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from archive_manager import clients, documents, reading, searching
+from archive_manager.errors import AccessDenied, ArchiveError, AuthenticationError
+from archive_manager.index.snippets import MARK_CLOSE, MARK_OPEN
+from archive_manager.server.api import sign_in
+from archive_manager.server.texts import TEXTS, language_of
+from archive_manager.server.web import FORM_CSRF_COOKIE, SESSION_COOKIE, as_session, csrf_ok, origin_of, status_of, \
+    token_of
+
+PAGE_SIZE = 10
+
+
+def _lang(request: Request) -> str:
+    return language_of(request.query_params.get("lang"), request.cookies.get("lang"))
+
+
+def render(request: Request, template: str, status: int = 200, signin=None, **context) -> Response:
+    lang = _lang(request)
+    response = request.app.state.templates.TemplateResponse(
+        request, template, {"t": TEXTS[lang], "lang": lang, "signin": signin, **context}, status_code=status)
+    if request.query_params.get("lang") == lang:
+        response.set_cookie("lang", lang, max_age=365 * 86400, samesite="strict", httponly=True,
+                            secure=request.app.state.settings.secure_cookies)
+    return response
+
+
+def error_page(request: Request, exc: ArchiveError, signin=None) -> Response:
+    return render(request, "error.html", status_of(exc), signin=signin, message=exc.message, hint=exc.hint)
+
+
+def _signin_of(request: Request):
+    token, _ = token_of(request)
+    return request.app.state.signins.get(token)
+
+
+def _page(request: Request, build) -> Response:
+    """A page for a signed-in user: ``build(signin, session) -> Response``."""
+    signin = _signin_of(request)
+    if signin is None:
+        return RedirectResponse("/signin", 303)
+    try:
+        return as_session(signin, origin_of(request, request.app.state.settings),
+                          lambda session: build(signin, session))
+    except ArchiveError as exc:
+        return error_page(request, exc, signin)
+
+
+# --- sign-in ----------------------------------------------------------------------
+
+
+def signin_form(request: Request, message: str | None = None, status: int = 200, user: str | None = None) -> Response:
+    if _signin_of(request) is not None and message is None:
+        return RedirectResponse("/search", 303)
+    token = secrets.token_urlsafe(32)
+    response = render(request, "signin.html", status, form_csrf=token, message=message, user=user)
+    response.set_cookie(FORM_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/signin",
+                        secure=request.app.state.settings.secure_cookies)
+    return response
+
+
+async def signin_submit(request: Request) -> Response:
+    async with request.form(max_files=0, max_fields=10, max_part_size=4096) as form:
+        user, passphrase, csrf = (str(form.get(k) or "") for k in ("user", "passphrase", "csrf"))
+    expected = request.cookies.get(FORM_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
+        return signin_form(request, _t(request, "表单已过期，请重新登录。", "The form expired; please sign in again."),
+                           403, user)
+    if not user or not passphrase:
+        return signin_form(request, _t(request, "请输入用户名和口令。", "Give your user name and passphrase."), 400, user)
+    try:
+        signin = await sign_in(request, user, passphrase)
+    except ArchiveError as exc:
+        if hasattr(exc, "retry_after"):
+            msg = _t(request, f"登录失败次数过多，请 {exc.retry_after} 秒后再试。",
+                     f"Too many failed sign-ins; try again in {exc.retry_after} seconds.")
+            response = signin_form(request, msg, 429, user)
+            response.headers["retry-after"] = str(exc.retry_after)
+            return response
+        if isinstance(exc, AuthenticationError):
+            return signin_form(request, _t(request, "用户名或口令不正确。", "Wrong user name or passphrase."), 401, user)
+        return signin_form(request, exc.message, status_of(exc), user)
+    response = RedirectResponse("/search", 303)
+    settings = request.app.state.settings
+    response.set_cookie(SESSION_COOKIE, signin.token, httponly=True, samesite="strict", path="/",
+                        secure=settings.secure_cookies, max_age=int(settings.absolute_seconds))
+    response.delete_cookie(FORM_CSRF_COOKIE, path="/signin")
+    return response
+
+
+async def signout(request: Request) -> Response:
+    async with request.form(max_files=0, max_fields=10, max_part_size=4096) as form:
+        csrf = str(form.get("csrf") or "")
+    token, _ = token_of(request)
+    signin = request.app.state.signins.get(token)
+    if signin is not None:
+        if not csrf_ok(request, signin, csrf):
+            return error_page(request, AccessDenied("the form's CSRF token is missing or wrong",
+                                                    hint="reload the page and try again"), signin)
+        request.app.state.signins.sign_out(token, origin=origin_of(request, request.app.state.settings))
+    response = RedirectResponse("/signin", 303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _t(request: Request, zh: str, en: str) -> str:
+    return zh if _lang(request) == "zh" else en
+
+
+# --- search -----------------------------------------------------------------------
+
+
+def snippet_parts(snippet: str) -> list[tuple[str, bool]]:
+    """The snippet's text as (part, marked) pairs: the template escapes each
+    part and wraps the marked ones in <mark>."""
+    parts, marked, rest = [], False, snippet
+    while rest:
+        head, sep, rest = rest.partition(MARK_CLOSE if marked else MARK_OPEN)
+        if head:
+            parts.append((head, marked))
+        if not sep:
+            break
+        marked = not marked
+    return parts
+
+
+def _type_names(session) -> dict[str, str]:
+    return {code: t.name for code, t in session.policy.types.items()}
+
+
+def search_page(request: Request) -> Response:
+    q = request.query_params
+    text, client, doc_type, since = (q.get(k, "").strip() for k in ("q", "client", "type", "since"))
+    try:
+        page = max(1, int(q.get("page", "1")))
+    except ValueError:
+        page = 1
+
+    def build(signin, session) -> Response:
+        names = _type_names(session)
+        readable = session.classes_for("search")
+        choices = sorted((code, names[code]) for code, t in session.policy.types.items()
+                         if t.access_class in readable)
+        context = dict(q=text, client=client, doc_type=doc_type, since=since, page=page, type_names=names,
+                       type_choices=choices, client_choices=_client_choices(session), result=None, has_next=False,
+                       page_url=lambda n: "/search?" + urlencode({"q": text, "client": client, "type": doc_type,
+                                                                  "since": since, "page": n}))
+        if not (text or client or doc_type or since):
+            return render(request, "search.html", signin=signin, **context)
+        try:
+            result = searching.search(session, text, client=client or None, doc_type=doc_type or None,
+                                      since=since or None, limit=page * PAGE_SIZE + 1)
+        except ArchiveError as exc:
+            return render(request, "search.html", status_of(exc), signin=signin, message=exc.message, **context)
+        hits = result.hits[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
+        context.update(result={"total": int(result.total), "exact": getattr(result.total, "exact", True),
+                               "hits": [{**h.__dict__, "parts": snippet_parts(h.snippet)} for h in hits]},
+                       has_next=len(result.hits) > page * PAGE_SIZE)
+        return render(request, "search.html", signin=signin, **context)
+
+    return _page(request, build)
+
+
+def _client_choices(session) -> list[dict]:
+    try:
+        return clients.list_clients(session)
+    except AccessDenied:
+        return []
+
+
+# --- clients and documents ---------------------------------------------------------------
+
+
+def clients_page(request: Request) -> Response:
+    return _page(request, lambda signin, session: render(request, "clients.html", signin=signin,
+                                                         clients=clients.list_clients(session)))
+
+
+def client_page(request: Request) -> Response:
+    code = request.path_params["code"]
+
+    def build(signin, session) -> Response:
+        shown = clients.show_client(session, code)
+        docs = reading.list_documents(session, code)
+        classes = session.policy.classes
+        kinds = [(cls, classes[cls].name if cls in classes else cls, [d for d in docs if d["class"] == cls])
+                 for cls in session.classes_for("read")]
+        kinds.sort(key=lambda k: list(classes).index(k[0]) if k[0] in classes else len(classes))
+        fields = {name: f.name for name, f in session.policy.profile.items()}
+        return render(request, "client.html", signin=signin, client=shown, kinds=kinds,
+                      type_names=_type_names(session), field_names=fields)
+
+    return _page(request, build)
+
+
+def document_page(request: Request) -> Response:
+    doc_id = request.path_params["doc_id"]
+    return _page(request, lambda signin, session: render(
+        request, "document.html", signin=signin, doc=documents.show_document(session, doc_id),
+        type_names=_type_names(session)))
+
+
+def account_page(request: Request) -> Response:
+    def build(signin, session) -> Response:
+        me = clients.whoami(session)
+        classes = session.policy.classes
+        me["class_names"] = [classes[c].name if c in classes else c for c in me["classes"]]
+        return render(request, "account.html", signin=signin, me=me)
+
+    return _page(request, build)
+
+
+def home_page(request: Request) -> Response:
+    return RedirectResponse("/search" if _signin_of(request) is not None else "/signin", 303)
+
+
+def not_found(request: Request, exc) -> Response:
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": {"kind": "not found", "message": "no such API route", "hint": None}}, 404)
+    return render(request, "error.html", 404, message=_t(request, "没有这个页面。", "No such page."), hint=None)
+
+
+ROUTES = [
+    Route("/", home_page),
+    Route("/signin", signin_form, methods=["GET"]),
+    Route("/signin", signin_submit, methods=["POST"]),
+    Route("/signout", signout, methods=["POST"]),
+    Route("/search", search_page),
+    Route("/clients", clients_page),
+    Route("/clients/{code}", client_page),
+    Route("/documents/{doc_id}", document_page),
+    Route("/account", account_page),
+]

@@ -1,0 +1,41 @@
+"""The pages' words, Simplified Chinese by default and English on request
+(``?lang=en``, kept in a cookie)."""
+
+from __future__ import annotations
+
+LANGUAGES = ("zh", "en")
+
+TEXTS = {
+    "zh": {
+        "app": "客户档案管理", "signin": "登录", "signout": "退出登录", "user": "用户名", "passphrase": "口令",
+        "search": "检索", "clients": "客户", "account": "我的账户", "query": "检索词", "client": "客户",
+        "type": "类型", "since": "起始日期", "any": "全部", "results": "检索结果", "at_least": "至少",
+        "results_count": "条结果", "no_results": "没有找到文档。", "title": "标题", "date": "日期",
+        "class": "类别", "version": "版本", "versions": "版本", "documents": "文档", "name": "名称",
+        "created": "建档时间", "profile": "客户资料", "no_text": "无文本", "departments": "部门",
+        "classes": "可读类别", "actions": "权限", "fingerprint": "密钥指纹", "signed_in_as": "当前用户",
+        "error": "出错了", "back": "返回", "prev": "上一页", "next": "下一页", "number": "合同编号",
+        "file_name": "文件名", "size": "大小", "filed_at": "归档时间", "filed_by": "归档人", "text": "文本",
+        "language": "English", "idle_note": "闲置 15 分钟后自动退出。", "none": "无",
+    },
+    "en": {
+        "app": "Client archive", "signin": "Sign in", "signout": "Sign out", "user": "User", "passphrase": "Passphrase",
+        "search": "Search", "clients": "Clients", "account": "Account", "query": "Search words", "client": "Client",
+        "type": "Type", "since": "Since", "any": "any", "results": "Results", "at_least": "at least",
+        "results_count": "results", "no_results": "No documents found.", "title": "Title", "date": "Date",
+        "class": "Class", "version": "Version", "versions": "Versions", "documents": "Documents", "name": "Name",
+        "created": "Created", "profile": "Profile", "no_text": "no text", "departments": "Departments",
+        "classes": "Readable classes", "actions": "Rights", "fingerprint": "Key fingerprint",
+        "signed_in_as": "Signed in as", "error": "Something went wrong", "back": "Back", "prev": "Previous",
+        "next": "Next", "number": "Contract number", "file_name": "File name", "size": "Size", "filed_at": "Filed",
+        "filed_by": "Filed by", "text": "Text", "language": "中文", "idle_note": "You are signed out after 15 idle minutes.",
+        "none": "none",
+    },
+}
+
+
+def language_of(query_lang: str | None, cookie_lang: str | None) -> str:
+    for lang in (query_lang, cookie_lang):
+        if lang in LANGUAGES:
+            return lang
+    return "zh"

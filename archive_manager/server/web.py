@@ -1,0 +1,113 @@
+"""What every route shares: who is asking (the sign-in of the request's
+cookie or bearer token, the client's address), running a library call as
+that sign-in's session, the archive's errors as HTTP statuses, and the
+headers every response carries."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from dataclasses import dataclass
+from typing import Callable, TypeVar
+
+from starlette.requests import Request
+
+from archive_manager.errors import (AccessDenied, ArchiveError, AuthenticationError, ConflictError, IntegrityError,
+                                    NotFound, PolicyError, UsageError)
+from archive_manager.reporting import Origin
+from archive_manager.server.signins import SignIn, SignIns
+
+T = TypeVar("T")
+
+SESSION_COOKIE = "am_session"
+FORM_CSRF_COOKIE = "am_signin"  # the sign-in form's own CSRF token (there is no session yet)
+CSRF_HEADER = "x-csrf-token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+HEADERS = {
+    "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+    "cross-origin-opener-policy": "same-origin",
+}
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    idle_seconds: float = 15 * 60
+    absolute_seconds: float = 8 * 3600
+    trusted_proxies: tuple[str, ...] = ()  # addresses whose X-Forwarded-For is believed
+    secure_cookies: bool = False  # served over TLS (directly or behind a TLS proxy)
+
+
+def status_of(exc: ArchiveError) -> int:
+    if isinstance(exc, AuthenticationError):
+        return 401
+    if isinstance(exc, AccessDenied):
+        return 403
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, (ConflictError,)):
+        return 409
+    if isinstance(exc, (UsageError, PolicyError)):
+        return 400
+    if isinstance(exc, IntegrityError):
+        return 500
+    return 500
+
+
+def error_body(exc: ArchiveError) -> dict:
+    return {"error": {"kind": exc.kind, "message": exc.message, "hint": exc.hint}}
+
+
+def client_address(request: Request, trusted: tuple[str, ...]) -> str:
+    """The client's address: the peer's, or, from a trusted proxy, the last
+    address of X-Forwarded-For that is not one of the trusted proxies."""
+    peer = request.client.host if request.client else "unknown"
+    if peer not in trusted:
+        return peer
+    forwarded = [a.strip() for a in request.headers.get("x-forwarded-for", "").split(",") if a.strip()]
+    for address in reversed(forwarded):
+        if address in trusted:
+            continue
+        try:
+            return str(ipaddress.ip_address(address))
+        except ValueError:
+            return peer  # a malformed header: the proxy's own address, not a claim
+    return peer
+
+
+def origin_of(request: Request, settings: ServerSettings) -> Origin:
+    return Origin(client_address(request, settings.trusted_proxies), request.headers.get("user-agent", ""))
+
+
+def token_of(request: Request) -> tuple[str | None, bool]:
+    """(token, from a cookie): the bearer token of an API client, else the session cookie."""
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip() or None, False
+    return request.cookies.get(SESSION_COOKIE), True
+
+
+def csrf_ok(request: Request, signin: SignIn, form_value: str | None = None) -> bool:
+    given = request.headers.get(CSRF_HEADER) or form_value or ""
+    return hmac.compare_digest(given.encode(), signin.csrf.encode())
+
+
+def as_session(signin: SignIn, origin: Origin, call: Callable[..., T]) -> T:
+    """``call(session)`` as ``signin``'s session, its events carrying ``origin``;
+    one request of a sign-in at a time."""
+    with signin.lock:
+        if signin.session.ended:
+            raise AuthenticationError("you were signed out", hint="sign in again")
+        signin.session.origin = origin
+        try:
+            return call(signin.session)
+        finally:
+            signin.session.origin = None
+
+
+__all__ = ["ServerSettings", "SignIns", "as_session", "client_address", "csrf_ok", "error_body", "origin_of",
+           "status_of", "token_of"]
