@@ -10,7 +10,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 from archive_manager.crypto import decrypt_stream, open_bytes
 from archive_manager.errors import IntegrityError, NotFound, UsageError
@@ -193,6 +193,34 @@ def read_document(session: Session, doc_id: str, sink: BinaryIO, version: int | 
     else:
         decrypt_version(session, found, v, sink)
     return _info(found, v)
+
+
+@dataclass(frozen=True)
+class Content:
+    """A version's verified content for a reader who is not a file (the
+    server): ``data`` when it is at most :data:`MEMORY_LIMIT` bytes, else
+    ``write(sink)``, which decrypts it again into ``sink`` (it was
+    authenticated in full before the read was recorded)."""
+
+    info: dict
+    data: bytes | None
+    write: Callable[[BinaryIO], None] | None = None
+
+
+def open_content(session: Session, doc_id: str, version: int | None = None, export: bool = False) -> Content:
+    """``doc_id``'s content to show (``view``: needs ``read``) or to hand out
+    as a copy (``export``: needs ``read`` and ``export``), recorded as that
+    action before any byte of it is returned."""
+    recording = session.recorded("export", doc_id=doc_id, version=version) if export else \
+        session.recorded("view", doc_id=doc_id, version=version)
+    with recording as details:
+        found, v = _locate_version(session, doc_id, version, details,
+                                   need=("read", "export") if export else ("read",))
+        buf = io.BytesIO() if v["size"] <= MEMORY_LIMIT else None
+        decrypt_version(session, found, v, buf if buf is not None else _Discard())
+    if buf is not None:
+        return Content(_info(found, v), buf.getvalue())
+    return Content(_info(found, v), None, lambda sink: decrypt_version(session, found, v, sink))
 
 
 def export_to_path(session: Session, doc_id: str, out: Path, version: int | None = None) -> dict:

@@ -10,7 +10,7 @@ ADMIN_ACTIONS = frozenset({"init", "user-add", "user-remove", "user-passwd", "us
 ACTIONS = frozenset({
     *ADMIN_ACTIONS,
     "login", "logout", "upgrade", "whoami", "client-list", "client-show", "user-show",   # sign-in, users and clients
-    "file", "inbox-keep", "compact", "ls", "get", "export", "search", "verify",   # documents
+    "file", "inbox-keep", "compact", "ls", "get", "view", "export", "search", "verify",   # documents
     "doc-show", "doc-edit",
     "generate", "ledger-add", "ledger-paid", "ledger-list",       # paperwork and receivables
     "audit-log", "audit-checkpoint",                              # auditors

@@ -12,8 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from archive_manager import clients, documents, searching
+from archive_manager import clients, documents, reading, searching
 from archive_manager.errors import AccessDenied, ArchiveError, AuthenticationError, UsageError
+from archive_manager.server.content import content_response
 from archive_manager.server.web import CSRF_HEADER, as_session, csrf_ok, error_body, origin_of, status_of, token_of
 
 FAILED_SIGNIN_DELAY = 1.0  # seconds a failed sign-in waits before its answer (not holding a worker thread)
@@ -139,6 +140,28 @@ def get_document(request: Request) -> Response:
     return _run(request, lambda session: documents.show_document(session, doc_id))
 
 
+def version_of(request: Request) -> int | None:
+    value = request.query_params.get("version")
+    if value in (None, ""):
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise UsageError(f"version must be a positive whole number, not {value!r}")
+    return int(value)
+
+
+def get_content(request: Request) -> Response:
+    """The document's content as an attachment: an ``export`` (needs the export right)."""
+    doc_id = request.path_params["doc_id"]
+    try:
+        signin = _signed_in(request)
+        version = version_of(request)
+        content = as_session(signin, origin_of(request, request.app.state.settings),
+                             lambda session: reading.open_content(session, doc_id, version, export=True))
+    except ArchiveError as exc:
+        return _error(exc)
+    return content_response(content, inline=False)
+
+
 def get_openapi(request: Request) -> Response:
     return JSONResponse(OPENAPI)
 
@@ -170,6 +193,8 @@ OPENAPI = {
         "/api/v1/clients": {"get": _op("The clients")},
         "/api/v1/clients/{code}": {"get": _op("A client's profile and document counts per class", ("code",))},
         "/api/v1/documents/{doc_id}": {"get": _op("A document's metadata and versions", ("doc_id",))},
+        "/api/v1/documents/{doc_id}/content": {"get": _op("A version's content, as an attachment (export)",
+                                                          ("doc_id", "version"))},
     },
 }
 
@@ -180,5 +205,6 @@ ROUTES = [
     Route("/api/v1/clients", get_clients),
     Route("/api/v1/clients/{code}", get_client),
     Route("/api/v1/documents/{doc_id}", get_document),
+    Route("/api/v1/documents/{doc_id}/content", get_content),
     Route("/openapi.json", get_openapi),
 ]

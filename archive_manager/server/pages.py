@@ -15,7 +15,8 @@ from starlette.routing import Route
 from archive_manager import clients, documents, reading, searching
 from archive_manager.errors import AccessDenied, ArchiveError, AuthenticationError
 from archive_manager.index.snippets import MARK_CLOSE, MARK_OPEN
-from archive_manager.server.api import sign_in
+from archive_manager.server.api import sign_in, version_of
+from archive_manager.server.content import content_response
 from archive_manager.server.texts import TEXTS, language_of
 from archive_manager.server.web import FORM_CSRF_COOKIE, SESSION_COOKIE, as_session, csrf_ok, origin_of, status_of, \
     token_of
@@ -207,9 +208,42 @@ def client_page(request: Request) -> Response:
 
 def document_page(request: Request) -> Response:
     doc_id = request.path_params["doc_id"]
-    return _page(request, lambda signin, session: render(
-        request, "document.html", signin=signin, doc=documents.show_document(session, doc_id),
-        type_names=_type_names(session)))
+
+    def build(signin, session) -> Response:
+        doc = documents.show_document(session, doc_id)
+        name = str(doc["versions"][-1]["original_name"]).lower()
+        preview = next((kind for kind, ends in PREVIEWS.items() if name.endswith(ends)), None)
+        return render(request, "document.html", signin=signin, doc=doc, type_names=_type_names(session),
+                      preview=preview, can_export=session.policy.allows(session.departments, "export", doc["class"]))
+
+    return _page(request, build)
+
+
+PREVIEWS = {"pdf": (".pdf",), "image": (".png", ".jpg", ".jpeg", ".gif", ".webp"), "text": (".txt",)}
+
+
+def _content(request: Request, export: bool) -> Response:
+    doc_id = request.path_params["doc_id"]
+    signin = _signin_of(request)
+    if signin is None:
+        return RedirectResponse("/signin", 303)
+    try:
+        version = version_of(request)
+        content = as_session(signin, origin_of(request, request.app.state.settings),
+                             lambda session: reading.open_content(session, doc_id, version, export=export))
+    except ArchiveError as exc:
+        return error_page(request, exc, signin)
+    return content_response(content, inline=not export)
+
+
+def view_content(request: Request) -> Response:
+    """Shown in the browser (``view``: needs read); what could run is an attachment."""
+    return _content(request, export=False)
+
+
+def download_content(request: Request) -> Response:
+    """A copy to keep (``export``: needs the export right)."""
+    return _content(request, export=True)
 
 
 def account_page(request: Request) -> Response:
@@ -241,5 +275,7 @@ ROUTES = [
     Route("/clients", clients_page),
     Route("/clients/{code}", client_page),
     Route("/documents/{doc_id}", document_page),
+    Route("/documents/{doc_id}/view", view_content),
+    Route("/documents/{doc_id}/download", download_content),
     Route("/account", account_page),
 ]

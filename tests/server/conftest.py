@@ -49,7 +49,7 @@ def client(app):
         yield c
 
 
-PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
+PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw", "dan": "dan-pw"}
 
 
 def api_sign_in(client: TestClient, user: str) -> dict:
