@@ -413,6 +413,17 @@ def file_document(
                                                      number=number))
 
 
+def file_upload(session: Session, upload: Source, name: str, client: str, doc_type: str, title: str | None = None,
+                date: str | None = None, replaces: str | None = None, number: str | None = None) -> FiledDocument:
+    """File an upload (bytes or a stream the caller holds, such as
+    :class:`archive_manager.uploads.Upload`) under the file name ``name``:
+    nothing of it is read from or written to a plaintext path."""
+    from archive_manager.uploads import safe_name
+
+    req = FilingRequest(Path(safe_name(name)), client, doc_type, title, date, replaces, number=number, source=upload)
+    return FilingPipeline(session).run(req)
+
+
 def _new_doc_id(rt, client: str, slot: Slot) -> str:
     while True:
         doc_id = f"{client}-{rt.token(5)}"

@@ -12,9 +12,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from archive_manager import clients, documents, reading, searching
+from archive_manager import clients, documents, filing, reading, searching
 from archive_manager.errors import AccessDenied, ArchiveError, AuthenticationError, UsageError
 from archive_manager.server.content import content_response
+from archive_manager.server.uploads import Form, read_form
 from archive_manager.server.web import CSRF_HEADER, as_session, csrf_ok, error_body, origin_of, status_of, token_of
 
 FAILED_SIGNIN_DELAY = 1.0  # seconds a failed sign-in waits before its answer (not holding a worker thread)
@@ -162,6 +163,50 @@ def get_content(request: Request) -> Response:
     return content_response(content, inline=False)
 
 
+def filed_dict(name: str, filed) -> dict:
+    return {"file_name": name, "doc_id": filed.doc_id, "version": filed.version, "duplicate": filed.duplicate,
+            "new_version": filed.new_version, "text": filed.text_status, "text_reason": filed.text_reason,
+            "warnings": list(filed.warnings)}
+
+
+def file_uploads(request: Request, signin, form: Form) -> list[dict]:
+    """File each uploaded file of ``form`` as ``signin``'s session (the
+    fields: client, type, title (one file only), date, number, replaces)."""
+    f = form.fields
+    if not form.files:
+        raise UsageError("no file in the upload")
+    if not f.get("client") or not f.get("type"):
+        raise UsageError("give the client and the document type")
+    title = f.get("title") or None
+    if title and len(form.files) > 1:
+        title = None  # each file keeps its own name as its title
+
+    def call(session) -> list[dict]:
+        return [filed_dict(name, filing.file_upload(session, upload, name, f["client"], f["type"], title=title,
+                                                    date=f.get("date") or None, number=f.get("number") or None,
+                                                    replaces=f.get("replaces") or None))
+                for name, upload in form.files]
+    return as_session(signin, origin_of(request, request.app.state.settings), call)
+
+
+async def post_documents(request: Request) -> Response:
+    """File one or more uploaded files (multipart/form-data)."""
+    try:
+        token, from_cookie = token_of(request)
+        signin = _signed_in(request)
+        if from_cookie and not csrf_ok(request, signin):
+            raise AccessDenied("the request's CSRF token is missing or wrong",
+                               hint=f"send the page's token in the {CSRF_HEADER} header")
+        form = await read_form(request, request.app.state.home.settings.inbox_max_mb << 20)
+        try:
+            filed = await run_in_threadpool(file_uploads, request, signin, form)
+        finally:
+            form.close()
+    except ArchiveError as exc:
+        return _error(exc)
+    return JSONResponse(filed[0] if len(filed) == 1 else filed, 201)
+
+
 def get_openapi(request: Request) -> Response:
     return JSONResponse(OPENAPI)
 
@@ -192,6 +237,13 @@ OPENAPI = {
         "/api/v1/search": {"get": _op("Search (the CLI's query language)", ("q", "client", "type", "since", "limit"))},
         "/api/v1/clients": {"get": _op("The clients")},
         "/api/v1/clients/{code}": {"get": _op("A client's profile and document counts per class", ("code",))},
+        "/api/v1/documents": {"post": {**_op("File an upload (multipart: file, client, type, title, date, number)"),
+                                       "requestBody": {"required": True, "content": {"multipart/form-data": {
+                                           "schema": {"type": "object", "required": ["file", "client", "type"],
+                                                      "properties": {"file": {"type": "string", "format": "binary"},
+                                                                     **{k: {"type": "string"} for k in (
+                                                                         "client", "type", "title", "date", "number",
+                                                                         "replaces")}}}}}}}},
         "/api/v1/documents/{doc_id}": {"get": _op("A document's metadata and versions", ("doc_id",))},
         "/api/v1/documents/{doc_id}/content": {"get": _op("A version's content, as an attachment (export)",
                                                           ("doc_id", "version"))},
@@ -204,6 +256,7 @@ ROUTES = [
     Route("/api/v1/search", get_search),
     Route("/api/v1/clients", get_clients),
     Route("/api/v1/clients/{code}", get_client),
+    Route("/api/v1/documents", post_documents, methods=["POST"]),
     Route("/api/v1/documents/{doc_id}", get_document),
     Route("/api/v1/documents/{doc_id}/content", get_content),
     Route("/openapi.json", get_openapi),

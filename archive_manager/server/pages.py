@@ -15,7 +15,10 @@ from starlette.routing import Route
 from archive_manager import clients, documents, reading, searching
 from archive_manager.errors import AccessDenied, ArchiveError, AuthenticationError
 from archive_manager.index.snippets import MARK_CLOSE, MARK_OPEN
-from archive_manager.server.api import sign_in, version_of
+from starlette.concurrency import run_in_threadpool
+
+from archive_manager.server.api import file_uploads, sign_in, version_of
+from archive_manager.server.uploads import read_form
 from archive_manager.server.content import content_response
 from archive_manager.server.texts import TEXTS, language_of
 from archive_manager.server.web import FORM_CSRF_COOKIE, SESSION_COOKIE, as_session, csrf_ok, origin_of, status_of, \
@@ -256,6 +259,44 @@ def account_page(request: Request) -> Response:
     return _page(request, build)
 
 
+def _filing_choices(session) -> list[tuple[str, str]]:
+    fileable = session.classes_for("file")
+    return sorted((code, t.name) for code, t in session.policy.types.items() if t.access_class in fileable)
+
+
+def upload_form(request: Request) -> Response:
+    return _page(request, lambda signin, session: render(
+        request, "upload.html", signin=signin, client_choices=_client_choices(session),
+        type_choices=_filing_choices(session), results=None, fields={}))
+
+
+async def upload_submit(request: Request) -> Response:
+    signin = _signin_of(request)
+    if signin is None:
+        return RedirectResponse("/signin", 303)
+    try:
+        form = await read_form(request, request.app.state.home.settings.inbox_max_mb << 20)
+    except ArchiveError as exc:
+        return error_page(request, exc, signin)
+    try:
+        if not csrf_ok(request, signin, form.fields.get("csrf")):
+            return error_page(request, AccessDenied("the form's CSRF token is missing or wrong",
+                                                    hint="reload the page and try again"), signin)
+        status, message = 201, None
+        try:
+            results = await run_in_threadpool(file_uploads, request, signin, form)
+        except ArchiveError as exc:
+            status, message, results = status_of(exc), exc.message, None
+    finally:
+        form.close()
+
+    def build(signin, session) -> Response:
+        return render(request, "upload.html", status, signin=signin, client_choices=_client_choices(session),
+                      type_choices=_filing_choices(session), results=results, message=message,
+                      fields=form.fields, type_names=_type_names(session))
+    return _page(request, build)
+
+
 def home_page(request: Request) -> Response:
     return RedirectResponse("/search" if _signin_of(request) is not None else "/signin", 303)
 
@@ -278,4 +319,6 @@ ROUTES = [
     Route("/documents/{doc_id}/view", view_content),
     Route("/documents/{doc_id}/download", download_content),
     Route("/account", account_page),
+    Route("/upload", upload_form, methods=["GET"]),
+    Route("/upload", upload_submit, methods=["POST"]),
 ]
