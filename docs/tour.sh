@@ -160,6 +160,15 @@ if grep -l "应收账款\|星辰\|广告发布\|催款" "$HOME_DIR"/audit/*; the
 run env -u ARCHIVE_USER archive audit verify      # anyone can check it: public keys only, no passphrase
 run as dave archive audit checkpoint -o "$WORK/secrets/checkpoint.json"   # keep this line off the machine
 
+step "18b. The archive in the browser: 'archive serve', carol signs in, searches, signs out"
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf '$ archive serve --port %s &\n' "$PORT"
+archive serve --port "$PORT" & SERVER=$!
+for _ in $(seq 100); do python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/signin')" 2>/dev/null && break; sleep 0.1; done
+run python3 "$(dirname "$0")/screenshots.py" "http://127.0.0.1:$PORT" carol "$WORK/secrets/carol" "$WORK/screenshots" --all
+kill "$SERVER"; wait "$SERVER" 2>/dev/null || true   # the server ends carol's sign-in, if still open, with it
+run as dave archive audit log --action login --user carol
+
 step "19. Tampering is detected: a dossier rolled back to an old backup, a flipped byte, an edited event"
 for old in "$WORK"/vault-backup/dossiers/*/*/; do   # each slot's metadata (its base and records) as backed up
   rel=${old#"$WORK"/vault-backup/}; rm -rf "$HOME_DIR/vault/$rel/meta"
