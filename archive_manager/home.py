@@ -12,8 +12,9 @@ from pathlib import Path
 
 from archive_manager.audit import AuditLog, AuditTrail, Signer
 from archive_manager.audit.state import recorded_state, stale_control_files
-from archive_manager.crypto.keyring import UnlockedKeyring, new_keys, rekey_keyring, unlock_keyring
-from archive_manager.errors import ArchiveError, ConflictError, IntegrityError, UpgradeNeeded, UsageError
+from archive_manager.crypto.keyring import UnlockedKeyring, decoy_unlock, new_keys, rekey_keyring, unlock_keyring
+from archive_manager.errors import ArchiveError, AuthenticationError, ConflictError, IntegrityError, UpgradeNeeded, \
+    UsageError
 from archive_manager.generation.catalog import read_catalog
 from archive_manager.policy import ADMIN_DEPARTMENT, POLICY_FILES, parse_policy, read_policy_files
 from archive_manager.reporting import ActionEvent, Origin, Reporter
@@ -275,7 +276,13 @@ class ArchiveHome:
             users = vault.users()
             known = users.users.get(user)
             departments = known.departments if known is not None else ()
-            record = users.login_record(user)
+            try:
+                record = users.login_record(user)
+            except AuthenticationError:
+                # an unknown or removed user costs the same key derivation as a
+                # wrong passphrase: the time of the answer tells no names apart
+                decoy_unlock(passphrase, self.settings.kdf_params)
+                raise
             keyring = unlock_keyring(user, record.keyring, passphrase)
         except ArchiveError as exc:
             self._record_refusal(user, departments, exc, origin)

@@ -109,6 +109,12 @@ def rekey_keyring(
     return _record(keys, passphrase, params, rng)
 
 
+def decoy_unlock(passphrase: str, params: KdfParams) -> None:
+    """The key derivation of an unlock, for a user who has no keyring
+    (unknown, removed): the refusal then takes as long as a wrong passphrase."""
+    derive_passphrase_key(passphrase, b"\0" * 16, params)
+
+
 def unlock_keyring(user: str, record: dict, passphrase: str) -> UnlockedKeyring:
     identity = PublicIdentity.from_record(user, record)
     try:

@@ -4,6 +4,7 @@ the pages, the CLI's ``--json`` shapes. API clients sign in with
 
 from __future__ import annotations
 
+import json
 import time
 
 import anyio
@@ -19,6 +20,24 @@ from archive_manager.server.uploads import Form, read_form
 from archive_manager.server.web import CSRF_HEADER, as_session, csrf_ok, error_body, origin_of, status_of, token_of
 
 FAILED_SIGNIN_DELAY = 1.0  # seconds a failed sign-in waits before its answer (not holding a worker thread)
+MAX_SIGNIN_BODY = 4096  # bytes of a sign-in request
+MAX_USER_NAME = 64
+MAX_PASSPHRASE = 1024
+SIGNIN_FAILED = "wrong user name or passphrase"  # the same answer for every reason: no names to enumerate
+
+
+def check_credentials(user: str, passphrase: str) -> None:
+    """What a sign-in may carry: text that is valid UTF-8 (no lone
+    surrogates), no control characters, of bounded length."""
+    for what, value, limit in (("user name", user, MAX_USER_NAME), ("passphrase", passphrase, MAX_PASSPHRASE)):
+        if len(value) > limit:
+            raise UsageError(f"the {what} is too long (at most {limit} characters)")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError(f"the {what} is not valid text") from None
+        if what == "user name" and any(not c.isprintable() for c in value):
+            raise UsageError("the user name is not valid text")
 
 
 def _error(exc: ArchiveError) -> JSONResponse:
@@ -31,8 +50,9 @@ async def sign_in(request: Request, user: str, passphrase: str):
     the SignIn, or raises ArchiveError (AuthenticationError with a
     ``retry_after`` attribute when throttled)."""
     state = request.app.state
+    check_credentials(user, passphrase)
     origin = origin_of(request, state.settings)
-    wait = state.throttle.wait(user, origin.address)
+    wait = state.throttle.attempt(user, origin.address)
     if wait > 0:
         exc = AuthenticationError("too many failed sign-ins", hint=f"try again in {int(wait) + 1} seconds")
         exc.retry_after = int(wait) + 1
@@ -41,8 +61,7 @@ async def sign_in(request: Request, user: str, passphrase: str):
     try:
         signin = await run_in_threadpool(state.signins.sign_in, user, passphrase, origin)
     except ArchiveError:
-        state.throttle.failed(user, origin.address)
-        await anyio.sleep(state.failed_delay)
+        await anyio.sleep(state.failed_delay)  # the attempt is counted already
         raise
     state.throttle.succeeded(user, origin.address)
     return signin
@@ -55,10 +74,21 @@ def _record_throttled(home, user: str, origin, exc: ArchiveError) -> None:
         pass
 
 
+async def _small_body(request: Request, limit: int) -> bytes:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise UsageError(f"the request is too large (at most {limit} bytes)")
+    return bytes(body)
+
+
 async def post_session(request: Request) -> Response:
     try:
-        body = await request.json()
-    except ValueError:
+        body = json.loads(await _small_body(request, MAX_SIGNIN_BODY))
+    except UsageError as exc:
+        return _error(exc)
+    except (ValueError, RecursionError):
         return _error(UsageError("the body must be JSON: {\"user\": ..., \"passphrase\": ...}"))
     user, passphrase = (body.get("user"), body.get("passphrase")) if isinstance(body, dict) else (None, None)
     if not isinstance(user, str) or not isinstance(passphrase, str) or not user:
@@ -66,10 +96,11 @@ async def post_session(request: Request) -> Response:
     try:
         signin = await sign_in(request, user, passphrase)
     except ArchiveError as exc:
-        status = 429 if hasattr(exc, "retry_after") else 401 if isinstance(exc, AuthenticationError) \
-            else status_of(exc)
-        headers = {"retry-after": str(exc.retry_after)} if hasattr(exc, "retry_after") else None
-        return JSONResponse(error_body(exc), status, headers=headers)
+        if hasattr(exc, "retry_after"):
+            return JSONResponse(error_body(exc), 429, headers={"retry-after": str(exc.retry_after)})
+        if isinstance(exc, AuthenticationError):  # unknown, removed or wrong: one answer (the trail says which)
+            return _error(AuthenticationError(SIGNIN_FAILED))
+        return _error(exc)
     state = request.app.state
     left = signin.expires(state.signins.idle, state.signins.absolute) - state.signins.clock()
     expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + left))

@@ -29,14 +29,16 @@ class SecurityHeaders:
     """Adds :data:`HEADERS` to every response, and ``Cache-Control:
     no-store`` to all but the static files."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, tls: bool = False) -> None:
         self.app = app
+        self.tls = tls  # served over TLS (directly, or by a proxy: then every response gets HSTS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         static = scope["path"].startswith("/static/")
+        tls = scope.get("scheme") == "https" or self.tls
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -44,6 +46,8 @@ class SecurityHeaders:
                 present = {k.decode("latin-1").lower() for k, _ in headers}
                 # a route's own stricter header (a document's sandbox policy) stays
                 headers += [(k.encode(), v.encode()) for k, v in HEADERS.items() if k not in present]
+                if tls:
+                    headers.append((b"strict-transport-security", b"max-age=31536000"))
                 if not static:
                     headers = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
                     headers.append((b"cache-control", b"no-store"))
@@ -62,7 +66,7 @@ async def _lifespan(app: Starlette):
 def create_app(home: ArchiveHome, settings: ServerSettings | None = None,
                clock: Callable[[], float] = time.monotonic, failed_delay: float = api.FAILED_SIGNIN_DELAY) -> Starlette:
     settings = settings or ServerSettings()
-    app = Starlette(routes=[*api.ROUTES, *pages.ROUTES,
+    app = _App(routes=[*api.ROUTES, *pages.ROUTES,
                             Mount("/static", StaticFiles(directory=HERE / "static"), name="static")],
                     exception_handlers={404: pages.not_found}, lifespan=_lifespan)
     app.state.home = home
@@ -71,5 +75,13 @@ def create_app(home: ArchiveHome, settings: ServerSettings | None = None,
     app.state.throttle = Throttle(clock=clock)
     app.state.failed_delay = failed_delay
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
-    app.add_middleware(SecurityHeaders)
     return app
+
+
+class _App(Starlette):
+    """Starlette with :class:`SecurityHeaders` outside everything, its error
+    middleware included: an unexpected failure's plain 500 carries the
+    headers too (and never a traceback: debug is off)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack(), tls=self.state.settings.secure_cookies)

@@ -17,12 +17,12 @@ from archive_manager.errors import AccessDenied, ArchiveError, AuthenticationErr
 from archive_manager.index.snippets import MARK_CLOSE, MARK_OPEN
 from starlette.concurrency import run_in_threadpool
 
-from archive_manager.server.api import file_uploads, sign_in, version_of
+from archive_manager.server.api import check_credentials, file_uploads, sign_in, version_of
 from archive_manager.server.uploads import read_form
 from archive_manager.server.content import content_response
 from archive_manager.server.texts import TEXTS, language_of
-from archive_manager.server.web import FORM_CSRF_COOKIE, SESSION_COOKIE, as_session, csrf_ok, origin_of, status_of, \
-    token_of
+from archive_manager.server.web import FORM_CSRF_COOKIE, SESSION_COOKIE, as_session, csrf_ok, origin_of, over_tls, \
+    status_of, token_of
 
 PAGE_SIZE = 10
 
@@ -37,7 +37,7 @@ def render(request: Request, template: str, status: int = 200, signin=None, **co
         request, template, {"t": TEXTS[lang], "lang": lang, "signin": signin, **context}, status_code=status)
     if request.query_params.get("lang") == lang:
         response.set_cookie("lang", lang, max_age=365 * 86400, samesite="strict", httponly=True,
-                            secure=request.app.state.settings.secure_cookies)
+                            secure=over_tls(request, request.app.state.settings))
     return response
 
 
@@ -71,7 +71,7 @@ def signin_form(request: Request, message: str | None = None, status: int = 200,
     token = secrets.token_urlsafe(32)
     response = render(request, "signin.html", status, form_csrf=token, message=message, user=user)
     response.set_cookie(FORM_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/signin",
-                        secure=request.app.state.settings.secure_cookies)
+                        secure=over_tls(request, request.app.state.settings))
     return response
 
 
@@ -84,6 +84,10 @@ async def signin_submit(request: Request) -> Response:
                            403, user)
     if not user or not passphrase:
         return signin_form(request, _t(request, "请输入用户名和口令。", "Give your user name and passphrase."), 400, user)
+    try:
+        check_credentials(user, passphrase)
+    except ArchiveError:
+        return signin_form(request, _t(request, "用户名或口令不正确。", "Wrong user name or passphrase."), 400)
     try:
         signin = await sign_in(request, user, passphrase)
     except ArchiveError as exc:
@@ -99,7 +103,7 @@ async def signin_submit(request: Request) -> Response:
     response = RedirectResponse("/search", 303)
     settings = request.app.state.settings
     response.set_cookie(SESSION_COOKIE, signin.token, httponly=True, samesite="strict", path="/",
-                        secure=settings.secure_cookies, max_age=int(settings.absolute_seconds))
+                        secure=over_tls(request, settings), max_age=int(settings.absolute_seconds))
     response.delete_cookie(FORM_CSRF_COOKIE, path="/signin")
     return response
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Callable
 
 from archive_manager.errors import UsageError
@@ -17,7 +18,10 @@ def server_settings(home: ArchiveHome, tls: bool) -> ServerSettings:
 
 
 def serve(home: ArchiveHome, host: str, port: int, tls_cert: str | None, tls_key: str | None,
-          echo: Callable[[str], None]) -> None:
+          echo: Callable[[str], None], inbox: tuple | None = None) -> None:
+    """Serve until stopped (SIGINT, SIGTERM). ``inbox``: (the inbox account's
+    session, a report for each file's outcome, polling) to also watch the
+    inbox in this process, as ``archive watch`` does."""
     import uvicorn
 
     if not (home.settings.vault_dir / "vault.json").exists():
@@ -27,4 +31,30 @@ def serve(home: ArchiveHome, host: str, port: int, tls_cert: str | None, tls_key
     echo(f"archive: serving {home.settings.home} at {scheme}://{host}:{port}/ (Ctrl-C stops; sign-ins end with it)")
     config = uvicorn.Config(app, host=host, port=port, ssl_certfile=tls_cert, ssl_keyfile=tls_key,
                             log_level="warning", access_log=False, server_header=False, proxy_headers=False)
-    uvicorn.Server(config).run()
+    watcher = _start_watching(home, *inbox, echo) if inbox else None
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        if watcher is not None:
+            watcher[0].set()  # the file in hand is finished first
+            watcher[1].join()
+
+
+def _start_watching(home: ArchiveHome, session, report, polling: bool, echo):
+    from archive_manager import ingesting
+    from archive_manager.ingest.watcher import InboxEvents
+
+    ingestor = ingesting.Ingestor(session, home.settings.inbox, report)
+    ingestor.check_inbox()
+    for note in ingestor.recover():
+        echo(f"archive: note: {note}")
+    stop = threading.Event()
+
+    def run() -> None:
+        with InboxEvents(ingestor.root, polling=polling) as events:
+            ingestor.watch(ingesting.new_tracker(session, ingestor.root), events, stop, home.settings.inbox_rescan)
+
+    thread = threading.Thread(target=run, name="inbox", daemon=True)
+    thread.start()
+    echo(f"archive: watching {ingestor.root} as {session.user}")
+    return stop, thread

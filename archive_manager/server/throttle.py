@@ -1,8 +1,9 @@
-"""Failed sign-ins, limited per user name and per address: up to ``allowed``
-failures in ``window`` seconds, then no attempt for ``window`` seconds, the
-wait doubling with each further lock-out (up to ``longest``). A refused
-attempt costs no key derivation, so a flood of wrong passphrases costs the
-server little; a success clears the user name's and the address's record."""
+"""Sign-in attempts, limited per user name and per address: up to ``allowed``
+in ``window`` seconds that did not succeed, then no attempt for ``window``
+seconds, the wait doubling with each further lock-out (up to ``longest``).
+An attempt is counted when it starts, so guesses sent at once cannot all
+slip through; a success clears the user name's and the address's record. A
+refused attempt costs no key derivation, so a flood costs the server little."""
 
 from __future__ import annotations
 
@@ -26,25 +27,35 @@ class Throttle:
         self._records: dict[tuple[str, str], _Record] = {}
         self._lock = threading.Lock()
 
+    def attempt(self, user: str, address: str) -> float:
+        """Reserve one attempt for ``user`` from ``address``: 0 if it may go
+        ahead, counted as a failure until :meth:`succeeded` says otherwise (so
+        that guesses sent at once cannot all pass before the first fails);
+        else the seconds to wait, nothing counted."""
+        now = self.clock()
+        with self._lock:
+            waits = [r.locked_until - now for r in self._get(user, address) if r is not None]
+            wait = max([0.0, *waits])
+            if wait <= 0:
+                self._count(user, address, now)
+            return wait
+
+    def _count(self, user: str, address: str, now: float) -> None:
+        for key in (("user", user), ("address", address)):
+            r = self._records.setdefault(key, _Record())
+            r.failures = [t for t in r.failures if t > now - self.window] + [now]
+            if len(r.failures) >= self.allowed:  # this attempt goes ahead; the next ones wait
+                r.locked_until = now + min(self.longest, self.window * (2 ** r.lockouts))
+                r.lockouts += 1
+                r.failures = []
+        if len(self._records) > 100_000:  # a flood of names: forget what is over
+            self._records = {k: r for k, r in self._records.items() if r.locked_until > now or r.failures}
+
     def wait(self, user: str, address: str) -> float:
         """Seconds before ``user`` may try again from ``address`` (0: now)."""
         now = self.clock()
         with self._lock:
-            waits = [r.locked_until - now for r in self._get(user, address) if r is not None]
-        return max([0.0, *waits])
-
-    def failed(self, user: str, address: str) -> None:
-        now = self.clock()
-        with self._lock:
-            for key in (("user", user), ("address", address)):
-                r = self._records.setdefault(key, _Record())
-                r.failures = [t for t in r.failures if t > now - self.window] + [now]
-                if len(r.failures) >= self.allowed:
-                    r.locked_until = now + min(self.longest, self.window * (2 ** r.lockouts))
-                    r.lockouts += 1
-                    r.failures = []
-            if len(self._records) > 100_000:  # a flood of names: forget what is over
-                self._records = {k: r for k, r in self._records.items() if r.locked_until > now or r.failures}
+            return max([0.0, *(r.locked_until - now for r in self._get(user, address) if r is not None)])
 
     def succeeded(self, user: str, address: str) -> None:
         with self._lock:

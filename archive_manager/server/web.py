@@ -79,6 +79,15 @@ def client_address(request: Request, trusted: tuple[str, ...]) -> str:
     return peer
 
 
+def over_tls(request: Request, settings: ServerSettings) -> bool:
+    """Whether the browser reached us over HTTPS: served with TLS here, or a
+    trusted proxy says so (X-Forwarded-Proto)."""
+    if settings.secure_cookies or request.url.scheme == "https":
+        return True
+    peer = request.client.host if request.client else ""
+    return peer in settings.trusted_proxies and request.headers.get("x-forwarded-proto", "").lower() == "https"
+
+
 def origin_of(request: Request, settings: ServerSettings) -> Origin:
     return Origin(client_address(request, settings.trusted_proxies), request.headers.get("user-agent", ""))
 
