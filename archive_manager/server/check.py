@@ -43,6 +43,8 @@ def check_deployment(home: ArchiveHome, host: str, tls: bool, uid: int | None = 
     uid = os.getuid() if uid is None else uid
     s = home.settings
     out: list[Finding] = []
+    if not (s.vault_dir / "vault.json").is_file():
+        return [Finding("problem", "archive", f"no archive in {s.home} (no {s.vault_dir / 'vault.json'})")]
     places = {"home": s.home, "vault": s.vault_dir, "index": s.index_dir, "audit": s.audit_dir}
     for name, path in places.items():
         got = _mode(path)

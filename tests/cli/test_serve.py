@@ -79,3 +79,60 @@ def test_a_real_server_signs_in_serves_and_ends_every_sign_in_when_stopped(cli):
     ended = [e for e in events if e["action"] == "logout"]
     assert [e["user"] for e in ended] == ["bob"] and ended[0]["objects"].get("address") is None
     assert any(e["action"] == "client-list" and e["objects"].get("address") == "127.0.0.1" for e in events)
+
+
+def test_check_reports_what_lets_users_around_the_server(cli):
+    real_kdf = {**cli.env(), "ARCHIVE_KDF_PROFILE": None}
+    r = check_clean(cli.run("serve", "--check", env=real_kdf))
+    assert r.exit_code == 0, r.output
+    assert "ok       home" in r.stdout and "ok       bind         127.0.0.1" in r.stdout
+    assert "warning  proxy" in r.stdout
+    (cli.home / "vault").chmod(0o755)
+    r = check_clean(cli.run("serve", "--check", "--host", "0.0.0.0", env=real_kdf))
+    assert r.exit_code == 1
+    assert "problem  vault" in r.stdout and "755" in r.stdout
+    assert "problem  bind         0.0.0.0 without TLS" in r.stdout
+    r = check_clean(cli.run("serve", "--check"))  # the test KDF profile of this archive
+    assert r.exit_code == 1 and "problem  kdf" in r.stdout
+    r = check_clean(cli.run("serve", "--check", env={**real_kdf, "ARCHIVE_HOME": str(cli.workdir)}))
+    assert r.exit_code == 1 and "problem  archive" in r.stdout and "no archive" in r.stdout
+
+
+@pytest.mark.slow
+def test_serve_watch_files_the_inbox_in_the_same_process(cli):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVE_")}
+    env.update({k: v for k, v in cli.env("alice").items() if v is not None})
+    inbox = cli.home / "inbox" / "C001" / "contract"
+    inbox.mkdir(parents=True)
+    proc = subprocess.Popen([sys.executable, "-c", "from archive_manager.cli import main; main()", "serve",
+                             "--port", str(port), "--watch", "--polling"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for _ in range(100):
+            try:
+                request(f"http://127.0.0.1:{port}/signin")
+                break
+            except OSError:
+                time.sleep(0.1)
+        dropped = inbox / "监测合同.txt"
+        dropped.write_text("户外大屏监测合同 第一条", encoding="utf-8")
+        os.utime(dropped, (time.time() - 60, time.time() - 60))
+        for _ in range(200):
+            if not dropped.exists():
+                break
+            time.sleep(0.1)
+        assert not dropped.exists(), "the watcher did not file the dropped file"
+        status, body = request(f"http://127.0.0.1:{port}/api/v1/session", {"user": "bob", "passphrase": "bob-pw"})
+        token = json.loads(body)["token"]
+        for _ in range(50):  # the index commit follows the filing when the watcher is idle
+            status, body = request(f"http://127.0.0.1:{port}/api/v1/search?q=%E7%9B%91%E6%B5%8B%E5%90%88%E5%90%8C",
+                                   headers={"authorization": f"Bearer {token}"})
+            if json.loads(body)["total"] == 1:
+                break
+            time.sleep(0.2)
+        assert status == 200 and json.loads(body)["total"] == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert "archive: watching" in err.decode() and "监测合同.txt" in err.decode()
