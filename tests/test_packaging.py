@@ -126,6 +126,15 @@ def test_the_wheel_carries_the_shipped_defaults(wheel, sources):
     assert not any("__pycache__" in n for n in names)
 
 
+def test_the_wheel_carries_the_servers_pages_and_static_files(wheel, sources):
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+    server = sources / "archive_manager" / "server"
+    wanted = {f"archive_manager/server/{p.relative_to(server).as_posix()}"
+              for d in ("templates", "static") for p in (server / d).iterdir() if p.is_file()}
+    assert wanted and wanted <= names, sorted(wanted - names)
+
+
 @pytest.fixture(scope="module")
 def installed(wheel, tmp_path_factory) -> Path:
     """A new virtual environment with the wheel installed; its bin/. Made

@@ -12,7 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from archive_manager import clients, documents, reading, searching
+import anyio
+
+from archive_manager import accounts, clients, documents, reading, searching
 from archive_manager.errors import AccessDenied, ArchiveError, AuthenticationError
 from archive_manager.index.snippets import MARK_CLOSE, MARK_OPEN
 from starlette.concurrency import run_in_threadpool
@@ -253,14 +255,58 @@ def download_content(request: Request) -> Response:
     return _content(request, export=True)
 
 
-def account_page(request: Request) -> Response:
+def account_page(request: Request, message: str | None = None, done: bool = False, status: int = 200) -> Response:
     def build(signin, session) -> Response:
         me = clients.whoami(session)
         classes = session.policy.classes
         me["class_names"] = [classes[c].name if c in classes else c for c in me["classes"]]
-        return render(request, "account.html", signin=signin, me=me)
+        return render(request, "account.html", status, signin=signin, me=me, message=message, done=done)
 
     return _page(request, build)
+
+
+MIN_NEW_PASSPHRASE = 10
+
+
+async def change_passphrase(request: Request) -> Response:
+    """A new passphrase for the signed-in user: the current one is asked
+    again (a sign-in left open is not enough), under the sign-in throttle."""
+    async with request.form(max_files=0, max_fields=10, max_part_size=4096) as form:
+        current, new, again, csrf = (str(form.get(k) or "") for k in ("current", "new", "again", "csrf"))
+    signin = _signin_of(request)
+    if signin is None:
+        return RedirectResponse("/signin", 303)
+    if not csrf_ok(request, signin, csrf):
+        return error_page(request, AccessDenied("the form's CSRF token is missing or wrong",
+                                                hint="reload the page and try again"), signin)
+    state = request.app.state
+    if len(new) < MIN_NEW_PASSPHRASE or new != again:
+        return account_page(request, _t(request, f"新口令至少 {MIN_NEW_PASSPHRASE} 个字符，且两次输入必须一致。",
+                                        f"The new passphrase needs at least {MIN_NEW_PASSPHRASE} characters, "
+                                        "typed the same twice."), status=400)
+    try:
+        check_credentials(signin.user, current)
+        check_credentials(signin.user, new)
+    except ArchiveError:
+        return account_page(request, _t(request, "口令含有无效字符。", "The passphrase is not valid text."),
+                            status=400)
+    origin = origin_of(request, state.settings)
+    wait = state.throttle.attempt(signin.user, origin.address)
+    if wait > 0:
+        return account_page(request, _t(request, f"尝试次数过多，请 {int(wait) + 1} 秒后再试。",
+                                        f"Too many attempts; try again in {int(wait) + 1} seconds."), status=429)
+    try:
+        await run_in_threadpool(state.home.unlock, signin.user, current, origin)  # recorded if wrong
+    except ArchiveError:
+        await anyio.sleep(state.failed_delay)
+        return account_page(request, _t(request, "当前口令不正确。", "The current passphrase is wrong."), status=401)
+    state.throttle.succeeded(signin.user, origin.address)
+    try:
+        await run_in_threadpool(as_session, signin, origin, lambda session: accounts.change_passphrase(session, new))
+    except ArchiveError as exc:
+        return account_page(request, exc.message, status=status_of(exc))
+    return account_page(request, _t(request, "口令已更改。下次登录请使用新口令。",
+                                    "Your passphrase is changed; use the new one from your next sign-in."), done=True)
 
 
 def _filing_choices(session) -> list[tuple[str, str]]:
@@ -323,6 +369,7 @@ ROUTES = [
     Route("/documents/{doc_id}/view", view_content),
     Route("/documents/{doc_id}/download", download_content),
     Route("/account", account_page),
+    Route("/account/passphrase", change_passphrase, methods=["POST"]),
     Route("/upload", upload_form, methods=["GET"]),
     Route("/upload", upload_submit, methods=["POST"]),
 ]

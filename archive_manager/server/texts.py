@@ -16,7 +16,7 @@ TEXTS = {
         "classes": "可读类别", "actions": "权限", "fingerprint": "密钥指纹", "signed_in_as": "当前用户",
         "error": "出错了", "back": "返回", "prev": "上一页", "next": "下一页", "number": "合同编号",
         "file_name": "文件名", "size": "大小", "filed_at": "归档时间", "filed_by": "归档人", "text": "文本",
-        "language": "English", "idle_note": "闲置 15 分钟后自动退出。", "none": "无", "open": "打开", "download": "下载", "upload": "归档上传", "files": "文件", "filed": "已归档", "duplicate": "重复（已有）", "new_version": "新版本", "result": "结果", "why": "原因", "upload_note": "可一次选择或拖入多个文件；标题只用于单个文件。",
+        "language": "English", "idle_note": "闲置 15 分钟后自动退出。", "none": "无", "open": "打开", "download": "下载", "upload": "归档上传", "change_passphrase": "修改口令", "current_passphrase": "当前口令", "new_passphrase": "新口令", "new_again": "再次输入新口令", "files": "文件", "filed": "已归档", "duplicate": "重复（已有）", "new_version": "新版本", "result": "结果", "why": "原因", "upload_note": "可一次选择或拖入多个文件；标题只用于单个文件。",
     },
     "en": {
         "app": "Client archive", "signin": "Sign in", "signout": "Sign out", "user": "User", "passphrase": "Passphrase",
@@ -29,7 +29,7 @@ TEXTS = {
         "signed_in_as": "Signed in as", "error": "Something went wrong", "back": "Back", "prev": "Previous",
         "next": "Next", "number": "Contract number", "file_name": "File name", "size": "Size", "filed_at": "Filed",
         "filed_by": "Filed by", "text": "Text", "language": "中文", "idle_note": "You are signed out after 15 idle minutes.",
-        "none": "none", "open": "Open", "download": "Download", "upload": "File documents", "files": "Files", "filed": "filed", "duplicate": "duplicate (already filed)", "new_version": "new version", "result": "Result", "why": "Why", "upload_note": "Choose or drop one or many files; a title applies to a single file only.",
+        "none": "none", "open": "Open", "download": "Download", "upload": "File documents", "change_passphrase": "Change passphrase", "current_passphrase": "Current passphrase", "new_passphrase": "New passphrase", "new_again": "New passphrase again", "files": "Files", "filed": "filed", "duplicate": "duplicate (already filed)", "new_version": "new version", "result": "Result", "why": "Why", "upload_note": "Choose or drop one or many files; a title applies to a single file only.",
     },
 }
 

@@ -104,10 +104,48 @@ def test_upload_files_into_the_dossier(live, browser, tmp_path):
     b.write_text("合同乙 条款二", encoding="utf-8")
     page.select_option("select[name=type]", "contract")
     page.set_input_files("input[type=file]", [str(a), str(b)])
-    page.click("form.upload button[type=submit]")
-    page.wait_for_selector("table.results")
-    assert page.locator("table.results tbody tr").count() == 2
+    page.click("form.upload button[type=submit]")  # upload.js: one request per file, each with its progress
+    page.locator("ul.progress li.ok").nth(1).wait_for()  # (a string predicate would need eval: the CSP forbids it)
+    assert "已归档" in page.inner_text("ul.progress")
     assert "合同甲" in search(page, base, "条款一")
+
+
+def test_without_script_the_form_posts_every_file(live, archive, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    base, _, _ = live
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = b.new_context(java_script_enabled=False).new_page()
+        page.goto(base + "/signin")
+        page.fill("input[name=user]", "bob")
+        page.fill("input[name=passphrase]", PASSWORDS["bob"])
+        page.click("form button[type=submit]")
+        page.goto(base + "/upload")
+        f = tmp_path / "无脚本.txt"
+        f.write_text("无脚本 上传", encoding="utf-8")
+        page.select_option("select[name=type]", "contract")
+        page.set_input_files("input[type=file]", [str(f)])
+        page.click("form.upload button[type=submit]")
+        page.wait_for_selector("table.results")
+        assert "已归档" in page.inner_text("table.results")
+        b.close()
+
+
+def test_search_updates_in_place_and_no_page_breaks_the_policy(live, browser):
+    base, _, _ = live
+    page = signed_in(browser, base, "bob")
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(base + "/search")
+    page.evaluate("window.__kept = 1")  # survives only if the page is not reloaded
+    page.fill("input[name=q]", "付款")
+    page.click("form.search button")
+    page.wait_for_selector("p.count")
+    assert page.evaluate("window.__kept") == 1 and "q=%E4%BB%98%E6%AC%BE" in page.url  # htmx swapped, URL pushed
+    for path in ("/clients", "/clients/C001", "/upload", "/account"):
+        page.goto(base + path)
+    assert errors == []  # no Content-Security-Policy violation, no failed script
 
 
 def test_preview_and_download_follow_the_export_right(live, browser, filed):

@@ -131,3 +131,22 @@ def test_a_documents_text_cannot_inject_markup(client, archive, tmp_path: Path):
 def test_static_css_is_served(client):
     r = client.get("/static/app.css")
     assert r.status_code == 200 and "Noto Sans CJK SC" in r.text
+
+
+def test_changing_the_passphrase_needs_the_current_one(client, app, archive):
+    page_sign_in(client, "bob")
+    token = csrf_of(client.get("/account").text)
+    r = client.post("/account/passphrase", data={"csrf": token, "current": "wrong", "new": "bob-new-passphrase",
+                                                 "again": "bob-new-passphrase"})
+    assert r.status_code == 401 and "当前口令不正确" in r.text
+    r = client.post("/account/passphrase", data={"csrf": token, "current": "bob-pw", "new": "short",
+                                                 "again": "short"})
+    assert r.status_code == 400
+    r = client.post("/account/passphrase", data={"csrf": "forged", "current": "bob-pw", "new": "bob-new-passphrase",
+                                                 "again": "bob-new-passphrase"})
+    assert r.status_code == 403
+    r = client.post("/account/passphrase", data={"csrf": token, "current": "bob-pw", "new": "bob-new-passphrase",
+                                                 "again": "bob-new-passphrase"})
+    assert r.status_code == 200 and "口令已更改" in r.text
+    assert [e.outcome for e in archive.reporter.events if e.action == "user-passwd"] == ["ok"]
+    archive.home.login("bob", "bob-new-passphrase")  # the new one opens the keyring
