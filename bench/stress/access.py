@@ -658,6 +658,90 @@ def _cli_ls(w: World, user: str, tally: Tally) -> bool:
     return {row["doc_id"] for row in rows} == {f.doc_id for f in w.docs if f.access_class in readable}
 
 
+# --- the same through the server's API --------------------------------------------------
+
+def api_sample(w: World, n: int, rng: random.Random, tally: Tally) -> tuple[int, int]:
+    """``n`` operations through ``archive serve``'s JSON API (the application
+    in this process, Starlette's TestClient, each user signed in with a bearer
+    token); returns (agreeing with the library, run). Violations go to the tally."""
+    from starlette.testclient import TestClient
+
+    from archive_manager.server.app import create_app
+    from archive_manager.server.web import ServerSettings
+
+    agree = 0
+    with TestClient(create_app(w.home, ServerSettings(), failed_delay=0.0), base_url="https://testserver") as c:
+        tokens = {}
+        for u in w.users:
+            r = c.post("/api/v1/session", json={"user": u, "passphrase": passphrase(u)})
+            tokens[u] = {"authorization": f"Bearer {r.json()['token']}"} if r.status_code == 201 else None
+            if r.status_code != 201:
+                tally.note(f"api sign-in of {u}: {r.status_code} {r.text[:200]}")
+        for i in range(n):
+            user = rng.choice([u for u in w.users if tokens[u]])
+            kind = ("search", "content", "client")[i % 3]
+            if kind == "search":
+                agree += _api_search(w, c, tokens[user], user, random_query(w, rng), tally)
+            elif kind == "content":
+                agree += _api_content(w, c, tokens[user], user, rng.choice(w.docs), tally)
+            else:
+                agree += _api_client(w, c, tokens[user], user, rng.choice(sorted(w.ws.clients)), tally)
+        for u, h in tokens.items():
+            if h:
+                c.delete("/api/v1/session", headers=h)
+    return agree, n
+
+
+def _api_search(w: World, c, headers: dict, user: str, q: Query, tally: Tally) -> bool:
+    params = {"q": q.text, "limit": str(q.limit), **({"client": q.client} if q.client else {}),
+              **({"type": q.doc_type} if q.doc_type else {}), **({"since": q.since} if q.since else {})}
+    r = c.get("/api/v1/search", params=params, headers=headers)
+    try:
+        lib = searching.search(w.sessions[user], q.text, client=q.client, doc_type=q.doc_type, since=q.since,
+                               limit=q.limit)
+    except AccessDenied:
+        if r.status_code == 403:
+            return True
+        tally.refusal_leaks += r.status_code == 200
+        tally.note(f"api search {q.text!r} as {user}: {r.status_code}, library refused")
+        return False
+    if r.status_code != 200:
+        tally.note(f"api search {q.text!r} as {user}: {r.status_code} {r.text[:200]}")
+        return False
+    out = r.json()
+    hits = [searching.Hit(h["doc_id"], h["client"], h["type"], h["class"], h["title"], h["date"], 0, h["score"], 0,
+                          h["snippet"]) for h in out["hits"]]
+    check_hits(w, user, hits, tally, "api search")
+    if out["total"] > bound(w, user, q):
+        tally.count_leaks += 1
+    same = out["total"] == lib.total and [h.doc_id for h in hits] == [h.doc_id for h in lib.hits]
+    if not same:
+        tally.note(f"api search {q.text!r} as {user}: total {out['total']} vs library {lib.total}")
+    return same
+
+
+def _api_content(w: World, c, headers: dict, user: str, f: Filed, tally: Tally) -> bool:
+    r = c.get(f"/api/v1/documents/{f.doc_id}/content", headers=headers)
+    rights = w.rights[user]
+    if f.access_class in rights.read and f.access_class in rights.export:
+        want = f.v2 if f.v2 is not None else f.data
+        return r.status_code == 200 and r.content == want
+    if r.status_code == 200 and r.content:
+        tally.byte_leaks += 1
+        tally.note(f"api content {f.doc_id} as {user} returned {len(r.content)} bytes")
+    return r.status_code in (403, 404)
+
+
+def _api_client(w: World, c, headers: dict, user: str, code: str, tally: Tally) -> bool:
+    r = c.get(f"/api/v1/clients/{code}", headers=headers)
+    readable = w.rights[user].read
+    if r.status_code != 200:
+        return r.status_code == 403 and "basic" not in readable
+    counts = r.json().get("documents", {})
+    tally.listing_leaks += sum(1 for cls in counts if cls not in readable)
+    return all(cls in readable for cls in counts)
+
+
 # --- impersonation -------------------------------------------------------------------
 
 KINDS = ["wrong passphrase", "near-miss passphrase", "wrong passphrase file", "missing passphrase",
@@ -918,6 +1002,11 @@ def run(ctx: Context) -> None:
         agree, ran = cli_sample(w, n_cli, random.Random(ctx.seed + 4444), tally)
         t.all(SECTION, "CLI sample (search --json, get, ls --json) agreeing with the library", agree, ran)
         t.zero(SECTION, "  CLI violations (hits, snippets, counts, bytes outside classes)", tally.violations - before)
+        n_api = ctx.scale(300, 30)
+        before = tally.violations
+        agree, ran = api_sample(w, n_api, random.Random(ctx.seed + 4646), tally)
+        t.all(SECTION, "API sample (search, content, client) agreeing with the library", agree, ran)
+        t.zero(SECTION, "  API violations (hits, snippets, counts, bytes outside classes)", tally.violations - before)
         for note in tally.notes[:25]:
             print(f"    ! {note}")
 
