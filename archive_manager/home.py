@@ -67,6 +67,7 @@ memory_security = false
 idle_minutes = 15
 absolute_hours = 8
 trusted_proxies = []
+time_zone = "Asia/Shanghai"   # times on the pages; the audit trail keeps UTC
 
 [inbox]
 # 'archive ingest' and 'archive watch' file what is dropped into

@@ -68,6 +68,7 @@ class Settings:
     server_idle_minutes: float = 15.0  # a sign-in without a request this long ends
     server_absolute_hours: float = 8.0  # a sign-in ends this long after it began, whatever happens
     server_trusted_proxies: tuple[str, ...] = ()  # addresses whose X-Forwarded-For is believed
+    server_time_zone: str = "Asia/Shanghai"  # times shown on the pages
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
@@ -196,6 +197,7 @@ def load_settings(
         server_idle_minutes=_number(server, "idle_minutes", 15.0, "server", 1),
         server_absolute_hours=_number(server, "absolute_hours", 8.0, "server", 0.1),
         server_trusted_proxies=tuple(proxies),
+        server_time_zone=str(server.get("time_zone", "Asia/Shanghai")),
         service_passphrase_file=_path(home_path, inbox["passphrase_file"], "inbox.passphrase_file")
         if "passphrase_file" in inbox else None,
         user=user or env.get("ARCHIVE_USER") or None,

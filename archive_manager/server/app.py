@@ -17,7 +17,9 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from archive_manager.home import ArchiveHome
-from archive_manager.server import api, pages
+from jinja2 import pass_context
+
+from archive_manager.server import api, pages, texts
 from archive_manager.server.signins import SignIns
 from archive_manager.server.throttle import Throttle
 from archive_manager.server.web import HEADERS, ServerSettings
@@ -74,7 +76,13 @@ def create_app(home: ArchiveHome, settings: ServerSettings | None = None,
     app.state.signins = SignIns(home, settings.idle_seconds, settings.absolute_seconds, clock)
     app.state.throttle = Throttle(clock=clock)
     app.state.failed_delay = failed_delay
-    app.state.templates = Jinja2Templates(directory=HERE / "templates")
+    templates = Jinja2Templates(directory=HERE / "templates")
+    zone = texts.time_zone(settings.time_zone)
+    templates.env.filters.update(
+        day=pass_context(lambda ctx, v: texts.format_day(v, ctx["lang"])),
+        when=pass_context(lambda ctx, v: texts.format_time(v, ctx["lang"], zone)),
+        size=pass_context(lambda ctx, v: texts.format_size(v, ctx["lang"])))
+    app.state.templates = templates
     return app
 
 

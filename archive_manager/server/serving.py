@@ -14,7 +14,7 @@ from archive_manager.server.web import ServerSettings
 def server_settings(home: ArchiveHome, tls: bool) -> ServerSettings:
     s = home.settings
     return ServerSettings(idle_seconds=s.server_idle_minutes * 60, absolute_seconds=s.server_absolute_hours * 3600,
-                          trusted_proxies=s.server_trusted_proxies, secure_cookies=tls)
+                          trusted_proxies=s.server_trusted_proxies, secure_cookies=tls, time_zone=s.server_time_zone)
 
 
 def serve(home: ArchiveHome, host: str, port: int, tls_cert: str | None, tls_key: str | None,

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 LANGUAGES = ("zh", "en")
 
 TEXTS = {
@@ -39,3 +42,44 @@ def language_of(query_lang: str | None, cookie_lang: str | None) -> str:
         if lang in LANGUAGES:
             return lang
     return "zh"
+
+
+# --- dates, times and sizes as each language writes them ---------------------------
+
+def format_day(value: str | None, lang: str) -> str:
+    """``2026-12-07`` as 2026年12月7日 (zh) or as it is (en)."""
+    if not value or len(value) < 10 or lang != "zh":
+        return value or ""
+    try:
+        y, m, d = int(value[:4]), int(value[5:7]), int(value[8:10])
+    except ValueError:
+        return value
+    return f"{y}年{m}月{d}日"
+
+
+def format_time(value: str | None, lang: str, zone) -> str:
+    """An event's UTC timestamp (``2026-12-07T05:07:35Z``) in the server's
+    time zone: 2026年12月7日 13:07 (zh), 2026-12-07 13:07 (en)."""
+    if not value:
+        return ""
+    try:
+        when = datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).astimezone(zone)
+    except ValueError:
+        return value
+    return f"{format_day(when.strftime('%Y-%m-%d'), lang)} {when:%H:%M}"
+
+
+def format_size(n: int | None, lang: str) -> str:
+    if n is None:
+        return ""
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} 字节" if lang == "zh" else f"{n} bytes"
+
+
+def time_zone(name: str):
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone.utc

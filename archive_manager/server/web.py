@@ -40,6 +40,7 @@ class ServerSettings:
     absolute_seconds: float = 8 * 3600
     trusted_proxies: tuple[str, ...] = ()  # addresses whose X-Forwarded-For is believed
     secure_cookies: bool = False  # served over TLS (directly or behind a TLS proxy)
+    time_zone: str = "Asia/Shanghai"  # times on the pages (the audit trail keeps UTC)
 
 
 def status_of(exc: ArchiveError) -> int:

@@ -150,3 +150,23 @@ def test_changing_the_passphrase_needs_the_current_one(client, app, archive):
     assert r.status_code == 200 and "口令已更改" in r.text
     assert [e.outcome for e in archive.reporter.events if e.action == "user-passwd"] == ["ok"]
     archive.home.login("bob", "bob-new-passphrase")  # the new one opens the keyring
+
+
+def test_dates_times_and_sizes_are_written_the_chinese_way(client, filed):
+    page_sign_in(client, "alice")
+    doc = client.get(f"/documents/{filed['contract']}").text
+    assert "年" in doc and "月" in doc and "日" in doc and "字节" in doc
+    english = client.get(f"/documents/{filed['contract']}", params={"lang": "en"}).text
+    assert "年" not in english.split("<main>", 1)[1] and " bytes" in english
+
+
+def test_the_formats():
+    from datetime import timezone
+
+    from archive_manager.server.texts import format_day, format_size, format_time, time_zone
+    assert format_day("2026-03-01", "zh") == "2026年3月1日" and format_day("2026-03-01", "en") == "2026-03-01"
+    shanghai = time_zone("Asia/Shanghai")
+    assert format_time("2026-12-07T17:30:00Z", "zh", shanghai) == "2026年12月8日 01:30"  # UTC+8: the next day
+    assert format_time("2026-12-07T17:30:00Z", "en", timezone.utc) == "2026-12-07 17:30"
+    assert time_zone("Nowhere/Else") is timezone.utc
+    assert format_size(2048, "zh") == "2.0 KB" and format_size(12, "zh") == "12 字节"
