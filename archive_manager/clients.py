@@ -137,6 +137,48 @@ def show_client(session: Session, code: str, history: bool = False) -> dict:
         return out
 
 
+@dataclass(frozen=True)
+class DossierSection:
+    """The documents of one access class in a client's dossier (rows as ``ls`` lists them)."""
+    access_class: str
+    name: str
+    documents: tuple[dict, ...]
+
+
+@dataclass(frozen=True)
+class Dossier:
+    client: str
+    name: str
+    created: str
+    profile: dict
+    sections: tuple[DossierSection, ...]  # the classes the user reads, in the policy's order
+
+
+def dossier(session: Session, code: str) -> Dossier:
+    """A client's dossier as the user may see it: the profile and, class by
+    class, the documents; each slot read once (``show_client`` and
+    ``ls --client`` together read them twice). Recorded as ``client-show``."""
+    from archive_manager.reading import document_row  # reading builds on the session, as this module does
+
+    with session.recorded("client-show", client=code):
+        session.require("read", PROFILE_CLASS)
+        directory = session.directory()
+        entry = directory.client(code)
+        order = list(session.policy.classes)
+        readable = sorted(session.classes_for("read"), key=lambda c: order.index(c) if c in order else len(order))
+        profile: dict = {}
+        sections = []
+        for cls in readable:
+            slot = session.slot(directory, entry["dossier"], cls)
+            if slot is not None and cls == PROFILE_CLASS:
+                profile = dict(slot.meta.get("profile", {}))
+            rows = sorted((document_row(code, slot, doc_id, doc) for doc_id, doc in slot.documents.items()),
+                          key=lambda r: (r["date"], r["doc_id"])) if slot is not None else []
+            name = session.policy.classes[cls].name if cls in session.policy.classes else cls
+            sections.append(DossierSection(cls, name, tuple(rows)))
+        return Dossier(code, entry["name"], entry["created"], profile, tuple(sections))
+
+
 def edit_client(session: Session, code: str, values: dict[str, str]) -> ClientEdit:
     """Change fields of ``code``'s profile (an empty value removes a field).
     Every field is checked (known, owned by one of the user's departments or

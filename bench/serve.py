@@ -1,6 +1,7 @@
 """Benchmark: the server under load (issue 16).
 
     .venv/bin/python bench/serve.py --home DIR [--sessions 50] [--seconds 120] [--flood 20] [--flood-seconds 60]
+                                   [--think 0]
 
 DIR is an archive made by ``bench/scale.py --keep`` (alice, its production
 KDF; 10,000 documents for the figures in docs/performance.md). The bench
@@ -10,7 +11,10 @@ signs in ``--sessions`` sessions through the API, spread over those users.
 Each session is a thread that loops for ``--seconds``: search 50% (the
 queries of bench/search.py), dossier page 25% (``/clients/<code>``),
 document preview 15% (``/documents/<id>/view`` of a hit), filing 10% (a
-small upload). Then the same for ``--flood-seconds`` while ``--flood``
+small upload), each request sent as soon as the last one is answered
+(``--think 0``: a saturation test) or after a pause drawn from an
+exponential distribution of mean ``--think`` seconds (people reading what
+they got). Then the same for ``--flood-seconds`` while ``--flood``
 clients send wrong passphrases as fast as they can, each from its own
 address (the server trusts 127.0.0.1 as a proxy for the run, so
 X-Forwarded-For picks the address).
@@ -134,9 +138,13 @@ def multipart(fields: dict, name: str, data: bytes) -> tuple[bytes, str]:
 
 
 def work(s: Session, qs: list, until: float, rng: random.Random, out: dict, lock: threading.Lock,
-         hits: list[str], filing_types: list[tuple[str, str]]) -> None:
+         hits: list[str], filing_types: list[tuple[str, str]], think: float = 0.0) -> None:
     kinds = [k for k, w in WEIGHTS for _ in range(w)]
     while time.monotonic() < until:
+        if think:
+            time.sleep(min(rng.expovariate(1 / think), max(0.0, until - time.monotonic())))
+            if time.monotonic() >= until:
+                break
         kind = rng.choice(kinds)
         t = time.perf_counter()
         expected = (200,)
@@ -204,14 +212,14 @@ def pct(values: list[float], p: float) -> float:
 
 
 def run_phase(label: str, sessions: list[Session], qs, seconds: float, flood_n: int, port: int,
-              filing_types) -> dict:
+              filing_types, think: float = 0.0) -> dict:
     out: dict = {}
     lock = threading.Lock()
     hits: list[str] = []
     until = time.monotonic() + seconds
     flood_out: dict = {}
-    threads = [threading.Thread(target=work, args=(s, qs, until, random.Random(i), out, lock, hits, filing_types),
-                                daemon=True) for i, s in enumerate(sessions)]
+    threads = [threading.Thread(target=work, args=(s, qs, until, random.Random(i), out, lock, hits, filing_types,
+                                                   think), daemon=True) for i, s in enumerate(sessions)]
     if flood_n:
         threads.append(threading.Thread(target=flood, args=(port, until, flood_n, flood_out, lock), daemon=True))
     for t in threads:
@@ -255,6 +263,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=120)
     ap.add_argument("--flood", type=int, default=20)
     ap.add_argument("--flood-seconds", type=float, default=60)
+    ap.add_argument("--think", type=float, default=0.0, help="mean pause between a session's requests (s)")
     args = ap.parse_args()
     home = args.home.resolve()
     setup_users(home)
@@ -281,11 +290,12 @@ def main() -> None:
         filing_types = [(f"C{c:03d}", t) for c in range(1, 201) for t in ("minutes", "email", "complaint")]
         print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; archive {home}; "
               f"{args.sessions} sessions of {len(users)} users signed in in {signin_s:.1f} s")
-        normal = run_phase(f"{args.seconds:.0f} s, {args.sessions} sessions", sessions, qs, args.seconds, 0, port,
-                           filing_types)
+        pause = f", think time {args.think:g} s" if args.think else ", no think time"
+        normal = run_phase(f"{args.seconds:.0f} s, {args.sessions} sessions{pause}", sessions, qs, args.seconds, 0,
+                           port, filing_types, args.think)
         rss2 = rss_mb(server.pid)
-        flooded = run_phase(f"{args.flood_seconds:.0f} s, {args.sessions} sessions and {args.flood} flooding "
-                            f"clients", sessions, qs, args.flood_seconds, args.flood, port, filing_types) \
+        flooded = run_phase(f"{args.flood_seconds:.0f} s, {args.sessions} sessions{pause} and {args.flood} flooding "
+                            f"clients", sessions, qs, args.flood_seconds, args.flood, port, filing_types, args.think) \
             if args.flood else {}
         rss3 = rss_mb(server.pid)
         for s in sessions:

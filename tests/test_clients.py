@@ -225,3 +225,28 @@ def test_a_field_given_at_admission_that_the_policy_does_not_declare_is_the_admi
     assert [(c.field, c.old, c.new) for c in edit.changes] == [("note", "老客户", None)]
     with pytest.raises(UsageError):  # gone now: unknown like any other
         clients.edit_client(alice, "C002", {"note": "又来了"})
+
+
+def test_a_dossier_reads_each_slot_once_and_shows_only_readable_classes(archive, tmp_path, monkeypatch):
+    from archive_manager import filing
+    from archive_manager.vault import slot as slot_module
+
+    alice = archive.login("alice")
+    for name, doc_type in (("c.txt", "contract"), ("m.txt", "minutes"), ("r.txt", "credit-report")):
+        p = tmp_path / name
+        p.write_text(f"{doc_type} text", encoding="utf-8")
+        filing.file_document(alice, p, "C001", doc_type)
+    loads = []
+    real = slot_module.load_slot
+    monkeypatch.setattr(slot_module, "load_slot", lambda *a, **k: (loads.append(a[4]), real(*a, **k))[1])
+    import archive_manager.session as session_module
+    monkeypatch.setattr(session_module, "load_slot", slot_module.load_slot)
+    d = clients.dossier(alice, "C001")
+    assert len(loads) == len(set(loads)) == len(alice.classes_for("read"))
+    assert [s.access_class for s in d.sections][:2] == ["basic", "business"]  # the policy's order
+    assert {s.access_class: len(s.documents) for s in d.sections if s.documents} == \
+        {"contract": 1, "communication": 1, "credit": 1}
+    assert d.profile == {"legal_rep": "张伟"}
+    carol = archive.login("carol")  # credit: basic and credit only
+    assert [s.access_class for s in clients.dossier(carol, "C001").sections] == ["basic", "credit"]
+    assert [e.action for e in archive.reporter.events][-1] == "client-show"

@@ -202,14 +202,8 @@ def client_page(request: Request) -> Response:
     code = request.path_params["code"]
 
     def build(signin, session) -> Response:
-        shown = clients.show_client(session, code)
-        docs = reading.list_documents(session, code)
-        classes = session.policy.classes
-        kinds = [(cls, classes[cls].name if cls in classes else cls, [d for d in docs if d["class"] == cls])
-                 for cls in session.classes_for("read")]
-        kinds.sort(key=lambda k: list(classes).index(k[0]) if k[0] in classes else len(classes))
         fields = {name: f.name for name, f in session.policy.profile.items()}
-        return render(request, "client.html", signin=signin, client=shown, kinds=kinds,
+        return render(request, "client.html", signin=signin, dossier=clients.dossier(session, code),
                       type_names=_type_names(session), field_names=fields)
 
     return _page(request, build)
