@@ -254,6 +254,8 @@ def account_page(request: Request, message: str | None = None, done: bool = Fals
         me = clients.whoami(session)
         classes = session.policy.classes
         me["class_names"] = [classes[c].name if c in classes else c for c in me["classes"]]
+        depts = session.policy.departments
+        me["department_names"] = [depts.get(d, d) if _lang(request) == "zh" else d for d in me["departments"]]
         return render(request, "account.html", status, signin=signin, me=me, message=message, done=done)
 
     return _page(request, build)

@@ -100,9 +100,9 @@ def test_document_page_and_unknown_page(client, filed):
 def test_account_page_and_english(client):
     page_sign_in(client, "bob")
     r = client.get("/account")
-    assert "legal" in r.text and "我的账户" in r.text
+    assert "法务部" in r.text and "我的账户" in r.text
     r = client.get("/account", params={"lang": "en"})
-    assert "Account" in r.text and 'lang="en"' in r.text
+    assert "Account" in r.text and 'lang="en"' in r.text and "legal" in r.text
     assert 'lang="en"' in client.get("/search").text  # kept in a cookie
 
 
