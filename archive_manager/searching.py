@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 from archive_manager.crypto.primitives import derive_key
-from archive_manager.errors import AccessDenied
+from archive_manager.errors import AccessDenied, UsageError
 from archive_manager.identifiers import check_date
 from archive_manager.index import ClassIndex, Hit, IndexDocument, IndexKeys, compile_query, search_classes
 from archive_manager.index.query import listing
@@ -208,15 +208,22 @@ def _rebuild_earlier_versions(session: Session, classes: list[str]) -> None:
 
 
 def search(session: Session, text: str, client: str | None = None, doc_type: str | None = None,
-           since: str | None = None, limit: int = DEFAULT_LIMIT) -> SearchResult:
+           since: str | None = None, limit: int = DEFAULT_LIMIT, until: str | None = None) -> SearchResult:
+    """Documents matching ``text`` among the classes the user may search;
+    ``client``, ``doc_type``, and a date range ``since``..``until`` (both days
+    included) narrow it; with no words, the filters list documents, newest first."""
     with session.recorded("search", client=client) as details:
-        details.update(query=text, type=doc_type, since=since, limit=limit)
-        compiled = listing() if not text.strip() and (client or doc_type or since) else compile_query(text)
+        details.update(query=text, type=doc_type, since=since, until=until, limit=limit)
+        compiled = listing() if not text.strip() and (client or doc_type or since or until) else compile_query(text)
         since = check_date(since, None) if since else None
+        until = check_date(until, None) if until else None
+        if since and until and until < since:
+            raise UsageError(f"the date range ends ({until}) before it begins ({since})")
         classes = searchable_classes(session, doc_type)
         if client is not None:
             session.directory().client(client)  # NotFound for an unknown client
         _rebuild_earlier_versions(session, classes)
-        total, hits = search_classes(session_indexes(session, classes), compiled, limit, client, doc_type, since)
+        total, hits = search_classes(session_indexes(session, classes), compiled, limit, client, doc_type, since,
+                                     until)
         details.objects.update(hits=len(hits), total=int(total))
         return SearchResult(total, hits, classes)

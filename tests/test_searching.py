@@ -595,3 +595,24 @@ def test_property_no_user_sees_outside_their_classes(tmp_path_factory, docs, use
     finally:
         arch.home.close()
 
+
+
+def test_a_date_range_includes_both_days(corpus):
+    arch, ids, s = corpus
+    alice = s["alice"]
+    everything = found(searching.search(alice, "广告", limit=100))
+    later = found(searching.search(alice, "广告", since="2026-01-10", limit=100))
+    earlier = found(searching.search(alice, "广告", until="2026-01-09", limit=100))
+    assert earlier and later and later | earlier == everything and not later & earlier
+    for h in searching.search(alice, "广告", until="2026-01-09", limit=100).hits:
+        assert h.date <= "2026-01-09"
+    days = sorted({h.date for h in searching.search(alice, "广告", limit=100).hits})
+    one_day = searching.search(alice, "广告", since=days[0], until=days[0], limit=100)
+    assert one_day.hits and {h.date for h in one_day.hits} == {days[0]}  # both ends included
+    listed = searching.search(alice, "", until="2026-01-09", limit=100).hits  # a listing without words
+    assert listed and all(h.date <= "2026-01-09" for h in listed)
+    assert [h.date for h in listed] == sorted((h.date for h in listed), reverse=True)
+    with pytest.raises(UsageError, match="ends"):
+        searching.search(alice, "广告", since="2026-02-01", until="2026-01-01")
+    with pytest.raises(UsageError, match="invalid date"):
+        searching.search(alice, "广告", until="2026-13-01")

@@ -202,23 +202,24 @@ def ls_cmd(cli: CliContext, client, doc_type, as_json) -> None:
 @click.option("--client", help="Only this client's documents.")
 @click.option("--type", "doc_type", help="Only this document type.")
 @click.option("--since", help="Only documents dated on or after YYYY-MM-DD.")
+@click.option("--until", help="Only documents dated on or before YYYY-MM-DD.")
 @click.option("--limit", type=click.IntRange(min=1, max=1000), default=DEFAULT_LIMIT, show_default=True,
               help="How many hits to show.")
 @json_option
 @common
 @pass_cli
-def search_cmd(cli: CliContext, query, client, doc_type, since, limit, as_json) -> None:
+def search_cmd(cli: CliContext, query, client, doc_type, since, until, limit, as_json) -> None:
     """Search the documents you may see.
 
     Words (documents with all of them first), "quoted phrases", AND, OR, NOT,
     -word, parentheses, and the filters client:CODE type:TYPE title:WORD.
     Matches in snippets are marked **like this**. Without words, --client,
-    --type and --since list the documents they select, newest first.
+    --type, --since and --until list the documents they select, newest first.
     """
-    if not query and not (client or doc_type or since):
+    if not query and not (client or doc_type or since or until):
         raise UsageError("give words to search for, or --client/--type/--since to list documents",
                          hint="e.g. archive search 合同, or archive search --type contract")
-    result = searching.search(cli.session(), " ".join(query), client, doc_type, since, limit)
+    result = searching.search(cli.session(), " ".join(query), client, doc_type, since, limit, until=until)
 
     def text(r: dict) -> None:
         if not r["hits"]:

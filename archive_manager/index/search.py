@@ -22,6 +22,7 @@ document holding each phrase for its weights, which for a word in most of
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -153,8 +154,13 @@ def _sql(expr) -> tuple[str, list]:
     return op.join(parts), params
 
 
-def _with_filters(expr, client: str | None, doc_type: str | None, since: str | None):
+def _with_filters(expr, client: str | None, doc_type: str | None, since: str | None, until: str | None = None):
+    """``expr`` and the filters; ``until`` (a last day, inclusive) is "not
+    since the day after": the same date tokens, under FTS5's NOT."""
     extra = [Filter(c, v) for c, v in (("client", client), ("type", doc_type), ("since", since)) if v]
+    if until:
+        after = date.fromisoformat(until) + timedelta(days=1)
+        extra.append(Not(Filter("since", after.isoformat())))
     return And((expr, *extra)) if extra else expr
 
 
@@ -314,10 +320,12 @@ def _each(indexes: list[ClassIndex], work) -> list:
 
 
 def search_classes(indexes: list[ClassIndex], compiled: Compiled, limit: int, client: str | None = None,
-                   doc_type: str | None = None, since: str | None = None) -> tuple[int, list[Hit]]:
-    """(total, best ``limit`` hits) over ``indexes`` (their connections stay open)."""
-    strict_q = _with_filters(compiled.strict, client, doc_type, since)
-    loose_q = _with_filters(compiled.loose, client, doc_type, since)
+                   doc_type: str | None = None, since: str | None = None,
+                   until: str | None = None) -> tuple[int, list[Hit]]:
+    """(total, best ``limit`` hits) over ``indexes`` (their connections stay
+    open); ``since``/``until``: the documents' dates, both days included."""
+    strict_q = _with_filters(compiled.strict, client, doc_type, since, until)
+    loose_q = _with_filters(compiled.loose, client, doc_type, since, until)
     fetch = limit + RERANK_EXTRA if compiled.runs else limit
 
     def full(index: ClassIndex) -> tuple[list, int, bool]:

@@ -154,7 +154,7 @@ def get_search(request: Request) -> Response:
     def call(session):
         return searching.search(session, q.get("q", ""), client=q.get("client") or None,
                                 doc_type=q.get("type") or None, since=q.get("since") or None,
-                                limit=_limit(q.get("limit"))).to_dict()
+                                until=q.get("until") or None, limit=_limit(q.get("limit"))).to_dict()
     return _run(request, call)
 
 
@@ -265,7 +265,8 @@ OPENAPI = {
                          "properties": {"user": {"type": "string"}, "passphrase": {"type": "string"}}}}}}},
             "delete": _op("Sign out: the server drops this sign-in's keys"),
         },
-        "/api/v1/search": {"get": _op("Search (the CLI's query language)", ("q", "client", "type", "since", "limit"))},
+        "/api/v1/search": {"get": _op("Search (the CLI's query language)",
+                                      ("q", "client", "type", "since", "until", "limit"))},
         "/api/v1/clients": {"get": _op("The clients")},
         "/api/v1/clients/{code}": {"get": _op("A client's profile and document counts per class", ("code",))},
         "/api/v1/documents": {"post": {**_op("File an upload (multipart: file, client, type, title, date, number)"),

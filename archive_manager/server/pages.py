@@ -152,7 +152,7 @@ def _type_names(session) -> dict[str, str]:
 
 def search_page(request: Request) -> Response:
     q = request.query_params
-    text, client, doc_type, since = (q.get(k, "").strip() for k in ("q", "client", "type", "since"))
+    text, client, doc_type, since, until = (q.get(k, "").strip() for k in ("q", "client", "type", "since", "until"))
     try:
         page = max(1, int(q.get("page", "1")))
     except ValueError:
@@ -163,15 +163,16 @@ def search_page(request: Request) -> Response:
         readable = session.classes_for("search")
         choices = sorted((code, names[code]) for code, t in session.policy.types.items()
                          if t.access_class in readable)
-        context = dict(q=text, client=client, doc_type=doc_type, since=since, page=page, type_names=names,
+        context = dict(q=text, client=client, doc_type=doc_type, since=since, until=until, page=page,
+                       type_names=names,
                        type_choices=choices, client_choices=_client_choices(session), result=None, has_next=False,
                        page_url=lambda n: "/search?" + urlencode({"q": text, "client": client, "type": doc_type,
-                                                                  "since": since, "page": n}))
-        if not (text or client or doc_type or since):
+                                                                  "since": since, "until": until, "page": n}))
+        if not (text or client or doc_type or since or until):
             return render(request, "search.html", signin=signin, **context)
         try:
             result = searching.search(session, text, client=client or None, doc_type=doc_type or None,
-                                      since=since or None, limit=page * PAGE_SIZE + 1)
+                                      since=since or None, until=until or None, limit=page * PAGE_SIZE + 1)
         except ArchiveError as exc:
             return render(request, "search.html", status_of(exc), signin=signin, message=exc.message, **context)
         hits = result.hits[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]

@@ -12,7 +12,7 @@ TEXTS = {
     "zh": {
         "app": "客户档案管理", "signin": "登录", "signout": "退出登录", "user": "用户名", "passphrase": "口令",
         "search": "检索", "clients": "客户", "account": "我的账户", "query": "检索词", "client": "客户",
-        "type": "类型", "since": "起始日期", "any": "全部", "results": "检索结果", "at_least": "至少",
+        "type": "类型", "since": "起始日期", "until": "截止日期", "any": "全部", "results": "检索结果", "at_least": "至少",
         "results_count": "条结果", "no_results": "没有找到文档。", "title": "标题", "date": "日期",
         "class": "类别", "version": "版本", "versions": "版本", "documents": "文档", "name": "名称",
         "created": "建档时间", "profile": "客户资料", "no_text": "无文本", "departments": "部门",
@@ -24,7 +24,7 @@ TEXTS = {
     "en": {
         "app": "Client archive", "signin": "Sign in", "signout": "Sign out", "user": "User", "passphrase": "Passphrase",
         "search": "Search", "clients": "Clients", "account": "Account", "query": "Search words", "client": "Client",
-        "type": "Type", "since": "Since", "any": "any", "results": "Results", "at_least": "at least",
+        "type": "Type", "since": "Since", "until": "Until", "any": "any", "results": "Results", "at_least": "at least",
         "results_count": "results", "no_results": "No documents found.", "title": "Title", "date": "Date",
         "class": "Class", "version": "Version", "versions": "Versions", "documents": "Documents", "name": "Name",
         "created": "Created", "profile": "Profile", "no_text": "no text", "departments": "Departments",

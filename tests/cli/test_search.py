@@ -429,3 +429,12 @@ def test_reindex_rebuilds_a_missing_index_folder(cli, docs):
     assert r.exit_code == 0, r.output
     assert "contract: rebuilt (missing; 1 document)" in r.stdout
     assert [h["doc_id"] for h in search_json(cli, "甲方")["hits"]] == [docs["contract"]]
+
+
+def test_until_ends_the_date_range(cli, docs):
+    out = search_json(cli, "--until", "2026-01-31", "--client", "C001")  # a listing without words
+    assert docs["contract"] in {h["doc_id"] for h in out["hits"]}
+    assert all(h["date"] <= "2026-01-31" for h in out["hits"]) and docs["minutes"] not in \
+        {h["doc_id"] for h in out["hits"]}  # dated 2026-02-01
+    r = search(cli, "广告", "--since", "2026-03-01", "--until", "2026-01-01")
+    assert r.exit_code == 2 and "archive: error: the date range ends (2026-01-01) before it begins" in r.stderr

@@ -81,3 +81,13 @@ def test_openapi_lists_the_operations(client):
 def test_unknown_api_route_is_json_404(client):
     r = client.get("/api/v1/nothing")
     assert r.status_code == 404 and r.json()["error"]["kind"] == "not found"
+
+
+def test_search_by_date_range(client, filed):
+    admin = api_sign_in(client, "alice")
+    today = client.get(f"/api/v1/documents/{filed['contract']}", headers=admin).json()["date"]
+    r = client.get("/api/v1/search", params={"q": "付款", "since": today, "until": today}, headers=admin)
+    assert r.status_code == 200 and [h["doc_id"] for h in r.json()["hits"]] == [filed["contract"]]
+    r = client.get("/api/v1/search", params={"q": "付款", "until": "2000-01-01"}, headers=admin)
+    assert r.json()["total"] == 0
+    assert client.get("/api/v1/search", params={"q": "付款", "until": "yesterday"}, headers=admin).status_code == 400
