@@ -14,10 +14,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from archive_manager import clients, documents, filing, reading, searching
-from archive_manager.errors import AccessDenied, ArchiveError, AuthenticationError, UsageError
+from archive_manager.errors import ArchiveError, AuthenticationError, UsageError
 from archive_manager.server.content import content_response
 from archive_manager.server.uploads import Form, read_form
-from archive_manager.server.web import CSRF_HEADER, as_session, csrf_ok, error_body, origin_of, status_of, token_of
+from archive_manager.server.web import Throttled, as_session, csrf_ok, csrf_refused, error_body, origin_of, status_of, \
+    token_of
 
 FAILED_SIGNIN_DELAY = 1.0  # seconds a failed sign-in waits before its answer (not holding a worker thread)
 MAX_SIGNIN_BODY = 4096  # bytes of a sign-in request
@@ -47,15 +48,13 @@ def _error(exc: ArchiveError) -> JSONResponse:
 async def sign_in(request: Request, user: str, passphrase: str):
     """The sign-in shared by the API and the sign-in page: the throttle, the
     key derivation in a worker thread, a delayed answer on failure. Returns
-    the SignIn, or raises ArchiveError (AuthenticationError with a
-    ``retry_after`` attribute when throttled)."""
+    the SignIn, or raises ArchiveError (:class:`Throttled` when throttled)."""
     state = request.app.state
     check_credentials(user, passphrase)
     origin = origin_of(request, state.settings)
     wait = state.throttle.attempt(user, origin.address)
     if wait > 0:
-        exc = AuthenticationError("too many failed sign-ins", hint=f"try again in {int(wait) + 1} seconds")
-        exc.retry_after = int(wait) + 1
+        exc = Throttled(int(wait) + 1)
         await run_in_threadpool(_record_throttled, state.home, user, origin, exc)
         raise exc
     try:
@@ -96,7 +95,7 @@ async def post_session(request: Request) -> Response:
     try:
         signin = await sign_in(request, user, passphrase)
     except ArchiveError as exc:
-        if hasattr(exc, "retry_after"):
+        if isinstance(exc, Throttled):
             return JSONResponse(error_body(exc), 429, headers={"retry-after": str(exc.retry_after)})
         if isinstance(exc, AuthenticationError):  # unknown, removed or wrong: one answer (the trail says which)
             return _error(AuthenticationError(SIGNIN_FAILED))
@@ -114,8 +113,7 @@ def delete_session(request: Request) -> Response:
     if signin is None:
         return _error(AuthenticationError("not signed in", hint="POST /api/v1/session first"))
     if from_cookie and not csrf_ok(request, signin):
-        return _error(AccessDenied("the request's CSRF token is missing or wrong",
-                                   hint=f"send the page's token in the {CSRF_HEADER} header"))
+        return _error(csrf_refused("request"))
     request.app.state.signins.sign_out(token, origin=origin_of(request, request.app.state.settings))
     return Response(status_code=204)
 
@@ -226,8 +224,7 @@ async def post_documents(request: Request) -> Response:
         token, from_cookie = token_of(request)
         signin = _signed_in(request)
         if from_cookie and not csrf_ok(request, signin):
-            raise AccessDenied("the request's CSRF token is missing or wrong",
-                               hint=f"send the page's token in the {CSRF_HEADER} header")
+            raise csrf_refused("request")
         form = await read_form(request, request.app.state.home.settings.inbox_max_mb << 20)
         try:
             filed = await run_in_threadpool(file_uploads, request, signin, form)

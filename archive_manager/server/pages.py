@@ -23,8 +23,8 @@ from archive_manager.server.api import check_credentials, file_uploads, sign_in,
 from archive_manager.server.uploads import read_form
 from archive_manager.server.content import content_response
 from archive_manager.server.texts import TEXTS, language_of
-from archive_manager.server.web import FORM_CSRF_COOKIE, SESSION_COOKIE, as_session, csrf_ok, origin_of, over_tls, \
-    status_of, token_of
+from archive_manager.server.web import FORM_CSRF_COOKIE, SESSION_COOKIE, Throttled, as_session, csrf_ok, csrf_refused, \
+    origin_of, over_tls, status_of, token_of
 
 PAGE_SIZE = 10
 
@@ -93,7 +93,7 @@ async def signin_submit(request: Request) -> Response:
     try:
         signin = await sign_in(request, user, passphrase)
     except ArchiveError as exc:
-        if hasattr(exc, "retry_after"):
+        if isinstance(exc, Throttled):
             msg = _t(request, f"登录失败次数过多，请 {exc.retry_after} 秒后再试。",
                      f"Too many failed sign-ins; try again in {exc.retry_after} seconds.")
             response = signin_form(request, msg, 429, user)
@@ -117,8 +117,7 @@ async def signout(request: Request) -> Response:
     signin = request.app.state.signins.get(token)
     if signin is not None:
         if not csrf_ok(request, signin, csrf):
-            return error_page(request, AccessDenied("the form's CSRF token is missing or wrong",
-                                                    hint="reload the page and try again"), signin)
+            return error_page(request, csrf_refused(), signin)
         request.app.state.signins.sign_out(token, origin=origin_of(request, request.app.state.settings))
     response = RedirectResponse("/signin", 303)
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -274,8 +273,7 @@ async def change_passphrase(request: Request) -> Response:
     if signin is None:
         return RedirectResponse("/signin", 303)
     if not csrf_ok(request, signin, csrf):
-        return error_page(request, AccessDenied("the form's CSRF token is missing or wrong",
-                                                hint="reload the page and try again"), signin)
+        return error_page(request, csrf_refused(), signin)
     state = request.app.state
     if len(new) < MIN_NEW_PASSPHRASE or new != again:
         return account_page(request, _t(request, f"新口令至少 {MIN_NEW_PASSPHRASE} 个字符，且两次输入必须一致。",
@@ -327,8 +325,7 @@ async def upload_submit(request: Request) -> Response:
         return error_page(request, exc, signin)
     try:
         if not csrf_ok(request, signin, form.fields.get("csrf")):
-            return error_page(request, AccessDenied("the form's CSRF token is missing or wrong",
-                                                    hint="reload the page and try again"), signin)
+            return error_page(request, csrf_refused(), signin)
         status, message = 201, None
         try:
             results = await run_in_threadpool(file_uploads, request, signin, form)

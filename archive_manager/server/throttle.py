@@ -51,12 +51,6 @@ class Throttle:
         if len(self._records) > 100_000:  # a flood of names: forget what is over
             self._records = {k: r for k, r in self._records.items() if r.locked_until > now or r.failures}
 
-    def wait(self, user: str, address: str) -> float:
-        """Seconds before ``user`` may try again from ``address`` (0: now)."""
-        now = self.clock()
-        with self._lock:
-            return max([0.0, *(r.locked_until - now for r in self._get(user, address) if r is not None)])
-
     def succeeded(self, user: str, address: str) -> None:
         with self._lock:
             self._records.pop(("user", user), None)

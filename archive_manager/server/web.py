@@ -12,10 +12,10 @@ from typing import Callable, TypeVar
 
 from starlette.requests import Request
 
-from archive_manager.errors import (AccessDenied, ArchiveError, AuthenticationError, ConflictError, IntegrityError,
-                                    NotFound, PolicyError, UsageError)
+from archive_manager.errors import (AccessDenied, ArchiveError, AuthenticationError, ConflictError, NotFound,
+                                    PolicyError, UsageError)
 from archive_manager.reporting import Origin
-from archive_manager.server.signins import SignIn, SignIns
+from archive_manager.server.signins import SignIn
 
 T = TypeVar("T")
 
@@ -43,20 +43,36 @@ class ServerSettings:
     time_zone: str = "Asia/Shanghai"  # times on the pages (the audit trail keeps UTC)
 
 
+class Throttled(AuthenticationError):
+    """A sign-in refused by the throttle, before any key derivation: 429."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("too many failed sign-ins", hint=f"try again in {retry_after} seconds")
+        self.retry_after = retry_after
+
+
+def csrf_refused(what: str = "form") -> AccessDenied:
+    """The refusal of a state-changing ``form`` (its hidden field) or
+    ``request`` (the header) without the sign-in's CSRF token."""
+    hint = "reload the page and try again" if what == "form" else \
+        f"send the page's token in the {CSRF_HEADER} header"
+    return AccessDenied(f"the {what}'s CSRF token is missing or wrong", hint=hint)
+
+
 def status_of(exc: ArchiveError) -> int:
+    if isinstance(exc, Throttled):
+        return 429
     if isinstance(exc, AuthenticationError):
         return 401
     if isinstance(exc, AccessDenied):
         return 403
     if isinstance(exc, NotFound):
         return 404
-    if isinstance(exc, (ConflictError,)):
+    if isinstance(exc, ConflictError):
         return 409
     if isinstance(exc, (UsageError, PolicyError)):
         return 400
-    if isinstance(exc, IntegrityError):
-        return 500
-    return 500
+    return 500  # integrity failures and anything unforeseen
 
 
 def error_body(exc: ArchiveError) -> dict:
@@ -119,5 +135,5 @@ def as_session(signin: SignIn, origin: Origin, call: Callable[..., T]) -> T:
             signin.session.origin = None
 
 
-__all__ = ["ServerSettings", "SignIns", "as_session", "client_address", "csrf_ok", "error_body", "origin_of",
-           "status_of", "token_of"]
+__all__ = ["ServerSettings", "Throttled", "as_session", "client_address", "csrf_ok", "csrf_refused", "error_body",
+           "origin_of", "status_of", "token_of"]
