@@ -6,7 +6,9 @@ Signs in as USER at BASE_URL (a running ``archive serve``), then saves
 search.png (a search for 合同), and with ``--all`` every page: signin,
 search, clients, dossier, document, upload, account. ``make demo`` runs it
 for one page; docs/screenshots/ holds a full set (README links them).
-Exits 0 with a note when no chromium is installed.
+Fails if a page asks for anything from elsewhere than the server, or the
+browser reports an error (a CSP violation among them). Exits 0 with a note
+when no chromium is installed.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ def main() -> int:
         page = browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        elsewhere: list[str] = []  # every request must go to the archive's own server
+        page.on("request", lambda r: None if r.url.startswith((args.base + "/", "data:")) else elsewhere.append(r.url))
 
         def shot(name: str) -> None:
             page.screenshot(path=str(args.out / f"{name}.png"))
@@ -73,6 +77,9 @@ def main() -> int:
         page.click("form.signout button")
         page.wait_for_url("**/signin")
         browser.close()
+    if elsewhere:
+        print("screenshots: requests to elsewhere than the server: " + ", ".join(elsewhere), file=sys.stderr)
+        return 1
     if errors:
         print("screenshots: the browser reported errors: " + "; ".join(errors), file=sys.stderr)
         return 1
