@@ -234,11 +234,14 @@ class ArchiveHome:
 
     def sign_in(self, user: str | None, passphrase: str | None, origin: Origin | None = None):
         """A session that lasts (the server's): :meth:`login`, recorded as a
-        ``login`` event of its own, since no command's event follows it."""
+        ``login`` event of its own, since no command's event follows it. It
+        also checks the control files against the audit log (once per
+        sign-in: it reads the whole log), so an older, validly signed
+        ``users.json`` put back does not let a removed user in."""
         session = self.login(user, passphrase, origin=origin)
         try:
             with session.recorded("login"):
-                pass
+                self.check_control_files(session.vault, "refusing the sign-in")
         except ArchiveError:
             self.sign_out(session, None)
             raise

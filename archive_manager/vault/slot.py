@@ -420,21 +420,32 @@ def _identity(path: Path) -> tuple[int, int, int, int] | None:
 
 def slot_files(paths: VaultPaths, dossier: str, slot_id: str) -> tuple:
     """How a slot's files look on disk: the identity, size and times of its
-    key file and base, and its record numbers. Every write of them is a new
-    file renamed into place (or a new record), so any change, by this
-    process or another, changes this."""
-    return (_identity(paths.slot_keys(dossier, slot_id)), _identity(paths.slot_meta(dossier, slot_id)),
-            tuple(record_numbers(paths.slot_records(dossier, slot_id))))
+    key file and base, its record numbers, and each record's identity. Every
+    write of them is a new file renamed into place (or a new record), so any
+    change, by this process or another, changes this."""
+    numbers = tuple(record_numbers(paths.slot_records(dossier, slot_id)))
+    return (_identity(paths.slot_keys(dossier, slot_id)), _identity(paths.slot_meta(dossier, slot_id)), numbers,
+            tuple(_identity(paths.slot_record(dossier, slot_id, n)) for n in numbers))
 
 
 def refresh_slot(slot: Slot, paths: VaultPaths, seen: tuple) -> Slot | None:
     """``slot`` as loaded (and authenticated) when its files looked like
     ``seen``, brought up to date: as it is if nothing changed, with the new
     records applied (each authenticated in the chain) if only records were
-    added; None if anything else changed (load it again)."""
+    added; None if the key file or the base changed (load it again). A
+    record it applied that is gone or changed while the base stayed is an
+    IntegrityError: records are never rewritten, and a compaction renames a
+    new base into place before it removes the records it folded."""
     now = slot_files(paths, slot.dossier, slot.slot_id)
-    if now[:2] != seen[:2] or now[2][:len(seen[2])] != seen[2]:
+    if now[:2] != seen[:2]:
         return None
+    then = {n: ident for n, ident in zip(seen[2], seen[3]) if n > slot.through}  # applied on top of the base
+    present = dict(zip(now[2], now[3]))
+    for n, ident in sorted(then.items()):
+        if present.get(n) != ident:
+            what = "is gone (rolled back?)" if n not in present else "was changed"
+            raise IntegrityError(f"metadata record {n} of dossier slot {slot.slot_id} {what}",
+                                 hint="restore the vault from a backup; run 'archive verify'")
     new = [n for n in now[2] if n > slot.seq]
     if new:
         try:
