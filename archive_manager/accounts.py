@@ -105,7 +105,8 @@ def edit_user(session: Session, name: str, *, display_name: str | None = None) -
     with session.recorded("user-edit", target=name) as details:
         session.require("admin")
         if display_name is None:
-            raise UsageError("nothing to change", hint="pass --display-name NAME")
+            raise UsageError("nothing to change", hint="give a new display name", code="nothing-to-change",
+                             fields=("display_name",))
         display_name = check_display_name(display_name)
         with session.transaction() as tx:
             users = session.users()
@@ -129,7 +130,8 @@ def add_user(session: Session, name: str, departments: list[str],
         check_user_name(name)
         display_name = check_display_name(display_name)
         if not departments:
-            raise UsageError("a user needs at least one department", hint="pass --dept NAME")
+            raise UsageError("a user needs at least one department", hint="name the user's departments",
+                             code="no-department")
         for dept in departments:
             session.policy.check_department(dept)
         session.users().check_new(name)
@@ -323,7 +325,8 @@ def rotate_class(session: Session, cls: str) -> tuple[int, str | None]:
                 # only the new generation of a rotation cut short is taken up again
                 raise IntegrityError(f"keys.json: class {cls!r} has generations {gens} that no rotation in "
                                      "progress explains: none of them is adopted",
-                                     hint="run 'archive verify'; restore vault/keys.json from a backup")
+                                     hint="restore vault/keys.json from a backup", code="restore",
+                                     file="vault/keys.json")
             gen = store.current(cls)
             rec.objects["gen"] = gen
             session.write_store(tx, store)

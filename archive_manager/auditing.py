@@ -44,7 +44,7 @@ class LogFilter:
                              hint="use one of: " + ", ".join([*GROUPS, "denied"]) + ", or an exact action name")
         since, until = check_date(self.since, None), check_date(self.until, None)
         if since and until and since > until:
-            raise UsageError(f"--since {since} is after --until {until}")
+            raise UsageError(f"the period begins ({since}) after it ends ({until})", hint="swap the two dates")
 
     def objects(self) -> dict:
         return {k: v for k, v in vars(self).items() if v is not None}
@@ -178,7 +178,8 @@ def checkpoint(session: "Session") -> dict:
         if not report["ok"]:
             f = report["failure"]
             raise IntegrityError(f"the audit log fails verification at event {f['seq']}: {f['reason']}",
-                                 hint="run 'archive audit verify'; a checkpoint is only signed over a valid log")
+                                 hint="a checkpoint is only signed over a valid log: verify the log first",
+                                 code="audit-invalid")
         cp = make_checkpoint(home.audit_log().lines(), session.vault.vault_id,
                              session.runtime.timestamp(), session.signer)
         rec.objects["seq"] = cp["seq"]

@@ -57,22 +57,12 @@ def whoami(session: Session) -> dict:
         }
 
 
-def parse_fields(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"invalid --set value {pair!r}", hint="use --set key=value")
-        out[key.strip()] = value
-    return out
-
-
 def add_client(session: Session, code: str, name: str, fields: dict[str, str] | None = None) -> dict:
     """Admit a client: a directory entry and a dossier whose profile is basic information."""
     with session.recorded("client-add", client=code) as details:
         check_client_code(code)
         if not name.strip():
-            raise UsageError("the client name is empty", hint="pass --name")
+            raise UsageError("the client name is empty", hint="give the client's name", code="no-name")
         check_text(name, "the client name")  # it goes into paperwork and onto terminals
         declared = session.policy.profile or {}
         profile = {}
@@ -187,7 +177,8 @@ def edit_client(session: Session, code: str, values: dict[str, str]) -> ClientEd
     event (field names in clear, values sealed to the auditors)."""
     with session.recorded("client-edit", client=code) as details:
         if not values:
-            raise UsageError("nothing to change", hint="pass --set FIELD=VALUE")
+            raise UsageError("nothing to change", hint="give the profile fields to change", code="nothing-to-change",
+                             fields=("set",))
         with session.transaction() as tx:
             slot, created = session.slot_to_write(code, PROFILE_CLASS)
             name = session.directory().client(code)["name"]
@@ -229,7 +220,7 @@ def _check_edit(session: Session, values: dict[str, str], profile: dict) -> dict
             raise AccessDenied("this archive's policy names no owners of profile fields: only an administrator "
                                "changes a client's profile",
                                hint="an administrator copies the shipped policies/profile.toml into the archive's "
-                                    "policies/ and signs it with 'archive policy sync'")
+                                    "policies/ and signs the policy", code="profile-unowned")
         if not session.policy.owns(session.departments, key):
             owners = declared[key].owners if key in declared else ()
             raise AccessDenied(
@@ -259,7 +250,7 @@ def _checked(declared: ProfileField, value: str) -> str:
         try:
             return format(money(value), "f")
         except UsageError as exc:
-            raise UsageError(f"{declared.id}: {exc.message}", hint=exc.hint) from None
+            raise exc.reworded(f"{declared.id}: {exc.message}") from None
     if declared.kind == "credit-code":
         code = value.strip().upper()
         if not _credit_code_ok(code):
@@ -282,4 +273,4 @@ def _credit_code_ok(code: str) -> bool:
 
 
 __all__ = ["ClientEdit", "FieldChange", "add_client", "edit_client", "list_clients",
-           "parse_fields", "show_client", "whoami"]
+           "show_client", "whoami"]

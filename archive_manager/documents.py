@@ -117,14 +117,16 @@ def _checked(title: str | None, number: str | None, date: str | None) -> dict[st
     if title is not None:
         check_title(title)
         if not title.strip():
-            raise UsageError("the title is empty", hint="give the document a title, or leave --title out")
+            raise UsageError("the title is empty", hint="give the document a title, or leave it as it is",
+                             code="empty-title")
         values["title"] = title
     if number is not None:
         values["number"] = check_number(number) if number.strip() else None
     if date is not None:
         values["date"] = check_date(date, None)
     if not values:
-        raise UsageError("nothing to change", hint="pass --title, --number or --date")
+        raise UsageError("nothing to change", hint="give a new title, contract number or date",
+                         code="nothing-to-change", fields=("title", "number", "date"))
     return values
 
 
@@ -147,7 +149,7 @@ def _class_to_edit(session: Session, client: str, doc_id: str) -> str:
     if not writable:
         session.require("file")
     raise NotFound(f"no document {doc_id!r} among the classes you may change ({', '.join(writable)})",
-                   hint=f"'archive ls --client {client}' lists what you may read")
+                   hint="the client's dossier lists what you may read", code="no-document", client=client)
 
 
 def _index(session: Session, client: str, slot: Slot, doc_id: str, before: str, after: str,
@@ -164,7 +166,7 @@ def _index(session: Session, client: str, slot: Slot, doc_id: str, before: str, 
     except Exception as exc:  # reported, not swallowed: the caller prints the warning
         msg = exc.message if isinstance(exc, ArchiveError) else str(exc) or type(exc).__name__
         warnings.append(f"{doc_id} is changed but not yet found by its new values ({msg}); "
-                        "run 'archive reindex --if-needed'")
+                        "a reindex brings the index up to date")
 
 
 def _text(session: Session, found: Located) -> str:

@@ -1,7 +1,16 @@
 """The one exception root and its families.
 
 Every expected failure is an :class:`ArchiveError` carrying a lower-case
-message, an optional hint and the process exit code the CLI uses.
+message, an optional hint, a ``code`` and ``data`` for interfaces, and the
+process exit code the CLI uses.
+
+What the library says is interface-neutral: no message or hint names a
+command-line flag, an environment variable or a command (a test reads the
+sources for that). Where an interface has its own way to put the remedy (the
+CLI's ``--user NAME``, ``archive verify``), the error carries a ``code``, and
+the interface maps the code and ``data`` to its own hint
+(``archive_manager/cli/hints.py``); the library's ``hint`` is the wording for
+everyone else (a web page, an API client).
 """
 
 from __future__ import annotations
@@ -15,10 +24,21 @@ class ArchiveError(Exception):
     # files or clients, is sealed with the event's details
     kind = "failed"
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, *, code: str | None = None, **data: object) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.code = code
+        self.data = data
+
+    def reworded(self, message: str) -> "ArchiveError":
+        """The same failure (class, hint, code and data) with another message,
+        for a caller that adds where it happened."""
+        again = Exception.__new__(type(self))
+        again.__dict__.update(self.__dict__)
+        again.args = (message,)
+        again.message = message
+        return again
 
     def __str__(self) -> str:
         return self.message

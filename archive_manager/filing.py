@@ -272,7 +272,8 @@ class FilingPipeline:
         check_tags(req.tags)
         if self.max_bytes is not None and size > self.max_bytes:
             raise UsageError(f"{req.path.name} is larger than the inbox limit ({self.max_bytes >> 20} MB)",
-                             hint="raise [inbox] max_file_mb in archive.toml, or file it with 'archive file'")
+                             hint="an administrator raises [inbox] max_file_mb in archive.toml, or files it by hand",
+                             code="inbox-limit")
         client = session.directory().client(req.client)  # NotFound for an unknown client
         return _Plan(access_class, doc_date, size, str(client.get("name") or ""))
 
@@ -390,12 +391,12 @@ def _number_kept(doc: dict, doc_id: str, number: str | None) -> list[str]:
     if number is None or doc.get("number") == number:
         return []
     return [f"{doc_id} already holds this content: its number stays {doc.get('number') or '(none)'}; "
-            f"change it with 'archive doc edit {doc_id} --number {number}'"]
+            f"to make it {number}, edit the document"]
 
 
 def index_warning(doc_id: str, exc: Exception) -> str:
     msg = exc.message if isinstance(exc, ArchiveError) else str(exc) or type(exc).__name__
-    return f"{doc_id} is filed but not yet searchable ({msg}); run 'archive reindex --if-needed'"
+    return f"{doc_id} is filed but not yet searchable ({msg}); a reindex brings the index up to date"
 
 
 def file_document(

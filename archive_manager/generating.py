@@ -22,7 +22,6 @@ name) and the policy's names of their departments.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from datetime import date, timedelta
 from pathlib import Path
@@ -45,28 +44,6 @@ DERIVED = {"profile": "comes from the client's profile", "ledger": "is computed 
 NOT_A_NUMBER = "（内部文档号）"  # after a document id printed where a contract number is not known
 
 
-def parse_given(pairs: list[str] | tuple[str, ...], data_file: Path | None) -> dict:
-    """``--data FILE`` (JSON object) then ``--set a.b=value`` pairs, as a nested dict."""
-    given: dict = {}
-    if data_file is not None:
-        try:
-            loaded = json.loads(Path(data_file).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot read --data {data_file}: {exc}") from None
-        except RecursionError:
-            raise UsageError(f"--data {data_file} is nested too deeply",
-                             hint="give a flat object of the template's values") from None
-        if not isinstance(loaded, dict):
-            raise UsageError(f"--data {data_file} must hold a JSON object")
-        given.update(loaded)
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"invalid --set value {pair!r}", hint="use --set name=value, e.g. --set budget=500000")
-        _put(given, key.strip(), value)
-    return given
-
-
 def _unused(path: Path) -> Path:
     """``path``, or ``name-2.docx``, ``name-3.docx``... where ``path`` exists:
     a default name never replaces an earlier letter of the same day."""
@@ -75,16 +52,6 @@ def _unused(path: Path) -> Path:
         n += 1
         candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
     return candidate
-
-
-def _put(context: dict, path: str, value) -> None:
-    *parents, last = path.split(".")
-    for part in parents:
-        nxt = context.setdefault(part, {})
-        if not isinstance(nxt, dict):
-            raise UsageError(f"--set {path}: {part} is not a group of values")
-        context = nxt
-    context[last] = value
 
 
 def _merge(into: dict, extra: dict) -> dict:
@@ -114,42 +81,49 @@ def _check_given(spec: TemplateSpec, given: dict, context: dict, client: str, pr
                 given_names = [v.name for v in spec.variables if v.source == "given"]
                 raise UsageError(f"template {spec.name} has no value {path!r}",
                                  hint=f"values {spec.name} takes: {', '.join(given_names)}" if given_names
-                                 else f"{spec.name} takes no values from --set or --data")
+                                 else f"{spec.name} takes no values: the archive derives them all")
         elif var.source == "given" or (var.source == "profile" and lookup(context, var.name) in (None, "", value)):
             continue
-        raise UsageError(f"{path!r} {DERIVED[var.source]} and cannot be set", hint=_derived_hint(var, client))
+        raise _refuse_derived(path, var, client)
 
 
-def _derived_hint(var: Variable, client: str) -> str:
+def _refuse_derived(path: str, var: Variable, client: str) -> UsageError:
+    message = f"{path!r} {DERIVED[var.source]} and cannot be set"
     if var.source == "ledger":
-        return "record invoices and payments with 'archive ledger'; choose the dunning level with --level"
+        return UsageError(message, hint="record invoices and payments in the ledger; choose the dunning level",
+                          code="derived-ledger")
     if var.source == "contract":
-        return f"name the contract with --contract DOC_ID ('archive ls --client {client} --type contract' lists them)"
+        return UsageError(message, hint="name the contract the paperwork is for", code="derived-contract",
+                          client=client)
     if var.source == "profile":
-        return f"'archive client show {client}' shows the profile; only a value it lacks can be given"
+        return UsageError(message, hint="the client's profile holds it; only a value it lacks can be given",
+                          code="derived-profile", client=client)
     if var.name.startswith("company."):
-        return "the letterhead is [company] in archive.toml"
-    return "the date, the document number and the applicant are the archive's own"
+        return UsageError(message, hint="the letterhead is [company] in archive.toml")
+    return UsageError(message, hint="the date, the document number and the applicant are the archive's own")
 
 
-def _missing_hint(spec: TemplateSpec, missing: list[str], client: str, contract: str | None) -> str:
-    given = "give them with --set name=value or --data FILE; the letterhead is [company] in archive.toml"
+def _refuse_missing(spec: TemplateSpec, missing: list[str], client: str, contract: str | None) -> UsageError:
+    message = f"template {spec.name} needs values for: {', '.join(missing)}"
     if contract is not None or not any(spec.variable(m).source == "contract" for m in missing):
-        return given
-    hint = f"pass --contract DOC_ID ('archive ls --client {client} --type contract' lists the contracts)"
+        return UsageError(message, hint="give the missing values; the letterhead is [company] in archive.toml",
+                          code="missing-values")
     if all(spec.variable(m).source == "contract" for m in missing):
-        return hint
-    return hint + "; give the other values with --set name=value or --data FILE"
+        return UsageError(message, hint="name the contract the paperwork is for", code="missing-contract",
+                          client=client)
+    return UsageError(message, hint="name the contract the paperwork is for, and give the other values",
+                      code="missing-contract-and-values", client=client)
 
 
 def _spec(session: Session, name: str) -> tuple[TemplateSpec, Path]:
     catalog = session.catalog()
     if name not in catalog:
-        raise NotFound(f"no template {name!r}", hint="'archive templates list' shows them: " + ", ".join(catalog))
+        raise NotFound(f"no template {name!r}", hint="the templates are: " + ", ".join(catalog))
     spec = catalog[name]
     path = session.settings.templates_dir / spec.file
     if not path.is_file():
-        raise UsageError(f"template file {spec.file} is missing", hint="run 'archive templates check'")
+        raise UsageError(f"template file {spec.file} is missing", hint="an administrator checks the templates",
+                         code="template-missing")
     return spec, path
 
 
@@ -217,7 +191,8 @@ def _dunning(session: Session, client: str, level: int | None, today: date) -> t
     ledger = read_ledger(session, client)
     overdue = ledger.overdue(today)
     if not overdue:
-        raise UsageError(f"client {client} has nothing overdue", hint="'archive ledger list --overdue' shows what is")
+        raise UsageError(f"client {client} has nothing overdue", hint="the ledger's overdue list shows what is",
+                         code="nothing-overdue")
     level = level or ledger.level_due(today, _policy(session))
     numbers = _contract_numbers(session, client, {i.contract for i in overdue if i.contract})
     rows = [{"number": i.number, "contract": numbers.get(i.contract) or (i.contract + NOT_A_NUMBER if i.contract
@@ -252,7 +227,7 @@ def generate(session: Session, name: str, client: str, given: dict | None = None
     """Render ``name`` for ``client`` into ``out`` (default: a name in the
     current directory) and file it into the dossier unless ``file_back`` is off."""
     if level is not None and level not in DEADLINE_DAYS:
-        raise UsageError("--level must be 1, 2 or 3")
+        raise UsageError("the dunning level must be 1, 2 or 3")
     with session.recorded("generate", client=client) as rec:
         session.require("generate")
         check_given(given or {})
@@ -288,8 +263,7 @@ def generate(session: Session, name: str, client: str, given: dict | None = None
         spec.fill_optional(context)
         missing = spec.missing(context)
         if missing:
-            raise UsageError(f"template {name} needs values for: {', '.join(missing)}",
-                             hint=_missing_hint(spec, missing, client, contract))
+            raise _refuse_missing(spec, missing, client, contract)
         out = Path(out) if out is not None else _unused(Path.cwd() / f"{name}-{client}-{today.isoformat()}.docx")
         rec["file_name"] = out.name
         tmp = out.with_name(f".{out.name}.{session.runtime.token(4)}.part")
@@ -332,7 +306,7 @@ def generate_overdue(session: Session, folder: Path, given: dict | None = None, 
     (its row says why), so a second run does not send the same letter again;
     an existing file is never replaced: then nothing is written."""
     if level is not None and level not in DEADLINE_DAYS:
-        raise UsageError("--level must be 1, 2 or 3")
+        raise UsageError("the dunning level must be 1, 2 or 3")
     today, policy = session.runtime.now().date(), _policy(session)
     rows: dict[str, dict] = {}
     paths: dict[str, Path] = {}

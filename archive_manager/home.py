@@ -134,9 +134,10 @@ class ArchiveHome:
         file = self._trust_file(vault)
         if keyring.root is None:
             raise UpgradeNeeded(
-                f"your keyring does not yet know this archive's root of trust",
-                hint=f"run 'archive upgrade' and confirm the fingerprint "
-                     f"{show_fingerprint(file.root.fingerprint)} with your administrator")
+                "your keyring does not yet know this archive's root of trust",
+                hint=f"upgrade your keyring and confirm the fingerprint "
+                     f"{show_fingerprint(file.root.fingerprint)} with your administrator",
+                code="keyring-upgrade", fingerprint=show_fingerprint(file.root.fingerprint))
         return Trust(file, keyring.root)
 
     @staticmethod
@@ -145,8 +146,8 @@ class ArchiveHome:
             return TrustFile.load(vault.paths.trust_json)
         except FileNotFoundError:
             raise UpgradeNeeded("this archive was made by an earlier version and has no trust anchor yet",
-                                hint="an admin runs 'archive upgrade' once, then each user at their next sign-in"
-                                ) from None
+                                hint="an admin upgrades the archive once, then each user at their next sign-in",
+                                code="archive-upgrade") from None
 
     def check_log(self, trust: Trust, vault: Vault) -> None:
         """Refuse to act unless the configured audit log is this vault's own."""
@@ -161,7 +162,8 @@ class ArchiveHome:
             raise IntegrityError(f"the audit log {self.settings.audit_log} does not begin with this archive's "
                                  "creation: it is missing, replaced or another archive's; nothing is done "
                                  "without the archive's own log",
-                                 hint="put the log back from a backup; 'archive audit verify' checks it")
+                                 hint="put the log back from a backup and have an auditor verify it",
+                                 code="audit-missing")
 
     def check_control_files(self, vault: Vault, what: str) -> None:
         """Refuse ``what`` unless every control file is the version the audit
@@ -175,7 +177,8 @@ class ArchiveHome:
         stale = stale_control_files(vault.paths.root, state)
         if stale:
             raise IntegrityError(f"vault/{stale[0].path} {stale[0].problem}: {what}",
-                                 hint="run 'archive verify'; put back the version the log recorded, from a backup")
+                                 hint="put back the version the log recorded, from a backup", code="restore",
+                                 file=f"vault/{stale[0].path}")
 
     def audit_log(self) -> AuditLog:
         return AuditLog(self.settings.audit_log)
@@ -273,10 +276,9 @@ class ArchiveHome:
         departments: tuple[str, ...] = ()
         try:
             if not user:
-                raise UsageError("no user given", hint="pass --user NAME or set ARCHIVE_USER")
+                raise UsageError("no user given", hint="give your user name", code="no-user")
             if passphrase is None:
-                raise UsageError("no passphrase given",
-                                 hint="use the prompt, ARCHIVE_PASSPHRASE or --passphrase-file")
+                raise UsageError("no passphrase given", hint="give your passphrase", code="no-passphrase")
             users = vault.users()
             known = users.users.get(user)
             departments = known.departments if known is not None else ()
@@ -345,7 +347,7 @@ class ArchiveHome:
                                              details=details, reason=exc.kind), signer)
         except ArchiveError as audit:
             raise ArchiveError(f"{exc.message}; and the audit event could not be written: "
-                               f"{audit.message}", hint=audit.hint) from None
+                               f"{audit.message}", audit.hint, code=audit.code, **audit.data) from None
 
     def extractor(self):
         """The text extractor (one worker process, started on first use)."""
@@ -372,7 +374,8 @@ class ArchiveHome:
         """Refuse early (before any prompt) if an archive exists here."""
         if (self.settings.vault_dir / "vault.json").exists():
             raise ConflictError(f"an archive already exists at {self.settings.home}",
-                                hint="use another --home, or remove the old archive yourself")
+                                hint="choose another place, or remove the old archive yourself",
+                                code="archive-exists")
 
     def init(self, admin: str, passphrase: str) -> dict:
         """Lay out a new archive home with ``admin`` in the archive department.
@@ -467,8 +470,7 @@ def _copy_defaults(src: Path, dst: Path, names: tuple[str, ...] | None) -> None:
     if not src.is_dir():
         if names:
             raise UsageError(f"shipped defaults not found at {src}",
-                             hint="reinstall archive-manager, or set ARCHIVE_SHIPPED_DIR to a directory "
-                                  "holding policies/ and templates/")
+                             hint="reinstall archive-manager", code="no-shipped")
         return
     dst.mkdir(parents=True, exist_ok=True)
     for item in sorted(src.iterdir()):

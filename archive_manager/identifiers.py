@@ -14,7 +14,8 @@ def parse_doc_id(doc_id: str) -> str:
     """The client code a document id belongs to (ids look like ``C001-abcd2345``)."""
     m = _DOC_ID.fullmatch(doc_id) if isinstance(doc_id, str) else None
     if not m:
-        raise UsageError(f"invalid document id {doc_id!r}", hint="ids look like C001-k3m9q2xa; see 'archive ls'")
+        raise UsageError(f"invalid document id {doc_id!r}", hint="ids look like C001-k3m9q2xa",
+                         code="bad-doc-id")
     return m.group(1)
 
 

@@ -150,7 +150,7 @@ class Ingestor:
     def check_inbox(self) -> None:
         if not self.root.is_dir():
             raise UsageError(f"no inbox at {self.root}",
-                             hint="create it (mkdir) or pass --inbox DIR; files go in <CLIENT>/<type>/")
+                             hint="create it; files go in <CLIENT>/<type>/", code="no-inbox")
 
     def recover(self) -> list[str]:
         """Finish what a crash interrupted: the vault commit, then the indexes."""

@@ -93,7 +93,7 @@ def locate(session: Session, doc_id: str) -> Located:
         if slot is not None and doc_id in slot.documents:
             return Located(client, slot, doc_id, slot.documents[doc_id])
     raise NotFound(f"no document {doc_id!r} among the classes you may read ({', '.join(classes)})",
-                   hint="'archive ls --client " + client + "' lists what you may read")
+                   hint="the client's dossier lists what you may read", code="no-document", client=client)
 
 
 def decrypt_version(session: Session, found: Located, version: dict, sink: BinaryIO) -> None:

@@ -67,7 +67,7 @@ def create_empty_index(session: Session, cls: str) -> str | None:
     """An empty index for a new class, so that a missing index always means
     damage. Returns a note when the admin does not hold the class."""
     if session.user not in session.store(fresh=True).holders(cls):
-        return f"no search index was created for class {cls!r}: run 'archive reindex' as one of its holders"
+        return f"no search index was created for class {cls!r}: one of its holders runs a reindex"
     class_index(session, cls).create_empty()
     return None
 
@@ -160,7 +160,7 @@ def rekey_index(session: Session, cls: str) -> str | None:
     except Exception as exc:  # anything: the index is rebuildable from the vault
         index.close()
         remove_database(index.path)
-        return f"the {cls} search index could not be re-encrypted ({exc}); run 'archive reindex'"
+        return f"the {cls} search index could not be re-encrypted ({exc}); a reindex rebuilds it"
     return None
 
 
@@ -192,7 +192,7 @@ def searchable_classes(session: Session, doc_type: str | None) -> list[str]:
     if not classes:
         session.require("search")
         raise AccessDenied(f"user {session.user!r} holds no class key to search with",
-                           hint="an admin can run 'archive policy sync' to hand out granted keys")
+                           hint="an admin signs the policy again to hand out granted keys", code="no-keys-yet")
     return classes
 
 

@@ -70,14 +70,14 @@ def _create_root(home, vault: "Vault", keyring: UnlockedKeyring, departments, pa
     users = vault.users()
     if not users.get(keyring.user).admin:
         raise UpgradeNeeded("this archive has no trust anchor yet: an administrator upgrades it first",
-                            hint="ask an admin of the archive department to run 'archive upgrade'")
+                            hint="ask an admin of the archive department to upgrade it", code="archive-upgrade")
     home.check_control_files(vault, "the upgrade signs only a state the audit log recorded")
     rt, s = home.runtime, home.settings
     admins = {u.name: u.identity.sign_public for u in users.active() if u.admin}
     root = TrustRoot(vault.vault_id, admins, rt.timestamp())
     if not confirm(RootToConfirm(show_fingerprint(root.fingerprint), tuple(sorted(admins)), True)):
         raise UsageError("the upgrade was not confirmed; nothing was changed",
-                         hint="run 'archive upgrade' again and confirm, or pass --fingerprint with the value shown")
+                         hint="upgrade again and confirm the fingerprint shown", code="unconfirmed")
     trust, signer = Trust(TrustFile(root), root.fingerprint), Signer(keyring.user, keyring.sign)
     trust.set_log_path(s.audit_log, s.vault_dir, signer)
     home.check_log(trust, vault)
@@ -117,8 +117,8 @@ def _learn_root(home, vault: "Vault", keyring: UnlockedKeyring, departments, pas
     home.check_log(trust, vault)
     if not confirm(RootToConfirm(show_fingerprint(fingerprint), tuple(sorted(trust.admins)), False)):
         raise UsageError("the fingerprint was not confirmed; your keyring was not changed",
-                         hint="compare it with the one your administrator gives you, then run 'archive upgrade' "
-                              "again (or pass --fingerprint)")
+                         hint="compare it with the one your administrator gives you, then upgrade again",
+                         code="unconfirmed")
     _with_root(users, keyring, fingerprint, passphrase, home.runtime.random_bytes)
     objects = {"root": fingerprint.hex()}
     with vault.transaction(_recorder(home, keyring, departments, objects)) as tx:

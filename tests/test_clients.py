@@ -14,6 +14,7 @@ import pytest
 from archive_manager import accounts, auditing, clients, verify
 from archive_manager.errors import AccessDenied, NotFound, UsageError
 from archive_manager.settings import SHIPPED_DIR
+from archive_manager.cli.hints import cli_hint
 from tests.conftest import open_home
 
 EARLIER = Path(__file__).resolve().parent / "fixtures" / "issue13-archive"
@@ -72,7 +73,7 @@ def test_a_field_someone_else_owns_is_refused_and_nothing_is_written(staff, user
     with pytest.raises(AccessDenied) as exc:
         clients.edit_client(staff.login(user), "C001", values)
     assert exc.value.message == f"user {user!r} ({depts}) may not change the profile field {field!r}"
-    assert exc.value.hint == f"its owners are {owners} (policies/profile.toml), and administrators"
+    assert cli_hint(exc.value) == f"its owners are {owners} (policies/profile.toml), and administrators"
     assert vault_files(staff.root) == before
     denied = [e for e in events(staff.root) if e["action"] == "client-edit"]
     assert [(e["user"], e["outcome"], e["reason"]) for e in denied] == [(user, "denied", "access denied")]
@@ -112,7 +113,7 @@ def test_bad_values_and_unknown_fields_are_refused_and_nothing_is_written(staff,
                             if values and "address" not in values else values)
     assert exc.value.message == message
     if hint is not None:
-        assert exc.value.hint == hint
+        assert cli_hint(exc.value) == hint
     assert vault_files(staff.root) == before
 
 
@@ -185,7 +186,7 @@ def test_an_earlier_archive_lets_only_administrators_edit(earlier):
             clients.edit_client(home.login(user, f"{user}-pw"), "C001", {"address": "上海"})
         assert exc.value.message == ("this archive's policy names no owners of profile fields: only an "
                                      "administrator changes a client's profile")
-        assert exc.value.hint == ("an administrator copies the shipped policies/profile.toml into the archive's "
+        assert cli_hint(exc.value) == ("an administrator copies the shipped policies/profile.toml into the archive's "
                                   "policies/ and signs it with 'archive policy sync'")
     alice = home.login("alice", "alice-pw")
     edit = clients.edit_client(alice, "C001", {"address": "上海市浦东新区", "region": "华东"})  # any field, as text
@@ -217,7 +218,7 @@ def test_a_field_given_at_admission_that_the_policy_does_not_declare_is_the_admi
     assert clients.show_client(alice, "C002")["profile"] == {"note": "老客户", "credit_limit": "80000.00"}
     with pytest.raises(AccessDenied) as exc:
         clients.edit_client(staff.login("mia"), "C002", {"note": "新客户"})
-    assert exc.value.hint == "only administrators change a field policies/profile.toml gives no owner"
+    assert cli_hint(exc.value) == "only administrators change a field policies/profile.toml gives no owner"
     with pytest.raises(UsageError) as exc:  # unknown for C001, which never had it
         clients.edit_client(alice, "C001", {"note": "新客户"})
     assert exc.value.message == "unknown profile field 'note'"

@@ -13,6 +13,8 @@ from archive_manager.errors import AccessDenied, ConflictError, UsageError
 from archive_manager.generation.catalog import parse_catalog
 from archive_manager.generation.render import render
 from archive_manager.runtime import Runtime
+from archive_manager.cli.hints import cli_hint
+from archive_manager.cli.pairs import parse_given
 from tests.generation.test_render import make_template, text_of
 
 COMPANY = 'name = "北京某某广告有限公司"\naddress = "北京市朝阳区建国路1号"\nphone = "010-1"\n' \
@@ -65,7 +67,7 @@ def test_admission_form_lists_every_missing_value_then_renders(arch, tmp_path):
     assert exc.value.message == ("template admission-form needs values for: budget, business.need, "
                                  "client.address")
     assert not (tmp_path / "f.docx").exists()
-    given = generating.parse_given(["business.need=年度品牌投放", "budget=500000",
+    given = parse_given(["business.need=年度品牌投放", "budget=500000",
                                     "client.address=北京市朝阳区建国路88号"], None)
     r = generating.generate(alice, "admission-form", "C001", given, tmp_path / "f.docx")
     text = text_of(tmp_path / "f.docx")
@@ -130,7 +132,7 @@ def test_home_without_company_settings_names_the_letterhead(archive, tmp_path):
     receivables.add_invoice(carol, "C001", "INV-1", "100", "2020-10-25")
     with pytest.raises(UsageError) as exc:
         generating.generate(carol, "dunning-letter", "C001", out=tmp_path / "p.docx")
-    assert "company.name" in exc.value.message and "[company]" in exc.value.hint
+    assert "company.name" in exc.value.message and "[company]" in cli_hint(exc.value)
 
 
 def test_dunning_thresholds_come_from_the_settings(arch, tmp_path):
@@ -187,7 +189,7 @@ def test_a_value_the_archive_derives_cannot_be_set(arch, tmp_path, template, giv
         generating.generate(session, template, "C001", given, out / "spoof.docx")
     assert exc.value.message == message
     if hint:
-        assert hint in exc.value.hint
+        assert hint in cli_hint(exc.value)
     assert exc.value.exit_code == 2
     assert list(out.iterdir()) == []
     assert len(reading.list_documents(arch.login("alice"))) == before
@@ -211,11 +213,11 @@ def test_contract_amendment_without_a_contract_says_to_pass_one(arch, tmp_path):
         generating.generate(bob, "contract-amendment", "C001", given, tmp_path / "a.docx")
     assert exc.value.message == ("template contract-amendment needs values for: contract.date, contract.number, "
                                  "contract.title")
-    assert exc.value.hint == "pass --contract DOC_ID ('archive ls --client C001 --type contract' lists the contracts)"
-    assert "--set" not in exc.value.hint
+    assert cli_hint(exc.value) == "pass --contract DOC_ID ('archive ls --client C001 --type contract' lists the contracts)"
+    assert "--set" not in cli_hint(exc.value)
     with pytest.raises(UsageError) as exc:  # other values missing as well: both are named
         generating.generate(bob, "contract-amendment", "C001", {}, tmp_path / "a.docx")
-    assert exc.value.hint.startswith("pass --contract DOC_ID (") and exc.value.hint.endswith(
+    assert cli_hint(exc.value).startswith("pass --contract DOC_ID (") and cli_hint(exc.value).endswith(
         "give the other values with --set name=value or --data FILE")
     assert not (tmp_path / "a.docx").exists()
 
@@ -264,7 +266,7 @@ def test_a_batch_never_replaces_an_existing_file(arch, tmp_path):
     with pytest.raises(ConflictError) as exc:
         generating.generate_overdue(carol, tmp_path)
     assert exc.value.message == f"{letter} already exists; no letter was written"
-    assert "-o" in exc.value.hint
+    assert "-o" in cli_hint(exc.value)
     assert letter.read_bytes() == kept and sorted(p.name for p in tmp_path.iterdir()) == [letter.name]
     assert receivables.read_ledger(carol, "C001").letters == []
     assert not [r for r in reading.list_documents(carol) if r["type"] == "dunning-letter"]
@@ -284,7 +286,7 @@ def test_data_nested_too_deeply_is_bad_input(tmp_path):
     data = tmp_path / "deep.json"
     data.write_text("[" * 100000 + "]" * 100000, encoding="utf-8")
     with pytest.raises(UsageError) as exc:
-        generating.parse_given([], data)
+        parse_given([], data)
     assert "nested too deeply" in exc.value.message or "must hold a JSON object" in exc.value.message
 
 

@@ -277,7 +277,7 @@ def test_unknown_client_is_quarantined_and_filed_once_the_client_exists(arch, ro
     drop(root, rel, "广告发布合同 ibis")
     p = run_pass(alice, root)
     assert p.counts == Counts(quarantined=1)
-    assert_quarantined(p, root, rel, "unknown client 'C009'", fix="'archive client list' shows the clients")
+    assert_quarantined(p, root, rel, "unknown client 'C009'", fix="the client list shows the clients")
     assert reading.list_documents(alice) == []
     refused = file_events(arch)
     assert [(e.outcome, e.reason, e.objects.get("client")) for e in refused] == [("error", "not found", "C009")]
@@ -397,7 +397,7 @@ def test_file_over_the_size_limit_is_quarantined(arch, root):
     p = run_pass(alice, root)
     assert p.counts == Counts(filed=1, quarantined=1)
     assert_quarantined(p, root, rel, "big.txt is larger than the inbox limit (1 MB)",
-                       fix="raise [inbox] max_file_mb in archive.toml")
+                       fix="raises [inbox] max_file_mb in archive.toml")
     assert_filed(p, "C001/contract/exactly-1mb.txt")
 
     alice = reconfigure(arch, max_file_mb=2)

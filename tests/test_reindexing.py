@@ -15,6 +15,7 @@ from archive_manager import filing, index as index_pkg, reindexing, searching
 from archive_manager.errors import IntegrityError
 from archive_manager.index import classindex, database
 from archive_manager.index.analysis import fold_text
+from archive_manager.cli.hints import cli_hint
 from tests.index.support import open_files
 from tests.search_corpus import UNKNOWN_BINARY, build_archive, find_canaries, make_canaries, write
 
@@ -187,7 +188,7 @@ def test_flipped_byte_is_refused_and_reindex_repairs_it(arch, filed, which):
         try:
             got = {h.doc_id for h in searching.search(session, "contractword").hits}
         except IntegrityError as exc:
-            assert exc.hint and "archive reindex" in exc.hint
+            assert cli_hint(exc) and "archive reindex" in cli_hint(exc)
             assert "contract" in exc.message
         else:  # the pages this search read are intact: then its answer is right
             assert which != "page 1", "page 1 is read by every search"
@@ -215,7 +216,7 @@ def test_truncated_index_file_is_refused(arch, filed):
     path.write_bytes(path.read_bytes()[:-40])
     with pytest.raises(IntegrityError) as exc:
         searching.search(arch.login("alice"), "minutesword")
-    assert "archive reindex" in (exc.value.hint or "")
+    assert "archive reindex" in (cli_hint(exc.value) or "")
     reports = by_class(reindexing.reindex(arch.login("alice"), if_needed=True))
     assert reports["communication"].action == "rebuilt"
     assert reports["communication"].reason.startswith("damaged")
@@ -232,7 +233,7 @@ def test_swapped_class_databases_are_refused_and_repaired(arch, filed):
     for word in ("contractword", "creditword"):
         with pytest.raises(IntegrityError) as exc:
             searching.search(alice, word)
-        assert "archive reindex" in (exc.value.hint or "")
+        assert "archive reindex" in (cli_hint(exc.value) or "")
     reports = by_class(reindexing.reindex(alice, if_needed=True))
     assert {c for c, r in reports.items() if r.action != "current"} == {"contract", "credit"}
     assert all(reports[c].reason.startswith("damaged") for c in ("contract", "credit"))
@@ -256,7 +257,7 @@ def test_schema_version_bump_rebuilds(arch, filed, monkeypatch):
     alice = arch.login("alice")
     with pytest.raises(IntegrityError) as exc:
         searching.search(alice, "contractword")
-    assert "reindex" in (exc.value.hint or "")
+    assert "reindex" in (cli_hint(exc.value) or "")
     reports = by_class(reindexing.reindex(alice, if_needed=True))
     for cls in ("contract", "communication", "credit", "service"):
         assert (reports[cls].action, reports[cls].reason) == ("rebuilt", f"schema version {now} (current {bumped})"), cls

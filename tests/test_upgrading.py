@@ -13,6 +13,7 @@ from archive_manager import reading, searching, verify
 from archive_manager.errors import IntegrityError, UpgradeNeeded, UsageError
 from archive_manager.upgrading import RootToConfirm, upgrade
 from archive_manager.vault.trust import TrustFile, show_fingerprint
+from archive_manager.cli.hints import cli_hint
 from tests.cli.conftest import Cli
 from tests.conftest import open_home
 
@@ -37,7 +38,7 @@ def test_an_old_archive_refuses_until_an_admin_upgrades_it(legacy):
     home = open_home(legacy)
     with pytest.raises(UpgradeNeeded) as exc:
         home.login("bob", "bob-pw")
-    assert "archive upgrade" in exc.value.hint
+    assert "archive upgrade" in cli_hint(exc.value)
     with pytest.raises(UpgradeNeeded) as exc:  # only an admin creates the root
         upgrade(home, "bob", "bob-pw", yes([]))
     assert "an administrator upgrades it first" in exc.value.message
@@ -56,7 +57,7 @@ def test_the_admin_upgrades_then_each_user_confirms(legacy):
     assert alice.keyring.root == root.fingerprint
     with pytest.raises(UpgradeNeeded) as exc:
         home.login("bob", "bob-pw")
-    assert result.fingerprint in exc.value.hint
+    assert result.fingerprint in cli_hint(exc.value)
     seen.clear()
     bob_result = upgrade(home, "bob", "bob-pw", yes(seen))
     assert not bob_result.created_root and not seen[0].new and seen[0].fingerprint == result.fingerprint

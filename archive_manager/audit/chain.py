@@ -147,7 +147,8 @@ def _seq(line: bytes) -> int:
     except (ValueError, KeyError, TypeError):
         seq = None
     if type(seq) is not int:
-        raise IntegrityError("the audit log's last event is damaged", hint="run 'archive audit verify'")
+        raise IntegrityError("the audit log's last event is damaged", hint="an auditor verifies the log",
+                             code="audit-damaged")
     return seq
 
 
@@ -194,13 +195,15 @@ def _last_line(fd: int) -> bytes | None:
             continue
         if cut < 0 and start > 0:
             raise IntegrityError("the audit log ends in an oversized or torn event",
-                                 hint="run 'archive audit verify' and keep a copy before repairing")
+                                 hint="an auditor verifies the log; keep a copy before repairing",
+                                 code="audit-torn")
         os.ftruncate(fd, start + cut + 1)
         os.fsync(fd)
     end = len(tail) - 1
     begin = tail.rfind(b"\n", 0, end) + 1
     if begin == 0 and start > 0:
-        raise IntegrityError("the audit log's last event is oversized", hint="run 'archive audit verify'")
+        raise IntegrityError("the audit log's last event is oversized", hint="an auditor verifies the log",
+                             code="audit-damaged")
     return tail[begin:end]
 
 

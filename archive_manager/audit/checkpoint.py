@@ -36,7 +36,8 @@ def parse_checkpoint(text: str) -> dict:
     try:
         cp = json.loads(text)
     except ValueError:
-        raise UsageError("the checkpoint file is not JSON", hint="give the file 'archive audit checkpoint' printed") from None
+        raise UsageError("the checkpoint file is not JSON", hint="give a checkpoint the archive signed",
+                         code="not-a-checkpoint") from None
     if not isinstance(cp, dict) or set(cp) != set(FIELDS) or cp.get("kind") != "audit-checkpoint":
         raise UsageError("the checkpoint file is not an audit checkpoint")
     types = {"vault": str, "seq": int, "head": str, "time": str, "signer": str, "sig": str}

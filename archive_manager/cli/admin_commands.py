@@ -9,6 +9,7 @@ import click
 from archive_manager.cli.context import CliContext, emit, new_passphrase, note, table
 from archive_manager.cli.main import main, pass_cli
 from archive_manager.cli.options import common, json_option
+from archive_manager.cli import pairs
 from archive_manager.cli.lazy import lazy_module
 from archive_manager.text import printable
 
@@ -130,7 +131,7 @@ def client() -> None:
 @pass_cli
 def client_add(cli: CliContext, code, name, fields, as_json) -> None:
     """Admit a client and create its dossier."""
-    r = clients.add_client(cli.session(), code, name, clients.parse_fields(fields))
+    r = clients.add_client(cli.session(), code, name, pairs.parse_fields(fields))
     emit(r, as_json, lambda r: click.echo(f"added client {r['client']} {r['name']}"))
 
 
@@ -181,7 +182,7 @@ def client_show(cli: CliContext, code, history, as_json) -> None:
 def client_edit(cli: CliContext, code, fields, as_json) -> None:
     """Change a client's profile (admins, or the department that owns the field
     in policies/profile.toml); earlier values are kept as history."""
-    r = asdict(clients.edit_client(cli.session(), code, clients.parse_fields(fields)))
+    r = asdict(clients.edit_client(cli.session(), code, pairs.parse_fields(fields)))
 
     def text(r):
         if not r["changes"]:

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import click
 
+from archive_manager.cli.hints import cli_hint
 from archive_manager.errors import ArchiveError, ConflictError, UsageError
 from archive_manager.home import ArchiveHome
 from archive_manager.settings import Settings, load_settings
@@ -174,8 +175,9 @@ def echo_error(exc: ArchiveError, where: str = "") -> None:
     """``archive: error: [where: ]message`` and ``archive: hint: ...`` on stderr, printable."""
     prefix = f"{printable(where)}: " if where else ""
     click.echo(f"archive: error: {prefix}{printable(exc.message)}", err=True)
-    if exc.hint:
-        click.echo(f"archive: hint: {printable(exc.hint)}", err=True)
+    hint = cli_hint(exc)
+    if hint:
+        click.echo(f"archive: hint: {printable(hint)}", err=True)
 
 
 def note(kind: str, message: str) -> None:

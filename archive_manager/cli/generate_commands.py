@@ -9,6 +9,7 @@ import click
 from archive_manager.cli.context import CliContext, check_output, emit
 from archive_manager.cli.main import main, pass_cli
 from archive_manager.cli.options import common, force_option, json_option
+from archive_manager.cli.pairs import parse_given
 from archive_manager.errors import UsageError
 from archive_manager.cli.lazy import lazy_module
 
@@ -40,7 +41,7 @@ values = lazy_module("archive_manager.generation.values")
 def generate_cmd(cli: CliContext, template, client, pairs, data_file, contract, level, overdue, min_days, output,
                  no_file, pdf, force, as_json) -> None:
     """Generate paperwork from TEMPLATE ('archive templates list')."""
-    given = values.check_given(generating.parse_given(pairs, data_file))
+    given = values.check_given(parse_given(pairs, data_file))
     if overdue == (client is not None):
         raise UsageError("give either --client CODE or --overdue")
     if overdue and force:

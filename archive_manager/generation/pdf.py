@@ -36,7 +36,7 @@ def require_soffice() -> str:
     (``generate --pdf`` asks before it writes or files anything)."""
     program = soffice()
     if program is None:
-        raise UsageError("--pdf needs LibreOffice, which is not installed", hint=INSTALL_HINT)
+        raise UsageError("PDF output needs LibreOffice, which is not installed", hint=INSTALL_HINT)
     return program
 
 

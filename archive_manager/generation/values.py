@@ -21,12 +21,12 @@ MAX_AMOUNT = Decimal("999999999999.99")  # below 万亿: what cn2an writes and p
 
 
 def check_given(given: dict) -> dict:
-    """``given`` (``--set``/``--data`` values, nested) unchanged, or a
+    """``given`` (the values a user gives a template, nested) unchanged, or a
     :class:`UsageError` for a control character in a name or a value: a
     ``\\x01`` makes docxtpl's lenient XML parser drop the markup of later
     values, ``\\x0c``/``\\x07`` insert breaks. Tab and newline pass: text,
     not markup."""
-    check_nested(given, "--set/--data value", multiline=True)
+    check_nested(given, "a given value", multiline=True)
     return given
 
 

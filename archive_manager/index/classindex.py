@@ -23,7 +23,7 @@ from typing import Callable, Iterable
 from archive_manager.errors import IntegrityError
 from archive_manager.index import database as db
 from archive_manager.index.analysis import COLUMNS, fold_text, index_columns
-from archive_manager.index.database import FTS_COLUMNS, REINDEX_HINT, SCHEMA_VERSION
+from archive_manager.index.database import FTS_COLUMNS, REINDEX, REINDEX_HINT, SCHEMA_VERSION
 from archive_manager.index.fields import meta_tokens
 
 RandomBytes = Callable[[int], bytes]
@@ -161,8 +161,8 @@ class ClassIndex:
         if not self.exists():
             if self.made_by_earlier_version:
                 raise IntegrityError(f"the {self.access_class} search index was made by an earlier version",
-                                     hint=REINDEX_HINT)
-            raise IntegrityError(f"the {self.access_class} search index is missing", hint=REINDEX_HINT)
+                                     hint=REINDEX_HINT, code=REINDEX)
+            raise IntegrityError(f"the {self.access_class} search index is missing", hint=REINDEX_HINT, code=REINDEX)
         failure: IntegrityError | None = None
         for gen in range(self.keys.gen, 0, -1):
             try:
@@ -178,7 +178,7 @@ class ClassIndex:
             self._check_meta(con)
             self._con, self._gen, self._opened = con, gen, self._identity()
             return con
-        raise failure or IntegrityError(f"{self.what}: no key opens it", hint=REINDEX_HINT)
+        raise failure or IntegrityError(f"{self.what}: no key opens it", hint=REINDEX_HINT, code=REINDEX)
 
     def _identity(self) -> tuple | None:
         try:
@@ -192,7 +192,7 @@ class ClassIndex:
             meta = dict(con.execute("SELECT name, value FROM meta"))
         if meta.get("class") != self.access_class or meta.get("binding") != self.binding:
             con.close()
-            raise IntegrityError(f"{self.what} belongs to another class or archive", hint=REINDEX_HINT)
+            raise IntegrityError(f"{self.what} belongs to another class or archive", hint=REINDEX_HINT, code=REINDEX)
 
     def close(self) -> None:
         with self.lock:
@@ -216,7 +216,7 @@ class ClassIndex:
             schema = int(meta["schema"])
         except (KeyError, ValueError):
             raise IntegrityError(f"state of the {self.access_class} search index is malformed",
-                                 hint=REINDEX_HINT) from None
+                                 hint=REINDEX_HINT, code=REINDEX) from None
         return {"schema": schema, "gen": self._gen, "class": meta.get("class"), "slots": slots}
 
     def staleness(self, slot_revisions: dict[str, str], check_pages: bool = True) -> str | None:
@@ -250,7 +250,7 @@ class ClassIndex:
             with db.checked(self.what):
                 problems = [r[0] for r in con.execute("PRAGMA cipher_integrity_check")]
                 if problems:
-                    raise IntegrityError(f"{self.what} failed authentication ({problems[0]})", hint=REINDEX_HINT)
+                    raise IntegrityError(f"{self.what} failed authentication ({problems[0]})", hint=REINDEX_HINT, code=REINDEX)
                 con.execute("INSERT INTO fts (fts, rank) VALUES ('integrity-check', 0)")
 
     # --- writing ---------------------------------------------------------
@@ -394,7 +394,7 @@ class ClassIndex:
         if state_schema != str(SCHEMA_VERSION):
             raise IntegrityError(
                 f"the {self.access_class} search index uses schema version {state_schema}, "
-                f"this archive needs {SCHEMA_VERSION}", hint=REINDEX_HINT)
+                f"this archive needs {SCHEMA_VERSION}", hint=REINDEX_HINT, code=REINDEX)
         return con
 
 

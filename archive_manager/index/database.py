@@ -32,7 +32,8 @@ SCHEMA_VERSION = 3  # 1: Whoosh (index/<class>/); 2: SQLCipher FTS5 (index/<clas
 # summed (classindex.slot_digest), the fields as tokens of a column ``meta`` (index.fields)
 FTS_COLUMNS = (*COLUMNS, META)  # the analyser's token columns, then the fields
 BUSY_MS = 30_000
-REINDEX_HINT = "run 'archive reindex --if-needed' to rebuild it from the vault"
+REINDEX_HINT = "an administrator rebuilds the index from the vault (reindex)"
+REINDEX = "reindex"  # the errors' code: the CLI names its command
 
 # FTS5 blocks small enough to fit one SQLCipher page (4096 bytes less 80 of IV
 # and HMAC): a page that fails its HMAC is handed to SQLite zeroed, which a
@@ -76,7 +77,7 @@ def connect(path: Path, key: bytes, what: str, create: bool = False,
     wipes every block SQLite allocates; it is process-wide in SQLCipher and
     stays on once a connection turns it on."""
     if not create and not path.is_file():
-        raise IntegrityError(f"{what} is missing", hint=REINDEX_HINT)
+        raise IntegrityError(f"{what} is missing", hint=REINDEX_HINT, code=REINDEX)
     con = sqlcipher3.connect(str(path), timeout=BUSY_MS / 1000, isolation_level=None,
                              check_same_thread=False)
     try:
@@ -101,7 +102,7 @@ def damaged(what: str, exc: Exception) -> IntegrityError | ConflictError:
     if "locked" in text or "busy" in text:
         return ConflictError(f"{what} is locked by another process",
                              hint="try again when the other filing or reindex has finished")
-    return IntegrityError(f"{what} failed authentication or is damaged ({text})", hint=REINDEX_HINT)
+    return IntegrityError(f"{what} failed authentication or is damaged ({text})", hint=REINDEX_HINT, code=REINDEX)
 
 
 @contextmanager
@@ -159,5 +160,5 @@ def remove(path: Path) -> None:
             pass
 
 
-__all__ = ["FTS_COLUMNS", "REINDEX_HINT", "SCHEMA_VERSION", "checked", "connect", "create", "damaged", "immediate", "remove",
+__all__ = ["FTS_COLUMNS", "REINDEX", "REINDEX_HINT", "SCHEMA_VERSION", "checked", "connect", "create", "damaged", "immediate", "remove",
            "sound"]

@@ -30,7 +30,8 @@ MAX_DEPTH = 32  # parentheses and NOT (or -) nested in one another
 MAX_TERMS = 256  # words (after segmenting Chinese runs), phrase words and filters
 MAX_TOKENS = 1024  # words and operators
 MAX_CHARS = 4096
-_TOO_BIG_HINT = "search for fewer words at a time; narrow with --client, --type or --since"
+_TOO_BIG_HINT = "search for fewer words at a time; narrow by client, type or date"
+_TOO_BIG = "query-too-big"  # the errors' code
 _QUOTES = {'"': '"', "\u201c": "\u201d", "\u300c": "\u300d", "\u300e": "\u300f"}
 _TOKEN = re.compile(
     r'\s*(?:(?P<lp>[(（])|(?P<rp>[)）])|(?P<field>(?i:client|type|title))[:：]'
@@ -59,9 +60,9 @@ def parse(text: str):
     and for a query over the limits (``MAX_DEPTH``, ``MAX_TERMS``, ...)."""
     tokens = _tokenize(text)  # first: too many terms or too deep says more than too long
     if len(text) > MAX_CHARS:
-        raise UsageError(f"the query is longer than {MAX_CHARS} characters", hint=_TOO_BIG_HINT)
+        raise UsageError(f"the query is longer than {MAX_CHARS} characters", hint=_TOO_BIG_HINT, code=_TOO_BIG)
     if not tokens:
-        raise UsageError("empty query", hint="give words to search for, e.g. archive search 合同")
+        raise UsageError("empty query", hint="give words to search for, e.g. 合同", code="empty-query")
     parser = _Parser(tokens)
     tree = parser.parse_or()
     if parser.pos != len(tokens):
@@ -92,7 +93,7 @@ class _Limits:
         self.tokens += 1
         if self.tokens > MAX_TOKENS:
             raise UsageError(f"the query is too long: more than {MAX_TOKENS} words and operators",
-                             hint=_TOO_BIG_HINT)
+                             hint=_TOO_BIG_HINT, code=_TOO_BIG)
         if kind in ("not", "neg"):
             self.pending += 1
             self._deeper()
@@ -110,7 +111,7 @@ class _Limits:
     def count_terms(self, n: int) -> None:
         self.terms += n
         if self.terms > MAX_TERMS:
-            raise UsageError(f"the query has more than {MAX_TERMS} terms", hint=_TOO_BIG_HINT)
+            raise UsageError(f"the query has more than {MAX_TERMS} terms", hint=_TOO_BIG_HINT, code=_TOO_BIG)
 
 
 def _tokenize(text: str) -> list[tuple[str, str]]:

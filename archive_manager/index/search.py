@@ -271,7 +271,7 @@ def _rows(con, scored: list[tuple[int, float]], index: ClassIndex, tier: int,
     for rowid, score in scored:
         row = found.get(rowid)
         if row is None:
-            raise IntegrityError(f"{index.what}: a document's entry is missing (damaged)", hint=db.REINDEX_HINT)
+            raise IntegrityError(f"{index.what}: a document's entry is missing (damaged)", hint=db.REINDEX_HINT, code=db.REINDEX)
         doc_id, client, doc_type, day, version, title = row
         out.append((Hit(doc_id, client, doc_type, index.access_class, title, _date(day), int(version), score, tier,
                         "", verbatim.get(rowid, 0)), index, rowid))
@@ -295,7 +295,7 @@ def _shown(picked: list[tuple[Hit, ClassIndex, int]], needles: list[str]) -> lis
                                  "FROM docs WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)):
                 if row_checksum(r[1:-1]) != r[-1]:
                     raise IntegrityError(f"{index.what}: a document's entry failed its check (damaged)",
-                                         hint=db.REINDEX_HINT)
+                                         hint=db.REINDEX_HINT, code=db.REINDEX)
                 rows[(id(index), r[0])] = r[1:-1]
             db.sound(con, index.what)
     out = []

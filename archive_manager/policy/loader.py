@@ -28,7 +28,7 @@ def read_policy_files(directory: Path) -> dict[str, str]:
     directory = Path(directory)
     if not directory.is_dir():
         raise PolicyError(f"policy directory {directory} does not exist",
-                          hint="run 'archive init' to copy the shipped policies")
+                          hint="an archive's creation copies the shipped policies", code="no-policy-dir")
     texts = {}
     for file in POLICY_FILES:
         try:
@@ -37,7 +37,7 @@ def read_policy_files(directory: Path) -> dict[str, str]:
             if file in OPTIONAL_POLICY_FILES:
                 continue
             raise PolicyError(f"{file}: file is missing in {directory}",
-                              hint="run 'archive init' or restore the shipped policies/") from None
+                              hint="restore the shipped policies/", code="no-policies") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise PolicyError(f"{file}: cannot read: {exc}") from None
     return texts

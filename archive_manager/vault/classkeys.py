@@ -106,7 +106,8 @@ class ClassKeyStore:
             return self._classes[cls]
         except KeyError:
             raise NotFound(f"access class {cls!r} has no key yet",
-                           hint="an admin runs 'archive policy sync'") from None
+                           hint="an admin signs the policy again to hand out granted keys",
+                           code="no-keys-yet") from None
 
     def classes(self) -> list[str]:
         """Access classes with a key (not the directory or audit keys)."""
@@ -173,8 +174,8 @@ class ClassKeyStore:
         gens = self._entry(cls)["gens"]
         if str(gen) not in gens:
             raise IntegrityError(f"it refers to key generation {gen} of class {cls!r}, which keys.json does not hold",
-                                 hint="keys.json or this file was put back from an older copy or tampered with: "
-                                      "run 'archive verify'")
+                                 hint="keys.json or this file was put back from an older copy or tampered with",
+                                 code="stale-keys")
         sealed = gens[str(gen)].get(keyring.user)
         if sealed is None:
             raise AccessDenied(

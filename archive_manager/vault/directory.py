@@ -61,7 +61,8 @@ class Directory:
         try:
             return self.clients[code]
         except KeyError:
-            raise NotFound(f"unknown client {code!r}", hint="'archive client list' shows the clients") from None
+            raise NotFound(f"unknown client {code!r}", hint="the client list shows the clients",
+                           code="no-client") from None
 
     def add(self, code: str, dossier: str, name: str, created: str) -> None:
         check_client_code(code)

@@ -24,8 +24,7 @@ if TYPE_CHECKING:
     from archive_manager.vault.trust import SignerLike, Trust
 
 CATALOG = "catalog.toml"
-SYNC_HINT = ("an admin reviews the change with 'archive policy diff' and signs it with 'archive policy sync'; "
-             "or put the files back as they were")
+SYNC_HINT = "an admin reviews the change and signs it, or puts the files back as they were"
 
 
 @dataclass
@@ -91,7 +90,8 @@ class SignedPolicy:
         changed = sorted(n for n in set(edited) | set(signed) if signed.get(n) != edited.get(n))
         if changed:
             raise PolicyError(f"{', '.join(changed)} changed since an admin last signed the policy; "
-                              "nothing is done until the change is signed or undone", hint=SYNC_HINT)
+                              "nothing is done until the change is signed or undone", hint=SYNC_HINT,
+                              code="policy-unsigned")
 
 
 __all__ = ["SYNC_HINT", "SignedPolicy"]

@@ -37,9 +37,9 @@ from datetime import date as _date
 from pathlib import Path
 from typing import Callable
 
-from archive_manager.crypto import open_bytes, seal_bytes, unwrap_key, wrap_key
+from archive_manager.crypto import open_bytes, seal_bytes, unwrap_key, wipe, wrap_key
 from archive_manager.crypto.encoding import b64d, b64e
-from archive_manager.errors import IntegrityError
+from archive_manager.errors import AuthenticationError, IntegrityError
 from archive_manager.vault.fsio import dump_json, fsync_dir, read_json
 from archive_manager.vault.layout import VaultPaths, binding
 
@@ -82,7 +82,7 @@ class Slot:
     access_class: str
     slot_id: str
     gen: int
-    keys: dict[int, bytes]
+    keys: dict[int, bytearray]  # content keys by epoch, each in a buffer this slot owns (see wipe)
     meta: dict = field(default_factory=lambda: {"documents": {}, "profile": {}, "revision": 0})
     # the metadata on disk: the base folds records 1..through; records
     # through+1..seq follow it; head is the SHA-256 of the last of these files
@@ -96,8 +96,24 @@ class Slot:
     _ops: list[dict] = field(default_factory=list)  # changes to documents since the last seal
     _written: dict[str, str] = field(default_factory=dict)  # the other top-level keys as last sealed
     _contents: dict[str, tuple[str, int]] | None = None  # SHA-256 -> (doc id, version), built when first asked
+    wiped: bool = False  # its content keys were overwritten (its session ended): it refuses to use them
+
+    def __post_init__(self) -> None:
+        self.keys = {e: _owned(k) for e, k in self.keys.items()}
 
     # --- content keys ---------------------------------------------------
+
+    def wipe(self) -> None:
+        """Overwrite the content keys with zeros, in place; from then on the
+        slot refuses to encrypt, decrypt or wrap with them."""
+        self.wiped = True
+        for key in self.keys.values():
+            wipe(key)
+
+    def _live(self) -> None:
+        if self.wiped:
+            raise AuthenticationError(f"the content keys of dossier slot {self.slot_id} were closed: the session "
+                                      "that held them has ended", hint="sign in again")
 
     def _key_aad(self, epoch: int, gen: int) -> str:
         return binding("content-key", self.vault_id, self.dossier, self.access_class, epoch, gen)
@@ -106,19 +122,22 @@ class Slot:
     def epoch(self) -> int:
         return max(self.keys)
 
-    def content_key(self, epoch: int) -> bytes:
+    def content_key(self, epoch: int) -> bytearray:
+        self._live()
         try:
             return self.keys[int(epoch)]
         except (KeyError, ValueError, TypeError, OverflowError):
             raise IntegrityError(f"content key epoch {epoch} is missing in dossier slot {self.slot_id}") from None
 
     def wrapped_keys(self, class_key: bytes, gen: int, rng) -> bytes:
+        self._live()
         epochs = {str(e): b64e(wrap_key(class_key, k, self._key_aad(e, gen), rng)) for e, k in self.keys.items()}
         return dump_json({"gen": gen, "epochs": epochs})
 
     def add_epoch(self, key: bytes) -> int:
+        self._live()
         epoch = self.epoch + 1
-        self.keys[epoch] = key
+        self.keys[epoch] = _owned(key)
         return epoch
 
     def _key_for(self, header: dict) -> bytes:
@@ -252,6 +271,12 @@ class Slot:
             raise IntegrityError(f"metadata record {seq} of dossier slot {self.slot_id} is malformed") from None
 
 
+def _owned(key: bytes) -> bytearray:
+    """``key`` in a buffer of its own: a new key comes from the random source
+    as ``bytes``, which stay unwiped (Python cannot overwrite them)."""
+    return key if type(key) is bytearray else bytearray(key)
+
+
 def _current(entry: dict, name: str) -> str | None:
     return entry["versions"][-1].get("date") if name == "date" else entry.get(name)
 
@@ -340,7 +365,8 @@ def load_slot(
         except _Vanished as gone:  # a compaction removed the records it folded: its base is in place now
             missing = gone.seq
     raise IntegrityError(f"metadata record {missing} of dossier slot {slot_id} is missing",
-                         hint="restore the vault from a backup; run 'archive verify'")
+                         hint="restore the vault from a backup",
+                         code="vault-damaged")
 
 
 LOAD_ATTEMPTS = 5
@@ -398,7 +424,8 @@ def _load_records(slot: Slot, paths: VaultPaths, numbers: list[int]) -> None:
         if seq != expected:
             raise IntegrityError(f"metadata record {expected} of dossier slot {slot.slot_id} is missing "
                                  f"(record {seq} follows record {expected - 1})",
-                                 hint="restore the vault from a backup; run 'archive verify'")
+                                 hint="restore the vault from a backup",
+                         code="vault-damaged")
         what = f"metadata record {seq} of dossier slot {slot.slot_id}"
         try:
             with open(f"{directory}/{seq}.bin", "rb") as fh:  # as paths.slot_record, without pathlib's cost
@@ -445,7 +472,8 @@ def refresh_slot(slot: Slot, paths: VaultPaths, seen: tuple) -> Slot | None:
         if present.get(n) != ident:
             what = "is gone (rolled back?)" if n not in present else "was changed"
             raise IntegrityError(f"metadata record {n} of dossier slot {slot.slot_id} {what}",
-                                 hint="restore the vault from a backup; run 'archive verify'")
+                                 hint="restore the vault from a backup",
+                         code="vault-damaged")
     new = [n for n in now[2] if n > slot.seq]
     if new:
         try:

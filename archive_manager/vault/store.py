@@ -75,7 +75,7 @@ class Vault:
             info = read_json(self.paths.vault_json, "vault descriptor")
         except FileNotFoundError:
             raise NotFound(f"no archive at {self.paths.root.parent}",
-                           hint="run 'archive init --admin NAME' or pass --home") from None
+                           hint="create one, or open the archive where it is", code="no-archive") from None
         if not isinstance(info, dict) or info.get("format") != FORMAT_VERSION:
             found = info.get("format") if isinstance(info, dict) else None
             raise IntegrityError(f"vault format {found!r} is not supported (expected {FORMAT_VERSION})")

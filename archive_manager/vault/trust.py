@@ -47,8 +47,9 @@ from archive_manager.vault.fsio import dump_json, read_json
 
 ROOT_KIND = "archive-manager trust root"
 CONTEXT = b"archive-manager signed record v1\n"
-REPAIR_HINT = ("the file was changed outside the archive: restore it from a backup and run 'archive verify'; "
-               "'archive audit log' shows who changed what")
+REPAIR_HINT = ("the file was changed outside the archive: restore it from a backup; "
+               "the audit log shows who changed what")
+REPAIR = "tampered"  # the errors' code
 
 
 class SignerLike(Protocol):
@@ -86,7 +87,7 @@ class TrustRoot:
 
 
 def _bad(what: str) -> IntegrityError:
-    return IntegrityError(f"trust.json: {what}", hint=REPAIR_HINT)
+    return IntegrityError(f"trust.json: {what}", hint=REPAIR_HINT, code=REPAIR)
 
 
 def _keys(value: object, what: str) -> dict[str, bytes]:
@@ -139,7 +140,7 @@ class Trust:
             raise IntegrityError(
                 "trust.json: the archive's root of trust is not the one your keyring knows "
                 f"(yours: {show_fingerprint(fingerprint)[:19]}…, the file's: "
-                f"{show_fingerprint(file.root.fingerprint)[:19]}…)", hint=REPAIR_HINT)
+                f"{show_fingerprint(file.root.fingerprint)[:19]}…)", hint=REPAIR_HINT, code=REPAIR)
         self.file = file
         self.vault_id = file.root.vault_id
         self.admins: dict[str, bytes] = dict(file.root.admins)
@@ -185,7 +186,7 @@ class Trust:
             why = "carries no administrator's signature" if who is None else (
                 f"is not validly signed (signer {who!r})" if who in self.admins
                 else f"is signed by {who!r}, who is not an administrator")
-            raise IntegrityError(f"{where} {why}: it is not used", hint=REPAIR_HINT)
+            raise IntegrityError(f"{where} {why}: it is not used", hint=REPAIR_HINT, code=REPAIR)
 
     # --- the admin list ---------------------------------------------------
 
@@ -228,8 +229,8 @@ class Trust:
             raise IntegrityError(
                 f"the audit log configured here ({log}) is not this archive's log, which is "
                 f"{body['path']!r} from the vault directory: nothing is done without its own log",
-                hint="use the archive's own archive.toml (or ARCHIVE_HOME); an admin who moved the log "
-                     "runs 'archive upgrade' with the new place configured")
+                hint="use the archive's own settings; an admin who moved the log upgrades the archive "
+                     "with the new place configured", code="foreign-log")
 
     def reendorse(self, replaced: str, signer: SignerLike) -> None:
         """After ``replaced`` left office: the log record, if they signed it."""

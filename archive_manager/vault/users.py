@@ -158,12 +158,12 @@ class UserRegistry:
         try:
             return self.users[name]
         except KeyError:
-            raise NotFound(f"unknown user {name!r}", hint="'archive user list' shows the users") from None
+            raise NotFound(f"unknown user {name!r}", hint="the user list shows the users", code="no-user-record") from None
 
     def login_record(self, name: str) -> UserRecord:
         rec = self.users.get(name)
         if rec is None:
-            raise AuthenticationError(f"unknown user {name!r}", hint="check --user or ARCHIVE_USER")
+            raise AuthenticationError(f"unknown user {name!r}", hint="check the user name", code="unknown-user")
         if not rec.active:
             raise AuthenticationError(f"user {name!r} was removed and can no longer sign in")
         return rec

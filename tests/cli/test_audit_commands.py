@@ -270,7 +270,7 @@ BAD = [
     (("--since", "2099-02-30"), "archive: error: invalid date '2099-02-30'"),
     (("--until", "yesterday"), "archive: error: invalid date 'yesterday'"),
     (("--since", "03/01/2099"), "archive: error: invalid date '03/01/2099'"),
-    (("--since", "2099-03-10", "--until", "2099-03-01"), "archive: error: --since 2099-03-10 is after --until 2099-03-01"),
+    (("--since", "2099-03-10", "--until", "2099-03-01"), "archive: error: the period begins (2099-03-10) after it ends (2099-03-01)"),
     (("--action", "frobnicate"), "archive: error: unknown action 'frobnicate'"),
     (("--csv", "--json"), "archive: error: --csv and --json exclude each other"),
 ]

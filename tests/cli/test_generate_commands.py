@@ -94,7 +94,7 @@ def test_pdf_without_libreoffice_writes_and_files_nothing(letterhead):
         r = cli.run("generate", "dunning-letter", *args, "--pdf", user="carol", PATH=str(nowhere))
         assert r.exit_code == 2, r.output
         assert r.stderr.splitlines() == [
-            "archive: error: --pdf needs LibreOffice, which is not installed",
+            "archive: error: PDF output needs LibreOffice, which is not installed",
             f"archive: hint: {pdf.INSTALL_HINT}"]
         assert list(out.iterdir()) == []
     assert filed_letters(cli) == [] and generate_events(cli) == []

@@ -280,7 +280,7 @@ def test_index_failure_warns_and_reindex_catches_up(cli, docs, monkeypatch):
     doc_id = r.stdout.split(": ")[1].split()[0]
     assert r.stderr.splitlines() == [
         f"archive: warning: {doc_id} is filed but not yet searchable (disk full); "
-        "run 'archive reindex --if-needed'"]
+        "a reindex brings the index up to date"]
     assert search_json(cli, "lateword") == {"total": 0, "total_exact": True, "hits": []}
     r = cli.run("reindex", "--if-needed", user="alice")
     assert r.exit_code == 0, r.output

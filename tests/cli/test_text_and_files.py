@@ -81,19 +81,19 @@ def test_generate_values_with_control_characters_are_refused(letterhead):  # noq
     r = cli.run(*base, "--set", "business.need=年度\x0c投放", user="alice")
     assert r.exit_code == 2, r.output
     assert r.stderr.splitlines() == [
-        "archive: error: --set/--data value business.need contains a control character U+000C "
+        "archive: error: a given value business.need contains a control character U+000C "
         "(tab and newline are allowed)", REFUSED_HINT]
     data = cli.write("values.json", json.dumps({"business": {"need": "年度\u0007投放"}}))
     r = cli.run(*base, "--data", data, user="alice")
     assert r.exit_code == 2, r.output
     assert r.stderr.splitlines() == [
-        "archive: error: --set/--data value business.need contains a control character U+0007 "
+        "archive: error: a given value business.need contains a control character U+0007 "
         "(tab and newline are allowed)", REFUSED_HINT]
     data = cli.write("names.json", json.dumps({"business": {"ne\u0001ed": "年度投放"}}))
     r = cli.run(*base, "--data", data, user="alice")
     assert r.exit_code == 2, r.output
     assert r.stderr.splitlines()[0] == \
-        "archive: error: --set/--data value name business.ne\\x01ed contains a control character U+0001"
+        "archive: error: a given value name business.ne\\x01ed contains a control character U+0001"
     assert not out.exists()
     # a multi-line value (tab and newline) is text, not markup: it goes in
     ok(cli.run(*base, "--set", "business.need=第一行\n第二行\t投放", user="alice"))

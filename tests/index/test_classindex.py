@@ -16,6 +16,7 @@ from archive_manager.errors import ConflictError, IntegrityError
 from archive_manager.index import ClassIndex, IndexKeys, classindex, compile_query, search_classes
 from archive_manager.index import database as db
 from archive_manager.index.classindex import EMPTY, slot_digest
+from archive_manager.cli.hints import cli_hint
 from tests.index.support import (
     BINDING, Keys, build, doc, find, ids, make_index, open_files, reopen, slots_of,
 )
@@ -49,7 +50,7 @@ def _refused(attempt) -> IntegrityError:
     never SQLite's error or another exception."""
     with pytest.raises(IntegrityError) as err:
         attempt()
-    assert "archive reindex" in (err.value.hint or ""), err.value
+    assert "archive reindex" in (cli_hint(err.value) or ""), err.value
     shown = err.value.__cause__ or (None if err.value.__suppress_context__ else err.value.__context__)
     assert not isinstance(shown, db.Error), "no SQLite traceback chained to it"
     return err.value
@@ -275,7 +276,7 @@ def _searched_or_refused(index, query: str) -> set[str] | str:
     try:
         return ids(index, query)
     except IntegrityError as exc:
-        assert "archive reindex" in (exc.hint or "") and "contract" in exc.message
+        assert "archive reindex" in (cli_hint(exc) or "") and "contract" in exc.message
         return "refused"
 
 
@@ -524,7 +525,7 @@ def test_locked_index_is_a_conflict_and_searches_go_on(tmp_path: Path, monkeypat
     try:
         with pytest.raises(ConflictError) as info:
             index.index_version(doc("D2", "合同", slot=SLOT), "D2", SLOT, _rev(D1=1), _rev(D1=1, D2=1))
-        assert "locked" in info.value.message and info.value.hint
+        assert "locked" in info.value.message and cli_hint(info.value)
         assert ids(reopen(index), "合同") == {"D1"}, "readers are not blocked by a writer"
     finally:
         holder.execute("ROLLBACK")

@@ -7,6 +7,7 @@ import pytest
 
 from archive_manager.errors import UsageError
 from archive_manager.index import search_classes
+from archive_manager.cli.hints import cli_hint
 from archive_manager.index.query import (
     And, Compiled, Every, Filter, Leaf, Match, Node, Not, Or, compile_query, parse,
 )
@@ -102,7 +103,7 @@ def test_parse_errors(text: str, fragment: str) -> None:
 def test_empty_query_has_a_hint() -> None:
     with pytest.raises(UsageError) as info:
         parse("")
-    assert info.value.hint and "archive search" in info.value.hint
+    assert cli_hint(info.value) and "archive search" in cli_hint(info.value)
 
 
 @pytest.mark.parametrize("text, name", [("client:", "client"), ("合同 type:", "type"),
@@ -370,7 +371,7 @@ def test_a_query_nested_too_deeply_is_refused_before_it_is_parsed(text: str, mon
         with pytest.raises(UsageError) as info:
             call(text)
         assert info.value.message == DEEP
-        assert info.value.hint
+        assert cli_hint(info.value)
 
 
 @pytest.mark.parametrize("text", [
@@ -399,7 +400,7 @@ def test_a_query_with_too_many_terms_is_refused(text: str, monkeypatch) -> None:
     with pytest.raises(UsageError) as info:
         compile_query(text)
     assert info.value.message == MANY
-    assert info.value.hint
+    assert cli_hint(info.value)
     assert compiled == [], "compiled before the terms were counted"
 
 
@@ -423,4 +424,4 @@ def test_a_query_of_operators_or_characters_beyond_any_use_is_refused() -> None:
     with pytest.raises(UsageError) as info:
         parse("合" * 100_000)
     assert info.value.message == "the query is longer than 4096 characters"
-    assert info.value.hint
+    assert cli_hint(info.value)

@@ -10,6 +10,7 @@ import pytest
 from archive_manager.errors import PolicyError, UsageError
 from archive_manager.policy import ACTIONS, OPTIONAL_POLICY_FILES, POLICY_FILES, load_policy
 from archive_manager.settings import SHIPPED_DIR
+from archive_manager.cli.hints import cli_hint
 
 SHIPPED = SHIPPED_DIR / "policies"
 REPO_POLICIES = Path(__file__).resolve().parents[2] / "policies"
@@ -204,7 +205,7 @@ def test_copy_loads_like_shipped(pol, shipped):
 def test_unknown_class_in_grants(pol):
     edit(pol, "grants.toml", 'classes = ["basic", "contract", "service"]', 'classes = ["basic", "contracts", "service"]')
     err = assert_policy_error(pol, "grants.toml: legal.classes: unknown class 'contracts'")
-    assert err.hint == "fix the policy file and try again"
+    assert cli_hint(err) == "fix the policy file and try again"
 
 
 def test_type_in_two_classes(pol):
@@ -243,7 +244,7 @@ def test_unknown_department_in_grants(pol):
 def test_missing_file(pol, name):
     (pol / name).unlink()
     err = assert_policy_error(pol, f"{name}: file is missing in {pol}")
-    assert err.hint == "run 'archive init' or restore the shipped policies/"
+    assert cli_hint(err) == "run 'archive init' or restore the shipped policies/"
 
 
 def test_missing_directory(tmp_path):

@@ -15,6 +15,7 @@ from archive_manager.crypto import create_keyring
 from archive_manager.crypto.kdf import PROFILES
 from archive_manager.errors import IntegrityError, UpgradeNeeded
 from archive_manager.vault.trust import Trust, TrustFile, TrustRoot
+from archive_manager.cli.hints import cli_hint
 
 
 def _vault(archive):
@@ -312,7 +313,7 @@ def test_upgrade_needed_without_a_trust_anchor(archive):
     (_vault(archive) / "trust.json").unlink()
     with pytest.raises(UpgradeNeeded) as exc:
         archive.login("bob")
-    assert "archive upgrade" in exc.value.hint
+    assert "archive upgrade" in cli_hint(exc.value)
 
 
 def test_the_root_outlives_its_admins(archive, tmp_path):
