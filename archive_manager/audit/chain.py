@@ -26,7 +26,6 @@ Each line is one event, a JSON object with sorted keys::
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -38,6 +37,7 @@ from typing import Callable, Iterator
 from archive_manager.crypto.encoding import b64d, b64e
 from archive_manager.crypto.primitives import verify_signature
 from archive_manager.errors import ArchiveError, IntegrityError
+from archive_manager.vault.fsio import exclusive
 
 GENESIS = "0" * 64
 SIGNING_CONTEXT = b"archive-manager audit event v1\n"
@@ -76,17 +76,12 @@ class AuditLog:
     @contextmanager
     def _locked(self) -> Iterator[int]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with exclusive(self.lock_path, "the audit log"):
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
             try:
                 yield fd
             finally:
                 os.close(fd)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-            os.close(lock)
 
     def append(self, fields: dict, signer: Signer | None) -> dict:
         """Append one event (``fields`` without seq, prev, signer, sig); returns it

@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import json
 import os
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -238,23 +239,43 @@ class Transaction:
         self._created_dirs = []
 
 
+_THREAD_LOCKS: dict[str, threading.Lock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+
+
+@contextmanager
+def exclusive(path: Path, what: str) -> Iterator[int]:
+    """Hold ``path`` exclusively against other processes (an ``flock``) and
+    against other threads of this one (a lock per path: where ``flock`` is
+    emulated with POSIX record locks, on NFS, it is per process and would let
+    the server's threads in together). Yields the lock file's descriptor."""
+    key = os.path.abspath(path)
+    with _THREAD_LOCKS_GUARD:
+        in_process = _THREAD_LOCKS.setdefault(key, threading.Lock())
+    with in_process:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EROFS):
+                raise ArchiveError(f"cannot write to {what}: {exc.strerror}") from None
+            raise
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield fd
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
 class VaultLock:
-    """An exclusive ``flock`` on ``<vault>/.lock``, held for every write."""
+    """An exclusive lock on ``<vault>/.lock`` (see :func:`exclusive`), held for every write."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
 
     @contextmanager
     def held(self) -> Iterator[None]:
-        try:
-            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            if exc.errno in (errno.EACCES, errno.EROFS):
-                raise ArchiveError(f"cannot write to the vault: {exc.strerror}") from None
-            raise
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with exclusive(self._path, "the vault"):
             yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
