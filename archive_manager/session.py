@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
 
 from archive_manager.audit import Signer
-from archive_manager.crypto import UnlockedKeyring
-from archive_manager.errors import AccessDenied, ArchiveError
+from archive_manager.crypto import UnlockedKeyring, wipe
+from archive_manager.errors import AccessDenied, ArchiveError, AuthenticationError
 from archive_manager.generation.catalog import parse_catalog
 from archive_manager.policy import Policy
 from archive_manager.reporting import ActionEvent, Origin
@@ -64,7 +64,8 @@ class Session:
         self.keyring = keyring
         self.runtime = home.runtime
         self.settings = home.settings
-        self._keys: dict[tuple[str, int], bytes] = {}
+        # class keys unsealed so far, each in a buffer this session owns (end() overwrites them)
+        self._keys: dict[tuple[str, int], bytearray] = {}
         self._store: ClassKeyStore | None = None
         self._actions: list[_Action] = []
         # class indexes kept open between searches of this session (see
@@ -88,18 +89,49 @@ class Session:
             index.close()
 
     def end(self) -> None:
-        """Close the session for good (a server's sign-out): its indexes
-        closed, the class keys and kept slots (which hold content keys)
-        dropped, and the keyring let go, so nothing of this session can be
-        used again. Python cannot overwrite ``bytes`` in place; what is
-        dropped is freed once nothing else refers to it."""
-        self.close()
-        self._keys.clear()
-        self._slots.clear()
-        self._kept_documents = 0
-        self._store = None
-        self.keyring = None
-        self.ended = True
+        """Close the session for good (a server's sign-out or timeout): its
+        indexes closed, then the secrets it holds overwritten with zeros in
+        place and dropped, and it is forgotten: every later use of it (an
+        action, :meth:`class_key`, :attr:`signer`) raises
+        :class:`AuthenticationError`, and so do its keyring, a signer and the
+        kept slots if anything still refers to them, rather than use zeros.
+        A class key handed out before is a zeroed buffer: call this between
+        actions (the server holds the sign-in's lock), never during one.
+        Ending twice is harmless.
+
+        Overwritten: the keyring's private keys (the KEM secret and the
+        signing key), every class key unsealed for this session, and the
+        content keys of the slots it keeps for its next write (all
+        ``bytearray`` buffers they own). Freed but not overwritten, because
+        Python cannot wipe them or does not hold them: the copies
+        `cryptography` and OpenSSL make inside their own key and cipher
+        objects; the ``bytes`` each primitive returned before it was copied
+        into a buffer (a class key as HPKE opened it, a content key drawn
+        from the random source); the keys derived from class keys as
+        ``bytes`` (the indexes' keys, closed here); the content keys of
+        slots loaded for one action only, and of kept slots let go earlier
+        to bound memory (dropped when their action ended); the passphrase
+        (a ``str``) and its encoding, given at sign-in."""
+        try:
+            self.close()
+        finally:
+            self.ended = True
+            keys, self._keys = self._keys, {}
+            for key in keys.values():
+                wipe(key)
+            slots, self._slots = self._slots, {}
+            for slot, _ in slots.values():
+                slot.wipe()
+            self._kept_documents = 0
+            self._store = None
+            if self.keyring is not None:
+                self.keyring.wipe()
+            self.keyring = None
+
+    def _live(self) -> None:
+        """Refuse to act for a session that has ended."""
+        if self.ended:
+            raise AuthenticationError(f"the session of user {self.user!r} has ended", hint="sign in again")
 
     @property
     def user(self) -> str:
@@ -111,6 +143,7 @@ class Session:
 
     @property
     def signer(self) -> Signer:
+        self._live()
         return Signer(self.user, self.keyring.sign)
 
     # --- reporting: the single place every action passes through ---------
@@ -120,7 +153,9 @@ class Session:
         """Run one action and record it as ok, denied or error before its
         result reaches the caller: if the event cannot be written the action
         fails. An action whose vault changes were recorded at commit (see
-        :meth:`transaction`) is not recorded a second time."""
+        :meth:`transaction`) is not recorded a second time. A session that
+        has ended refuses at once: it can no longer sign the event."""
+        self._live()
         frame = _Action(action, Recording({k: v for k, v in objects.items() if v is not None}))
         self._actions.append(frame)
         try:
@@ -162,7 +197,7 @@ class Session:
             self._report(frame, outcome, exc.kind, None)
         except ArchiveError as audit:
             raise ArchiveError(f"{exc.message}; and the audit event could not be written: {audit.message}",
-                               hint=audit.hint) from None
+                               audit.hint, code=audit.code, **audit.data) from None
 
     def _report(self, frame: _Action, outcome: str, reason: str | None, state: dict | None) -> None:
         rec = frame.recording
@@ -240,12 +275,16 @@ class Session:
     def write_policy(self, tx: Transaction, signed: SignedPolicy) -> None:
         tx.write(self.vault.paths.policy_json, signed.serialize(self.trust, self.signer))
 
-    def class_key(self, access_class: str, gen: int | None = None) -> bytes:
+    def class_key(self, access_class: str, gen: int | None = None) -> bytearray:
+        """The class key, cached in a buffer this session owns and overwrites
+        at :meth:`end` (do not keep it beyond the action)."""
+        self._live()
         store = self.store()
         gen = store.current(access_class) if gen is None else gen
         cached = self._keys.get((access_class, gen))
         if cached is None:
-            cached = store.unseal(access_class, gen, self.keyring)
+            # HPKE returns bytes: copied into a buffer of ours; that bytes copy cannot be wiped
+            cached = bytearray(store.unseal(access_class, gen, self.keyring))
             self._keys[(access_class, gen)] = cached
         return cached
 

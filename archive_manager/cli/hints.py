@@ -13,6 +13,8 @@ CLI_HINTS: dict[str, str] = {
     "no-user": "pass --user NAME or set ARCHIVE_USER",
     "no-passphrase": "use the prompt, ARCHIVE_PASSPHRASE or --passphrase-file",
     "unknown-user": "check --user or ARCHIVE_USER",
+    "wrong-passphrase": "check ARCHIVE_PASSPHRASE or --passphrase-file; a lost passphrase cannot be reset: an admin "
+                        "removes the user and adds them under a new name",
     "no-user-record": "'archive user list' shows the users",
     # where the archive is
     "no-archive": "run 'archive init --admin NAME' or pass --home",

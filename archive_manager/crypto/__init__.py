@@ -16,6 +16,7 @@ from archive_manager.crypto.primitives import (
     kem_public_bytes,
     keyed_name,
     unwrap_key,
+    wipe,
     wrap_key,
 )
 
@@ -35,5 +36,6 @@ __all__ = [
     "read_header",
     "seal_bytes",
     "unwrap_key",
+    "wipe",
     "wrap_key",
 ]

@@ -49,11 +49,15 @@ PROFILES = {
 }
 
 
-def derive_passphrase_key(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
-    return Argon2id(
+def derive_passphrase_key(passphrase: str, salt: bytes, params: KdfParams) -> bytearray:
+    """The key a keyring is sealed under, in a buffer the caller wipes once
+    used. The passphrase (a ``str``) and its UTF-8 ``bytes`` cannot be wiped."""
+    key = bytearray(32)
+    Argon2id(
         salt=salt,
         length=32,
         iterations=params.iterations,
         lanes=params.lanes,
         memory_cost=params.memory_cost,
-    ).derive(passphrase.encode("utf-8"))
+    ).derive_into(passphrase.encode("utf-8"), key)
+    return key

@@ -8,6 +8,12 @@ Choices (all from cryptography >= 50):
 - signatures: Ed25519;
 - passphrases: Argon2id (see :mod:`archive_manager.crypto.kdf`);
 - streams: C2SP chunked encryption (cobblestone-256).
+
+Secrets this process keeps (a keyring's private keys, class and content
+keys) live in ``bytearray`` buffers their holder owns and overwrites with
+:func:`wipe` when it lets them go; every primitive here takes any bytes-like
+key. Python cannot wipe a ``bytes`` object, nor the copies `cryptography`
+and OpenSSL make inside their own key objects.
 """
 
 from __future__ import annotations
@@ -30,6 +36,11 @@ NONCE_BYTES = 12
 RandomBytes = Callable[[int], bytes]
 
 _SUITE = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+
+
+def wipe(secret: bytearray | memoryview) -> None:
+    """Overwrite ``secret`` with zeros in place (its length stays)."""
+    secret[:] = bytes(len(secret))
 
 
 def derive_key(key: bytes, purpose: str, length: int = KEY_BYTES) -> bytes:
@@ -57,13 +68,28 @@ def aead_decrypt(key: bytes, blob: bytes, aad: bytes, what: str) -> bytes:
         raise IntegrityError(f"{what} failed authentication") from None
 
 
+def aead_decrypt_secret(key: bytes, blob: bytes, aad: bytes, what: str) -> bytearray:
+    """:func:`aead_decrypt` into a buffer the caller owns (and wipes): the
+    plaintext never exists as ``bytes``."""
+    if len(blob) < NONCE_BYTES + 16:
+        raise IntegrityError(f"{what} is truncated")
+    out = bytearray(len(blob) - NONCE_BYTES - 16)
+    try:
+        AESGCM(key).decrypt_into(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad, out)
+    except InvalidTag:
+        wipe(out)
+        raise IntegrityError(f"{what} failed authentication") from None
+    return out
+
+
 def wrap_key(wrapping_key: bytes, key: bytes, aad: str, rng: RandomBytes) -> bytes:
     """Encrypt a key under another key, bound to ``aad`` (its slot)."""
     return aead_encrypt(wrapping_key, key, aad.encode("utf-8"), rng)
 
 
-def unwrap_key(wrapping_key: bytes, blob: bytes, aad: str) -> bytes:
-    return aead_decrypt(wrapping_key, blob, aad.encode("utf-8"), "wrapped key")
+def unwrap_key(wrapping_key: bytes, blob: bytes, aad: str) -> bytearray:
+    """The key wrapped in ``blob``, in a buffer the caller owns."""
+    return aead_decrypt_secret(wrapping_key, blob, aad.encode("utf-8"), "wrapped key")
 
 
 # --- HPKE -----------------------------------------------------------------
@@ -77,16 +103,19 @@ def kem_generate(rng: RandomBytes) -> bytes:
 
 
 def _kem_private(secret: bytes) -> hpke.MLKEM768X25519PrivateKey:
-    return hpke.MLKEM768X25519PrivateKey(
-        mlkem.MLKEM768PrivateKey.from_seed_bytes(secret[:64]),
-        x25519.X25519PrivateKey.from_private_bytes(secret[64:]),
-    )
+    # views, not slices: a slice of a bytearray would be a copy nobody wipes
+    with memoryview(secret) as view:
+        return hpke.MLKEM768X25519PrivateKey(
+            mlkem.MLKEM768PrivateKey.from_seed_bytes(view[:64]),
+            x25519.X25519PrivateKey.from_private_bytes(view[64:]),
+        )
 
 
 def kem_public_bytes(secret: bytes) -> bytes:
     """Serialised public key: ML-KEM-768 public (1184 bytes) || X25519 public (32)."""
-    m = mlkem.MLKEM768PrivateKey.from_seed_bytes(secret[:64]).public_key()
-    x = x25519.X25519PrivateKey.from_private_bytes(secret[64:]).public_key()
+    with memoryview(secret) as view:
+        m = mlkem.MLKEM768PrivateKey.from_seed_bytes(view[:64]).public_key()
+        x = x25519.X25519PrivateKey.from_private_bytes(view[64:]).public_key()
     return m.public_bytes_raw() + x.public_bytes_raw()
 
 

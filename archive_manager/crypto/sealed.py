@@ -94,11 +94,12 @@ def decrypt_stream(
     try:
         key = key_for(header)
     except IntegrityError as exc:  # the key store's own reason (a generation it lacks) says more
-        raise IntegrityError(f"{what}: {exc.message}", hint=exc.hint) from None
+        raise exc.reworded(f"{what}: {exc.message}") from None
     except (KeyError, TypeError, ValueError, OverflowError):
         raise IntegrityError(
             f"{what} has a corrupt header (its key reference does not resolve)",
-            hint="restore the file from a backup; run 'archive verify' to list every damaged file",
+            hint="restore the file from a backup; a verification of the archive lists every damaged file",
+            code="vault-damaged",
         ) from None
     dec = p.stream_decryptor(key, _context(hb, binding))
     try:
@@ -111,7 +112,8 @@ def decrypt_stream(
     except p.STREAM_ERRORS:
         raise IntegrityError(
             f"{what} failed authentication (tampered, truncated or moved)",
-            hint="restore the file from a backup; run 'archive verify' to list every damaged file",
+            hint="restore the file from a backup; a verification of the archive lists every damaged file",
+            code="vault-damaged",
         ) from None
     return header
 

@@ -1,8 +1,11 @@
 """Who is signed in to the server: each sign-in holds its user's unlocked
 session in this process only, behind a random 256-bit id (the cookie or the
 bearer token), for at most ``absolute`` seconds and until ``idle`` seconds
-without a request. Sign-out, a timeout or the server's end drops the keys
-(:meth:`ArchiveHome.sign_out`). Nothing of a sign-in is ever written to disk.
+without a request. Sign-out, a timeout or the server's end overwrites the
+keys the sign-in unlocked and drops them (:meth:`ArchiveHome.sign_out`, then
+:meth:`Session.end`, which says what Python cannot overwrite), even if the
+``logout`` event cannot be written. Nothing of a sign-in is ever written to
+disk.
 
 The ids are kept hashed, so looking one up compares digests, not the secret.
 A sign-in serves one request at a time (:attr:`SignIn.lock`): a session's
@@ -123,7 +126,7 @@ class SignIns:
             signin.session.origin = origin
             try:
                 self.home.sign_out(signin.session, why)
-            except Exception:  # noqa: BLE001 - the keys go even if the event cannot be written
+            except Exception:  # noqa: BLE001 - the keys are wiped even if the event cannot be written
                 if not signin.session.ended:
                     signin.session.end()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import json
 import os
@@ -229,3 +230,63 @@ def test_signatures(alice_ring):
     assert not verify_signature(keys.identity.sign_public, sig, b"event 2")
     _, other = create_keyring("bob", "bob-pw", CHEAP, os.urandom)
     assert not verify_signature(other.identity.sign_public, sig, b"event 1")
+
+
+# --- unlocked secrets are buffers the keyring owns, overwritten by wipe() -------------
+
+
+def test_unlocked_secrets_are_bytearrays_wiped_in_place(alice_ring):
+    record, _ = alice_ring
+    keys = unlock_keyring("alice", record, "alice-pw")
+    secrets = [keys.kem_secret, keys.sign_secret]
+    assert all(type(s) is bytearray and any(s) for s in secrets)
+    assert "kem_secret" not in repr(keys) and "sign_secret" not in repr(keys)
+    assert not keys.wiped
+    other = dataclasses.replace(keys, root=b"r" * 32)  # as an upgrade does: a keyring of its own buffers
+    keys.wipe()
+    assert keys.wiped and keys.kem_secret is secrets[0] and keys.sign_secret is secrets[1]
+    assert [len(s) for s in secrets] == [96, 32] and all(not any(s) for s in secrets)
+    keys.wipe()  # twice is harmless
+    assert not other.wiped and any(other.sign_secret)
+    assert verify_signature(keys.identity.sign_public, other.sign(b"x"), b"x")
+
+
+def test_a_wiped_keyring_refuses_to_sign_or_open_rather_than_use_zeros():
+    _, keys = create_keyring("erin", "erin-pw", CHEAP, os.urandom)
+    ct = hpke_seal(keys.identity.kem_public, b"class key", "info")
+    keys.wipe()
+    with pytest.raises(AuthenticationError) as exc:
+        keys.sign(b"event")
+    assert "erin" in exc.value.message and exc.value.hint
+    with pytest.raises(AuthenticationError):
+        keys.open_sealed(ct, "info")
+    with pytest.raises(AuthenticationError):
+        rekey_keyring(keys, "new-pw", CHEAP, os.urandom)
+
+
+def test_no_copy_of_the_secrets_or_the_passphrase_key_outlives_create_or_unlock(monkeypatch):
+    """The buffers a keyring is sealed from and unsealed into, and the key
+    derived from the passphrase, are overwritten once used."""
+    from archive_manager.crypto import keyring as keyring_module, primitives
+
+    kept: list = []
+
+    def keeping(real, argument=None):
+        def wrapper(*args, **kw):
+            out = real(*args, **kw)
+            kept.append(out if argument is None else args[argument])
+            return out
+        return wrapper
+
+    monkeypatch.setattr(keyring_module, "derive_passphrase_key", keeping(keyring_module.derive_passphrase_key))
+    # the plaintext sealed: the secrets side by side
+    monkeypatch.setattr(primitives, "aead_encrypt", keeping(primitives.aead_encrypt, 1))
+    monkeypatch.setattr(primitives, "aead_decrypt_secret", keeping(primitives.aead_decrypt_secret))
+    record, keys = create_keyring("frank", "frank-pw", CHEAP, os.urandom)
+    again = unlock_keyring("frank", record, "frank-pw")
+    assert again == keys
+    assert len(kept) == 4  # create: wrapping key, plaintext; unlock: wrapping key, plaintext
+    assert all(type(b) is bytearray and len(b) and not any(b) for b in kept)
+    with pytest.raises(AuthenticationError):
+        unlock_keyring("frank", record, "wrong")
+    assert all(not any(b) for b in kept)

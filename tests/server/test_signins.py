@@ -4,9 +4,12 @@ user name and per address, and recorded with the address."""
 
 from __future__ import annotations
 
+import pytest
 from starlette.testclient import TestClient
 
+from archive_manager import filing
 from archive_manager.audit import AuditLog  # noqa: F401  (the real trail is what the events go to)
+from archive_manager.errors import ArchiveError, AuthenticationError
 from archive_manager.server.app import create_app
 from archive_manager.server.web import ServerSettings
 from tests.server.conftest import api_sign_in
@@ -42,6 +45,79 @@ def test_sign_out_drops_the_keys(client, app, archive):
     client.delete("/api/v1/session", headers=bob)
     assert archive.home.open_sessions() == before
     assert session.ended and session.keyring is None and session._keys == {} and session.indexes == {}
+
+
+def signed_in_session(app):
+    signin, = app.state.signins._by_digest.values()
+    return signin.session
+
+
+def busy_secrets(session, tmp_path) -> list:
+    """Make ``session`` unlock what a working sign-in holds (class keys, a
+    kept slot), then the very buffers of its secrets."""
+    p = tmp_path / "note.txt"
+    p.write_text("合同 补充协议", encoding="utf-8")
+    filing.file_document(session, p, "C001", "contract")
+    found = [session.keyring.kem_secret, session.keyring.sign_secret, *session._keys.values()]
+    for slot, _ in session._slots.values():
+        found += slot.keys.values()
+    assert len(found) >= 5 and all(type(b) is bytearray and any(b) for b in found)
+    return found
+
+
+def test_sign_out_overwrites_the_keys_in_place(client, app, tmp_path):
+    bob = api_sign_in(client, "bob")
+    assert client.get("/api/v1/search", params={"q": "合同"}, headers=bob).status_code == 200
+    session = signed_in_session(app)
+    secrets, ring = busy_secrets(session, tmp_path), session.keyring
+    assert client.delete("/api/v1/session", headers=bob).status_code == 204
+    assert all(not any(b) for b in secrets) and ring.wiped
+    with pytest.raises(AuthenticationError):
+        ring.sign(b"an event")
+
+
+@pytest.mark.parametrize("over", ["idle", "expired"])
+def test_a_timeout_overwrites_the_keys_in_place(client, app, archive, clock, tmp_path, over):
+    bob = api_sign_in(client, "bob")
+    session = signed_in_session(app)
+    secrets = busy_secrets(session, tmp_path)
+    if over == "idle":
+        clock.now += 15 * 60 + 1
+    else:
+        for _ in range(8 * 4 + 1):
+            clock.now += 15 * 60 - 1
+            assert not any(b == bytearray(len(b)) for b in secrets)
+            client.get("/api/v1/clients", headers=bob)
+    assert client.get("/api/v1/clients", headers=bob).status_code == 401
+    assert all(not any(b) for b in secrets) and session.ended
+    assert [e.details["why"] for e in events(archive, "logout")] == [over]
+
+
+def test_sweep_and_shutdown_overwrite_the_keys(archive, filed, clock, tmp_path):
+    app = create_app(archive.home, ServerSettings(), clock=clock, failed_delay=0.0)
+    with TestClient(app, base_url="https://testserver") as c:
+        api_sign_in(c, "bob")
+        bob = busy_secrets(signed_in_session(app), tmp_path)
+        clock.now += 16 * 60
+        assert app.state.signins.sweep() == 1
+        assert all(not any(b) for b in bob)
+        api_sign_in(c, "carol")
+        carol = signed_in_session(app)
+        secrets = [carol.keyring.kem_secret, carol.keyring.sign_secret]
+    assert all(not any(b) for b in secrets) and carol.ended
+
+
+def test_keys_go_even_if_the_logout_cannot_be_recorded(client, app, archive, tmp_path, monkeypatch):
+    bob = api_sign_in(client, "bob")
+    session = signed_in_session(app)
+    secrets = busy_secrets(session, tmp_path)
+
+    def failing(*args, **kw):
+        raise ArchiveError("the audit trail is not writable")
+
+    monkeypatch.setattr(archive.home, "sign_out", failing)
+    client.delete("/api/v1/session", headers=bob)
+    assert session.ended and all(not any(b) for b in secrets)
 
 
 def test_idle_and_absolute_timeouts(client, app, archive, clock):
