@@ -7,7 +7,7 @@ a fresh content-key epoch, so nothing written afterwards opens with old keys.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 from archive_manager.crypto import PublicIdentity, create_keyring, kem_generate, kem_public_bytes
@@ -61,6 +61,73 @@ def _seal_all_generations(session: Session, store: ClassKeyStore, cls: str, iden
 
 
 @dataclass(frozen=True)
+class UserEntry:
+    """A user as ``user list`` lists them."""
+    user: str
+    display_name: str
+    departments: list[str]
+    status: str
+    created: str
+    fingerprint: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AddedUser:
+    """A user just added, and the access classes sealed to them."""
+    user: str
+    display_name: str
+    departments: list[str]
+    classes: list[str]
+    fingerprint: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PassphraseChange:
+    user: str
+    changed: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RemovedUser:
+    """A user removed; ``rotated`` the classes whose keys were rotated away
+    from them, ``notes`` what the admin should do next (an index to rebuild)."""
+    user: str
+    rotated: list[str]
+    notes: list[str]
+    message: str
+    removed: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PolicySync:
+    """What ``policy sync`` did: classes created, keys sealed and revoked
+    (``class:user``), classes rotated, and the signed policy in force."""
+    created: list[str]
+    sealed: list[str]
+    revoked: list[str]
+    rotated: list[str]
+    notes: list[str]
+    policy_changed: bool
+    diff: list[str]
+    policy: str  # the digest of the signed policy in force
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class UserInfo:
     """A user as ``user show`` presents them; ``classes`` are the access classes
     the policy grants their departments (none once removed)."""
@@ -82,10 +149,9 @@ class UserEdit:
     changed: bool
 
 
-def list_users(session: Session) -> list[dict]:
+def list_users(session: Session) -> list[UserEntry]:
     with session.recorded("user-list"):
-        return [{"user": u.name, "display_name": u.display_name, "departments": list(u.departments),
-                 "status": u.status, "created": u.created, "fingerprint": u.identity.fingerprint}
+        return [UserEntry(u.name, u.display_name, list(u.departments), u.status, u.created, u.identity.fingerprint)
                 for _, u in sorted(session.users().users.items())]
 
 
@@ -122,7 +188,7 @@ def edit_user(session: Session, name: str, *, display_name: str | None = None) -
 
 
 def add_user(session: Session, name: str, departments: list[str],
-             passphrase: str | Callable[[], str], display_name: str = "") -> dict:
+             passphrase: str | Callable[[], str], display_name: str = "") -> AddedUser:
     """Add ``name``; ``passphrase`` may be a callable, asked only once the
     request has passed every check (the CLI prompts through it)."""
     with session.recorded("user-add", target=name) as details:
@@ -162,12 +228,11 @@ def add_user(session: Session, name: str, departments: list[str],
                 _new_audit_key(session, store, _wanted(session, users, AUDIT))
             session.write_users(tx, users)
             session.write_store(tx, store)
-        return {"user": name, "display_name": display_name, "departments": list(record.departments),
-                "classes": [c for c in classes if c != DIRECTORY],
-                "fingerprint": record.identity.fingerprint}
+        return AddedUser(name, display_name, list(record.departments), [c for c in classes if c != DIRECTORY],
+                         record.identity.fingerprint)
 
 
-def change_passphrase(session: Session, new_passphrase: str) -> dict:
+def change_passphrase(session: Session, new_passphrase: str) -> PassphraseChange:
     with session.recorded("user-passwd", target=session.user):
         with session.transaction() as tx:
             users = session.users()
@@ -176,10 +241,10 @@ def change_passphrase(session: Session, new_passphrase: str) -> dict:
                                  session.runtime.random_bytes)
             users.replace(replace(rec, keyring=data))  # the signed public part is unchanged
             session.write_users(tx, users)
-        return {"user": session.user, "changed": True}
+        return PassphraseChange(session.user)
 
 
-def remove_user(session: Session, name: str) -> dict:
+def remove_user(session: Session, name: str) -> RemovedUser:
     with session.recorded("user-remove", target=name):
         session.require("admin")
         if name == session.user:
@@ -202,8 +267,7 @@ def remove_user(session: Session, name: str) -> dict:
             session.write_users(tx, users)
             session.write_store(tx, store)
         rotated, notes = finish_rotations(session)
-        return {"user": name, "removed": True, "rotated": rotated, "notes": notes,
-                "message": f"{name}'s keyring can no longer open anything filed from now on"}
+        return RemovedUser(name, rotated, notes, f"{name}'s keyring can no longer open anything filed from now on")
 
 
 def _leave_office(session: Session, tx, users: UserRegistry, name: str) -> None:
@@ -244,7 +308,7 @@ def _sign_edited_policy(session: Session, tx) -> list[str]:
     return diff
 
 
-def sync_policy(session: Session) -> dict:
+def sync_policy(session: Session) -> PolicySync:
     """Sign the edited policy files and catalog (if they changed) and make the
     sealed class keys match the policy: seal to new holders, rotate away from
     users who lost a grant, create keys for new classes."""
@@ -288,8 +352,7 @@ def sync_policy(session: Session) -> dict:
             session.write_store(tx, store)
         rotated, notes = finish_rotations(session)
         notes += [n for cls in created if (n := searching.create_empty_index(session, cls))]
-        return {"created": created, "sealed": sealed, "revoked": revoked, "rotated": rotated, "notes": notes,
-                "policy_changed": bool(diff), "diff": diff, "policy": session.signed_policy.digest}
+        return PolicySync(created, sealed, revoked, rotated, notes, bool(diff), diff, session.signed_policy.digest)
 
 
 def finish_rotations(session: Session) -> tuple[list[str], list[str]]:

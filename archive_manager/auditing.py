@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Iterable
 
@@ -69,7 +69,85 @@ class LogFilter:
         return True
 
 
-def read_log(session: "Session", filt: LogFilter) -> list[dict]:
+@dataclass(frozen=True)
+class LogEntry:
+    """One event of the audit log as ``audit log`` shows it: its clear
+    fields, the details sealed to the auditors (opened where the reader holds
+    their key; else as found), whether it is signed, how many files it changed."""
+    seq: int | None
+    time: str | None
+    user: str | None
+    departments: list[str] | None
+    action: str | None
+    outcome: str | None
+    objects: dict | None
+    reason: str | None
+    host: str | None
+    details: dict | str | None
+    signed: bool
+    changed_files: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrailFailure:
+    seq: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class CheckpointCheck:
+    """A checkpoint checked against the log: the last one ``stored`` beside
+    it, or one ``given`` (kept off the machine)."""
+    source: str
+    seq: int
+    time: str
+    signer: str
+    ok: bool
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class TrailReport:
+    """``audit verify``'s findings: the chain and signatures of ``events``
+    events, and the checkpoints; ``failure`` the first event that fails."""
+    ok: bool
+    events: int
+    first_time: str | None
+    last_time: str | None
+    head: str
+    failure: TrailFailure | None
+    checkpoints: list[CheckpointCheck]
+    stored_checkpoints: int
+    fingerprint: str  # the archive root's, as shown for comparison
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    """An auditor's signature over the head of the log (sequence number and
+    hash of the last event), to keep off the machine."""
+    kind: str
+    vault: str
+    seq: int
+    head: str
+    time: str
+    signer: str
+    sig: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def line(self) -> str:
+        """The checkpoint as one line of JSON, as it is kept and given back to ``audit verify``."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+def read_log(session: "Session", filt: LogFilter) -> list[LogEntry]:
     """Events matching ``filt``, details opened with the auditor's audit keys."""
     with session.recorded("audit-log", **filt.objects()) as rec:
         session.require("audit")
@@ -101,20 +179,18 @@ def _events(lines: Iterable[bytes]) -> Iterable[dict]:
             yield event
 
 
-def _row(event: dict, details) -> dict:
-    keys = ("seq", "time", "user", "departments", "action", "outcome", "objects", "reason", "host")
-    row = {k: event.get(k) for k in keys}
+def _row(event: dict, details) -> LogEntry:
+    reason = event.get("reason")
     if isinstance(details, dict) and "reason" in details:
         details = dict(details)
-        row["reason"] = details.pop("reason")  # the full message, sealed; the log has only its kind
+        reason = details.pop("reason")  # the full message, sealed; the log has only its kind
         details = details or None
-    row["details"] = details
-    row["signed"] = event.get("sig") is not None
-    row["changed_files"] = len((event.get("state") or {}).get("files", {}))
-    return row
+    return LogEntry(event.get("seq"), event.get("time"), event.get("user"), event.get("departments"),
+                    event.get("action"), event.get("outcome"), event.get("objects"), reason, event.get("host"),
+                    details, event.get("sig") is not None, len((event.get("state") or {}).get("files", {})))
 
 
-def verify_trail(home: "ArchiveHome", checkpoint_text: str | None = None) -> dict:
+def verify_trail(home: "ArchiveHome", checkpoint_text: str | None = None) -> TrailReport:
     """Recompute every hash and signature; check the stored checkpoints and
     ``checkpoint_text`` (one the auditor kept). Needs no secret."""
     vault = home.vault()
@@ -126,26 +202,21 @@ def verify_trail(home: "ArchiveHome", checkpoint_text: str | None = None) -> dic
         return rec.identity.sign_public if rec is not None else None
 
     log = home.audit_log()
-    result = verify_chain(log.lines(), public_key).to_dict()
-    if result["ok"] and result["events"] == 0:
-        result["ok"] = False
-        result["failure"] = {"seq": 1, "reason": f"the audit log {log.path} is missing or empty, "
-                                                 "but the archive exists"}
+    chain = verify_chain(log.lines(), public_key)
+    failure = None if chain.ok else TrailFailure(chain.failure_seq, chain.failure)
+    if failure is None and chain.events == 0:
+        failure = TrailFailure(1, f"the audit log {log.path} is missing or empty, but the archive exists")
     given = parse_checkpoint(checkpoint_text) if checkpoint_text is not None else None
     checks = []
     stored = _stored_checkpoints(home)
     for source, cp in ([("stored", stored[-1])] if stored else []) + ([("given", given)] if given else []):
         reason = check_checkpoint(cp, log.lines(), vault.vault_id, public_key)
-        checks.append({"source": source, "seq": cp["seq"], "time": cp["time"], "signer": cp["signer"],
-                       "ok": reason is None, "reason": reason})
-        if reason is not None and result["ok"]:
-            result["ok"] = False
-            seq = result["events"] + 1 if "truncated" in reason else cp["seq"]
-            result["failure"] = {"seq": seq, "reason": f"checkpoint of event {cp['seq']}: {reason}"}
-    result["checkpoints"] = checks
-    result["stored_checkpoints"] = len(stored)
-    result["fingerprint"] = show_fingerprint(trust.fingerprint)
-    return result
+        checks.append(CheckpointCheck(source, cp["seq"], cp["time"], cp["signer"], reason is None, reason))
+        if reason is not None and failure is None:
+            seq = chain.events + 1 if "truncated" in reason else cp["seq"]
+            failure = TrailFailure(seq, f"checkpoint of event {cp['seq']}: {reason}")
+    return TrailReport(failure is None, chain.events, chain.first_time, chain.last_time, chain.head, failure,
+                       checks, len(stored), show_fingerprint(trust.fingerprint))
 
 
 def _stored_checkpoints(home: "ArchiveHome") -> list[dict]:
@@ -168,22 +239,22 @@ def _stored_checkpoints(home: "ArchiveHome") -> list[dict]:
     return out
 
 
-def checkpoint(session: "Session") -> dict:
+def checkpoint(session: "Session") -> SignedCheckpoint:
     """Sign the current head (after verifying the whole log) and keep a copy
     beside the log; the caller prints it for safekeeping off the machine."""
     home = session.home
     with session.recorded("audit-checkpoint") as rec:
         session.require("audit")
         report = verify_trail(home)
-        if not report["ok"]:
-            f = report["failure"]
-            raise IntegrityError(f"the audit log fails verification at event {f['seq']}: {f['reason']}",
+        if not report.ok:
+            f = report.failure
+            raise IntegrityError(f"the audit log fails verification at event {f.seq}: {f.reason}",
                                  hint="a checkpoint is only signed over a valid log: verify the log first",
                                  code="audit-invalid")
-        cp = make_checkpoint(home.audit_log().lines(), session.vault.vault_id,
-                             session.runtime.timestamp(), session.signer)
-        rec.objects["seq"] = cp["seq"]
-    _append_line(home.settings.checkpoints, json.dumps(cp, sort_keys=True, separators=(",", ":")))
+        cp = SignedCheckpoint(**make_checkpoint(home.audit_log().lines(), session.vault.vault_id,
+                                                session.runtime.timestamp(), session.signer))
+        rec.objects["seq"] = cp.seq
+    _append_line(home.settings.checkpoints, cp.line())
     return cp
 
 

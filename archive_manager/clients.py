@@ -11,6 +11,7 @@ which fields there are, what each holds and which department owns it.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from archive_manager.errors import AccessDenied, UsageError
 from archive_manager.generation.values import money
@@ -21,6 +22,9 @@ from archive_manager.text import check_text, printable
 from archive_manager.vault.classkeys import DIRECTORY
 from archive_manager.vault.directory import check_client_code
 from archive_manager.vault.slot import new_slot
+
+if TYPE_CHECKING:
+    from archive_manager.reading import DocumentRow
 
 HISTORY = "profile_history"  # the slot metadata key of the earlier values
 # unified social credit code (GB 32100-2015): 17 characters and a check character
@@ -46,18 +50,67 @@ class ClientEdit:
     profile: dict[str, str] = field(default_factory=dict)  # as it is now
 
 
-def whoami(session: Session) -> dict:
+@dataclass(frozen=True)
+class SignedInUser:
+    """Who is signed in (``whoami``): departments, the actions the policy
+    grants them, the classes they read, and their key's fingerprint."""
+    user: str
+    departments: list[str]
+    actions: list[str]
+    classes: list[str]
+    fingerprint: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AddedClient:
+    client: str
+    name: str
+    profile: dict[str, str]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ClientEntry:
+    """A client as ``client list`` lists it."""
+    client: str
+    name: str
+    created: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ClientSummary:
+    """A client's profile and how many documents it holds in each class the
+    user reads; ``history`` (asked for) every earlier profile value, oldest first."""
+    client: str
+    name: str
+    created: str
+    profile: dict[str, str]
+    documents: dict[str, int]
+    history: list[FieldChange] | None = None
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        if self.history is None:
+            del out["history"]
+        return out
+
+
+def whoami(session: Session) -> SignedInUser:
     with session.recorded("whoami"):
-        return {
-            "user": session.user,
-            "departments": list(session.departments),
-            "actions": sorted(session.policy.actions_for(session.departments)),
-            "classes": session.classes_for("read"),
-            "fingerprint": session.keyring.identity.fingerprint,
-        }
+        return SignedInUser(session.user, list(session.departments),
+                            sorted(session.policy.actions_for(session.departments)), session.classes_for("read"),
+                            session.keyring.identity.fingerprint)
 
 
-def add_client(session: Session, code: str, name: str, fields: dict[str, str] | None = None) -> dict:
+def add_client(session: Session, code: str, name: str, fields: dict[str, str] | None = None) -> AddedClient:
     """Admit a client: a directory entry and a dossier whose profile is basic information."""
     with session.recorded("client-add", client=code) as details:
         check_client_code(code)
@@ -89,19 +142,18 @@ def add_client(session: Session, code: str, name: str, fields: dict[str, str] | 
             dir_gen = session.store().current(DIRECTORY)
             tx.write(paths.directory, directory.seal(session.vault.vault_id,
                                                      session.class_key(DIRECTORY, dir_gen), dir_gen))
-        return {"client": code, "name": name, "profile": slot.meta["profile"]}
+        return AddedClient(code, name, slot.meta["profile"])
 
 
-def list_clients(session: Session) -> list[dict]:
+def list_clients(session: Session) -> list[ClientEntry]:
     with session.recorded("client-list"):
         if not session.classes_for("read"):
             session.require("read", PROFILE_CLASS)
         directory = session.directory()
-        return [{"client": code, "name": c["name"], "created": c["created"]}
-                for code, c in sorted(directory.clients.items())]
+        return [ClientEntry(code, c["name"], c["created"]) for code, c in sorted(directory.clients.items())]
 
 
-def show_client(session: Session, code: str, history: bool = False) -> dict:
+def show_client(session: Session, code: str, history: bool = False) -> ClientSummary:
     """The client's profile and document counts per class the user reads; with
     ``history``, every earlier value of the profile, oldest first."""
     with session.recorded("client-show", client=code):
@@ -120,11 +172,8 @@ def show_client(session: Session, code: str, history: bool = False) -> dict:
                 earlier = slot.meta.get(HISTORY, [])
             if slot.documents:
                 counts[cls] = len(slot.documents)
-        out = {"client": code, "name": entry["name"], "created": entry["created"],
-               "profile": profile, "documents": counts}
-        if history:
-            out["history"] = [dict(h) for h in earlier]
-        return out
+        return ClientSummary(code, entry["name"], entry["created"], profile, counts,
+                             [FieldChange(**h) for h in earlier] if history else None)
 
 
 @dataclass(frozen=True)
@@ -132,7 +181,7 @@ class DossierSection:
     """The documents of one access class in a client's dossier (rows as ``ls`` lists them)."""
     access_class: str
     name: str
-    documents: tuple[dict, ...]
+    documents: tuple[DocumentRow, ...]
 
 
 @dataclass(frozen=True)
@@ -163,7 +212,7 @@ def dossier(session: Session, code: str) -> Dossier:
             if slot is not None and cls == PROFILE_CLASS:
                 profile = dict(slot.meta.get("profile", {}))
             rows = sorted((document_row(code, slot, doc_id, doc) for doc_id, doc in slot.documents.items()),
-                          key=lambda r: (r["date"], r["doc_id"])) if slot is not None else []
+                          key=lambda r: (r.date, r.doc_id)) if slot is not None else []
             name = session.policy.classes[cls].name if cls in session.policy.classes else cls
             sections.append(DossierSection(cls, name, tuple(rows)))
         return Dossier(code, entry["name"], entry["created"], profile, tuple(sections))
@@ -272,5 +321,5 @@ def _credit_code_ok(code: str) -> bool:
     return _CODE_CHARS[(31 - total % 31) % 31] == code[17]
 
 
-__all__ = ["ClientEdit", "FieldChange", "add_client", "edit_client", "list_clients",
-           "show_client", "whoami"]
+__all__ = ["AddedClient", "ClientEdit", "ClientEntry", "ClientSummary", "Dossier", "DossierSection", "FieldChange",
+           "SignedInUser", "add_client", "dossier", "edit_client", "list_clients", "show_client", "whoami"]

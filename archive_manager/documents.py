@@ -19,13 +19,13 @@ told right after the vault commit; the edit changes the slot's digest (see
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 
 from archive_manager.errors import ArchiveError, NotFound, UsageError
 from archive_manager.filing import check_number, check_title
 from archive_manager.identifiers import check_date, parse_doc_id
 from archive_manager.index import slot_digest, slot_digest_step
-from archive_manager.reading import Located, decrypt_version, document_row, locate, version_text
+from archive_manager.reading import DocumentRow, Located, decrypt_version, document_row, locate, version_text
 from archive_manager.searching import IndexBatch, IndexEntry, index_document, index_revision, latest_versions
 from archive_manager.session import Session
 from archive_manager.vault.slot import HISTORY, Slot
@@ -46,9 +46,47 @@ class DocChange:
 class DocumentEdit:
     doc_id: str
     client: str
-    changes: list[DocChange] = field(default_factory=list)  # empty: every value was already so
-    document: dict = field(default_factory=dict)  # as ``ls`` lists it now
+    changes: list[DocChange]  # empty: every value was already so
+    document: DocumentRow  # as ``ls`` lists it now
     warnings: tuple[str, ...] = ()  # done, but the index or a compaction is behind
+
+    def to_dict(self) -> dict:
+        return {"doc_id": self.doc_id, "client": self.client, "changes": [asdict(c) for c in self.changes],
+                "document": self.document.to_dict(),
+                "warnings": list(self.warnings)}
+
+
+@dataclass(frozen=True)
+class DocumentVersion:
+    """One version of a document as ``doc show`` lists it (``text``: "ok", or
+    why it has no searchable text)."""
+    version: int
+    date: str
+    type: str | None
+    original_name: str
+    size: int
+    sha256: str
+    filed_at: str
+    filed_by: str
+    text: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DocumentDetails:
+    """A document as ``ls`` lists it (``summary``) with every version, oldest
+    first; ``history`` (asked for) its earlier titles, numbers and dates."""
+    summary: DocumentRow
+    versions: list[DocumentVersion]
+    history: list[DocChange] | None = None
+
+    def to_dict(self) -> dict:
+        out = {**self.summary.to_dict(), "versions": [v.to_dict() for v in self.versions]}
+        if self.history is not None:
+            out["history"] = [asdict(h) for h in self.history]
+        return out
 
 
 def edit_document(session: Session, doc_id: str, *, title: str | None = None, number: str | None = None,
@@ -91,24 +129,21 @@ def edit_document(session: Session, doc_id: str, *, title: str | None = None, nu
                         tuple(warnings))
 
 
-def show_document(session: Session, doc_id: str, history: bool = False) -> dict:
+def show_document(session: Session, doc_id: str, history: bool = False) -> DocumentDetails:
     """``doc_id`` as ``ls`` lists it, with every version; with ``history``,
     every earlier title, number and date, oldest first."""
     with session.recorded("doc-show", doc_id=doc_id) as details:
         details.objects["client"] = parse_doc_id(doc_id)
         found = locate(session, doc_id)  # among the classes the user may read
         details["title"] = found.doc["title"]
-        out = {**document_row(found.client, found.slot, doc_id, found.doc),
-               "versions": [_version(v) for v in found.doc["versions"]]}
-        if history:
-            out["history"] = [dict(h) for h in found.doc.get(HISTORY, [])]
-        return out
+        return DocumentDetails(document_row(found.client, found.slot, doc_id, found.doc),
+                               [_version(v) for v in found.doc["versions"]],
+                               [DocChange(**h) for h in found.doc.get(HISTORY, [])] if history else None)
 
 
-def _version(v: dict) -> dict:
-    return {"version": v["version"], "date": v["date"], "type": v.get("type"), "original_name": v["original_name"],
-            "size": v["size"], "sha256": v["sha256"], "filed_at": v["filed_at"], "filed_by": v["filed_by"],
-            "text": (v.get("text") or {}).get("status", "unknown")}
+def _version(v: dict) -> DocumentVersion:
+    return DocumentVersion(v["version"], v["date"], v.get("type"), v["original_name"], v["size"], v["sha256"],
+                           v["filed_at"], v["filed_by"], (v.get("text") or {}).get("status", "unknown"))
 
 
 def _checked(title: str | None, number: str | None, date: str | None) -> dict[str, str | None]:
@@ -183,4 +218,4 @@ def _text(session: Session, found: Located) -> str:
     return ext.text if ext is not None and ext.status == "ok" else ""
 
 
-__all__ = ["DocChange", "DocumentEdit", "edit_document", "show_document"]
+__all__ = ["DocChange", "DocumentDetails", "DocumentEdit", "DocumentVersion", "edit_document", "show_document"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -42,6 +43,41 @@ DUNNING = "dunning-letter"
 DERIVED = {"profile": "comes from the client's profile", "ledger": "is computed from the ledger",
            "contract": "comes from the contract", "system": "is filled in by the archive"}
 NOT_A_NUMBER = "（内部文档号）"  # after a document id printed where a contract number is not known
+
+
+@dataclass(frozen=True)
+class GeneratedDocument:
+    """Paperwork written to ``path`` from ``template`` (its file's SHA-256),
+    filed back as ``doc_id`` version ``version`` (None: not filed); ``level``
+    a dunning letter's; ``derived_from`` what it was made from (documents,
+    ``invoice:<number>``)."""
+    template: str
+    template_sha256: str
+    client: str
+    path: str
+    doc_id: str | None
+    version: int | None
+    level: int | None
+    derived_from: list[str]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class OverdueLetter:
+    """One overdue client of ``generate --overdue``: the letter written
+    (``letter``), or why none was (``skipped``) and the level that was due."""
+    client: str
+    level: int | None
+    letter: GeneratedDocument | None = None
+    skipped: str | None = None
+
+    def to_dict(self) -> dict:
+        if self.letter is not None:
+            return {**self.letter.to_dict(), "skipped": None}
+        return {"template": DUNNING, "client": self.client, "path": None, "doc_id": None, "version": None,
+                "level": self.level, "skipped": self.skipped}
 
 
 def _unused(path: Path) -> Path:
@@ -223,7 +259,7 @@ def _policy(session: Session) -> DunningPolicy:
 
 
 def generate(session: Session, name: str, client: str, given: dict | None = None, out: Path | None = None,
-             file_back: bool = True, contract: str | None = None, level: int | None = None) -> dict:
+             file_back: bool = True, contract: str | None = None, level: int | None = None) -> GeneratedDocument:
     """Render ``name`` for ``client`` into ``out`` (default: a name in the
     current directory) and file it into the dossier unless ``file_back`` is off."""
     if level is not None and level not in DEADLINE_DAYS:
@@ -272,18 +308,17 @@ def generate(session: Session, name: str, client: str, given: dict | None = None
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)
-        result = {"template": name, "template_sha256": sha, "client": client, "path": str(out),
-                  "doc_id": None, "version": None, "level": dunning_level, "derived_from": derived}
+        doc_id = version = None
         if file_back:
             filed = FilingPipeline(session).run(FilingRequest(
                 out, client, spec.output_type, title=f"{spec.title}（{context.get('client', {}).get('name', client)}）"
                 if "profile" in sources else spec.title, date=today.isoformat(), derived_from=tuple(derived)))
-            result.update(doc_id=filed.doc_id, version=filed.version)
+            doc_id, version = filed.doc_id, filed.version
             rec.objects.update(doc_id=filed.doc_id)
         if dunning_level is not None and file_back:
             numbers = tuple(d.split(":", 1)[1] for d in derived if d.startswith("invoice:"))
             _change(session, client, lambda led: led.letters.append(Letter(dunning_level, today, numbers)))
-    return result
+    return GeneratedDocument(name, sha, client, str(out), doc_id, version, dunning_level, derived)
 
 
 def overdue_clients(session: Session, min_days: int = 1) -> list[str]:
@@ -299,7 +334,7 @@ def overdue_clients(session: Session, min_days: int = 1) -> list[str]:
 
 
 def generate_overdue(session: Session, folder: Path, given: dict | None = None, file_back: bool = True,
-                     level: int | None = None, min_days: int = 1) -> list[dict]:
+                     level: int | None = None, min_days: int = 1) -> list[OverdueLetter]:
     """A dunning letter for each client at least ``min_days`` overdue, written
     to ``folder/dunning-letter-<client>.docx``. A client sent a letter at the
     level due (or above) less than ``[dunning] min_gap_days`` ago is skipped
@@ -308,7 +343,7 @@ def generate_overdue(session: Session, folder: Path, given: dict | None = None, 
     if level is not None and level not in DEADLINE_DAYS:
         raise UsageError("the dunning level must be 1, 2 or 3")
     today, policy = session.runtime.now().date(), _policy(session)
-    rows: dict[str, dict] = {}
+    rows: dict[str, OverdueLetter] = {}
     paths: dict[str, Path] = {}
     for code in overdue_clients(session, min_days):
         ledger = read_ledger(session, code)
@@ -317,14 +352,14 @@ def generate_overdue(session: Session, folder: Path, given: dict | None = None, 
         if last is None:
             paths[code] = Path(folder) / f"{DUNNING}-{code}.docx"
         else:
-            rows[code] = {"template": DUNNING, "client": code, "path": None, "doc_id": None, "version": None,
-                          "level": due, "skipped": f"a level {last.level} letter was sent on {last.sent_on}, "
-                                                   f"less than {policy.min_gap_days} days ago (min_gap_days)"}
+            rows[code] = OverdueLetter(code, due, skipped=f"a level {last.level} letter was sent on {last.sent_on}, "
+                                                          f"less than {policy.min_gap_days} days ago (min_gap_days)")
     taken = [p for p in paths.values() if p.exists() or p.is_symlink()]
     if taken:
         more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
         raise ConflictError(f"{taken[0]} already exists{more}; no letter was written",
                             hint="move the earlier letters away, or give another directory with -o")
     for code, out in paths.items():
-        rows[code] = {**generate(session, DUNNING, code, given, out, file_back, level=level), "skipped": None}
+        letter = generate(session, DUNNING, code, given, out, file_back, level=level)
+        rows[code] = OverdueLetter(code, letter.level, letter)
     return [rows[code] for code in sorted(rows)]

@@ -7,7 +7,7 @@ import os
 import shutil
 import stat
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from archive_manager.audit import AuditLog, AuditTrail, Signer
@@ -95,6 +95,21 @@ max_file_mb = 1024      # larger files are quarantined
 thresholds = [1, 30, 60]
 min_gap_days = 14
 """
+
+
+@dataclass(frozen=True)
+class NewArchive:
+    """An archive just made by ``init``: where, its vault id, its first admin,
+    the KDF profile of the keyrings, its classes and its root's fingerprint."""
+    home: str
+    vault_id: str
+    admin: str
+    kdf_profile: str
+    classes: list[str]
+    fingerprint: str  # as shown to users, who compare it when asked to confirm the root
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass
@@ -377,7 +392,7 @@ class ArchiveHome:
                                 hint="choose another place, or remove the old archive yourself",
                                 code="archive-exists")
 
-    def init(self, admin: str, passphrase: str) -> dict:
+    def init(self, admin: str, passphrase: str) -> NewArchive:
         """Lay out a new archive home with ``admin`` in the archive department.
         If it fails at any point, what it made is removed again (see :class:`_InitUndo`)."""
         check_user_name(admin)
@@ -399,7 +414,7 @@ class ArchiveHome:
             exc.add_note(f"what init made could not all be removed: {left}")
             raise
 
-    def _init(self, admin: str, passphrase: str) -> dict:
+    def _init(self, admin: str, passphrase: str) -> NewArchive:
         s = self.settings
         _copy_defaults(s.shipped_dir / "policies", s.policies_dir, POLICY_FILES)
         _copy_defaults(s.shipped_dir / "templates", s.templates_dir, None)
@@ -449,9 +464,8 @@ class ArchiveHome:
             tx.rollback()
             raise
         _create_indexes(s, vault_id, store, class_keys, rng)
-        return {"home": str(s.home), "vault_id": vault_id, "admin": admin,
-                "kdf_profile": s.kdf_profile, "classes": sorted(policy.classes),
-                "fingerprint": show_fingerprint(root.fingerprint)}
+        return NewArchive(str(s.home), vault_id, admin, s.kdf_profile, sorted(policy.classes),
+                          show_fingerprint(root.fingerprint))
 
 
 def _create_indexes(settings: Settings, vault_id: str, store: ClassKeyStore, class_keys: dict, rng) -> None:

@@ -41,21 +41,46 @@ class Located:
                        hint=f"versions 1 to {len(versions)} exist")
 
 
-def document_row(client: str, slot: Slot, doc_id: str, doc: dict) -> dict:
+@dataclass(frozen=True)
+class DocumentRow:
+    """A document as ``ls`` lists it: its newest version (date, size, file,
+    who filed it, its text's status), its number (None: it has none) and how
+    many versions it has."""
+    doc_id: str
+    client: str
+    type: str
+    access_class: str
+    title: str
+    number: str | None
+    date: str
+    version: int
+    versions: int
+    size: int
+    original_name: str
+    filed_at: str
+    filed_by: str
+    text: str  # "ok", or why there is no searchable text
+    text_reason: str | None
+
+    def to_dict(self) -> dict:
+        return {"doc_id": self.doc_id, "client": self.client, "type": self.type, "class": self.access_class,
+                "title": self.title, "number": self.number, "date": self.date, "version": self.version,
+                "versions": self.versions, "size": self.size, "original_name": self.original_name,
+                "filed_at": self.filed_at, "filed_by": self.filed_by, "text": self.text,
+                "text_reason": self.text_reason}
+
+
+def document_row(client: str, slot: Slot, doc_id: str, doc: dict) -> DocumentRow:
     """A document as ``ls`` lists it: its newest version, and its number (None: it has none)."""
     latest = doc["versions"][-1]
-    return {
-        "doc_id": doc_id, "client": client, "type": doc["type"], "class": slot.access_class,
-        "title": doc["title"], "number": doc.get("number"), "date": latest["date"], "version": latest["version"],
-        "versions": len(doc["versions"]), "size": latest["size"],
-        "original_name": latest["original_name"], "filed_at": latest["filed_at"],
-        "filed_by": latest["filed_by"],
-        "text": latest.get("text", {}).get("status", "unknown"),
-        "text_reason": latest.get("text", {}).get("reason"),
-    }
+    text = latest.get("text", {})
+    return DocumentRow(doc_id, client, doc["type"], slot.access_class, doc["title"], doc.get("number"),
+                       latest["date"], latest["version"], len(doc["versions"]), latest["size"],
+                       latest["original_name"], latest["filed_at"], latest["filed_by"],
+                       text.get("status", "unknown"), text.get("reason"))
 
 
-def list_documents(session: Session, client: str | None = None, doc_type: str | None = None) -> list[dict]:
+def list_documents(session: Session, client: str | None = None, doc_type: str | None = None) -> list[DocumentRow]:
     with session.recorded("ls", client=client):
         if doc_type is not None:
             cls = session.policy.doc_type(doc_type).access_class
@@ -77,7 +102,7 @@ def list_documents(session: Session, client: str | None = None, doc_type: str | 
                 for doc_id, doc in sorted((slot.documents if slot else {}).items()):
                     if doc_type is None or doc["type"] == doc_type:
                         rows.append(document_row(code, slot, doc_id, doc))
-        rows.sort(key=lambda r: (r["client"], r["date"], r["doc_id"]))
+        rows.sort(key=lambda r: (r.client, r.date, r.doc_id))
         return rows
 
 
@@ -147,9 +172,24 @@ def version_text(session: Session, found: Located, version: dict | int) -> Extra
         raise IntegrityError(f"{what} is malformed") from None
 
 
-def _info(found: Located, version: dict) -> dict:
-    return {**document_row(found.client, found.slot, found.doc_id, found.doc), "version": version["version"],
-            "size": version["size"], "sha256": version["sha256"], "original_name": version["original_name"]}
+@dataclass(frozen=True)
+class DocumentCopy:
+    """One version of a document handed out (read, viewed, exported): the
+    document as ``ls`` lists it, and which version's bytes these are."""
+    document: DocumentRow
+    version: int
+    size: int
+    sha256: str
+    original_name: str
+
+    def to_dict(self) -> dict:
+        return {**self.document.to_dict(), "version": self.version, "size": self.size, "sha256": self.sha256,
+                "original_name": self.original_name}
+
+
+def _info(found: Located, version: dict) -> DocumentCopy:
+    return DocumentCopy(document_row(found.client, found.slot, found.doc_id, found.doc), version["version"],
+                        version["size"], version["sha256"], version["original_name"])
 
 
 def _locate_version(session: Session, doc_id: str, version: int | None, details,
@@ -180,7 +220,7 @@ class _Discard:
         pass
 
 
-def read_document(session: Session, doc_id: str, sink: BinaryIO, version: int | None = None) -> dict:
+def read_document(session: Session, doc_id: str, sink: BinaryIO, version: int | None = None) -> DocumentCopy:
     """Write the verified plaintext of ``doc_id`` to ``sink``. Nothing is
     written on failure, nor before the read is on the audit trail."""
     with session.recorded("get", doc_id=doc_id, version=version) as details:
@@ -202,7 +242,7 @@ class Content:
     ``write(sink)``, which decrypts it again into ``sink`` (it was
     authenticated in full before the read was recorded)."""
 
-    info: dict
+    info: DocumentCopy
     data: bytes | None
     write: Callable[[BinaryIO], None] | None = None
 
@@ -223,7 +263,7 @@ def open_content(session: Session, doc_id: str, version: int | None = None, expo
     return Content(_info(found, v), None, lambda sink: decrypt_version(session, found, v, sink))
 
 
-def export_to_path(session: Session, doc_id: str, out: Path, version: int | None = None) -> dict:
+def export_to_path(session: Session, doc_id: str, out: Path, version: int | None = None) -> DocumentCopy:
     """Write ``doc_id`` to ``out`` atomically; on any failure (the audit write
     included) no file is left."""
     out = Path(out)

@@ -5,6 +5,7 @@ class read it): ``archive ledger add / paid / list``.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -15,6 +16,23 @@ from archive_manager.session import Session
 from archive_manager.text import check_text
 
 LEDGER_CLASS = "credit"
+
+
+@dataclass(frozen=True)
+class InvoiceEntry:
+    """An invoice as ``ledger list`` shows it on a given day: amounts as
+    decimal text (yuan), dates as YYYY-MM-DD."""
+    client: str
+    invoice: str
+    amount: str
+    paid: str
+    outstanding: str
+    due: str
+    contract: str | None  # the contract's document id
+    days_overdue: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 def ledger_to_dict(ledger: Ledger) -> dict:
@@ -61,7 +79,7 @@ def _change(session: Session, client: str, change) -> Ledger:
 
 
 def add_invoice(session: Session, client: str, number: str, amount: str, due: str,
-                contract: str | None = None) -> dict:
+                contract: str | None = None) -> InvoiceEntry:
     with session.recorded("ledger-add", client=client) as rec:
         rec.update(invoice=number, amount=amount, due=due, contract=contract)
         session.require("file", LEDGER_CLASS)
@@ -74,7 +92,7 @@ def add_invoice(session: Session, client: str, number: str, amount: str, due: st
 
 
 def record_payment(session: Session, client: str, number: str, amount: str | None = None,
-                   paid_on: str | None = None) -> dict:
+                   paid_on: str | None = None) -> InvoiceEntry:
     with session.recorded("ledger-paid", client=client) as rec:
         rec.update(invoice=number, amount=amount)
         session.require("file", LEDGER_CLASS)
@@ -83,7 +101,7 @@ def record_payment(session: Session, client: str, number: str, amount: str | Non
     return invoice_row(client, ledger.get(number), _today(session))
 
 
-def list_invoices(session: Session, client: str | None = None, overdue: bool = False) -> list[dict]:
+def list_invoices(session: Session, client: str | None = None, overdue: bool = False) -> list[InvoiceEntry]:
     with session.recorded("ledger-list", client=client):
         session.require("read", LEDGER_CLASS)
         session.class_key(LEDGER_CLASS)  # AccessDenied if granted but the key is not held
@@ -99,7 +117,6 @@ def list_invoices(session: Session, client: str | None = None, overdue: bool = F
     return rows
 
 
-def invoice_row(client: str, invoice: Invoice, today: date) -> dict:
-    return {"client": client, "invoice": invoice.number, "amount": str(invoice.amount), "paid": str(invoice.paid),
-            "outstanding": str(invoice.outstanding), "due": invoice.due.isoformat(), "contract": invoice.contract,
-            "days_overdue": invoice.days_overdue(today)}
+def invoice_row(client: str, invoice: Invoice, today: date) -> InvoiceEntry:
+    return InvoiceEntry(client, invoice.number, str(invoice.amount), str(invoice.paid), str(invoice.outstanding),
+                        invoice.due.isoformat(), invoice.contract, invoice.days_overdue(today))

@@ -6,6 +6,8 @@ back to an older, validly encrypted copy), list every problem."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 from archive_manager.audit.state import (
     compare,
     record_slot,
@@ -18,17 +20,56 @@ from archive_manager.reading import Located, _Discard, decrypt_version, version_
 from archive_manager.session import Session
 
 
+@dataclass(frozen=True)
+class VaultProblem:
+    """One thing wrong: where (a client's class slot, a vault file), and the
+    document version when it is one."""
+    client: str | None
+    doc_id: str | None
+    version: int | None
+    where: str
+    problem: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CheckedCounts:
+    """What was decrypted and authenticated."""
+    clients: int = 0
+    slots: int = 0
+    documents: int = 0
+    versions: int = 0
+    bytes: int = 0
+
+
+@dataclass(frozen=True)
+class VaultReport:
+    """``verify``'s findings: ``ok`` when no problem was found in the classes
+    checked (the user's; ``not_checked`` the classes they hold no key for)."""
+    ok: bool
+    checked: CheckedCounts
+    classes: list[str]
+    not_checked: list[str]
+    problems: list[VaultProblem]
+    notes: list[str]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 def _problem(client: str | None, where: str, message: str, doc_id: str | None = None,
-             version: int | None = None) -> dict:
-    return {"client": client, "doc_id": doc_id, "version": version, "where": where, "problem": message}
+             version: int | None = None) -> VaultProblem:
+    return VaultProblem(client, doc_id, version, where, message)
 
 
-def verify_vault(session: Session) -> dict:
+def verify_vault(session: Session) -> VaultReport:
     with session.recorded("verify") as details:
         classes = session.classes_for("read")
         if not classes:
             session.require("read")
-        problems: list[dict] = []
+        problems: list[VaultProblem] = []
         notes: list[str] = []
         if session.vault.recover():
             notes.append("completed or undid a vault commit that was interrupted")
@@ -52,11 +93,10 @@ def verify_vault(session: Session) -> dict:
         problems += _control_problems(session)
         unheld = sorted(c for c in session.store().classes() if c not in classes)
         details.objects["problems"] = len(problems)
-        return {"ok": not problems, "checked": counts, "classes": classes, "not_checked": unheld,
-                "problems": problems, "notes": notes}
+        return VaultReport(not problems, CheckedCounts(**counts), classes, unheld, problems, notes)
 
 
-def _control_problems(session: Session) -> list[dict]:
+def _control_problems(session: Session) -> list[VaultProblem]:
     """What the signatures alone cannot show: generations no rotation in
     progress explains, and a signed policy that is not the one the audit log
     recorded at the last sync."""
@@ -70,7 +110,7 @@ def _control_problems(session: Session) -> list[dict]:
     return out
 
 
-def _rollback_problems(session: Session, directory, notes: list[str]) -> list[dict]:
+def _rollback_problems(session: Session, directory, notes: list[str]) -> list[VaultProblem]:
     vault = session.vault
     state = recorded_state(session.home.audit_log().lines(), vault.vault_id)
     if state.created is None:

@@ -68,7 +68,7 @@ def env_for(home: Path) -> dict:
 def setup_users(home: Path) -> None:
     h = ArchiveHome(load_settings(home, env_for(home)))
     alice = h.login(ADMIN, ADMIN_PASS)
-    known = {u["user"] for u in accounts.list_users(alice)}
+    known = {u.user for u in accounts.list_users(alice)}
     for name, dept in USERS.items():
         if name not in known:
             accounts.add_user(alice, name, [dept], f"{name}-passphrase")

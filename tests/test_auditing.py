@@ -26,7 +26,7 @@ from archive_manager.settings import load_settings
 from archive_manager.vault import slot as slot_module
 from archive_manager.vault.classkeys import AUDIT, ClassKeyStore
 from archive_manager.vault.fsio import Transaction
-from archive_manager.verify import verify_vault
+from archive_manager.verify import VaultReport, verify_vault
 from tests.conftest import make_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -99,15 +99,15 @@ def leftovers(vault_dir: Path) -> list[str]:
                   if p.name.endswith(".tmp") or p.name == ".journal")
 
 
-def assert_clean(session) -> dict:
+def assert_clean(session) -> VaultReport:
     report = verify_vault(session)
-    assert report["ok"], report["problems"]
-    assert report["problems"] == []
+    assert report.ok, report.problems
+    assert report.problems == []
     return report
 
 
 def contract_ids(session, client: str = "C001") -> list[str]:
-    return [r["doc_id"] for r in reading.list_documents(session, client=client) if r["class"] == "contract"]
+    return [r.doc_id for r in reading.list_documents(session, client=client) if r.access_class == "contract"]
 
 
 # --- rollback: the vault compared with the log --------------------------------------
@@ -119,7 +119,7 @@ def test_an_untouched_vault_matches_the_log(archive, tmp_path):
     file_doc(alice, tmp_path, "b.txt", "合同 乙".encode(), replaces=first.doc_id)
     accounts.remove_user(alice, "carol")
     report = assert_clean(alice)
-    assert report["checked"]["versions"] == 2
+    assert report.checked.versions == 2
 
 
 def _compact_every_filing(monkeypatch) -> None:
@@ -153,13 +153,13 @@ def test_metadata_put_back_from_an_older_copy_is_named(archive, tmp_path, second
 
     meta.write_bytes(old)
     report = verify_vault(alice)
-    assert not report["ok"]
-    rolled = [p for p in report["problems"] if "older copy" in p["problem"]]
-    assert len(rolled) == 1, report["problems"]
+    assert not report.ok
+    rolled = [p for p in report.problems if "older copy" in p.problem]
+    assert len(rolled) == 1, report.problems
     p = rolled[0]
-    assert p["client"] == "C001"
-    assert p["where"] == "client C001, class contract: metadata"
-    assert f"event {wrote} wrote it, event {replaced} replaced it" in p["problem"]
+    assert p.client == "C001"
+    assert p.where == "client C001, class contract: metadata"
+    assert f"event {wrote} wrote it, event {replaced} replaced it" in p.problem
 
 
 @pytest.mark.parametrize("second", ["new-version", "other-document"])
@@ -180,8 +180,8 @@ def test_metadata_put_back_without_its_last_record_is_named(archive, tmp_path, s
     (meta.parent / "meta" / "1.bin").unlink()
     assert reading.locate(alice, first.doc_id).doc["versions"][-1]["version"] == 1  # the older state loads
     report = verify_vault(alice)
-    assert not report["ok"]
-    assert [(p["client"], p["where"], p["problem"]) for p in report["problems"]] == [
+    assert not report.ok
+    assert [(p.client, p.where, p.problem) for p in report.problems] == [
         ("C001", "client C001, class contract: metadata record 1", f"is missing (event {wrote} wrote it)")]
 
 
@@ -198,23 +198,23 @@ def test_a_rollback_is_still_named_after_the_next_filing_into_the_slot(archive, 
         meta.write_bytes(old)
     else:
         (meta.parent / "meta" / "1.bin").unlink()
-    assert not verify_vault(alice)["ok"]
+    assert not verify_vault(alice).ok
     try:
         file_doc(alice, tmp_path, "next.txt", "之后的合同".encode())
     except ArchiveError:
         return  # refusing to build on a rolled-back slot is fine too
     assert lost.doc_id not in contract_ids(alice)
     report = verify_vault(alice)
-    assert not report["ok"], report["notes"]
-    breaks = [p for p in report["problems"] if "had been rolled back" in p["problem"]]
-    assert len(breaks) == 1, report["problems"]
-    assert breaks[0]["client"] == "C001"
+    assert not report.ok, report.notes
+    breaks = [p for p in report.problems if "had been rolled back" in p.problem]
+    assert len(breaks) == 1, report.problems
+    assert breaks[0].client == "C001"
     if compacted:
-        assert breaks[0]["where"] == "client C001, class contract: metadata"
-        assert breaks[0]["problem"].startswith("was an older copy (event ")
+        assert breaks[0].where == "client C001, class contract: metadata"
+        assert breaks[0].problem.startswith("was an older copy (event ")
     else:  # the next filing wrote record 1 again, over the one the log recorded
-        assert breaks[0]["where"] == "client C001, class contract: metadata record 1"
-        assert breaks[0]["problem"].startswith("was missing when event ")
+        assert breaks[0].where == "client C001, class contract: metadata record 1"
+        assert breaks[0].problem.startswith("was missing when event ")
 
 
 def test_wrapped_keys_put_back_from_before_a_rotation_are_named(archive, tmp_path):
@@ -227,9 +227,9 @@ def test_wrapped_keys_put_back_from_before_a_rotation_are_named(archive, tmp_pat
     assert_clean(alice)
     keys.write_bytes(old)
     report = verify_vault(alice)
-    assert not report["ok"]
-    rolled = [p for p in report["problems"] if "older copy" in p["problem"]]
-    assert [(p["client"], p["where"]) for p in rolled] == [("C001", "client C001, class credit: wrapped keys")]
+    assert not report.ok
+    rolled = [p for p in report.problems if "older copy" in p.problem]
+    assert [(p.client, p.where) for p in rolled] == [("C001", "client C001, class credit: wrapped keys")]
 
 
 def test_whole_vault_restored_from_an_old_backup_names_every_changed_file(archive, tmp_path):
@@ -248,10 +248,10 @@ def test_whole_vault_restored_from_an_old_backup_names_every_changed_file(archiv
     shutil.copytree(backup, vault_dir)  # the audit dir is left as it is
     alice = archive.reopen().login("alice", "alice-pw")
     report = verify_vault(alice)
-    assert not report["ok"]
+    assert not report.ok
     by_where: dict[str, list[str]] = {}
-    for p in report["problems"]:
-        by_where.setdefault(p["where"], []).append(p["problem"])
+    for p in report.problems:
+        by_where.setdefault(p.where, []).append(p.problem)
     for name in ("users.json", "keys.json", "directory.bin"):
         assert any("is an older copy" in m for m in by_where.get(f"vault/{name}", [])), (name, by_where)
     assert "vault/vault.json" not in by_where  # never rewritten: not a rollback
@@ -269,14 +269,14 @@ def test_metadata_overwritten_with_bytes_no_event_wrote_is_named(archive, tmp_pa
     meta, _ = slot_files(alice, doc.doc_id)
     meta.write_bytes(os.urandom(meta.stat().st_size))
     report = verify_vault(alice)
-    outside = [p for p in report["problems"] if "changed outside the archive" in p["problem"]]
-    assert [(p["client"], p["where"]) for p in outside] == [("C001", "client C001, class contract: metadata")]
+    outside = [p for p in report.problems if "changed outside the archive" in p.problem]
+    assert [(p.client, p.where) for p in outside] == [("C001", "client C001, class contract: metadata")]
     seq = event_of(archive, "file", doc_id=doc.doc_id)["seq"]
-    assert f"event {seq} wrote the last recorded version" in outside[0]["problem"]
+    assert f"event {seq} wrote the last recorded version" in outside[0].problem
 
 
-def _log_problems(report: dict) -> list[dict]:
-    return [p for p in report["problems"] if p["where"] == "audit log"]
+def _log_problems(report) -> list:
+    return [p for p in report.problems if p.where == "audit log"]
 
 
 @pytest.mark.parametrize("how", ["deleted", "other-archive", "head-cut"])
@@ -296,9 +296,9 @@ def test_a_log_without_this_vaults_creation_is_a_problem(archive, tmp_path, how)
         assert json.loads(lines[0])["action"] == "init"
         log.write_bytes(b"".join(lines[1:]))
     report = verify_vault(alice)
-    assert not report["ok"]
+    assert not report.ok
     problems = _log_problems(report)
-    assert len(problems) == 1 and "no record of this archive's creation" in problems[0]["problem"]
+    assert len(problems) == 1 and "no record of this archive's creation" in problems[0].problem
 
 
 # --- a failed audit write fails the action -----------------------------------------
@@ -432,8 +432,8 @@ def test_vault_changes_are_not_made_when_the_audit_write_fails(archive, broken_a
     assert log_path(archive).read_bytes() == log_before
     monkeypatch.undo()
     alice = archive.login("alice")
-    assert [c["client"] for c in clients.list_clients(alice)] == ["C001"]
-    assert sorted(u["user"] for u in accounts.list_users(alice) if u["status"] == "active") == ["alice", "bob", "carol"]
+    assert [c.client for c in clients.list_clients(alice)] == ["C001"]
+    assert sorted(u.user for u in accounts.list_users(alice) if u.status == "active") == ["alice", "bob", "carol"]
     assert_clean(alice)
 
 
@@ -479,7 +479,7 @@ def test_a_commit_cut_short_after_its_event_is_rolled_forward(archive, tmp_path,
         clients.add_client(alice, "C002", "上海云帆广告有限公司")
     else:
         report = verify_vault(alice)
-        assert any("interrupted" in n for n in report["notes"]), report["notes"]
+        assert any("interrupted" in n for n in report.notes), report.notes
     assert leftovers(vault_dir) == []
     assert all((vault_dir / final).exists() for _, final in journal["renames"])
     assert contract_ids(alice) == [doc_id]
@@ -567,7 +567,7 @@ def test_a_client_add_killed_before_the_event_is_rolled_back(archive, tmp_path):
     alice, vault_dir, before = _client_add_killed_before_the_event(archive, tmp_path)
     assert leftovers(vault_dir) == []
     assert files_only(snapshot(vault_dir)) == files_only(before)
-    assert [c["client"] for c in clients.list_clients(alice)] == ["C001"]
+    assert [c.client for c in clients.list_clients(alice)] == ["C001"]
     with pytest.raises(NotFound):
         clients.show_client(alice, "C002")
 
@@ -584,7 +584,7 @@ def test_a_client_add_killed_after_the_event_is_completed(archive, tmp_path):
     alice = archive.reopen().login("alice", "alice-pw")
     assert alice.vault.recover() is True
     assert leftovers(vault_dir) == []
-    assert clients.show_client(alice, "C002")["name"] == "上海云帆广告有限公司"
+    assert clients.show_client(alice, "C002").name == "上海云帆广告有限公司"
     assert_clean(alice)
 
 
@@ -713,13 +713,13 @@ def test_an_auditor_reads_the_details(audited):
     archive, early, doc_id = audited
     dave = archive.login("dave")
     rows = auditing.read_log(dave, auditing.LogFilter())
-    details = [r["details"] for r in rows if isinstance(r["details"], dict)]
+    details = [r.details for r in rows if isinstance(r.details, dict)]
     assert {"file_name": FILE_NAME, "title": TITLE, "type": "contract"} in details
     assert any(d.get("title") == ASCII_TITLE for d in details)
     assert any(d.get("query") == QUERY for d in details)
     assert any(d.get("name") == CLIENT_NAME for d in details)
-    get = [r for r in rows if r["action"] == "get"]
-    assert [(r["user"], r["objects"]["doc_id"], r["details"]) for r in get] == [("bob", doc_id, {"title": TITLE})]
+    get = [r for r in rows if r.action == "get"]
+    assert [(r.user, r.objects["doc_id"], r.details) for r in get] == [("bob", doc_id, {"title": TITLE})]
 
 
 def test_details_before_the_first_auditor_are_withheld(audited):
@@ -730,9 +730,9 @@ def test_details_before_the_first_auditor_are_withheld(audited):
     for e in (first_client, early_file):
         assert e["sealed"] == {"withheld": "no auditor held the audit key"}
     dave = archive.login("dave")
-    rows = {r["seq"]: r for r in auditing.read_log(dave, auditing.LogFilter())}
+    rows = {r.seq: r for r in auditing.read_log(dave, auditing.LogFilter())}
     for e in (first_client, early_file):
-        assert rows[e["seq"]]["details"] == "(not recorded: no auditor held the audit key)"
+        assert rows[e["seq"]].details == "(not recorded: no auditor held the audit key)"
 
 
 @pytest.mark.parametrize("user", ["bob", "alice"])
@@ -763,12 +763,12 @@ def test_auditors_keys_follow_appointments_and_removals(archive):
     assert (gen_of(q1), gen_of(q2)) == (1, 2)
 
     # a later auditor reads from their appointment on
-    seen = {r["seq"]: r["details"] for r in auditing.read_log(erin, auditing.LogFilter(action="search"))}
+    seen = {r.seq: r.details for r in auditing.read_log(erin, auditing.LogFilter(action="search"))}
     assert seen[q1] == "(sealed to audit key 1, which you do not hold)"
     assert seen[q2]["query"] == "第二代查询"
 
     result = accounts.remove_user(alice, "erin")
-    assert AUDIT in result["rotated"]
+    assert AUDIT in result.rotated
     q3 = _search(archive, "第三代查询")
     assert gen_of(q3) == 3
 
@@ -780,7 +780,7 @@ def test_auditors_keys_follow_appointments_and_removals(archive):
 
     # the remaining auditor reads old and new
     dave = archive.login("dave")
-    seen = {r["seq"]: r["details"] for r in auditing.read_log(dave, auditing.LogFilter(action="search"))}
+    seen = {r.seq: r.details for r in auditing.read_log(dave, auditing.LogFilter(action="search"))}
     assert [seen[q]["query"] for q in (q1, q2, q3)] == ["第一代查询", "第二代查询", "第三代查询"]
 
     # the removed auditor's keyring opens nothing of the new generation
@@ -792,7 +792,7 @@ def test_auditors_keys_follow_appointments_and_removals(archive):
             erin.keyring.open_sealed(b64d(sealed, "sealed"), store._info(AUDIT, 3, user))
     # even her session still open from before the removal
     erin.store(fresh=True)
-    seen = {r["seq"]: r["details"] for r in auditing.read_log(erin, auditing.LogFilter(action="search"))}
+    seen = {r.seq: r.details for r in auditing.read_log(erin, auditing.LogFilter(action="search"))}
     assert seen[q3] == "(sealed to audit key 3, which you do not hold)"
     with pytest.raises(ArchiveError):
         archive.login("erin")
@@ -806,7 +806,7 @@ def test_a_second_auditor_added_later_reads_only_from_their_appointment(archive)
     after = _search(archive, "任命之后")
     for name, expect_before in (("dave", {"query": "任命之前"}), ("erin", None)):
         session = archive.login(name)
-        seen = {r["seq"]: r["details"] for r in auditing.read_log(session, auditing.LogFilter(action="search"))}
+        seen = {r.seq: r.details for r in auditing.read_log(session, auditing.LogFilter(action="search"))}
         assert seen[after]["query"] == "任命之后"
         if expect_before is None:
             assert isinstance(seen[before], str) and "do not hold" in seen[before]
@@ -829,7 +829,7 @@ def test_after_the_only_auditor_is_removed_details_are_withheld(archive):
     accounts.add_user(alice, "erin", ["audit"], "erin-pw")
     new_seq = _search(archive, "新审计员")
     erin = archive.login("erin")
-    seen = {r["seq"]: r["details"] for r in auditing.read_log(erin, auditing.LogFilter(action="search"))}
+    seen = {r.seq: r.details for r in auditing.read_log(erin, auditing.LogFilter(action="search"))}
     assert "do not hold" in seen[sealed_seq]
     assert seen[withheld_seq] == "(not recorded: no auditor held the audit key)"
     assert seen[new_seq]["query"] == "新审计员"
@@ -849,8 +849,8 @@ def test_a_failed_filing_keeps_the_file_name_sealed(audited, tmp_path):
     assert (last["action"], last["outcome"]) == ("file", "error")
     assert_nowhere_in_audit_files(archive, missing.name)
     dave = archive.login("dave")
-    row = next(r for r in auditing.read_log(dave, auditing.LogFilter()) if r["seq"] == last["seq"])
-    assert missing.name in row["reason"]
+    row = next(r for r in auditing.read_log(dave, auditing.LogFilter()) if r.seq == last["seq"])
+    assert missing.name in row.reason
 
 
 def test_a_damaged_key_store_is_an_integrity_failure_that_is_still_recorded(filed, tmp_path):
@@ -881,8 +881,8 @@ def test_verify_trail_needs_no_session(archive, tmp_path):
     n = len(events(archive))
     home = ArchiveHome(load_settings(archive.root, make_env(archive.root)))  # nobody signed in
     result = auditing.verify_trail(home)
-    assert result["ok"], result["failure"]
-    assert result["events"] == n
+    assert result.ok, result.failure
+    assert result.events == n
 
     users_json = archive.home.settings.vault_dir / "users.json"
     data = json.loads(users_json.read_text(encoding="utf-8"))
@@ -905,9 +905,9 @@ def test_staged_files_of_a_killed_command_are_swept_by_verify(archive, tmp_path)
     keep = meta.parent / "objects" / "not-staged.tmp"  # not one of fsio's staged names
     keep.write_bytes(b"x")
     report = verify_vault(alice)
-    assert "removed 2 temporary file(s) left by commands that were killed" in report["notes"]
+    assert "removed 2 temporary file(s) left by commands that were killed" in report.notes
     assert not any(p.exists() for p in stray) and keep.exists()
-    assert not any("removed" in n for n in verify_vault(alice)["notes"])  # nothing left the second time
+    assert not any("removed" in n for n in verify_vault(alice).notes)  # nothing left the second time
 
 
 # --- audit log --action: every recorded action name is known ---------------------------

@@ -47,9 +47,9 @@ def test_an_admin_corrects_the_address_and_sets_a_credit_limit(staff):
         ("address", None, "北京市朝阳区建国路88号", "alice"), ("credit_limit", None, "1250000.00", "alice")]
     assert edit.profile == {"legal_rep": "张伟", "address": "北京市朝阳区建国路88号", "credit_limit": "1250000.00"}
     shown = clients.show_client(staff.login("bob"), "C001")
-    assert shown["profile"] == edit.profile
-    assert "history" not in shown
-    assert verify.verify_vault(staff.login("alice"))["ok"]
+    assert shown.profile == edit.profile
+    assert shown.history is None and "history" not in shown.to_dict()
+    assert verify.verify_vault(staff.login("alice")).ok
 
 
 def test_each_department_changes_the_fields_it_owns(staff):
@@ -57,7 +57,7 @@ def test_each_department_changes_the_fields_it_owns(staff):
                                                        "payment_terms": "月结60天"})
     clients.edit_client(staff.login("bob"), "C001", {"legal_rep": "李娜", "credit_code": CODE.lower()})
     clients.edit_client(staff.login("mia"), "C001", {"address": "上海市浦东新区", "contact": "王芳"})
-    profile = clients.show_client(staff.login("alice"), "C001")["profile"]
+    profile = clients.show_client(staff.login("alice"), "C001").profile
     assert profile == {"legal_rep": "李娜", "credit_code": CODE, "address": "上海市浦东新区", "contact": "王芳",
                        "credit_limit": "500000.00", "credit_rating": "AA", "payment_terms": "月结60天"}
 
@@ -128,13 +128,13 @@ def test_earlier_values_are_kept_as_history(staff):
     clients.edit_client(staff.login("mia"), "C001", {"address": "北京市海淀区"})
     clients.edit_client(staff.login("alice"), "C001", {"address": ""})  # an empty value removes the field
     shown = clients.show_client(staff.login("carol"), "C001", history=True)
-    assert [(h["field"], h["old"], h["new"], h["by"]) for h in shown["history"]] == [
+    assert [(h.field, h.old, h.new, h.by) for h in shown.history] == [
         ("address", None, "北京市朝阳区", "mia"),
         ("credit_limit", None, "100000.00", "carol"),
         ("address", "北京市朝阳区", "北京市海淀区", "mia"),
         ("address", "北京市海淀区", None, "alice")]
-    assert all(h["time"].endswith("Z") for h in shown["history"])
-    assert "address" not in shown["profile"]
+    assert all(h.time.endswith("Z") for h in shown.history)
+    assert "address" not in shown.profile
 
 
 def test_an_unchanged_value_changes_nothing(staff):
@@ -143,7 +143,7 @@ def test_an_unchanged_value_changes_nothing(staff):
     edit = clients.edit_client(alice, "C001", {"legal_rep": "张伟"})
     assert edit.changes == []
     assert vault_files(staff.root) == before
-    assert clients.show_client(alice, "C001", history=True)["history"] == []
+    assert clients.show_client(alice, "C001", history=True).history == []
 
 
 def test_every_edit_is_an_audit_event_with_the_values_sealed(staff):
@@ -157,7 +157,7 @@ def test_every_edit_is_an_audit_event_with_the_values_sealed(staff):
     raw = (staff.root / "audit" / "events.log").read_text(encoding="utf-8")
     assert "880000" not in raw
     rows = auditing.read_log(staff.login("dave"), auditing.LogFilter(action="client-edit"))
-    assert [r["details"] for r in rows] == [
+    assert [r.details for r in rows] == [
         {"changes": {"credit_limit": [None, "880000.00"], "credit_rating": [None, "A"]}}]
 
 
@@ -192,9 +192,9 @@ def test_an_earlier_archive_lets_only_administrators_edit(earlier):
     edit = clients.edit_client(alice, "C001", {"address": "上海市浦东新区", "region": "华东"})  # any field, as text
     assert [(c.field, c.old, c.new) for c in edit.changes] == [
         ("address", "北京市朝阳区建国路88号", "上海市浦东新区"), ("region", None, "华东")]
-    assert clients.show_client(home.login("carol", "carol-pw"), "C001")["profile"] == {
+    assert clients.show_client(home.login("carol", "carol-pw"), "C001").profile == {
         "legal_rep": "张伟", "address": "上海市浦东新区", "region": "华东"}
-    assert verify.verify_vault(alice)["ok"]
+    assert verify.verify_vault(alice).ok
 
 
 def test_an_earlier_archive_hands_fields_to_their_owners_once_profile_toml_is_signed(earlier):
@@ -202,7 +202,7 @@ def test_an_earlier_archive_hands_fields_to_their_owners_once_profile_toml_is_si
     home = open_home(earlier)
     alice = home.login("alice", "alice-pw", check_policy_files=False)
     result = accounts.sync_policy(alice)
-    assert result["policy_changed"] and any(line == "+++ policies/profile.toml" for line in result["diff"])
+    assert result.policy_changed and any(line == "+++ policies/profile.toml" for line in result.diff)
     clients.edit_client(home.login("mia", "mia-pw"), "C001", {"address": "上海市浦东新区"})
     with pytest.raises(UsageError):  # kinds apply now
         clients.edit_client(home.login("carol", "carol-pw"), "C001", {"credit_limit": "五十万"})
@@ -215,7 +215,7 @@ def test_a_field_given_at_admission_that_the_policy_does_not_declare_is_the_admi
     field can still be corrected or removed, by an administrator, as text."""
     alice = staff.login("alice")
     clients.add_client(alice, "C002", "上海明月广告有限公司", {"note": "老客户", "credit_limit": "80,000"})
-    assert clients.show_client(alice, "C002")["profile"] == {"note": "老客户", "credit_limit": "80000.00"}
+    assert clients.show_client(alice, "C002").profile == {"note": "老客户", "credit_limit": "80000.00"}
     with pytest.raises(AccessDenied) as exc:
         clients.edit_client(staff.login("mia"), "C002", {"note": "新客户"})
     assert cli_hint(exc.value) == "only administrators change a field policies/profile.toml gives no owner"

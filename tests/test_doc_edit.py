@@ -57,8 +57,8 @@ def found(session, query: str, **kw) -> set[str]:
     return {h.doc_id for h in searching.search(session, query, **kw).hits}
 
 
-def row(session, doc_id: str) -> dict:
-    return next(r for r in reading.list_documents(session) if r["doc_id"] == doc_id)
+def row(session, doc_id: str) -> reading.DocumentRow:
+    return next(r for r in reading.list_documents(session) if r.doc_id == doc_id)
 
 
 def events(arch, action: str) -> list:
@@ -74,7 +74,7 @@ def test_a_number_given_at_filing_is_the_documents_and_finds_it(arch, tmp_path):
     doc = reading.locate(bob, filed.doc_id).doc
     assert doc["number"] == "HT-2026-088"
     assert "number" not in doc["versions"][-1]  # the document's, not the version's
-    assert row(bob, filed.doc_id)["number"] == "HT-2026-088"
+    assert row(bob, filed.doc_id).number == "HT-2026-088"
     assert found(bob, "HT-2026-088") == {filed.doc_id}
     event = events(arch, "file")[-1]
     assert event.details["number"] == "HT-2026-088" and "number" not in event.objects
@@ -146,13 +146,13 @@ def test_an_edit_changes_title_number_and_date_without_a_new_version(arch, tmp_p
         ("date", "2026-03-01", "2026-03-05", "alice", "2026-06-02T10:30:00Z", 1)]
     assert stored_objects(arch) == objects  # no byte of the document or its text was written again
     r = row(bob, filed.doc_id)
-    assert (r["title"], r["number"], r["date"], r["version"], r["versions"]) == (
+    assert (r.title, r.number, r.date, r.version, r.versions) == (
         "广告发布合同（正式）", "HT-2026-088", "2026-03-05", 1, 1)
     assert edit.document == r
     buf = io.BytesIO()
     reading.read_document(bob, filed.doc_id, buf)
     assert buf.getvalue() == "广告发布合同 正文 kestrel".encode()
-    assert verify_vault(alice)["ok"]
+    assert verify_vault(alice).ok
 
 
 def test_the_edit_reaches_the_index_and_the_index_stays_current(arch, tmp_path):
@@ -217,7 +217,7 @@ def test_an_empty_number_removes_it(arch, tmp_path):
     edit = documents.edit_document(bob, filed.doc_id, number="")
     assert [(c.field, c.old, c.new) for c in edit.changes] == [("number", "HT-2026-001", None)]
     assert "number" not in reading.locate(bob, filed.doc_id).doc
-    assert row(bob, filed.doc_id)["number"] is None
+    assert row(bob, filed.doc_id).number is None
     assert found(bob, "HT-2026-001") == set()
     again = documents.edit_document(bob, filed.doc_id, number="HT-2026-002")
     assert [(c.field, c.old, c.new) for c in again.changes] == [("number", None, "HT-2026-002")]
@@ -292,18 +292,19 @@ def test_history_keeps_every_earlier_value_with_who_and_when(arch, tmp_path):
     contract(at(arch, "bob", "2026-03-03T09:00:00"), tmp_path, "第二版", replaces=filed.doc_id, date="2026-03-03")
     documents.edit_document(at(arch, "bob", "2026-03-04T09:00:00"), filed.doc_id, title="新标题", date="2026-03-02")
     shown = documents.show_document(arch.login("bob"), filed.doc_id, history=True)
-    assert shown["history"] == [
+    assert shown.to_dict()["history"] == [
         {"field": "number", "old": "HT-2026-001", "new": "HT-2026-002", "by": "alice",
          "time": "2026-03-02T09:00:00Z", "version": 1},
         {"field": "title", "old": "广告发布合同", "new": "新标题", "by": "bob", "time": "2026-03-04T09:00:00Z",
          "version": 2},
         {"field": "date", "old": "2026-03-03", "new": "2026-03-02", "by": "bob", "time": "2026-03-04T09:00:00Z",
          "version": 2}]
-    assert (shown["title"], shown["number"], shown["date"], shown["version"]) == ("新标题", "HT-2026-002",
-                                                                                 "2026-03-02", 2)
-    assert [v["version"] for v in shown["versions"]] == [1, 2]
-    assert [v["date"] for v in shown["versions"]] == ["2026-03-01", "2026-03-02"]
-    assert "history" not in documents.show_document(arch.login("bob"), filed.doc_id)
+    assert [(h.field, h.version) for h in shown.history] == [("number", 1), ("title", 2), ("date", 2)]
+    s = shown.summary
+    assert (s.title, s.number, s.date, s.version) == ("新标题", "HT-2026-002", "2026-03-02", 2)
+    assert [v.version for v in shown.versions] == [1, 2]
+    assert [v.date for v in shown.versions] == ["2026-03-01", "2026-03-02"]
+    assert documents.show_document(arch.login("bob"), filed.doc_id).history is None
     with pytest.raises(NotFound):  # carol may not read contracts
         documents.show_document(arch.login("carol"), filed.doc_id)
     assert [e.outcome for e in events(arch, "doc-show")] == ["ok", "ok", "error"]
@@ -340,7 +341,7 @@ def test_an_edit_is_one_small_sealed_record_and_survives_a_reload_and_a_compacti
     assert compacted["versions"][-1]["date"] == "2026-01-01"
     assert reading.locate(fresh(arch), other.doc_id).doc["title"] == "补充合同"
     assert {r.action for r in reindexing.reindex(bob, if_needed=True)} == {"current"}
-    assert verify_vault(fresh(arch, "alice"))["ok"]
+    assert verify_vault(fresh(arch, "alice")).ok
 
 
 def _sha_of(path: Path) -> str:
@@ -373,7 +374,7 @@ def test_an_edit_record_dropped_is_a_rollback_verify_names(arch, tmp_path):
     record(bob, doc_id, seq).unlink()
     assert reading.locate(fresh(arch), doc_id).doc["number"] == "HT-2026-001"  # the older state loads
     problems = slot_problems(arch)
-    assert [p["where"] for p in problems] == [f"client C001, class contract: metadata record {seq}"], problems
+    assert [p.where for p in problems] == [f"client C001, class contract: metadata record {seq}"], problems
 
 
 def _reseal(bob, doc_id: str, seq: int, change) -> None:

@@ -109,7 +109,7 @@ def test_kept_slot_last_record_deleted_does_not_lose_a_document(archive, tmp_pat
         filing.file_document(fresh, put(tmp_path, "x.txt", "合同 x"), "C001", "contract")
     except IntegrityError:
         return  # refused: secure
-    docs = {d["doc_id"] for d in reading.list_documents(archive.login("alice"), "C001")}
+    docs = {d.doc_id for d in reading.list_documents(archive.login("alice"), "C001")}
     assert filed[-1].doc_id in docs, "a rolled-back record was silently overwritten by a new filing"
 
 
@@ -278,7 +278,7 @@ def test_a_signed_events_address_cannot_be_altered(archive):
     s = archive.home.sign_in("bob", "bob-pw", origin=Origin("10.1.2.3", "Mozilla/5.0"))
     archive.home.sign_out(s)
     _replace_in_log(_log(archive), b'"10.1.2.3"', b'"10.1.2.9"')
-    assert not verify_trail(archive.reopen())["ok"]
+    assert not verify_trail(archive.reopen()).ok
 
 
 def test_a_signed_event_cannot_gain_an_address(archive):
@@ -290,7 +290,7 @@ def test_a_signed_event_cannot_gain_an_address(archive):
     i = data.rfind(b'"objects":{')
     assert i >= 0
     path.write_bytes(data[:i] + b'"objects":{"address":"6.6.6.6",' + data[i + len(b'"objects":{'):])
-    assert not verify_trail(archive.reopen())["ok"]
+    assert not verify_trail(archive.reopen()).ok
 
 
 def test_a_removed_user_cannot_sign_in_with_an_old_users_json(archive):

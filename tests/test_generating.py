@@ -41,23 +41,23 @@ def test_dunning_letter_from_the_ledger_is_filed_linked_and_escalates(arch, tmp_
     receivables.add_invoice(carol, "C001", "INV-0042", "128000.00", "2026-09-30")
     receivables.add_invoice(carol, "C001", "INV-0043", "16409.02", "2026-10-20")
     r = generating.generate(carol, "dunning-letter", "C001", out=tmp_path / "l1.docx")
-    assert r["level"] == 2 and r["derived_from"] == ["invoice:INV-0042", "invoice:INV-0043"]
+    assert r.level == 2 and r.derived_from == ["invoice:INV-0042", "invoice:INV-0043"]
     text = text_of(tmp_path / "l1.docx")
     assert text.startswith("催款函") and "北京星辰传媒有限公司：" in text
     assert "人民币 144,409.02 元（大写：壹拾肆万肆仟肆佰零玖元零贰分）" in text
     assert "INV-0042 |  | 2026年9月30日 | 128,000.00 | 32" in text
     assert "请贵司于 2026年11月11日 前" in text  # level 2: ten days
-    row = next(x for x in reading.list_documents(carol, "C001") if x["doc_id"] == r["doc_id"])
-    assert (row["type"], row["class"]) == ("dunning-letter", "credit")
+    row = next(x for x in reading.list_documents(carol, "C001") if x.doc_id == r.doc_id)
+    assert (row.type, row.access_class) == ("dunning-letter", "credit")
     hits = searching.search(carol, "壹拾肆万肆仟肆佰零玖元零贰分").hits
-    assert [h.doc_id for h in hits] == [r["doc_id"]]
+    assert [h.doc_id for h in hits] == [r.doc_id]
     with pytest.raises(AccessDenied):
         searching.search(arch.login("bob"), "催款", doc_type="dunning-letter")
     event = [e for e in arch.reporter.events if e.action == "generate"][-1]
     assert event.objects["template"] == "dunning-letter" and len(event.objects["template_sha256"]) == 64
     # two weeks after the demand, the next letter is the final notice
     r2 = generating.generate(at(arch, "carol", "2026-11-15"), "dunning-letter", "C001", out=tmp_path / "l2.docx")
-    assert r2["level"] == 3 and text_of(tmp_path / "l2.docx").startswith("最后催告函")
+    assert r2.level == 3 and text_of(tmp_path / "l2.docx").startswith("最后催告函")
 
 
 def test_admission_form_lists_every_missing_value_then_renders(arch, tmp_path):
@@ -73,7 +73,7 @@ def test_admission_form_lists_every_missing_value_then_renders(arch, tmp_path):
     text = text_of(tmp_path / "f.docx")
     assert "客户名称 | 北京星辰传媒有限公司" in text and "法定代表人 | 张伟" in text
     assert "500,000.00（大写：伍拾万元整）" in text and "2026年11月26日" in text
-    assert r["doc_id"].startswith("C001-")
+    assert r.doc_id.startswith("C001-")
 
 
 def test_contract_amendment_is_linked_to_its_contract(arch, tmp_path):
@@ -84,10 +84,10 @@ def test_contract_amendment_is_linked_to_its_contract(arch, tmp_path):
     given = {"changes": [{"clause": "第三条 合同金额", "original": "480,000 元", "new": "520,000 元"}],
              "effective": "2026-12-01", "client": {"legal_rep": "张伟"}}
     r = generating.generate(bob, "contract-amendment", "C001", given, tmp_path / "a.docx", contract=contract.doc_id)
-    assert r["derived_from"] == [contract.doc_id]
+    assert r.derived_from == [contract.doc_id]
     text = text_of(tmp_path / "a.docx")
     assert "《广告发布合同》" in text and "2026年3月1日" in text and "第三条 合同金额 | 480,000 元 | 520,000 元" in text
-    found = reading.locate(bob, r["doc_id"])
+    found = reading.locate(bob, r.doc_id)
     assert found.doc["type"] == "contract-amendment" and found.doc["versions"][-1]["derived_from"] == [contract.doc_id]
 
 
@@ -111,7 +111,7 @@ def test_overdue_batch_picks_exactly_the_overdue_clients(arch, tmp_path):
     receivables.add_invoice(carol, "C003", "INV-3", "300", "2026-12-01")   # not yet due
     assert generating.overdue_clients(carol) == ["C001", "C002"]
     assert generating.overdue_clients(carol, min_days=30) == ["C002"]
-    levels = {c: generating.generate(carol, "dunning-letter", c, out=tmp_path / f"{c}.docx")["level"]
+    levels = {c: generating.generate(carol, "dunning-letter", c, out=tmp_path / f"{c}.docx").level
               for c in generating.overdue_clients(carol)}
     assert levels == {"C001": 1, "C002": 3}
     with pytest.raises(UsageError, match="nothing overdue"):
@@ -123,7 +123,7 @@ def test_no_file_writes_the_document_only(arch, tmp_path):
     receivables.add_invoice(carol, "C001", "INV-1", "100", "2026-10-25")
     before = len(reading.list_documents(carol))
     r = generating.generate(carol, "dunning-letter", "C001", out=tmp_path / "p.docx", file_back=False)
-    assert r["doc_id"] is None and (tmp_path / "p.docx").exists()
+    assert r.doc_id is None and (tmp_path / "p.docx").exists()
     assert len(reading.list_documents(carol)) == before
 
 
@@ -142,7 +142,7 @@ def test_dunning_thresholds_come_from_the_settings(arch, tmp_path):
     arch.reopen()
     carol = at(arch, "carol", "2026-11-01")
     receivables.add_invoice(carol, "C001", "INV-1", "100", "2026-10-25")  # 7 days: level 2 under these thresholds
-    assert generating.generate(carol, "dunning-letter", "C001", out=tmp_path / "l.docx")["level"] == 2
+    assert generating.generate(carol, "dunning-letter", "C001", out=tmp_path / "l.docx").level == 2
 
 
 # --- values the archive derives cannot be given ----------------------------------------------------
@@ -234,24 +234,24 @@ def test_a_second_batch_within_the_gap_skips_clients_already_sent_that_level(arc
     first, second = tmp_path / "first", tmp_path / "second"
     first.mkdir(), second.mkdir()
     rows = generating.generate_overdue(carol, first)
-    assert [(r["client"], r["level"], r["skipped"]) for r in rows] == [("C001", 1, None), ("C002", 3, None)]
-    assert all(r["doc_id"] for r in rows)
+    assert [(r.client, r.level, r.skipped) for r in rows] == [("C001", 1, None), ("C002", 3, None)]
+    assert all(r.letter.doc_id for r in rows)
     rows = generating.generate_overdue(carol, second)  # the same day
-    assert [(r["client"], r["level"], r["path"], r["doc_id"]) for r in rows] == [("C001", 1, None, None),
-                                                                               ("C002", 3, None, None)]
-    assert rows[0]["skipped"] == "a level 1 letter was sent on 2026-11-01, less than 14 days ago (min_gap_days)"
+    assert [(r.client, r.level, r.letter) for r in rows] == [("C001", 1, None), ("C002", 3, None)]
+    assert [(d["path"], d["doc_id"]) for d in (r.to_dict() for r in rows)] == [(None, None), (None, None)]
+    assert rows[0].skipped == "a level 1 letter was sent on 2026-11-01, less than 14 days ago (min_gap_days)"
     assert list(second.iterdir()) == []
     assert [len(receivables.read_ledger(carol, c).letters) for c in ("C001", "C002")] == [1, 1]
-    letters = [r for r in reading.list_documents(carol) if r["type"] == "dunning-letter"]
+    letters = [r for r in reading.list_documents(carol) if r.type == "dunning-letter"]
     assert len(letters) == 2
     # thirteen days on, still within the gap: skipped; a higher level than the one sent is not
     carol = at(arch, "carol", "2026-11-14")
     rows = generating.generate_overdue(carol, second, level=2)
-    assert [(r["client"], bool(r["skipped"])) for r in rows] == [("C001", False), ("C002", True)]
+    assert [(r.client, bool(r.skipped)) for r in rows] == [("C001", False), ("C002", True)]
     # once the gap has passed, the next letter goes out, one level up
     carol = at(arch, "carol", "2026-11-29")
     rows = generating.generate_overdue(carol, tmp_path)
-    assert [(r["client"], r["level"], r["skipped"]) for r in rows] == [("C001", 3, None), ("C002", 3, None)]
+    assert [(r.client, r.level, r.skipped) for r in rows] == [("C001", 3, None), ("C002", 3, None)]
 
 
 def test_a_batch_never_replaces_an_existing_file(arch, tmp_path):
@@ -261,7 +261,7 @@ def test_a_batch_never_replaces_an_existing_file(arch, tmp_path):
     receivables.add_invoice(carol, "C001", "INV-1", "100", "2026-10-25")
     rows = generating.generate_overdue(carol, tmp_path, file_back=False)  # a preview: not sent
     letter = tmp_path / "dunning-letter-C001.docx"
-    assert rows[0]["path"] == str(letter) and rows[0]["doc_id"] is None
+    assert rows[0].letter.path == str(letter) and rows[0].letter.doc_id is None
     kept = letter.read_bytes()
     with pytest.raises(ConflictError) as exc:
         generating.generate_overdue(carol, tmp_path)
@@ -269,7 +269,7 @@ def test_a_batch_never_replaces_an_existing_file(arch, tmp_path):
     assert "-o" in cli_hint(exc.value)
     assert letter.read_bytes() == kept and sorted(p.name for p in tmp_path.iterdir()) == [letter.name]
     assert receivables.read_ledger(carol, "C001").letters == []
-    assert not [r for r in reading.list_documents(carol) if r["type"] == "dunning-letter"]
+    assert not [r for r in reading.list_documents(carol) if r.type == "dunning-letter"]
 
 
 def test_the_library_refuses_control_characters_in_given_values(arch, tmp_path):
@@ -328,7 +328,7 @@ def test_dunning_letter_prints_the_contract_number(arch, tmp_path):
     assert "INV-0042 | HT-2026-088 | 2026年9月30日" in text
     assert f"INV-0043 | {bare}（内部文档号） | 2026年10月20日" in text
     assert "INV-0044 |  | 2026年10月21日" in text
-    assert numbered in r["derived_from"]
+    assert numbered in r.derived_from
     generating.generate(carol, "dunning-letter", "C001", out=tmp_path / "c.docx", file_back=False)
     text = text_of(tmp_path / "c.docx")  # carol may not read contracts: no number is known to her
     assert f"INV-0042 | {numbered}（内部文档号） | 2026年9月30日" in text and "HT-2026-088" not in text
@@ -355,13 +355,13 @@ def test_a_letter_claims_only_the_earlier_letters_on_record(arch, tmp_path):
     receivables.add_invoice(carol, "C001", "INV-0042", "128000.00", "2026-09-01")  # 61 days: level 3 at once
     generating.generate(carol, "dunning-letter", "C001", out=tmp_path / "preview.docx", file_back=False)
     first = generating.generate(carol, "dunning-letter", "C001", out=tmp_path / "l1.docx")
-    assert first["level"] == 3
+    assert first.level == 3
     for path in ("preview.docx", "l1.docx"):  # the preview was not sent: it is not on record
         assert opening(tmp_path / path) == "截至 2026年11月1日，贵司尚未支付下列已逾期款项。本函为提起法律程序前的最后通知："
     second = generating.generate(at(arch, "carol", "2026-11-16"), "dunning-letter", "C001", out=tmp_path / "l2.docx")
     assert opening(tmp_path / "l2.docx") == ("我司已于 2026年11月1日 书面催告，贵司至今仍未支付下列款项。"
                                              "本函为提起法律程序前的最后通知：")
-    assert first["doc_id"] in second["derived_from"]
+    assert first.doc_id in second.derived_from
     generating.generate(at(arch, "carol", "2026-12-01"), "dunning-letter", "C001", out=tmp_path / "l3.docx")
     assert opening(tmp_path / "l3.docx").startswith("我司已于 2026年11月1日、2026年11月16日 先后书面催告，")
 
@@ -384,7 +384,7 @@ def test_letters_about_other_invoices_are_not_claimed(arch, tmp_path):
     later = filing.file_document(carol, hand, "C001", "dunning-letter", date="2026-11-20")
     r = generating.generate(carol, "dunning-letter", "C001", out=tmp_path / "l3.docx", file_back=False)
     assert "我司已于 2026年11月20日 " in opening(tmp_path / "l3.docx")
-    assert later.doc_id in r["derived_from"]
+    assert later.doc_id in r.derived_from
 
 
 def test_admission_form_names_the_applicant_from_the_user_record(arch, tmp_path):

@@ -406,9 +406,9 @@ class VaultReader:
             rows = reading.list_documents(alice)
             where: dict[str, list[tuple[str, int]]] = collections.defaultdict(list)
             for row in rows:
-                found = reading.locate(alice, row["doc_id"])
+                found = reading.locate(alice, row.doc_id)
                 for v in found.doc["versions"]:
-                    key = (row["doc_id"], v["version"])
+                    key = (row.doc_id, v["version"])
                     if key not in self.cache:
                         buf = io.BytesIO()
                         reading.decrypt_version(alice, found, v, buf)  # authenticates, checks the SHA-256
@@ -477,16 +477,16 @@ def final_checks(world: World, vault: VaultReader) -> None:
     assert inbox_files(world.inbox) == set(), f"left in the inbox: {sorted(inbox_files(world.inbox))}"
     filed, waiting = check_invariants(world, vault, "at the end")
     assert (filed, waiting) == (len(world.planned), 0)
-    by_id = {r["doc_id"]: r for r in rows}
+    by_id = {r.doc_id: r for r in rows}
     for p in world.planned:
         (doc_id, version), = where[p.token]
         row = by_id[doc_id]
-        assert (row["client"], row["type"]) == (p.client, p.doc_type), (p.rel, row)
+        assert (row.client, row.type) == (p.client, p.doc_type), (p.rel, row)
         if p.replaces is not None:
-            assert (doc_id, version, row["versions"]) == (p.replaces, 2, 2), (p.rel, row)
+            assert (doc_id, version, row.versions) == (p.replaces, 2, 2), (p.rel, row)
         if p.title is not None:
-            assert row["title"] == p.title, (p.rel, row["title"])
-        assert row["text"] == "ok", (p.rel, row["text_reason"])
+            assert row.title == p.title, (p.rel, row.title)
+        assert row.text == "ok", (p.rel, row.text_reason)
 
     events = committed_file_events(world.root)
     versions = collections.Counter(key for keys in where.values() for key in keys)
@@ -497,13 +497,13 @@ def final_checks(world: World, vault: VaultReader) -> None:
     try:
         alice = home.login("alice", "alice-pw")
         report = verify_vault(alice)
-        assert report["ok"] and report["problems"] == [], report["problems"]
-        assert report["checked"]["versions"] == len(world.planned) + len(world.prefiled)
-        unexpected = [n for n in report["notes"] if "unreferenced file objects/" not in n]
-        print(f"verify: {report['checked']}; {len(report['notes'])} notes, e.g. {report['notes'][:2]}")
+        assert report.ok and report.problems == [], report.problems
+        assert report.checked.versions == len(world.planned) + len(world.prefiled)
+        unexpected = [n for n in report.notes if "unreferenced file objects/" not in n]
+        print(f"verify: {report.checked}; {len(report.notes)} notes, e.g. {report.notes[:2]}")
         assert unexpected == [], unexpected  # the final run's recovery left nothing for verify to finish
         trail = verify_trail(home)
-        assert trail["ok"], trail
+        assert trail.ok, trail
         current = {r.access_class: r.action for r in reindexing.reindex(alice, if_needed=True)}
         assert set(current.values()) == {"current"}, current
         for cls in current:  # each index holds exactly its class's documents, each once
@@ -512,8 +512,8 @@ def final_checks(world: World, vault: VaultReader) -> None:
                 indexed = index.doc_ids()
             finally:
                 index.close()
-            extra = collections.Counter(indexed) - collections.Counter(r["doc_id"] for r in rows if r["class"] == cls)
-            missing = collections.Counter(r["doc_id"] for r in rows if r["class"] == cls) - collections.Counter(indexed)
+            extra = collections.Counter(indexed) - collections.Counter(r.doc_id for r in rows if r.access_class == cls)
+            missing = collections.Counter(r.doc_id for r in rows if r.access_class == cls) - collections.Counter(indexed)
             assert not extra and not missing, f"{cls} index: extra or twice {extra}, missing {missing}"
         for p in world.planned:
             (doc_id, _), = where[p.token]

@@ -89,8 +89,8 @@ def get_bytes(session, doc_id: str, version: int | None = None) -> bytes:
     return buf.getvalue()
 
 
-def rows_by_id(session) -> dict[str, dict]:
-    return {r["doc_id"]: r for r in reading.list_documents(session)}
+def rows_by_id(session) -> dict[str, reading.DocumentRow]:
+    return {r.doc_id: r for r in reading.list_documents(session)}
 
 
 def file_events(arch, outcome: str | None = None) -> list:
@@ -179,17 +179,17 @@ def test_tree_of_real_documents_is_filed_searchable_audited_and_removed(arch, ro
     for d in docs:
         client, doc_type, name = d.rel.split("/")
         row = rows[ids[d.marker]]
-        assert (row["client"], row["type"], row["original_name"], row["filed_by"], row["text"]) == \
+        assert (row.client, row.type, row.original_name, row.filed_by, row.text) == \
                (client, doc_type, name, "alice", "ok")
         assert get_bytes(alice, ids[d.marker]) == d.data
 
     # sidecars: title, date, tags; without one the title is the file's stem
     contract = rows[ids["quokka"]]
-    assert (contract["title"], contract["date"]) == ("广告发布合同（星辰 2025）", "2025-03-01")
+    assert (contract.title, contract.date) == ("广告发布合同（星辰 2025）", "2025-03-01")
     assert reading.locate(alice, ids["quokka"]).doc["tags"] == ["广告", "年度"]
-    assert (rows[ids["pangolin"]]["title"], rows[ids["pangolin"]]["date"]) == ("臺北廣告合約", "2025-03-15")
-    assert rows[ids["okapi"]]["date"] == "2025-12-01"
-    assert rows[ids["okapi"]]["title"] == "credit report 2025"
+    assert (rows[ids["pangolin"]].title, rows[ids["pangolin"]].date) == ("臺北廣告合約", "2025-03-15")
+    assert rows[ids["okapi"]].date == "2025-12-01"
+    assert rows[ids["okapi"]].title == "credit report 2025"
     assert reading.locate(alice, ids["tapir"]).doc["tags"] == ["逾期"]
     assert "tags" not in reading.locate(alice, ids["gecko"]).doc
 
@@ -215,11 +215,11 @@ def test_tree_of_real_documents_is_filed_searchable_audited_and_removed(arch, ro
     logged_files = [e for e in logged if e["action"] == "file"]
     assert len(logged_files) == len(docs)
     assert all(e["signer"] == "alice" and e["sig"] and e["outcome"] == "ok" and e["state"] for e in logged_files)
-    assert auditing.verify_trail(arch.home)["ok"]
+    assert auditing.verify_trail(arch.home).ok
 
     report = verify_vault(alice)
-    assert report["ok"], report["problems"]
-    assert report["checked"]["documents"] == len(docs)
+    assert report.ok, report.problems
+    assert report.checked.documents == len(docs)
 
 
 def test_a_second_pass_over_an_empty_inbox_does_nothing(arch, root, alice):
@@ -255,7 +255,7 @@ def test_sidecar_replaces_files_a_new_version(arch, root, alice):
     assert (o.status, o.doc_id, o.version) == ("new-version", doc_id, 2)
     assert files_under(root) == []
     row = rows_by_id(alice)[doc_id]
-    assert (row["versions"], row["version"], row["title"]) == (2, 2, "广告发布合同（修订）")
+    assert (row.versions, row.version, row.title) == (2, 2, "广告发布合同（修订）")
     assert get_bytes(alice, doc_id, 1) == "广告发布合同 第一版 heron".encode()
     assert get_bytes(alice, doc_id) == "广告发布合同 第二版 egret".encode()
     assert hits(alice, "egret") == [doc_id] and hits(alice, "heron") == []
@@ -266,7 +266,7 @@ def test_sidecar_replaces_files_a_new_version(arch, root, alice):
     o = third.by_path()["C001/contract/again.txt"]
     assert (o.status, o.doc_id, o.version) == ("duplicate", doc_id, 2)
     assert files_under(root) == []
-    assert verify_vault(alice)["ok"]
+    assert verify_vault(alice).ok
 
 
 # --- quarantine: each kind, its reason, and the retry after the fix ---------------------
@@ -301,8 +301,8 @@ def test_unknown_type_is_quarantined_and_filed_from_the_right_folder(arch, root,
     move_back(root, rel, to="C001/contract/合同.txt")
     p = run_pass(alice, root)
     doc_id = assert_filed(p, "C001/contract/合同.txt")
-    assert rows_by_id(alice)[doc_id]["type"] == "contract"
-    assert rows_by_id(alice)[doc_id]["title"] == "打错类型的合同"
+    assert rows_by_id(alice)[doc_id].type == "contract"
+    assert rows_by_id(alice)[doc_id].title == "打错类型的合同"
     assert files_under(root) == []
 
 
@@ -441,7 +441,7 @@ def test_bad_sidecar_is_quarantined_with_its_file_and_fixed(arch, root, alice, s
     p = run_pass(alice, root)
     doc_id = assert_filed(p, rel)
     row = rows_by_id(alice)[doc_id]
-    assert (row["title"], row["date"]) == ("修正后的合同", "2025-05-05")
+    assert (row.title, row.date) == ("修正后的合同", "2025-05-05")
     assert reading.locate(alice, doc_id).doc["tags"] == ["修正"]
     assert files_under(root) == []
 
@@ -533,9 +533,9 @@ def test_damaged_pdf_is_filed_without_text_not_quarantined(arch, root, alice):
     assert p.by_path()["C001/contract/ok.txt"].text is None
     assert files_under(root) == []
     row = rows_by_id(alice)[o.doc_id]
-    assert row["text"] != "ok" and row["text_reason"] == o.text
+    assert row.text != "ok" and row.text_reason == o.text
     assert get_bytes(alice, o.doc_id) == DAMAGED_PDF
-    assert verify_vault(alice)["ok"]
+    assert verify_vault(alice).ok
 
 
 def test_duplicate_content_is_reported_and_its_original_removed(arch, root, alice):
@@ -559,7 +559,7 @@ def test_duplicate_content_is_reported_and_its_original_removed(arch, root, alic
     assert (o.status, o.doc_id) == ("duplicate", first)
     assert files_under(root) == []
     assert sorted(rows_by_id(alice)) == sorted([first, other])
-    assert rows_by_id(alice)[first]["title"] == "a"  # a duplicate changes nothing
+    assert rows_by_id(alice)[first].title == "a"  # a duplicate changes nothing
     assert sorted(hits(alice, "knot")) == sorted([first, other])
     dups = [e for e in file_events(arch, "ok") if e.objects.get("duplicate")]
     assert len(dups) == 2
@@ -596,9 +596,9 @@ def test_transient_failure_leaves_the_file_for_a_later_pass(arch, root, alice, m
     assert p.counts == Counts(filed=1)
     assert len(calls) == 2
     assert files_under(root) == []
-    assert rows_by_id(alice)[doc_id]["title"] == "暂时失败的合同"
+    assert rows_by_id(alice)[doc_id].title == "暂时失败的合同"
     assert hits(alice, "whimbrel") == [doc_id]
-    assert verify_vault(alice)["ok"]
+    assert verify_vault(alice).ok
 
 
 def five_files(root: Path) -> dict[str, str]:
@@ -688,7 +688,7 @@ def test_index_commit_and_repair_failing_keep_the_originals(arch, root, monkeypa
     assert files_under(root) == []
     for rel, word in words.items():
         assert hits(alice, word) == [p.by_path()[rel].doc_id], word
-    assert verify_vault(alice)["ok"]
+    assert verify_vault(alice).ok
 
 
 def test_originals_kept_after_an_index_failure_go_only_once_searchable(arch, root, monkeypatch):

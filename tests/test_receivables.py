@@ -25,14 +25,14 @@ def test_invoices_payments_and_overdue_days_across_a_month_end(archive):
     receivables.add_invoice(carol, "C001", "INV-0042", "128000.00", "2026-09-30")
     receivables.add_invoice(carol, "C001", "INV-0043", "16409.02", "2026-10-31", contract="C001-k3m7q2xa")
     row = receivables.record_payment(carol, "C001", "INV-0042", "28000")
-    assert (row["paid"], row["outstanding"], row["days_overdue"]) == ("28000.00", "100000.00", 1)
+    assert (row.paid, row.outstanding, row.days_overdue) == ("28000.00", "100000.00", 1)
     carol = at(archive, "2026-11-01")
     rows = receivables.list_invoices(carol, "C001", overdue=True)
-    assert [(r["invoice"], r["days_overdue"], r["outstanding"]) for r in rows] == [
+    assert [(r.invoice, r.days_overdue, r.outstanding) for r in rows] == [
         ("INV-0042", 32, "100000.00"), ("INV-0043", 1, "16409.02")]
     receivables.record_payment(carol, "C001", "INV-0043")
-    assert [r["invoice"] for r in receivables.list_invoices(carol, overdue=True)] == ["INV-0042"]
-    assert [r["invoice"] for r in receivables.list_invoices(carol)] == ["INV-0042", "INV-0043"]
+    assert [r.invoice for r in receivables.list_invoices(carol, overdue=True)] == ["INV-0042"]
+    assert [r.invoice for r in receivables.list_invoices(carol)] == ["INV-0042", "INV-0043"]
 
 
 def test_the_ledger_survives_filing_into_the_same_slot_and_verify_is_clean(archive, tmp_path):
@@ -41,8 +41,8 @@ def test_the_ledger_survives_filing_into_the_same_slot_and_verify_is_clean(archi
     src = tmp_path / "report.txt"
     src.write_text("信用报告 A级", encoding="utf-8")
     filing.file_document(carol, src, "C001", "credit-report")
-    assert [r["invoice"] for r in receivables.list_invoices(carol, "C001")] == ["INV-0042"]
-    assert verify_vault(archive.login("alice"))["ok"]
+    assert [r.invoice for r in receivables.list_invoices(carol, "C001")] == ["INV-0042"]
+    assert verify_vault(archive.login("alice")).ok
 
 
 def test_departments_without_the_credit_class_are_refused(archive):
@@ -65,7 +65,7 @@ def test_bad_entries_are_refused_and_change_nothing(archive, args, error):
     receivables.add_invoice(carol, "C001", "INV-0042", "128000.00", "2026-09-30")
     with pytest.raises(error):
         receivables.add_invoice(carol, "C001", *args)
-    assert [r["invoice"] for r in receivables.list_invoices(carol)] == ["INV-0042"]
+    assert [r.invoice for r in receivables.list_invoices(carol)] == ["INV-0042"]
 
 
 def test_a_contract_of_another_client_is_refused(archive):

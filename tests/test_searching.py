@@ -299,8 +299,8 @@ def test_version_without_text_leaves_the_hits(arch, tmp_path):
         r = searching.search(alice, q)
         assert r.total == 0 and r.hits == [], q
     assert found(searching.search(alice, "纪要")) == {first.doc_id}  # its title still finds it
-    row = next(r for r in reading.list_documents(alice) if r["doc_id"] == first.doc_id)
-    assert (row["version"], row["text"], row["text_reason"]) == (2, "unsupported", "unknown file type")
+    row = next(r for r in reading.list_documents(alice) if r.doc_id == first.doc_id)
+    assert (row.version, row.text, row.text_reason) == (2, "unsupported", "unknown file type")
 
 
 def test_documents_without_text_are_filed_listed_and_found_by_title(arch, tmp_path):
@@ -320,11 +320,11 @@ def test_documents_without_text_are_filed_listed_and_found_by_title(arch, tmp_pa
         assert not filed.warnings
         ids[name] = filed
     ok = filing.file_document(alice, write(tmp_path, "ok.txt", "notextdoc but with text"), "C001", "contract")
-    rows = {r["doc_id"]: r for r in reading.list_documents(alice)}
+    rows = {r.doc_id: r for r in reading.list_documents(alice)}
     for name, filed in ids.items():
         row = rows[filed.doc_id]
-        assert (row["text"], row["text_reason"]) == (filed.text_status, filed.text_reason)
-    assert rows[ok.doc_id]["text"] == "ok" and rows[ok.doc_id]["text_reason"] is None
+        assert (row.text, row.text_reason) == (filed.text_status, filed.text_reason)
+    assert rows[ok.doc_id].text == "ok" and rows[ok.doc_id].text_reason is None
     assert "pdf" in ids["broken.pdf"].text_reason
     r = searching.search(alice, "notextdoc")  # the titles of documents without text are indexed too
     assert found(r) == {ok.doc_id, *(f.doc_id for f in ids.values())} and r.total == 4
@@ -350,7 +350,7 @@ def test_index_failure_after_commit_leaves_document_filed(arch, tmp_path, monkey
     assert len(lagging.warnings) == 1
     assert lagging.doc_id in lagging.warnings[0] and "reindex" in lagging.warnings[0]
     assert "disk full" in lagging.warnings[0]
-    assert lagging.doc_id in {r["doc_id"] for r in reading.list_documents(alice)}
+    assert lagging.doc_id in {r.doc_id for r in reading.list_documents(alice)}
     assert searching.search(alice, "laggingdoc").total == 0
     assert found(searching.search(alice, "firstdoc")) == {first.doc_id}
 
@@ -423,7 +423,7 @@ def test_index_step_runs_after_the_vault_commit_under_the_vault_lock(arch, tmp_p
 
     def checking(batch, session):
         cls, doc_id = batch.entries[0].access_class, batch.entries[0].doc_id
-        listed = {r["doc_id"] for r in reading.list_documents(arch.login("alice"))}
+        listed = {r.doc_id for r in reading.list_documents(arch.login("alice"))}
         fd = os.open(session.vault.paths.lock, os.O_RDWR)
         try:
             with pytest.raises(BlockingIOError):
@@ -491,7 +491,7 @@ def test_rotation_reencrypts_index_and_search_still_works(arch, tmp_path):
     store = alice.store(fresh=True)
     before = {cls: store.current(cls) for cls in ("contract", "service", "credit")}
     result = accounts.remove_user(alice, "bob")
-    assert set(result["rotated"]) >= {"contract", "service"}
+    assert set(result.rotated) >= {"contract", "service"}
     after = arch.login("alice")
     store = after.store(fresh=True)
     for cls in ("contract", "service"):
@@ -520,7 +520,7 @@ def test_rotation_with_a_damaged_index_tells_the_admin_to_reindex(arch, tmp_path
     c = filing.file_document(alice, write(tmp_path, "c.txt", "合同 damagedrotation"), "C001", "contract")
     damage_every_page(alice.settings.index_dir / "contract.db")
     result = accounts.remove_user(alice, "bob")
-    assert "contract" in result["rotated"]
+    assert "contract" in result.rotated
     after = arch.login("alice")
     told = "reindex" in str(result)  # e.g. a note in the result
     try:
@@ -581,7 +581,7 @@ def test_property_no_user_sees_outside_their_classes(tmp_path_factory, docs, use
                     searching.search(session, VOCAB[queries[0]][0])
                 continue
             listed = reading.list_documents(session)
-            assert {r["class"] for r in listed} <= allowed
+            assert {r.access_class for r in listed} <= allowed
             visible = [t for t in truth if t[2] in allowed and client_filter in (None, t[1])]
             words = [VOCAB[q][q % 2] for q in queries] + [t[3] for t in truth[:2]]
             for word in words:

@@ -56,7 +56,7 @@ def test_records_written_by_another_session_are_applied(archive, tmp_path):
     again = filing.file_document(alice, put(tmp_path, "dup.txt", "合同 bob 1"), "C001", "contract")
     assert again.duplicate and again.doc_id == by_bob[1].doc_id
     mine = filing.file_document(alice, put(tmp_path, "c.txt", "合同 c"), "C001", "contract")
-    docs = {d["doc_id"] for d in reading.list_documents(alice, "C001")}
+    docs = {d.doc_id for d in reading.list_documents(alice, "C001")}
     assert {first.doc_id, mine.doc_id, *(f.doc_id for f in by_bob)} <= docs
 
 
@@ -109,7 +109,7 @@ def test_pipeline_digests_follow_the_slot(archive, tmp_path):
     pipe = FilingPipeline(alice)
     for i in range(4):
         pipe.run(FilingRequest(put(tmp_path, f"d{i}.txt", f"合同 {i}"), "C001", "contract"))
-    first = reading.list_documents(alice, "C001")[0]["doc_id"]
+    first = reading.list_documents(alice, "C001")[0].doc_id
     pipe.run(FilingRequest(put(tmp_path, "v2.txt", "合同 v2"), "C001", "contract", replaces=first))
     slot, _ = _slot(alice)
     assert pipe._digests[slot.slot_id][1] == slot_digest(latest_versions(slot.documents))

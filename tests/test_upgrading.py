@@ -63,13 +63,13 @@ def test_the_admin_upgrades_then_each_user_confirms(legacy):
     assert not bob_result.created_root and not seen[0].new and seen[0].fingerprint == result.fingerprint
     bob = home.login("bob", "bob-pw")
     docs = reading.list_documents(bob)
-    assert [d["title"] for d in docs] == ["星辰年度合同"]
+    assert [d.title for d in docs] == ["星辰年度合同"]
     assert (legacy / "index" / "contract").is_dir() and not (legacy / "index" / "contract.db").exists()
     hits = searching.search(bob, "广告发布合同")  # the Whoosh index of the earlier version: rebuilt on first use
     assert hits.total >= 1
     assert (legacy / "index" / "contract.db").is_file() and not (legacy / "index" / "contract").exists()
     assert upgrade(home, "bob", "bob-pw", yes([])).already
-    assert verify.verify_vault(home.login("alice", "alice-pw"))["ok"]
+    assert verify.verify_vault(home.login("alice", "alice-pw")).ok
     # the upgrades are on the record, signed
     events = [json.loads(line) for line in (legacy / "audit" / "events.log").read_bytes().splitlines()]
     ups = [(e["user"], e["objects"].get("root")) for e in events if e["action"] == "upgrade"]

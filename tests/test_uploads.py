@@ -89,7 +89,7 @@ def test_an_upload_is_filed_and_read_back(archive, tmp_path):
     filed = filing.file_upload(alice, u.finish(), "广告发布合同.txt", "C001", "contract", number="HT-2026-009")
     assert not filed.duplicate
     content = reading.open_content(alice, filed.doc_id)
-    assert content.data == data and content.info["original_name"] == "广告发布合同.txt"
+    assert content.data == data and content.info.original_name == "广告发布合同.txt"
     again = Upload(1 << 30)
     again.write(data)
     assert filing.file_upload(alice, again.finish(), "copy.txt", "C001", "contract").duplicate

@@ -40,7 +40,7 @@ def user_add(cli: CliContext, name, departments, display_name, new_passphrase_fi
         return new_passphrase(new_passphrase_file, f"New passphrase for {name}")
 
     r = accounts.add_user(session, name, list(departments), ask, display_name)
-    emit(r, as_json, lambda r: click.echo(
+    emit(r.to_dict(), as_json, lambda r: click.echo(
         f"added {' '.join(filter(None, [r['user'], r['display_name']]))} ({', '.join(r['departments'])}); "
         f"classes: {', '.join(r['classes']) or '-'}"))
 
@@ -52,7 +52,7 @@ def user_add(cli: CliContext, name, departments, display_name, new_passphrase_fi
 def user_list(cli: CliContext, as_json) -> None:
     """List users."""
     rows = accounts.list_users(cli.session())
-    emit(rows, as_json, lambda rows: table(
+    emit([r.to_dict() for r in rows], as_json, lambda rows: table(
         [{**r, "departments": ",".join(r["departments"]), "display_name": r["display_name"] or "-"} for r in rows],
         [("user", "USER"), ("display_name", "NAME"), ("departments", "DEPARTMENTS"), ("status", "STATUS"),
          ("created", "CREATED"), ("fingerprint", "KEY")]))
@@ -99,9 +99,9 @@ def user_edit(cli: CliContext, name, display_name, as_json) -> None:
 def user_remove(cli: CliContext, name, as_json) -> None:
     """Remove a user and rotate every class key they held."""
     r = accounts.remove_user(cli.session(), name)
-    emit(r, as_json, lambda r: click.echo(
+    emit(r.to_dict(), as_json, lambda r: click.echo(
         f"removed {r['user']}; rotated: {', '.join(r['rotated']) or '-'}\n{r['message']}"))
-    warn_notes(r["notes"])
+    warn_notes(r.notes)
 
 
 @user.command("passwd")
@@ -114,7 +114,7 @@ def user_passwd(cli: CliContext, new_passphrase_file, as_json) -> None:
     session = cli.session()
     cli.warn_cheap_kdf()
     r = accounts.change_passphrase(session, new_passphrase(new_passphrase_file, "New passphrase"))
-    emit(r, as_json, lambda r: click.echo(f"passphrase changed for {r['user']}"))
+    emit(r.to_dict(), as_json, lambda r: click.echo(f"passphrase changed for {r['user']}"))
 
 
 @main.group()
@@ -132,7 +132,7 @@ def client() -> None:
 def client_add(cli: CliContext, code, name, fields, as_json) -> None:
     """Admit a client and create its dossier."""
     r = clients.add_client(cli.session(), code, name, pairs.parse_fields(fields))
-    emit(r, as_json, lambda r: click.echo(f"added client {r['client']} {r['name']}"))
+    emit(r.to_dict(), as_json, lambda r: click.echo(f"added client {r['client']} {r['name']}"))
 
 
 @client.command("list")
@@ -142,7 +142,8 @@ def client_add(cli: CliContext, code, name, fields, as_json) -> None:
 def client_list(cli: CliContext, as_json) -> None:
     """List clients."""
     rows = clients.list_clients(cli.session())
-    emit(rows, as_json, lambda rows: table(rows, [("client", "CLIENT"), ("name", "NAME"), ("created", "CREATED")]))
+    emit([r.to_dict() for r in rows], as_json,
+         lambda rows: table(rows, [("client", "CLIENT"), ("name", "NAME"), ("created", "CREATED")]))
 
 
 @client.command("show")
@@ -169,7 +170,7 @@ def client_show(cli: CliContext, code, history, as_json) -> None:
             if not r["history"]:
                 click.echo("  (none)")
 
-    emit(r, as_json, text)
+    emit(r.to_dict(), as_json, text)
 
 
 @client.command("edit")
@@ -247,8 +248,8 @@ def policy_sync(cli: CliContext, as_json) -> None:
         click.echo(f"sealed: {', '.join(r['sealed']) or '-'}; revoked: {', '.join(r['revoked']) or '-'}; "
                    f"rotated: {', '.join(r['rotated']) or '-'}; new classes: {', '.join(r['created']) or '-'}")
 
-    emit(r, as_json, text)
-    warn_notes(r["notes"])
+    emit(r.to_dict(), as_json, text)
+    warn_notes(r.notes)
 
 
 @main.command()

@@ -51,7 +51,7 @@ def audit_log(cli: CliContext, who, action, client, since, until, as_csv, as_jso
     if as_csv and as_json:
         raise UsageError("--csv and --json exclude each other")
     filt = auditing.LogFilter(who, action, client, since, until)
-    rows = auditing.read_log(cli.session(), filt)
+    rows = [e.to_dict() for e in auditing.read_log(cli.session(), filt)]
     if as_csv:
         out = csv.writer(sys.stdout, lineterminator="\n")
         out.writerow(["seq", "time", "user", "departments", "action", "outcome", "objects", "details",
@@ -104,8 +104,8 @@ def audit_verify(cli: CliContext, checkpoint_file, as_json) -> None:
         else:
             click.echo(f"FAILED at event {r['failure']['seq']}: {r['failure']['reason']}")
 
-    emit(r, as_json, show)
-    if not r["ok"]:
+    emit(r.to_dict(), as_json, show)
+    if not r.ok:
         sys.exit(1)
 
 
@@ -117,9 +117,9 @@ def audit_verify(cli: CliContext, checkpoint_file, as_json) -> None:
 def audit_checkpoint(cli: CliContext, output) -> None:
     """Sign the current head of the log (auditors); keep the printed line off the machine."""
     cp = auditing.checkpoint(cli.session())
-    line = json.dumps(cp, sort_keys=True, separators=(",", ":"))
+    line = cp.line()
     if output is not None:
         output.write_text(line + "\n", encoding="utf-8")
     click.echo(line)
-    click.echo(f"archive: note: checkpoint of event {cp['seq']} signed by {printable(str(cp['signer']))}; keep a copy "
+    click.echo(f"archive: note: checkpoint of event {cp.seq} signed by {printable(str(cp.signer))}; keep a copy "
                "off this machine and check later with 'archive audit verify --checkpoint FILE'", err=True)

@@ -58,9 +58,11 @@ def generate_cmd(cli: CliContext, template, client, pairs, data_file, contract, 
         folder = output or Path.cwd()
         if not folder.is_dir():
             raise UsageError(f"{folder} is not a directory", hint="with --overdue, -o names a directory")
-        results = generating.generate_overdue(session, folder, given, not no_file, level, min_days)
+        results = [r.to_dict() for r in generating.generate_overdue(session, folder, given, not no_file, level,
+                                                                   min_days)]
     else:
-        results = [generating.generate(session, template, client, given, output, not no_file, contract, level)]
+        results = [generating.generate(session, template, client, given, output, not no_file, contract,
+                                       level).to_dict()]
     written = [r for r in results if r["path"]]
     if pdf and written:  # one LibreOffice start for the whole batch
         for r, made in zip(written, pdfs.convert([Path(r["path"]) for r in written])):

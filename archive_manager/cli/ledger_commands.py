@@ -32,7 +32,7 @@ def ledger() -> None:
 def ledger_add(cli: CliContext, client, invoice, amount, due, contract, as_json) -> None:
     """Enter an invoice into a client's ledger."""
     r = receivables.add_invoice(cli.session(), client, invoice, amount, due, contract)
-    emit(r, as_json, lambda r: click.echo(f"{r['client']} {r['invoice']}: {r['amount']} due {r['due']}"))
+    emit(r.to_dict(), as_json, lambda r: click.echo(f"{r['client']} {r['invoice']}: {r['amount']} due {r['due']}"))
 
 
 @ledger.command("paid")
@@ -46,7 +46,7 @@ def ledger_add(cli: CliContext, client, invoice, amount, due, contract, as_json)
 def ledger_paid(cli: CliContext, client, invoice, amount, paid_on, as_json) -> None:
     """Record a payment of an invoice."""
     r = receivables.record_payment(cli.session(), client, invoice, amount, paid_on)
-    emit(r, as_json, lambda r: click.echo(f"{r['client']} {r['invoice']}: paid {r['paid']}, "
+    emit(r.to_dict(), as_json, lambda r: click.echo(f"{r['client']} {r['invoice']}: paid {r['paid']}, "
                                           f"outstanding {r['outstanding']}"))
 
 
@@ -59,4 +59,4 @@ def ledger_paid(cli: CliContext, client, invoice, amount, paid_on, as_json) -> N
 def ledger_list(cli: CliContext, client, overdue, as_json) -> None:
     """List invoices (days overdue as of today)."""
     rows = receivables.list_invoices(cli.session(), client, overdue)
-    emit(rows, as_json, lambda rows: table(rows, COLUMNS))
+    emit([r.to_dict() for r in rows], as_json, lambda rows: table(rows, COLUMNS))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -122,7 +121,7 @@ def init(cli: CliContext, admin: str, as_json: bool) -> None:
     cli.warn_cheap_kdf()
     passphrase = cli.passphrase(confirm=True, prompt=f"New passphrase for {admin}")
     result = cli.home.init(admin, passphrase)
-    emit(result, as_json, lambda r: click.echo(
+    emit(result.to_dict(), as_json, lambda r: click.echo(
         f"created archive {r['vault_id']} in {r['home']}; admin: {r['admin']}\n"
         f"root fingerprint: {r['fingerprint']}\n"
         "keep it: users and auditors compare it when asked to confirm this archive's root of trust"))
@@ -137,7 +136,7 @@ def whoami(cli: CliContext, as_json: bool) -> None:
     from archive_manager.clients import whoami as who
 
     r = who(cli.session())
-    emit(r, as_json, lambda r: click.echo(
+    emit(r.to_dict(), as_json, lambda r: click.echo(
         f"{r['user']} ({', '.join(r['departments'])})\nactions: {', '.join(r['actions'])}\n"
         f"classes: {', '.join(r['classes']) or '-'}\nkey fingerprint: {r['fingerprint']}"))
 
@@ -191,8 +190,8 @@ def file_cmd(cli: CliContext, paths, client, doc_type, title, date, replaces, nu
 def ls_cmd(cli: CliContext, client, doc_type, as_json) -> None:
     """List the newest version of every document you may read."""
     rows = reading.list_documents(cli.session(), client, doc_type)
-    emit(rows, as_json, lambda rows: table([{**r, "text": r["text"] if r["text"] == "ok" else
-                                              f"none: {r['text_reason']}"} for r in rows], [
+    emit([r.to_dict() for r in rows], as_json, lambda rows: table([
+        {**r, "text": r["text"] if r["text"] == "ok" else f"none: {r['text_reason']}"} for r in rows], [
         ("doc_id", "DOC_ID"), ("client", "CLIENT"), ("type", "TYPE"), ("date", "DATE"),
         ("version", "V"), ("title", "TITLE"), ("text", "TEXT")]))
 
@@ -283,7 +282,7 @@ def get_cmd(cli: CliContext, doc_id, output, version, force, as_json) -> None:
         return
     info = reading.export_to_path(session, doc_id, output, version)
     where = printable(str(output))
-    emit(info, as_json, lambda i: click.echo(
+    emit(info.to_dict(), as_json, lambda i: click.echo(
         f"wrote {where} ({i['size']} bytes, {i['doc_id']} v{i['version']}, sha256 {i['sha256'][:16]}…)", err=True))
 
 
@@ -320,7 +319,7 @@ def doc_show(cli: CliContext, doc_id, history, as_json) -> None:
             if not r["history"]:
                 click.echo("  (none)")
 
-    emit(r, as_json, text)
+    emit(r.to_dict(), as_json, text)
 
 
 @doc_group.command("edit")
@@ -337,7 +336,7 @@ def doc_edit(cli: CliContext, doc_id, number, title, date, as_json) -> None:
     The change is recorded metadata, kept with the earlier values (doc show
     --history): no new version, the stored file is unchanged. Whoever may
     file documents of its class may do it."""
-    r = asdict(documents.edit_document(cli.session(), doc_id, title=title, number=number, date=date))
+    r = documents.edit_document(cli.session(), doc_id, title=title, number=number, date=date).to_dict()
 
     def text(r):
         if not r["changes"]:
@@ -377,8 +376,8 @@ def verify_cmd(cli: CliContext, as_json) -> None:
             click.echo(f"PROBLEM {ident}: {p['problem']}")
         click.echo("ok" if r["ok"] else f"{len(r['problems'])} problem(s) found")
 
-    emit(report, as_json, text)
-    if not report["ok"]:
+    emit(report.to_dict(), as_json, text)
+    if not report.ok:
         sys.exit(1)
 
 

@@ -157,17 +157,17 @@ def get_search(request: Request) -> Response:
 
 
 def get_clients(request: Request) -> Response:
-    return _run(request, lambda session: clients.list_clients(session))
+    return _run(request, lambda session: [c.to_dict() for c in clients.list_clients(session)])
 
 
 def get_client(request: Request) -> Response:
     code = request.path_params["code"]
-    return _run(request, lambda session: clients.show_client(session, code))
+    return _run(request, lambda session: clients.show_client(session, code).to_dict())
 
 
 def get_document(request: Request) -> Response:
     doc_id = request.path_params["doc_id"]
-    return _run(request, lambda session: documents.show_document(session, doc_id))
+    return _run(request, lambda session: documents.show_document(session, doc_id).to_dict())
 
 
 def version_of(request: Request) -> int | None:

@@ -30,7 +30,7 @@ def disposition(kind: str, name: str) -> str:
 
 
 def content_response(content: Content, inline: bool) -> Response:
-    name = str(content.info.get("original_name") or content.info.get("doc_id") or "document")
+    name = str(content.info.original_name or content.info.document.doc_id or "document")
     suffix = PurePosixPath(name).suffix.lower()
     media = INLINE.get(suffix) if inline else None
     headers = {
@@ -43,7 +43,7 @@ def content_response(content: Content, inline: bool) -> Response:
     media = media or "application/octet-stream"
     if content.data is not None:
         return Response(content.data, media_type=media, headers=headers)
-    headers["content-length"] = str(content.info["size"])
+    headers["content-length"] = str(content.info.size)
     return StreamingResponse(_chunks(content), media_type=media, headers=headers)
 
 

@@ -214,10 +214,11 @@ def document_page(request: Request) -> Response:
 
     def build(signin, session) -> Response:
         doc = documents.show_document(session, doc_id)
-        name = str(doc["versions"][-1]["original_name"]).lower()
+        name = str(doc.versions[-1].original_name).lower()
         preview = next((kind for kind, ends in PREVIEWS.items() if name.endswith(ends)), None)
-        return render(request, "document.html", signin=signin, doc=doc, type_names=_type_names(session),
-                      preview=preview, can_export=session.policy.allows(session.departments, "export", doc["class"]))
+        return render(request, "document.html", signin=signin, doc=doc.summary, versions=doc.versions,
+                      type_names=_type_names(session), preview=preview,
+                      can_export=session.policy.allows(session.departments, "export", doc.summary.access_class))
 
     return _page(request, build)
 
@@ -252,11 +253,10 @@ def download_content(request: Request) -> Response:
 def account_page(request: Request, message: str | None = None, done: bool = False, status: int = 200) -> Response:
     def build(signin, session) -> Response:
         me = clients.whoami(session)
-        classes = session.policy.classes
-        me["class_names"] = [classes[c].name if c in classes else c for c in me["classes"]]
-        depts = session.policy.departments
-        me["department_names"] = [depts.get(d, d) if _lang(request) == "zh" else d for d in me["departments"]]
-        return render(request, "account.html", status, signin=signin, me=me, message=message, done=done)
+        classes, depts = session.policy.classes, session.policy.departments
+        return render(request, "account.html", status, signin=signin, me=me, message=message, done=done,
+                      class_names=[classes[c].name if c in classes else c for c in me.classes],
+                      department_names=[depts.get(d, d) if _lang(request) == "zh" else d for d in me.departments])
 
     return _page(request, build)
 

@@ -482,7 +482,7 @@ def op_read(w: World, user: str, f: Filed | None, version: int | None, tally: Ta
         return
     tally.allowed_reads += 1
     want = f.v2 if (version is None and f.v2 is not None) or version == 2 else f.data
-    if data == want and info.get("doc_id") == f.doc_id:
+    if data == want and info.document.doc_id == f.doc_id:
         tally.allowed_reads_ok += 1
     else:
         tally.note(f"{user} read {doc_id} v{version}: {len(data)} bytes, expected {len(want)}")
@@ -507,8 +507,8 @@ def op_ls(w: World, user: str, client: str | None, doc_type: str | None, tally: 
         else:
             tally.unexpected["ls refused although allowed"] += 1
         return
-    bad = [row for row in rows if row["class"] not in r.read
-           or (w.by_id.get(row["doc_id"]) is None or w.by_id[row["doc_id"]].access_class not in r.read)]
+    bad = [row for row in rows if row.access_class not in r.read
+           or (w.by_id.get(row.doc_id) is None or w.by_id[row.doc_id].access_class not in r.read)]
     tally.listing_leaks += len(bad)
     if refuse:
         tally.refusal_leaks += 1
@@ -516,7 +516,7 @@ def op_ls(w: World, user: str, client: str | None, doc_type: str | None, tally: 
         return
     want = {f.doc_id for f in w.docs if f.access_class in r.read and (client is None or f.client == client)
             and (doc_type is None or f.doc_type == doc_type)}
-    if {row["doc_id"] for row in rows} == want and len(rows) == len(want):
+    if {row.doc_id for row in rows} == want and len(rows) == len(want):
         tally.listings_ok += 1
     else:
         tally.note(f"ls {user} client={client} type={doc_type}: {len(rows)} rows, expected {len(want)}")
@@ -534,7 +534,7 @@ def op_show(w: World, user: str, client: str, tally: Tally) -> None:
         else:
             tally.unexpected["client show refused although allowed"] += 1
         return
-    counts = info.get("documents", {})
+    counts = info.documents
     outside = [c for c in counts if c not in r.read]
     tally.listing_leaks += len(outside)
     if refuse:
@@ -875,14 +875,14 @@ def audited(w: World, attempts: list[Attempt]) -> tuple[list[bool], str]:
     """Which attempts the auditor finds as a denied login of their user name,
     written during the attempt."""
     rows = auditing.read_log(w.sessions["dave"], auditing.LogFilter(action="denied"))
-    by_seq = {r["seq"]: r for r in rows}
+    by_seq = {r.seq: r for r in rows}
     out = []
     for a in attempts:
         found = False
         for seq in range(a.seq_before + 1, a.seq_after + 1):
             r = by_seq.get(seq)
-            if r and r["action"] == "login" and r["outcome"] == "denied" \
-                    and (r["user"] or "") == (a.user or "") and a.start <= r["time"][:19] <= a.end:
+            if r and r.action == "login" and r.outcome == "denied" \
+                    and (r.user or "") == (a.user or "") and a.start <= r.time[:19] <= a.end:
                 found = True
         out.append(found)
     return out, f"{len(rows)} denied events read by dave"
@@ -941,7 +941,7 @@ def run(ctx: Context) -> None:
         docs = file_corpus(ctx, ws, corpus)
         accounts.remove_user(alice, REMOVED)
         rows = reading.list_documents(alice)
-        text_ok = {r["doc_id"] for r in rows if r["text"] == "ok"}
+        text_ok = {r.doc_id for r in rows if r.text == "ok"}
         for f in docs:
             f.searchable = f.doc_id in text_ok
         t.add(SECTION, "documents without searchable text", sum(not f.searchable for f in docs))

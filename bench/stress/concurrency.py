@@ -617,7 +617,7 @@ def _pct(xs: list[float], q: float) -> float:
 def _read_log(ws: Workspace) -> list[dict]:
     home = ws.open_home()
     try:
-        return auditing.read_log(ws.login(home, "dave"), auditing.LogFilter())
+        return [e.to_dict() for e in auditing.read_log(ws.login(home, "dave"), auditing.LogFilter())]
     finally:
         home.close()
 
@@ -825,7 +825,7 @@ def _final_search(ws: Workspace, state: State) -> tuple[int, int, int, list[str]
     home = ws.open_home()
     try:
         alice = ws.login(home, "alice")
-        text = {r["doc_id"]: r["text"] == "ok" for r in reading.list_documents(alice)}
+        text = {r.doc_id: r.text == "ok" for r in reading.list_documents(alice)}
         found = expected = no_text = 0
         misses = []
         for k in state.known.values():

@@ -286,23 +286,23 @@ def measure(ws: Workspace, docs: list) -> dict:
         rows = reading.list_documents(alice)
         in_vault: set[tuple[str, int]] = set()
         for row in rows:
-            found = reading.locate(alice, row["doc_id"])
+            found = reading.locate(alice, row.doc_id)
             for v in found.doc["versions"]:
-                in_vault.add((row["doc_id"], v["version"]))
+                in_vault.add((row.doc_id, v["version"]))
                 buf = io.BytesIO()
                 try:
                     reading.decrypt_version(alice, found, v, buf)
                 except ArchiveError as exc:
-                    unreadable.append(f"{row['doc_id']} v{v['version']}: {exc.message}")
+                    unreadable.append(f"{row.doc_id} v{v['version']}: {exc.message}")
                     continue
                 h = sha(buf.getvalue())
                 doc = by_sha.get(h)
                 if doc is None:
-                    unexpected.append(f"{row['doc_id']} v{v['version']} ({v['size']} bytes)")
+                    unexpected.append(f"{row.doc_id} v{v['version']} ({v['size']} bytes)")
                     continue
-                where[h].append((row["doc_id"], v["version"]))
-                if (row["client"], row["type"]) != (doc.client, doc.doc_type):
-                    misplaced.append(f"{doc.rel} filed as {row['client']}/{row['type']}")
+                where[h].append((row.doc_id, v["version"]))
+                if (row.client, row.type) != (doc.client, doc.doc_type):
+                    misplaced.append(f"{doc.rel} filed as {row.client}/{row.type}")
         m["documents"], m["versions"] = len(rows), len(in_vault)
         m["unreadable"], m["unexpected"], m["misplaced"] = unreadable, unexpected, misplaced
 
@@ -311,8 +311,8 @@ def measure(ws: Workspace, docs: list) -> dict:
         events = read_log(dave, LogFilter(action="file"))
         committed = collections.Counter()
         for e in events:
-            if e["outcome"] == "ok" and e["changed_files"] > 0:
-                o = e["objects"] or {}
+            if e.outcome == "ok" and e.changed_files > 0:
+                o = e.objects or {}
                 committed[(o.get("doc_id"), o.get("version"))] += 1
         m["file_events"] = sum(committed.values())
         m["events_without_version"] = sorted(f"{k[0]} v{k[1]}" for k in committed if k not in in_vault)
@@ -756,14 +756,14 @@ def stalling_writers(ctx: Context) -> None:
     try:
         alice = ws.login(home, "alice")
         for row in reading.list_documents(alice):
-            found = reading.locate(alice, row["doc_id"])
+            found = reading.locate(alice, row.doc_id)
             last = max(v["version"] for v in found.doc["versions"])
             for v in found.doc["versions"]:
                 buf = io.BytesIO()
                 reading.decrypt_version(alice, found, v, buf)
                 versions.append(buf.getvalue())
                 if v["version"] == last:
-                    newest[row["doc_id"]] = buf.getvalue()
+                    newest[row.doc_id] = buf.getvalue()
     finally:
         home.close()
     newest_set = set(newest.values())

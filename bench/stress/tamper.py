@@ -256,12 +256,12 @@ def _canon(obj) -> str:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str)
 
 
-def _listing_rows(rows: list[dict]) -> list[str]:
-    return sorted(_canon(r) for r in rows)
+def _listing_rows(rows: list) -> list[str]:
+    return sorted(_canon(r.to_dict()) for r in rows)
 
 
-def _ledger_rows(rows: list[dict]) -> list[str]:
-    return sorted(_canon({k: v for k, v in r.items() if k != "days_overdue"}) for r in rows)
+def _ledger_rows(rows: list) -> list[str]:
+    return sorted(_canon({k: v for k, v in r.to_dict().items() if k != "days_overdue"}) for r in rows)
 
 
 def _hits(result) -> str:
@@ -294,11 +294,11 @@ def _baseline(ws: Workspace, originals: dict, rng: random.Random) -> Baseline:
             if buf.getvalue() != data:
                 raise RuntimeError(f"pristine archive: {doc_id} v{version} does not read back as filed")
         report = verify.verify_vault(alice)
-        if not report["ok"]:
-            raise RuntimeError(f"pristine archive fails verify: {report['problems'][:3]}")
+        if not report.ok:
+            raise RuntimeError(f"pristine archive fails verify: {report.problems[:3]}")
         trail = auditing.verify_trail(home)
-        if not trail["ok"]:
-            raise RuntimeError(f"pristine audit log fails: {trail['failure']}")
+        if not trail.ok:
+            raise RuntimeError(f"pristine audit log fails: {trail.failure}")
         rows = reading.list_documents(alice)
         directory = alice.directory()
         owners = {}
@@ -309,7 +309,7 @@ def _baseline(ws: Workspace, originals: dict, rng: random.Random) -> Baseline:
         queries: dict[str, list[tuple[str, str]]] = defaultdict(list)
         by_class = defaultdict(list)
         for r in rows:
-            by_class[r["class"]].append(r)
+            by_class[r.access_class].append(r)
         tokens = {}
         for (doc_id, version), data in originals.items():
             for enc in ("utf-8", "gb18030"):
@@ -323,9 +323,9 @@ def _baseline(ws: Workspace, originals: dict, rng: random.Random) -> Baseline:
         results = {}
         for cls, docs in sorted(by_class.items()):
             picks = rng.sample(docs, min(3, len(docs)))
-            cands = [(tokens[d["doc_id"]], d["type"]) for d in picks if d["doc_id"] in tokens]
-            cands += [(w, d["type"]) for d in picks[:1] for w in _title_words(d["title"])[:1]]
-            cands += [(w, docs[0]["type"]) for w in ("合同", "公司", "2026", "客户")]
+            cands = [(tokens[d.doc_id], d.type) for d in picks if d.doc_id in tokens]
+            cands += [(w, d.type) for d in picks[:1] for w in _title_words(d.title)[:1]]
+            cands += [(w, docs[0].type) for w in ("合同", "公司", "2026", "客户")]
             for q, t in cands:
                 res = searching.search(alice, q, doc_type=t, limit=20)
                 if res.hits and (q, t) not in results and len(queries[cls]) < 5:
@@ -338,12 +338,12 @@ def _baseline(ws: Workspace, originals: dict, rng: random.Random) -> Baseline:
                 results[q] = _hits(searching.search(alice, q[0], doc_type=q[1], limit=20))
         baseline = Baseline(originals, _listing_rows(rows), _listing_rows(clients.list_clients(alice)),
                             _ledger_rows(receivables.list_invoices(alice)), dict(queries), results, set(),
-                            owners, {r["doc_id"]: f"{r['client']}/{r['class']}" for r in rows},
+                            owners, {r.doc_id: f"{r.client}/{r.access_class}" for r in rows},
                             sorted(p.name for p in (ws.home_dir / "index").iterdir() if p.is_dir()))
         dave = ws.login(home, "dave")
         for row in auditing.read_log(dave, auditing.LogFilter()):
-            if isinstance(row["details"], dict):
-                baseline.details.add(_canon(row["details"]))
+            if isinstance(row.details, dict):
+                baseline.details.add(_canon(row.details))
         return baseline
     finally:
         home.close()
@@ -543,9 +543,9 @@ def _archive_verify(ws: Workspace, home, v: Verdict):
     if not ok:
         return None
     ok, report = _guard(v, "verify", lambda: verify.verify_vault(alice))
-    if ok and not report["ok"]:
-        p = report["problems"][0]
-        v.refuse("verify", f"{len(report['problems'])} problem(s), first: {p['where']}: {p['problem']}")
+    if ok and not report.ok:
+        p = report.problems[0]
+        v.refuse("verify", f"{len(report.problems)} problem(s), first: {p.where}: {p.problem}")
     return alice
 
 
@@ -587,9 +587,9 @@ def _audit_verify(ws: Workspace, v: Verdict) -> None:
     home = _home(ws)
     try:
         ok, trail = _guard(v, "audit verify", lambda: auditing.verify_trail(home))
-        if ok and not trail["ok"]:
-            f = trail["failure"]
-            v.refuse("audit verify", f"event {f['seq']}: {f['reason']}")
+        if ok and not trail.ok:
+            f = trail.failure
+            v.refuse("audit verify", f"event {f.seq}: {f.reason}")
     finally:
         home.close()
 
@@ -629,8 +629,8 @@ def _check_audit(ws: Workspace, b: Baseline, v: Verdict) -> None:
         if ok:
             ok, rows = _guard(v, "audit log", lambda: auditing.read_log(dave, auditing.LogFilter()))
             for row in rows or []:
-                if isinstance(row["details"], dict) and _canon(row["details"]) not in b.details:
-                    v.wrong.append(f"audit log: event {row['seq']} shows details no event had")
+                if isinstance(row.details, dict) and _canon(row.details) not in b.details:
+                    v.wrong.append(f"audit log: event {row.seq} shows details no event had")
         alice = _archive_verify(ws, home, v)
         if alice is None:
             return

@@ -60,11 +60,11 @@ def test_two_processes_appending_through_the_trail_lose_nothing(archive):
 
     home = ArchiveHome(load_settings(archive.root, make_env(archive.root)))  # nobody signed in
     report = auditing.verify_trail(home)
-    assert report["ok"], report["failure"]
-    assert report["events"] == total
+    assert report.ok, report.failure
+    assert report.events == total
 
     dave = archive.login("dave")
     rows = auditing.read_log(dave, auditing.LogFilter(action="get"))
-    opened = {(r["objects"]["worker"], r["objects"]["i"]): r["details"] for r in rows}
+    opened = {(r.objects["worker"], r.objects["i"]): r.details for r in rows}
     assert len(opened) == len(WORKERS) * PER_CHILD
     assert all(opened[(u, i)] == {"title": f"{u} 的机密标题 {i}"} for u in WORKERS for i in range(PER_CHILD))

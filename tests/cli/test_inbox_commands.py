@@ -350,7 +350,7 @@ def test_watch_takes_a_renamed_temp_file_under_its_final_name(watched):
         assert outcome is not None and outcome.status == "filed", (outcome, w.error)
     assert [o.path for o in w.outcomes] == [rel]
     assert get_bytes(session, outcome.doc_id) == data
-    assert reading.list_documents(session)[0]["original_name"] == "下载的合同.pdf"
+    assert reading.list_documents(session)[0].original_name == "下载的合同.pdf"
 
 
 def test_watch_rescan_finds_files_the_events_missed(watched):

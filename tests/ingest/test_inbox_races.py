@@ -47,11 +47,11 @@ def run(alice, root):
 def assert_secret_not_filed(alice, secret: Path) -> None:
     assert searching.search(alice, SECRET_WORD).total == 0, "the secret's word is searchable"
     for row in reading.list_documents(alice):
-        doc = reading.locate(alice, row["doc_id"]).doc
+        doc = reading.locate(alice, row.doc_id).doc
         for v in doc["versions"]:
             buf = io.BytesIO()
-            reading.read_document(alice, row["doc_id"], buf, v["version"])
-            assert SECRET_WORD.encode() not in buf.getvalue(), f"{row['doc_id']} v{v['version']} holds the secret"
+            reading.read_document(alice, row.doc_id, buf, v["version"])
+            assert SECRET_WORD.encode() not in buf.getvalue(), f"{row.doc_id} v{v['version']} holds the secret"
     assert SECRET_WORD in secret.read_text(encoding="utf-8"), "the secret itself was touched"
 
 

@@ -136,8 +136,8 @@ def test_filed_and_found_by_their_words(archive, legacy_files, tmp_path, monkeyp
     ids = {doc.doc_id for doc in filed.values()}
     for query in ("星辰传媒", "Starlight", "HT-2026-088", "台北", "页眉", "贰佰万元整"):
         assert {h.doc_id for h in searching.search(bob, query).hits} == ids, query
-    rows = {r["doc_id"]: r for r in reading.list_documents(bob, client="C001")}
-    assert all(rows[doc.doc_id]["text"] == "ok" for doc in filed.values())
+    rows = {r.doc_id: r for r in reading.list_documents(bob, client="C001")}
+    assert all(rows[doc.doc_id].text == "ok" for doc in filed.values())
     assert [p for p in (tmp_path / "tmp").rglob("*") if not p.is_dir()] == []
     archive.home.close()
     assert list((tmp_path / "tmp").iterdir()) == []
@@ -159,9 +159,9 @@ def test_without_libreoffice_they_are_filed_without_text_saying_why(archive, tmp
         assert not doc.warnings
     assert filed["纪要.odt"].text_status == "ok"
     bob = archive.login("bob")
-    rows = {r["doc_id"]: r for r in reading.list_documents(bob, client="C001")}
+    rows = {r.doc_id: r for r in reading.list_documents(bob, client="C001")}
     for name, doc in filed.items():
-        assert (rows[doc.doc_id]["text"], rows[doc.doc_id]["text_reason"]) == (doc.text_status, doc.text_reason)
+        assert (rows[doc.doc_id].text, rows[doc.doc_id].text_reason) == (doc.text_status, doc.text_reason)
     assert {h.doc_id for h in searching.search(bob, "odtword").hits} == {filed["纪要.odt"].doc_id}
 
 

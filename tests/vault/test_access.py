@@ -74,9 +74,9 @@ def test_credit_user_cannot_list_contracts(docs):
         reading.list_documents(carol, doc_type="contract")
     assert exc.value.message == "user 'carol' (credit) may not read documents of class 'contract'"
     rows = reading.list_documents(carol)
-    assert {r["class"] for r in rows} == {"basic", "credit"}
-    assert {r["doc_id"] for r in rows} == {ids["credit-report"], ids["client-profile"]}
-    assert all("合同" not in r["title"] for r in rows)
+    assert {r.access_class for r in rows} == {"basic", "credit"}
+    assert {r.doc_id for r in rows} == {ids["credit-report"], ids["client-profile"]}
+    assert all("合同" not in r.title for r in rows)
 
 
 def test_credit_user_cannot_read_contracts(docs, tmp_path):
@@ -92,22 +92,22 @@ def test_credit_user_cannot_read_contracts(docs, tmp_path):
 def test_credit_user_cannot_verify_contracts(docs):
     archive, ids = docs
     report = verify_vault(archive.login("carol"))
-    assert report["ok"]
-    assert report["classes"] == ["basic", "credit"]
-    assert "contract" in report["not_checked"]
-    assert report["checked"]["documents"] == 2
+    assert report.ok
+    assert report.classes == ["basic", "credit"]
+    assert "contract" in report.not_checked
+    assert report.checked.documents == 2
 
 
 def test_legal_user_can(docs, tmp_path):
     archive, ids = docs
     bob = archive.login("bob")
     [row] = reading.list_documents(bob, doc_type="contract")
-    assert row["doc_id"] == ids["contract"] and row["title"] == "广告发布合同"
+    assert row.doc_id == ids["contract"] and row.title == "广告发布合同"
     assert read(bob, ids["contract"]) == CONTRACT_TEXT
     report = verify_vault(bob)
-    assert report["ok"]
-    assert report["classes"] == ["basic", "contract", "service"]
-    assert "credit" in report["not_checked"]
+    assert report.ok
+    assert report.classes == ["basic", "contract", "service"]
+    assert "credit" in report.not_checked
     assert_cannot_read(bob, ids["credit-report"], tmp_path)
     assert_cannot_read(bob, ids["minutes"], tmp_path)
 
@@ -115,7 +115,7 @@ def test_legal_user_can(docs, tmp_path):
 def test_admin_reads_every_class(docs):
     archive, ids = docs
     alice = archive.login("alice")
-    assert {r["doc_id"] for r in reading.list_documents(alice)} == set(ids.values())
+    assert {r.doc_id for r in reading.list_documents(alice)} == set(ids.values())
     assert read(alice, ids["contract"]) == CONTRACT_TEXT
 
 
@@ -203,8 +203,8 @@ def test_policy_grant_edited_but_not_signed(docs, tmp_path):
 def test_removed_user_cannot_log_in(archive):
     alice = archive.login("alice")
     result = accounts.remove_user(alice, "bob")
-    assert result["removed"] is True
-    assert "contract" in result["rotated"]
+    assert result.removed is True
+    assert "contract" in result.rotated
     with pytest.raises(AuthenticationError) as exc:
         archive.login("bob")
     assert exc.value.message == "user 'bob' was removed and can no longer sign in"
@@ -226,7 +226,7 @@ def test_removal_keeps_other_users_access(docs, tmp_path):
     assert read(alice, ids["contract"]) == CONTRACT_TEXT
     new = file_doc(alice, tmp_path, "new-basic.txt", b"after removal", "business-license")
     assert read(archive.login("carol"), new) == b"after removal"
-    assert verify_vault(alice)["ok"]
+    assert verify_vault(alice).ok
 
 
 def test_old_session_of_removed_user_cannot_read_later_filings(docs, tmp_path):
@@ -366,12 +366,12 @@ def test_no_user_lists_or_reads_outside_their_classes(archive, tmp_path):
                     reading.list_documents(session)
             else:
                 rows = reading.list_documents(session)
-                assert {r["class"] for r in rows} <= readable
-                assert {r["doc_id"] for r in rows} == expected
+                assert {r.access_class for r in rows} <= readable
+                assert {r.doc_id for r in rows} == expected
             filter_cls = policy.types[type_filter].access_class
             if filter_cls in readable:
                 rows = reading.list_documents(session, doc_type=type_filter)
-                assert {r["doc_id"] for r in rows} == {d for d, t in filed.items() if t == type_filter}
+                assert {r.doc_id for r in rows} == {d for d, t in filed.items() if t == type_filter}
             else:
                 with pytest.raises(AccessDenied):
                     reading.list_documents(session, doc_type=type_filter)

@@ -109,8 +109,8 @@ def test_no_canary_anywhere_in_the_archive_home(canary_archive):
     reading.read_document(archive.login("bob"), doc_id, sink, version=1)
     assert sink.getvalue() == content
     rows = reading.list_documents(archive.login("alice"), client="C002")
-    assert all(tokens[0] in r["title"] for r in rows)
-    assert any(tokens[1] in r["original_name"] for r in rows)
+    assert all(tokens[0] in r.title for r in rows)
+    assert any(tokens[1] in r.original_name for r in rows)
     vault = archive.root / "vault"
     assert len([p for p in vault.rglob("*.bin")]) >= 6
     assert find_leaks(archive.root, tokens) == []

@@ -45,8 +45,8 @@ def read_back(session, doc_id: str, version: int | None = None) -> bytes:
 def export_back(session, doc_id: str, out: Path, version: int | None = None) -> bytes:
     info = reading.export_to_path(session, doc_id, out, version)
     data = out.read_bytes()
-    assert info["size"] == len(data)
-    assert info["sha256"] == hashlib.sha256(data).hexdigest()
+    assert info.size == len(data)
+    assert info.sha256 == hashlib.sha256(data).hexdigest()
     return data
 
 
@@ -67,8 +67,8 @@ def test_round_trip_arbitrary_bytes(archive, tmp_path):
         filed = filing.file_document(alice, src, "C001", "minutes")
         assert read_back(alice, filed.doc_id) == data
         assert export_back(alice, filed.doc_id, tmp_path / f"out-{n}.bin") == data
-        rows = {r["doc_id"]: r for r in reading.list_documents(alice, client="C001")}
-        assert rows[filed.doc_id]["size"] == len(data)
+        rows = {r.doc_id: r for r in reading.list_documents(alice, client="C001")}
+        assert rows[filed.doc_id].size == len(data)
 
     check()
 
@@ -97,16 +97,16 @@ def test_listing_metadata(archive, tmp_path):
     filed = filing.file_document(bob, write(tmp_path / "广告发布合同.txt", data), "C001", "contract",
                                  date="2026-03-01")
     [row] = reading.list_documents(bob, doc_type="contract")
-    assert row["doc_id"] == filed.doc_id
-    assert row["client"] == "C001"
-    assert row["type"] == "contract"
-    assert row["class"] == "contract"
-    assert row["title"] == "广告发布合同"  # default title: file name without extension
-    assert row["original_name"] == "广告发布合同.txt"
-    assert row["date"] == "2026-03-01"
-    assert row["size"] == len(data)
-    assert row["filed_by"] == "bob"
-    assert (row["version"], row["versions"]) == (1, 1)
+    assert row.doc_id == filed.doc_id
+    assert row.client == "C001"
+    assert row.type == "contract"
+    assert row.access_class == "contract"
+    assert row.title == "广告发布合同"  # default title: file name without extension
+    assert row.original_name == "广告发布合同.txt"
+    assert row.date == "2026-03-01"
+    assert row.size == len(data)
+    assert row.filed_by == "bob"
+    assert (row.version, row.versions) == (1, 1)
 
 
 def test_export_refuses_directory_and_missing_parent(archive, tmp_path):
@@ -160,7 +160,7 @@ def test_replaces_creates_version_two(archive, tmp_path):
     assert read_back(bob, v1.doc_id, version=1) == b"version one"
     assert export_back(bob, v1.doc_id, tmp_path / "old.txt", version=1) == b"version one"
     [row] = reading.list_documents(bob, client="C001")
-    assert (row["version"], row["versions"], row["type"]) == (2, 2, "contract-amendment")
+    assert (row.version, row.versions, row.type) == (2, 2, "contract-amendment")
     with pytest.raises(NotFound):
         read_back(bob, v1.doc_id, version=3)
     # re-filing the current version is a duplicate; re-filing version 1 as a new version is not
@@ -215,7 +215,7 @@ def test_failed_filing_leaves_no_files(archive, tmp_path, case):
         calls[case]()
     assert vault_listing(archive.root) == before
     assert vault_files(archive.root) == contents
-    assert [r["doc_id"] for r in reading.list_documents(alice)] == [existing.doc_id]
+    assert [r.doc_id for r in reading.list_documents(alice)] == [existing.doc_id]
 
 
 class _FailingSource(io.RawIOBase):

@@ -76,10 +76,10 @@ def load_fails(archive, doc_id: str, *words: str) -> IntegrityError:
     return exc.value
 
 
-def slot_problems(archive) -> list[dict]:
+def slot_problems(archive) -> list:
     report = verify_vault(fresh(archive, "alice"))
-    assert not report["ok"]
-    return [p for p in report["problems"] if p["client"] == "C001" and p["where"].startswith(WHERE)]
+    assert not report.ok
+    return [p for p in report.problems if p.client == "C001" and p.where.startswith(WHERE)]
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_a_filing_writes_one_small_record_not_the_whole_metadata(four, tmp_path)
     assert written == [rec.relative_to(bob.vault.paths.root).as_posix()]
     for doc_id in docs + [new]:
         assert reading.locate(fresh(archive), doc_id).doc["versions"][0]["version"] == 1
-    assert verify_vault(fresh(archive, "alice"))["ok"]
+    assert verify_vault(fresh(archive, "alice")).ok
 
 
 def test_a_record_is_sealed_no_plaintext(four):
@@ -130,8 +130,8 @@ def test_versions_and_ledger_changes_go_into_records(archive, tmp_path):
     receivables.add_invoice(carol, "C001", "INV-1", "1000.00", "2026-01-31")
     receivables.add_invoice(carol, "C001", "INV-2", "2000.00", "2026-02-28")
     carol = fresh(archive, "carol")
-    assert [i["invoice"] for i in receivables.list_invoices(carol, "C001")] == ["INV-1", "INV-2"]
-    assert verify_vault(fresh(archive, "alice"))["ok"]
+    assert [i.invoice for i in receivables.list_invoices(carol, "C001")] == ["INV-1", "INV-2"]
+    assert verify_vault(fresh(archive, "alice")).ok
 
 
 # --- attacks -------------------------------------------------------------------------------
@@ -220,7 +220,7 @@ def test_a_planted_record_is_refused_and_named(four):
     record(bob, docs[0], 4).write_bytes(record(bob, docs[0], 3).read_bytes())
     load_fails(archive, docs[0], "record 4")
     problems = slot_problems(archive)
-    assert any("record 4" in p["where"] and "on no audit event" in p["problem"] for p in problems), problems
+    assert any("record 4" in p.where and "on no audit event" in p.problem for p in problems), problems
 
 
 def test_a_dropped_last_record_is_a_rollback_verify_names(four):
@@ -230,8 +230,8 @@ def test_a_dropped_last_record_is_a_rollback_verify_names(four):
     with pytest.raises(NotFound):
         reading.locate(found, docs[3])  # its document is gone from the slot: the older state loads
     problems = slot_problems(archive)
-    assert [p["where"] for p in problems] == [f"{WHERE}: metadata record 3"], problems
-    assert "is missing" in problems[0]["problem"]
+    assert [p.where for p in problems] == [f"{WHERE}: metadata record 3"], problems
+    assert "is missing" in problems[0].problem
 
 
 def test_the_whole_slot_put_back_from_an_old_backup_is_named(four, tmp_path):
@@ -243,7 +243,7 @@ def test_the_whole_slot_put_back_from_an_old_backup_is_named(four, tmp_path):
     shutil.rmtree(slot_dir)
     shutil.copytree(backup, slot_dir)
     problems = slot_problems(archive)
-    assert sorted(p["where"] for p in problems) == [f"{WHERE}: metadata record 4", f"{WHERE}: metadata record 5"]
+    assert sorted(p.where for p in problems) == [f"{WHERE}: metadata record 4", f"{WHERE}: metadata record 5"]
 
 
 def test_a_damaged_record_names_its_slot(four):
@@ -254,7 +254,7 @@ def test_a_damaged_record_names_its_slot(four):
     rec.write_bytes(bytes(data))
     load_fails(archive, docs[0], "record 2")
     problems = slot_problems(archive)
-    assert any(p["where"] == WHERE for p in problems), problems
+    assert any(p.where == WHERE for p in problems), problems
 
 
 def test_a_stray_file_in_the_records_directory_is_ignored(four):
@@ -264,7 +264,7 @@ def test_a_stray_file_in_the_records_directory_is_ignored(four):
     (d / ".4.bin.abcdefghij1.tmp").write_bytes(b"x")  # staged by a command killed before its commit
     assert reading.locate(fresh(archive), docs[3])
     report = verify_vault(fresh(archive, "alice"))
-    assert report["ok"], report["problems"]
+    assert report.ok, report.problems
 
 
 # --- compaction ----------------------------------------------------------------------------
@@ -290,7 +290,7 @@ def test_compaction_folds_records_into_a_new_base_in_its_own_commit(archive, tmp
     for doc_id in docs + more:
         assert reading.locate(fresh(archive), doc_id)
     report = verify_vault(fresh(archive, "alice"))
-    assert report["ok"] and report["notes"] == [], report
+    assert report.ok and report.notes == [], report
 
 
 def test_records_from_before_a_compaction_are_ignored_and_swept(archive, tmp_path, small_threshold):
@@ -303,8 +303,8 @@ def test_records_from_before_a_compaction_are_ignored_and_swept(archive, tmp_pat
         (d / name).write_bytes(data)
     assert {d for d in reading.locate(fresh(archive), docs[0]).slot.documents} == set(docs)
     report = verify_vault(fresh(archive, "alice"))
-    assert report["ok"], report["problems"]
-    assert any("folded" in n for n in report["notes"]), report["notes"]
+    assert report.ok, report.problems
+    assert any("folded" in n for n in report.notes), report.notes
     assert sorted(p.name for p in d.iterdir()) == []
 
 
@@ -318,7 +318,7 @@ def test_the_old_base_put_back_after_a_compaction_is_refused(archive, tmp_path, 
     meta.write_bytes(old)  # it folded no record: record 1 and on are expected, and gone
     load_fails(archive, docs[0], "record 1", "missing")
     problems = slot_problems(archive)
-    assert any(p["where"] == f"{WHERE}: metadata" and "older copy" in p["problem"] for p in problems), problems
+    assert any(p.where == f"{WHERE}: metadata" and "older copy" in p.problem for p in problems), problems
 
 
 def test_a_writer_folds_overdue_records_itself(archive, tmp_path, small_threshold, monkeypatch):
@@ -330,7 +330,7 @@ def test_a_writer_folds_overdue_records_itself(archive, tmp_path, small_threshol
     d = records_dir(bob, docs[0])
     assert len(list(d.iterdir())) < 13
     assert {d for d in reading.locate(fresh(archive), docs[0]).slot.documents} == set(docs)
-    assert verify_vault(fresh(archive, "alice"))["ok"]
+    assert verify_vault(fresh(archive, "alice")).ok
 
 
 # --- vaults written before records ---------------------------------------------------------
@@ -365,7 +365,7 @@ def test_an_old_meta_bin_alone_is_a_base_without_records(archive, tmp_path, monk
         sink = io.BytesIO()
         reading.read_document(bob, doc_id, sink)
         assert sink.getvalue().startswith(b"C001")
-    assert verify_vault(fresh(archive, "alice"))["ok"]
+    assert verify_vault(fresh(archive, "alice")).ok
     record(bob, new[0], 1).unlink()  # and the chain from an old base is checked as any other
     load_fails(archive, old[0], "record 1", "missing")
 
@@ -423,15 +423,15 @@ def test_a_vault_written_before_records_keeps_working(tmp_path):
         upgrade(home, user, f"{user}-pw", lambda root: True)
     bob = home.login("bob", "bob-pw")
     [old] = reading.list_documents(bob)
-    meta = base(bob, old["doc_id"])
+    meta = base(bob, old.doc_id)
     before = meta.read_bytes()
     new = file_docs(bob, tmp_path, 2)
     assert meta.read_bytes() == before
     assert record(bob, new[0], 1).is_file() and record(bob, new[1], 2).is_file()
     bob = open_home(home_dir).login("bob", "bob-pw")
-    found = reading.locate(bob, old["doc_id"])
+    found = reading.locate(bob, old.doc_id)
     assert reading.version_text(bob, found, 1) is None
-    assert {d for d in found.slot.documents} == {old["doc_id"], *new}
+    assert {d for d in found.slot.documents} == {old.doc_id, *new}
     assert reading.version_text(bob, reading.locate(bob, new[0]), 1).status == "ok"
     report = verify_vault(open_home(home_dir).login("alice", "alice-pw"))
-    assert report["ok"], report["problems"]
+    assert report.ok, report.problems

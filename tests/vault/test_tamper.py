@@ -63,8 +63,8 @@ def assert_export_fails(session, doc_id: str, outdir: Path, exc_type=ArchiveErro
     return exc.value
 
 
-def problems_for(report: dict, doc_id: str) -> list[dict]:
-    return [p for p in report["problems"] if p["doc_id"] == doc_id]
+def problems_for(report, doc_id: str) -> list:
+    return [p for p in report.problems if p.doc_id == doc_id]
 
 
 def flipped(path: Path, pos: int, mask: int = 0x01) -> bytes:
@@ -91,9 +91,9 @@ def setup(archive, tmp_path):
 def test_untampered_vault_verifies(setup, tmp_path):
     archive, bob, a, b = setup
     report = verify_vault(archive.login("alice"))
-    assert report["ok"] and report["problems"] == [] and report["notes"] == []
-    assert report["checked"]["documents"] == 2
-    assert report["checked"]["bytes"] == len(a.data) + len(b.data)
+    assert report.ok and report.problems == [] and report.notes == []
+    assert report.checked.documents == 2
+    assert report.checked.bytes == len(a.data) + len(b.data)
     out = tmp_path / "ok"
     out.mkdir()
     reading.export_to_path(bob, a.doc_id, out / "a.txt")
@@ -115,13 +115,13 @@ def test_flip_any_byte_of_a_document_file(setup, tmp_path):
                 err = assert_export_fails(bob, a.doc_id, tmp_path / "out")
                 assert isinstance(err, IntegrityError), (pos, err)
                 report = verify_vault(alice)
-                assert not report["ok"]
-                assert [p["doc_id"] for p in report["problems"]] == [a.doc_id], pos
-                assert problems_for(report, a.doc_id)[0]["client"] == "C001"
+                assert not report.ok
+                assert [p.doc_id for p in report.problems] == [a.doc_id], pos
+                assert problems_for(report, a.doc_id)[0].client == "C001"
             finally:
                 a.blob.write_bytes(orig)
     # the other document was never affected, and all is well once restored
-    assert verify_vault(alice)["ok"]
+    assert verify_vault(alice).ok
 
 
 @pytest.mark.slow
@@ -134,11 +134,11 @@ def test_flip_any_byte_of_slot_metadata(setup, tmp_path):
             err = assert_export_fails(bob, a.doc_id, tmp_path / "out")
             assert isinstance(err, IntegrityError), (pos, err)
             report = verify_vault(alice)
-            assert not report["ok"]
-            assert any(p["client"] == "C001" and "contract" in p["where"] for p in report["problems"]), pos
+            assert not report.ok
+            assert any(p.client == "C001" and "contract" in p.where for p in report.problems), pos
         finally:
             a.meta.write_bytes(orig)
-    assert verify_vault(alice)["ok"]
+    assert verify_vault(alice).ok
 
 
 def test_flip_any_byte_of_slot_key_file(setup, tmp_path):
@@ -149,11 +149,11 @@ def test_flip_any_byte_of_slot_key_file(setup, tmp_path):
         try:
             assert_export_fails(bob, a.doc_id, tmp_path / "out")
             report = verify_vault(alice)
-            assert not report["ok"]
-            assert any(p["client"] == "C001" and "contract" in p["where"] for p in report["problems"]), pos
+            assert not report.ok
+            assert any(p.client == "C001" and "contract" in p.where for p in report.problems), pos
         finally:
             a.keys.write_bytes(orig)
-    assert verify_vault(alice)["ok"]
+    assert verify_vault(alice).ok
 
 
 @pytest.mark.slow
@@ -168,10 +168,10 @@ def test_flip_any_byte_of_client_directory(setup, tmp_path):
                 report = verify_vault(archive.login("alice"))
             except ArchiveError:
                 continue  # the directory cannot be opened at all: verify fails loudly
-            assert not report["ok"], pos
+            assert not report.ok, pos
         finally:
             directory.write_bytes(orig)
-    assert verify_vault(archive.login("alice"))["ok"]
+    assert verify_vault(archive.login("alice")).ok
 
 
 def _rewrite_header(path: Path, **changes) -> None:
@@ -191,7 +191,7 @@ def test_tampered_document_header_names_the_document(setup, tmp_path, epoch):
     _rewrite_header(a.blob, epoch=epoch)
     err = assert_export_fails(bob, a.doc_id, tmp_path / "out", IntegrityError)
     assert a.doc_id in err.message
-    assert [p["doc_id"] for p in verify_vault(archive.login("alice"))["problems"]] == [a.doc_id]
+    assert [p.doc_id for p in verify_vault(archive.login("alice")).problems] == [a.doc_id]
 
 
 @pytest.mark.parametrize("target", ["directory-header-gen", "slot-keys-gen"])
@@ -255,7 +255,7 @@ def test_swap_two_documents_object_files(setup, tmp_path):
     assert_export_fails(bob, a.doc_id, tmp_path / "out-a", IntegrityError)
     assert_export_fails(bob, b.doc_id, tmp_path / "out-b", IntegrityError)
     report = verify_vault(archive.login("alice"))
-    assert sorted(p["doc_id"] for p in report["problems"]) == sorted([a.doc_id, b.doc_id])
+    assert sorted(p.doc_id for p in report.problems) == sorted([a.doc_id, b.doc_id])
 
 
 def test_replay_same_content_into_another_version(archive, tmp_path):
@@ -272,7 +272,7 @@ def test_replay_same_content_into_another_version(archive, tmp_path):
     err = assert_export_fails(bob, v1.doc_id, tmp_path / "out", IntegrityError)
     assert "failed authentication" in err.message
     report = verify_vault(archive.login("alice"))
-    assert [(p["doc_id"], p["version"]) for p in report["problems"]] == [(v1.doc_id, 3)]
+    assert [(p.doc_id, p.version) for p in report.problems] == [(v1.doc_id, 3)]
 
 
 def test_same_content_object_moved_to_another_client(archive, tmp_path):
@@ -286,7 +286,7 @@ def test_same_content_object_moved_to_another_client(archive, tmp_path):
     err = assert_export_fails(bob, two.doc_id, tmp_path / "out", IntegrityError)
     assert "failed authentication" in err.message
     report = verify_vault(alice)
-    assert [(p["client"], p["doc_id"]) for p in report["problems"]] == [("C002", two.doc_id)]
+    assert [(p.client, p.doc_id) for p in report.problems] == [("C002", two.doc_id)]
 
 
 def test_replay_old_version_as_new_version(archive, tmp_path):
@@ -299,7 +299,7 @@ def test_replay_old_version_as_new_version(archive, tmp_path):
     v2.blob.write_bytes(v1.blob.read_bytes())
     assert_export_fails(bob, v1.doc_id, tmp_path / "out", IntegrityError)
     report = verify_vault(archive.login("alice"))
-    assert [(p["doc_id"], p["version"]) for p in report["problems"]] == [(v1.doc_id, 2)]
+    assert [(p.doc_id, p.version) for p in report.problems] == [(v1.doc_id, 2)]
     # version 1 itself is intact
     out = tmp_path / "v1-out.txt"
     reading.export_to_path(bob, v1.doc_id, out, version=1)
@@ -312,7 +312,7 @@ def test_missing_object_file(setup, tmp_path):
     err = assert_export_fails(bob, a.doc_id, tmp_path / "out", IntegrityError)
     assert "missing" in err.message
     report = verify_vault(archive.login("alice"))
-    assert [p["doc_id"] for p in report["problems"]] == [a.doc_id]
+    assert [p.doc_id for p in report.problems] == [a.doc_id]
 
 
 @pytest.fixture
@@ -336,9 +336,9 @@ def test_truncate_large_document_at_chunk_boundaries(big, tmp_path):
         assert cut < len(orig)
         d.blob.write_bytes(orig[:cut])
         assert_export_fails(bob, d.doc_id, tmp_path / "out", IntegrityError)
-        assert [p_["doc_id"] for p_ in verify_vault(alice)["problems"]] == [d.doc_id], cut
+        assert [p_.doc_id for p_ in verify_vault(alice).problems] == [d.doc_id], cut
     d.blob.write_bytes(orig)
-    assert verify_vault(alice)["ok"]
+    assert verify_vault(alice).ok
 
 
 def test_tampered_large_document_releases_nothing(big, tmp_path, monkeypatch):
@@ -381,7 +381,7 @@ def test_object_copied_over_another_clients_document(two_clients, tmp_path):
     two.blob.write_bytes(one.blob.read_bytes())
     assert_export_fails(bob, two.doc_id, tmp_path / "out", IntegrityError)
     report = verify_vault(archive.login("alice"))
-    assert [(p["client"], p["doc_id"]) for p in report["problems"]] == [("C002", two.doc_id)]
+    assert [(p.client, p.doc_id) for p in report.problems] == [("C002", two.doc_id)]
 
 
 def test_object_moved_into_another_dossier(two_clients, tmp_path):
@@ -390,8 +390,8 @@ def test_object_moved_into_another_dossier(two_clients, tmp_path):
     shutil.move(one.blob, target)
     assert_export_fails(bob, one.doc_id, tmp_path / "out", IntegrityError)
     report = verify_vault(archive.login("alice"))
-    assert [(p["client"], p["doc_id"]) for p in report["problems"]] == [("C001", one.doc_id)]
-    assert any(one.blob.name in n for n in report["notes"])  # the stray file is pointed out
+    assert [(p.client, p.doc_id) for p in report.problems] == [("C001", one.doc_id)]
+    assert any(one.blob.name in n for n in report.notes)  # the stray file is pointed out
     # renamed into place of C002's document, it still does not open there
     shutil.move(target, two.blob)
     assert_export_fails(bob, two.doc_id, tmp_path / "out2", IntegrityError)
@@ -406,7 +406,7 @@ def test_whole_slot_copied_into_another_dossier(two_clients, tmp_path):
         reading.list_documents(bob, client="C002", doc_type="contract")
     assert_export_fails(bob, two.doc_id, tmp_path / "out")
     report = verify_vault(archive.login("alice"))
-    assert any(p["client"] == "C002" for p in report["problems"])
+    assert any(p.client == "C002" for p in report.problems)
     # C001 is untouched
     out = tmp_path / "c001.txt"
     reading.export_to_path(bob, one.doc_id, out)
@@ -421,7 +421,7 @@ def test_metadata_swapped_between_dossiers(two_clients, tmp_path):
     assert_export_fails(bob, one.doc_id, tmp_path / "o1", IntegrityError)
     assert_export_fails(bob, two.doc_id, tmp_path / "o2", IntegrityError)
     report = verify_vault(archive.login("alice"))
-    assert {p["client"] for p in report["problems"]} == {"C001", "C002"}
+    assert {p.client for p in report.problems} == {"C001", "C002"}
 
 
 def test_stray_dossier_is_reported(two_clients):
@@ -429,8 +429,8 @@ def test_stray_dossier_is_reported(two_clients):
     stray = archive.root / "vault" / "dossiers" / "zzzzzzzzzzzzzzzz"
     shutil.copytree(one.blob.parent.parent.parent, stray)
     report = verify_vault(archive.login("alice"))
-    assert not report["ok"]
-    assert any(p["where"] == "dossiers/zzzzzzzzzzzzzzzz" for p in report["problems"])
+    assert not report.ok
+    assert any(p.where == "dossiers/zzzzzzzzzzzzzzzz" for p in report.problems)
 
 
 @pytest.mark.parametrize("edit", [

@@ -61,7 +61,7 @@ def test_the_extracted_text_is_kept_sealed_per_version(filed):
         sealed = text_path(bob, found, v).read_bytes()
         assert "星辰".encode() not in sealed and b"HT-2026" not in sealed and b"Contract" not in sealed
     report = verify_vault(fresh(archive, "alice"))
-    assert report["ok"] and report["notes"] == [], report
+    assert report.ok and report.notes == [], report
 
 
 def test_a_document_without_text_keeps_its_status_and_reason(archive, tmp_path):
@@ -99,8 +99,8 @@ def test_a_text_object_swapped_between_versions_is_refused(filed, tmp_path):
     reading.read_document(bob, doc_id, sink)  # get does not read the text
     assert sink.getvalue() == (TEXT + " 第二版").encode()
     report = verify_vault(fresh(archive, "alice"))
-    assert sorted((p["doc_id"], p["version"]) for p in report["problems"]) == [(doc_id, 1), (doc_id, 2)]
-    assert all("text" in p["problem"] for p in report["problems"])
+    assert sorted((p.doc_id, p.version) for p in report.problems) == [(doc_id, 1), (doc_id, 2)]
+    assert all("text" in p.problem for p in report.problems)
 
 
 def test_a_text_object_moved_to_another_document_or_client_is_refused(archive, tmp_path):
@@ -140,7 +140,7 @@ def test_a_missing_text_object_is_named(filed):
     with pytest.raises(IntegrityError, match="missing"):
         reading.version_text(bob, found, 2)
     report = verify_vault(fresh(archive, "alice"))
-    assert [(p["doc_id"], p["version"]) for p in report["problems"]] == [(doc_id, 2)]
+    assert [(p.doc_id, p.version) for p in report.problems] == [(doc_id, 2)]
 
 
 def test_a_damaged_text_object_is_named_by_verify(filed):
@@ -151,7 +151,7 @@ def test_a_damaged_text_object_is_named_by_verify(filed):
     data[-1] ^= 0x40
     path.write_bytes(bytes(data))
     report = verify_vault(fresh(archive, "alice"))
-    assert [(p["doc_id"], p["version"]) for p in report["problems"]] == [(doc_id, 1)]
+    assert [(p.doc_id, p.version) for p in report.problems] == [(doc_id, 1)]
 
 
 def test_a_version_filed_before_text_objects_has_none(archive, tmp_path, monkeypatch):
@@ -163,7 +163,7 @@ def test_a_version_filed_before_text_objects_has_none(archive, tmp_path, monkeyp
     v = found.version(1)
     assert "sha256" not in v["text"] and not text_path(bob, found, v).exists()
     assert reading.version_text(bob, found, v) is None
-    assert verify_vault(fresh(archive, "alice"))["ok"]
+    assert verify_vault(fresh(archive, "alice")).ok
     new = filing.file_document(bob, write(tmp_path, "new.txt", b"new text"), "C001", "contract", replaces=old.doc_id)
     found = reading.locate(fresh(archive), old.doc_id)
     assert reading.version_text(bob, found, 1) is None

@@ -99,7 +99,7 @@ def test_removing_an_admin_moves_everything_they_signed_to_the_remover(archive, 
     trust = TrustFile.load(_vault(archive) / "trust.json")
     assert sorted(trust.chain[-1]["admins"]) == ["alice"]
     assert archive.login("erin").departments == ("legal",)
-    assert verify.verify_vault(archive.login("alice"))["ok"]
+    assert verify.verify_vault(archive.login("alice")).ok
 
 
 def test_a_removed_admin_who_kept_their_key_cannot_sign_any_more(archive):
@@ -229,8 +229,8 @@ def _signed_extra_generations(archive, n: int, pending: bool) -> None:
 def test_verify_names_generations_no_rotation_explains(archive):
     _signed_extra_generations(archive, 1, pending=False)
     report = verify.verify_vault(archive.login("alice"))
-    assert not report["ok"]
-    assert any(p["where"] == "vault/keys.json" and "'contract'" in p["problem"] for p in report["problems"])
+    assert not report.ok
+    assert any(p.where == "vault/keys.json" and "'contract'" in p.problem for p in report.problems)
 
 
 def test_rotation_adopts_no_generation_it_did_not_start(archive):
@@ -251,14 +251,14 @@ def test_verify_compares_the_signed_policy_with_the_log(archive):
         '[credit]\nclasses = ["basic", "credit"]', '[credit]\nclasses = ["basic", "credit", "service"]'),
         encoding="utf-8")
     result = accounts.sync_policy(alice)
-    assert result["policy_changed"] and result["sealed"] == ["service:carol"]
-    assert verify.verify_vault(archive.login("alice"))["ok"]
+    assert result.policy_changed and result.sealed == ["service:carol"]
+    assert verify.verify_vault(archive.login("alice")).ok
     # the older, validly signed policy put back (and the files with it)
     (_vault(archive) / "policy.json").write_bytes(old_policy)
     grants.write_text(grants.read_text(encoding="utf-8").replace(
         '["basic", "credit", "service"]', '["basic", "credit"]'), encoding="utf-8")
     report = verify.verify_vault(archive.login("alice"))
-    problems = {p["where"]: p["problem"] for p in report["problems"]}
+    problems = {p.where: p.problem for p in report.problems}
     assert "vault/policy.json" in problems
     assert "not the one the audit log recorded" in problems["vault/policy.json"] or \
         "older copy" in problems["vault/policy.json"]
@@ -325,7 +325,7 @@ def test_the_root_outlives_its_admins(archive, tmp_path):
     assert after.root == before and isinstance(after.root, TrustRoot)
     assert sorted(after.chain[-1]["admins"]) == ["dana"]
     assert archive.login("bob").departments == ("legal",)
-    assert verify.verify_vault(archive.login("dana"))["ok"]
+    assert verify.verify_vault(archive.login("dana")).ok
 
 
 # --- rollbacks to validly signed copies -------------------------------------------------
