@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from archive_manager.audit import AuditLog, AuditTrail, Signer
-from archive_manager.audit.state import recorded_state, stale_control_files
+from archive_manager.audit.state import StateFollower, stale_control_files
 from archive_manager.crypto.keyring import UnlockedKeyring, decoy_unlock, new_keys, rekey_keyring, unlock_keyring
 from archive_manager.errors import ArchiveError, AuthenticationError, ConflictError, IntegrityError, UpgradeNeeded, \
     UsageError
@@ -118,6 +118,7 @@ class ArchiveHome:
     runtime: Runtime = field(default_factory=Runtime)
     reporter: Reporter | None = None  # default: the audit trail under settings.audit_dir
     _extractor: object = field(default=None, init=False, repr=False)
+    _followers: dict = field(default_factory=dict, init=False, repr=False)  # vault id -> StateFollower
     _audit_key_cache: tuple | None = field(default=None, init=False, repr=False)
     _sessions: list = field(default_factory=list, init=False, repr=False)
     _trust: Trust | None = field(default=None, init=False, repr=False)  # confirmed by a keyring here
@@ -183,13 +184,16 @@ class ArchiveHome:
     def check_control_files(self, vault: Vault, what: str) -> None:
         """Refuse ``what`` unless every control file is the version the audit
         log last recorded. Signatures cannot tell an older, validly signed copy
-        (a removed user's record put back); the log can. Reads the whole log,
-        so it guards the rare operations that hand out keys, not every command."""
-        state = recorded_state(self.audit_log().lines(), vault.vault_id)
-        if state.created is None:
+        (a removed user's record put back); the log can. The first check in a
+        process reads the whole log, each later one (the server's sign-ins) only
+        what was appended since (:class:`StateFollower`)."""
+        with self._lock:
+            follower = self._followers.setdefault(vault.vault_id, StateFollower(vault.vault_id))
+        created, stale = follower.read(self.audit_log(),
+                                       lambda state: (state.created, stale_control_files(vault.paths.root, state)))
+        if created is None:
             raise IntegrityError(f"the audit log has no record of this archive's creation: {what}",
                                  hint="put the archive's own audit log in place")
-        stale = stale_control_files(vault.paths.root, state)
         if stale:
             raise IntegrityError(f"vault/{stale[0].path} {stale[0].problem}: {what}",
                                  hint="put back the version the log recorded, from a backup", code="restore",

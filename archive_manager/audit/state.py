@@ -16,12 +16,16 @@ on disk is reported apart (the slot ignores it; see
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, TypeVar
+
+T = TypeVar("T")
 
 # vault files that commits write and the log tracks (content files are
 # covered by the hashes inside the metadata that names them)
@@ -107,11 +111,70 @@ class RecordedState:
 def recorded_state(lines: Iterable[bytes], vault_id: str) -> RecordedState:
     """What the log says the vault's files should be, from this vault's init on
     (lines that do not parse are skipped: ``audit verify`` reports them)."""
-    state = RecordedState()
+    return _follow(RecordedState(), lines, vault_id, None)
+
+
+class StateFollower:
+    """:func:`recorded_state` kept up to date for a process that asks again
+    and again (the server, at each sign-in): the first call reads the whole
+    log, each later one only what was appended since (events already counted
+    are skipped by their sequence number). A log that shrank or whose event
+    at the last position read changed (replaced, restored from a backup) is
+    read again from the start."""
+
+    def __init__(self, vault_id: str) -> None:
+        self.vault_id = vault_id
+        self._state = RecordedState()
+        self._size = 0
+        self._last: tuple[int, bytes] | None = None  # (seq, line) of the last event counted
+        self._lock = threading.Lock()
+
+    def state(self, log) -> RecordedState:
+        """A copy of the state as the log says now (the copy costs as much as
+        reading 10 MB of log: :meth:`read` looks at it in place)."""
+        return self.read(log, copy.deepcopy)
+
+    def read(self, log, reader: Callable[[RecordedState], T]) -> T:
+        """``reader(state)`` on the state as the log says now, in place, under
+        the follower's lock (``reader`` must not keep or change it)."""
+        with self._lock:
+            size = log.size()
+            if size < self._size or not self._still_there(log):
+                self._state, self._size, self._last = RecordedState(), 0, None
+            seen = self._last[0] if self._last is not None else None
+            tail: list[bytes] = []
+            self._state = _follow(self._state, log.lines(after=self._size), self.vault_id, seen, tail)
+            if tail:
+                self._last = _seq_of(tail[-1]), tail[-1]
+            self._size = size
+            return reader(self._state)
+
+    def _still_there(self, log) -> bool:
+        if self._last is None:
+            return True
+        seq, line = self._last
+        return any(l == line for l in log.lines(after=self._size) if _seq_of(l) == seq) or self._size == 0
+
+
+def _seq_of(line: bytes) -> int | None:
+    try:
+        seq = json.loads(line).get("seq")
+    except (ValueError, AttributeError):
+        return None
+    return seq if type(seq) is int else None
+
+
+def _follow(state: RecordedState, lines: Iterable[bytes], vault_id: str, after_seq: int | None,
+            counted: list[bytes] | None = None) -> RecordedState:
+    """``state`` with the events of ``lines`` after ``after_seq`` applied."""
     for line in lines:
         try:
             event = json.loads(line)
             seq, commit = event["seq"], event.get("state")
+            if after_seq is not None and (type(seq) is not int or seq <= after_seq):
+                continue
+            if counted is not None and type(seq) is int:
+                counted.append(line)
             if event.get("action") == "init" and event.get("outcome") == "ok" \
                     and (event.get("objects") or {}).get("vault") == vault_id:
                 state = RecordedState(created=seq)

@@ -316,3 +316,62 @@ def test_a_base_retires_only_its_own_slots_records(tmp_path):
     lines = [init(1), event(2, files={REC1: sha(A), other: sha(A)}), event(3, files={META: sha(B)})]
     state = recorded_state(lines, VAULT)
     assert set(state.retired) == {REC1} and other in state.latest
+
+
+# --- StateFollower: the server's sign-ins read only what was appended ------------------
+
+
+class _Log:
+    """An append-only file of lines, as AuditLog reads it (``lines(after=)``, ``size()``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.read_bytes = 0
+
+    def append(self, *lines: bytes) -> None:
+        with open(self.path, "ab") as fh:
+            for line in lines:
+                fh.write(line + b"\n")
+
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+    def lines(self, after: int = 0):
+        from archive_manager.audit.chain import AuditLog
+
+        for line in AuditLog(self.path).lines(after=after):
+            self.read_bytes += len(line) + 1
+            yield line
+
+
+def _as_dict(state: RecordedState) -> tuple:
+    return state.created, state.latest, state.history, [(p.path, p.problem) for p in state.breaks], state.retired
+
+
+def test_the_follower_agrees_with_a_full_read_and_reads_only_what_was_appended(tmp_path):
+    from archive_manager.audit.chain import TAIL
+    from archive_manager.audit.state import StateFollower
+
+    log = _Log(tmp_path / "events.log")
+    log.append(init(1), *(event(n, files={f"dossiers/d1/s{n}/meta.bin": sha(str(n).encode())}) for n in range(2, 4000)))
+    follower = StateFollower(VAULT)
+    assert _as_dict(follower.state(log)) == _as_dict(recorded_state(log.lines(), VAULT))
+    log.read_bytes = 0
+    log.append(event(4000, files={"users.json": sha(A)}), event(4001, files={"users.json": sha(B)}, tx="t"))
+    again = follower.state(log)
+    assert log.read_bytes <= 3 * TAIL < log.size() / 2  # a tail's length before the end, not the whole log
+    assert again.latest["users.json"] == (sha(B), 4001)
+    assert _as_dict(again) == _as_dict(recorded_state(log.lines(), VAULT))
+
+
+def test_a_replaced_log_is_read_again_from_the_start(tmp_path):
+    from archive_manager.audit.state import StateFollower
+
+    log = _Log(tmp_path / "events.log")
+    log.append(init(1), event(2, files={"users.json": sha(A)}))
+    follower = StateFollower(VAULT)
+    assert follower.state(log).latest["users.json"] == (sha(A), 2)
+    log.path.write_bytes(b"")  # restored from elsewhere: another history of the same length or longer
+    log.append(init(1), event(2, files={"users.json": sha(C)}), event(3, files={"keys.json": sha(B)}))
+    state = follower.state(log)
+    assert state.latest["users.json"] == (sha(C), 2) and state.latest["keys.json"] == (sha(B), 3)
