@@ -25,7 +25,8 @@ from archive_manager.errors import ArchiveError, NotFound, UsageError
 from archive_manager.filing import check_number, check_title
 from archive_manager.identifiers import check_date, parse_doc_id
 from archive_manager.index import slot_digest, slot_digest_step
-from archive_manager.reading import DocumentRow, Located, decrypt_version, document_row, locate, version_text
+from archive_manager.reading import (DocumentRow, Located, decrypt_version, document_row, locate, text_label,
+                                     version_text)
 from archive_manager.searching import IndexBatch, IndexEntry, index_document, index_revision, latest_versions
 from archive_manager.session import Session
 from archive_manager.vault.slot import HISTORY, Slot
@@ -69,9 +70,21 @@ class DocumentVersion:
     filed_at: str
     filed_by: str
     text: str
+    ocr: str | None = None  # a scan's: "pending" or "done"
+    confidence: float | None = None  # OCR's mean confidence
+    text_reason: str | None = None
+
+    @property
+    def text_label(self) -> str:
+        return text_label(self.text, self.text_reason, self.ocr, self.confidence)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        del out["text_reason"]
+        for key in ("ocr", "confidence"):
+            if out[key] is None:
+                del out[key]
+        return out
 
 
 @dataclass(frozen=True)
@@ -143,7 +156,9 @@ def show_document(session: Session, doc_id: str, history: bool = False) -> Docum
 
 def _version(v: dict) -> DocumentVersion:
     return DocumentVersion(v["version"], v["date"], v.get("type"), v["original_name"], v["size"], v["sha256"],
-                           v["filed_at"], v["filed_by"], (v.get("text") or {}).get("status", "unknown"))
+                           v["filed_at"], v["filed_by"], (v.get("text") or {}).get("status", "unknown"),
+                           (v.get("text") or {}).get("ocr"), (v.get("text") or {}).get("confidence"),
+                           (v.get("text") or {}).get("reason"))
 
 
 def _checked(title: str | None, number: str | None, date: str | None) -> dict[str, str | None]:

@@ -108,9 +108,16 @@ class _Stored:
     compact: bool = False  # the slot's metadata records are due for compaction
 
 
-def _text_entry(ext: Extraction) -> dict:
-    return {"status": ext.status, "reason": ext.reason, "format": ext.format,
-            "chars": len(ext.text), "truncated": ext.truncated}
+def text_entry(ext: Extraction) -> dict:
+    """What a version's metadata records of its text (a scan's also whether
+    OCR is still to read it, or read it and how surely)."""
+    entry = {"status": ext.status, "reason": ext.reason, "format": ext.format,
+             "chars": len(ext.text), "truncated": ext.truncated}
+    if ext.ocr is not None:
+        entry["ocr"] = ext.ocr
+    if ext.confidence is not None:
+        entry["confidence"] = ext.confidence
+    return entry
 
 
 def stage_text(tx, session: Session, slot: Slot, blob: str, doc_id: str, version: int, ext: Extraction) -> dict:
@@ -327,7 +334,7 @@ class FilingPipeline:
             entry = slot.add_version(doc_id, fields, {
                 "version": version, "blob": blob, "epoch": slot.epoch, "sha256": digest,
                 "size": size, "original_name": req.path.name, "date": plan.date, "type": req.doc_type,
-                "filed_at": rt.timestamp(), "filed_by": session.user, "text": {**_text_entry(ext), **(text or {})},
+                "filed_at": rt.timestamp(), "filed_by": session.user, "text": {**text_entry(ext), **(text or {})},
                 **({"derived_from": list(req.derived_from)} if req.derived_from else {}),
             })
             slot.meta["revision"] = slot.meta.get("revision", 0) + 1
@@ -414,13 +421,17 @@ def file_document(
                                                      number=number))
 
 
-def file_upload(session: Session, upload: Source, name: str, client: str, doc_type: str, title: str | None = None,
+def file_upload(session: Session, upload: Source | bytes, name: str, client: str, doc_type: str, title: str | None = None,
                 date: str | None = None, replaces: str | None = None, number: str | None = None) -> FiledDocument:
     """File an upload (bytes or a stream the caller holds, such as
     :class:`archive_manager.uploads.Upload`) under the file name ``name``:
     nothing of it is read from or written to a plaintext path."""
-    from archive_manager.uploads import safe_name
+    from archive_manager.uploads import Upload, safe_name
 
+    if isinstance(upload, (bytes, bytearray, memoryview)):
+        data, upload = upload, Upload(len(upload))
+        upload.write(bytes(data))
+        upload.finish()
     req = FilingRequest(Path(safe_name(name)), client, doc_type, title, date, replaces, number=number, source=upload)
     return FilingPipeline(session).run(req)
 

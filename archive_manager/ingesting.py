@@ -127,6 +127,7 @@ class Ingestor:
     root: Path
     report: Callable[[Outcome], None] = field(default=lambda o: None)
     index_process: bool = True  # index commits in a child process where one can be forked (start_writer)
+    scans: object | None = None  # a scans.ScanReader: the watcher reads waiting scans when idle
 
     def __post_init__(self) -> None:
         s = self.session.settings
@@ -420,6 +421,7 @@ class Ingestor:
         self._use(tracker)
         tick = min(0.2, max(tracker.quiet / 4, 0.01))
         next_rescan = monotonic()
+        scans_seen = -1
         while not stop.is_set():
             changes, rescan = events.drain()
             if rescan or monotonic() >= next_rescan:
@@ -436,6 +438,13 @@ class Ingestor:
                 self._settle(path)
             if not ready:
                 self.flush()  # idle: make what was filed searchable now
+                if self.scans is not None:
+                    filed = self.counts.filed + self.counts.new_versions
+                    if filed != scans_seen:
+                        self.scans.refresh()
+                        scans_seen = filed
+                    if self.scans.read_one():  # one scan, then the inbox is looked at again
+                        continue
                 stop.wait(tick)
         self.flush()
         self.close()

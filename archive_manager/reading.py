@@ -61,13 +61,30 @@ class DocumentRow:
     filed_by: str
     text: str  # "ok", or why there is no searchable text
     text_reason: str | None
+    ocr: str | None = None  # a scan's: "pending" (OCR is to read it) or "done" (OCR read its text)
+    confidence: float | None = None  # OCR's mean confidence
+
+    @property
+    def text_label(self) -> str:
+        return text_label(self.text, self.text_reason, self.ocr, self.confidence)
 
     def to_dict(self) -> dict:
-        return {"doc_id": self.doc_id, "client": self.client, "type": self.type, "class": self.access_class,
-                "title": self.title, "number": self.number, "date": self.date, "version": self.version,
-                "versions": self.versions, "size": self.size, "original_name": self.original_name,
-                "filed_at": self.filed_at, "filed_by": self.filed_by, "text": self.text,
-                "text_reason": self.text_reason}
+        out = {"doc_id": self.doc_id, "client": self.client, "type": self.type, "class": self.access_class,
+               "title": self.title, "number": self.number, "date": self.date, "version": self.version,
+               "versions": self.versions, "size": self.size, "original_name": self.original_name,
+               "filed_at": self.filed_at, "filed_by": self.filed_by, "text": self.text,
+               "text_reason": self.text_reason}
+        if self.ocr is not None:
+            out.update(ocr=self.ocr, confidence=self.confidence)
+        return out
+
+
+def text_label(status: str, reason: str | None, ocr: str | None, confidence: float | None) -> str:
+    """A version's text in a word: ``ok``, ``ocr 0.97`` (OCR read it, with its
+    mean confidence), or ``none: why``."""
+    if status == "ok" and ocr == "done":
+        return f"ocr {confidence:.2f}" if confidence is not None else "ocr"
+    return "ok" if status == "ok" else f"none: {reason}"
 
 
 def document_row(client: str, slot: Slot, doc_id: str, doc: dict) -> DocumentRow:
@@ -77,7 +94,7 @@ def document_row(client: str, slot: Slot, doc_id: str, doc: dict) -> DocumentRow
     return DocumentRow(doc_id, client, doc["type"], slot.access_class, doc["title"], doc.get("number"),
                        latest["date"], latest["version"], len(doc["versions"]), latest["size"],
                        latest["original_name"], latest["filed_at"], latest["filed_by"],
-                       text.get("status", "unknown"), text.get("reason"))
+                       text.get("status", "unknown"), text.get("reason"), text.get("ocr"), text.get("confidence"))
 
 
 def list_documents(session: Session, client: str | None = None, doc_type: str | None = None) -> list[DocumentRow]:

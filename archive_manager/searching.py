@@ -81,8 +81,10 @@ def index_document(client: str, client_name: str, slot_id: str, doc_id: str, doc
     name = str(v.get("original_name") or "")
     about = [name, name.rsplit(".", 1)[0] if "." in name else "", client_name, doc.get("number") or "",
              *doc.get("tags", [])]
+    read = v.get("text") or {}
+    ocr = read.get("confidence") if read.get("ocr") == "done" and text else None
     return IndexDocument(doc_id, client, slot_id, doc["type"], doc["title"], v["date"], v["version"], text,
-                         "\n\n".join(a for a in about if a))
+                         "\n\n".join(a for a in about if a), ocr)
 
 
 def index_revision(doc: dict) -> int:
@@ -90,8 +92,10 @@ def index_revision(doc: dict) -> int:
     2**32 for each earlier value in its history (an edit changes its title,
     number or date, what it is found by, without a new version), so an index
     that missed an edit lags its slot. A document never edited counts as its
-    version alone, as in indexes made before edits existed."""
-    return doc["versions"][-1]["version"] + (len(doc.get("history", ())) << 32)
+    version alone, as in indexes made before edits existed. A scan's newest
+    version read by OCR counts 2**48 more: its text came after it was indexed."""
+    ocr_read = (doc["versions"][-1].get("text") or {}).get("ocr") == "done"  # its text arrived later
+    return doc["versions"][-1]["version"] + (len(doc.get("history", ())) << 32) + (ocr_read << 48)
 
 
 def latest_versions(documents: dict[str, dict]) -> dict[str, int]:
@@ -177,8 +181,11 @@ class SearchResult:
 
 def _hit_dict(h: Hit) -> dict:
     d = asdict(h)
-    return {"doc_id": d["doc_id"], "client": d["client"], "type": d["type"], "class": d["access_class"],
-            "title": d["title"], "date": d["date"], "score": d["score"], "snippet": d["snippet"]}
+    out = {"doc_id": d["doc_id"], "client": d["client"], "type": d["type"], "class": d["access_class"],
+           "title": d["title"], "date": d["date"], "score": d["score"], "snippet": d["snippet"]}
+    if h.ocr is not None:  # the text (and the snippet) is OCR's reading of a scan
+        out["ocr"] = h.ocr
+    return out
 
 
 def searchable_classes(session: Session, doc_type: str | None) -> list[str]:

@@ -53,6 +53,11 @@ class Settings:
     user: str | None = None
     extract_timeout: float = 30.0
     extract_memory_mb: int = 1024
+    ocr_enabled: bool = True  # [ocr] enabled: read scans once filed (with the ocr extra installed)
+    ocr_timeout: float = 600.0  # [ocr] timeout_seconds: per document
+    ocr_memory_mb: int = 1536  # [ocr] memory_mb: the OCR worker's address space
+    ocr_max_pages: int = 100  # [ocr] max_pages: scanned pages per document; more are not read
+    ocr_max_megapixels: int = 60  # [ocr] max_megapixels: per page, checked before decoding
     index_cache_mb: int = 256
     index_memory_security: bool = False  # SQLCipher's cipher_memory_security (index.database.connect)
     inbox_dir: Path | None = None  # default: <home>/inbox
@@ -159,6 +164,7 @@ def load_settings(
     company = _table(config, "company")
     dunning = _table(config, "dunning")
     server = _table(config, "server")
+    ocr = _table(config, "ocr")
     proxies = server.get("trusted_proxies", [])
     if not (isinstance(proxies, list) and all(isinstance(a, str) and a for a in proxies)):
         raise UsageError("archive.toml: server.trusted_proxies: must be a list of addresses, e.g. [\"127.0.0.1\"]")
@@ -183,6 +189,11 @@ def load_settings(
         kdf_profile=profile,
         extract_timeout=_number(extraction, "timeout_seconds", 30.0, "extraction", 0.1),
         extract_memory_mb=int(_number(extraction, "memory_mb", 1024, "extraction", 64)),
+        ocr_enabled=_flag(ocr, "enabled", True, "ocr"),
+        ocr_timeout=_number(ocr, "timeout_seconds", 600.0, "ocr", 1.0),
+        ocr_memory_mb=int(_number(ocr, "memory_mb", 1536, "ocr", 256)),
+        ocr_max_pages=int(_number(ocr, "max_pages", 100, "ocr", 1)),
+        ocr_max_megapixels=int(_number(ocr, "max_megapixels", 60, "ocr", 1)),
         index_cache_mb=int(_number(index, "cache_mb", 256, "index", 1)),
         index_memory_security=_flag(index, "memory_security", False, "index"),
         inbox_dir=_path(home_path, inbox["path"], "inbox.path") if "path" in inbox else None,

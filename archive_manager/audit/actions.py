@@ -11,7 +11,7 @@ ACTIONS = frozenset({
     *ADMIN_ACTIONS,
     "login", "logout", "upgrade", "whoami", "client-list", "client-show", "user-show",   # sign-in, users and clients
     "file", "inbox-keep", "compact", "ls", "get", "view", "export", "search", "verify",   # documents
-    "doc-show", "doc-edit",
+    "doc-show", "doc-edit", "ocr",
     "generate", "ledger-add", "ledger-paid", "ledger-list",       # paperwork and receivables
     "audit-log", "audit-checkpoint",                              # auditors
 })

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from archive_manager.cli.context import CliContext, read_passphrase_file
+from archive_manager.cli.context import CliContext, note as warn, read_passphrase_file, table
 from archive_manager.cli.main import ProgressBar, main, pass_cli
 from archive_manager.cli.options import common, json_option
 from archive_manager.errors import UsageError
@@ -19,6 +19,7 @@ from archive_manager.cli.lazy import lazy_module
 from archive_manager.text import printable
 
 ingesting = lazy_module("archive_manager.ingesting")
+scans = lazy_module("archive_manager.scans")
 
 inbox_option = click.option("--inbox", "inbox_dir", type=click.Path(file_okay=False, path_type=Path),
                             help="The inbox (default: [inbox] path in archive.toml, or <home>/inbox).")
@@ -132,7 +133,12 @@ def watch_cmd(cli: CliContext, inbox_dir, polling, as_json) -> None:
         click.echo(json.dumps(o.to_dict(), ensure_ascii=False, sort_keys=True) if as_json
                    else f"{o.time} {_line(o)}")
 
-    ingestor = ingesting.Ingestor(session, root, report)
+    def report_scan(scan: scans.WaitingScan, r: scans.ScanRead) -> None:
+        click.echo(json.dumps({"ocr": r.to_dict()}, ensure_ascii=False, sort_keys=True) if as_json
+                   else f"{cli.home.runtime.timestamp()} {printable(_scan_line(scan, r))}")
+
+    reader = scans.ScanReader(session, report_scan)
+    ingestor = ingesting.Ingestor(session, root, report, scans=reader)
     ingestor.check_inbox()
     for note in ingestor.recover():
         click.echo(f"archive: note: {printable(note)}", err=True)
@@ -140,5 +146,54 @@ def watch_cmd(cli: CliContext, inbox_dir, polling, as_json) -> None:
     click.echo(f"archive: watching {printable(str(ingestor.root))} as {printable(session.user)} "
                f"(quiet {s.inbox_quiet:g} s{', polling' if polling else ''}); stop with Ctrl-C or SIGTERM", err=True)
     with _stop_on_signals(stop), InboxEvents(ingestor.root, polling=polling) as events:
-        ingestor.watch(ingesting.new_tracker(session, ingestor.root), events, stop, s.inbox_rescan)
+        try:
+            ingestor.watch(ingesting.new_tracker(session, ingestor.root), events, stop, s.inbox_rescan)
+        finally:
+            reader.close()
     click.echo("archive: stopped", err=True)
+
+
+def _scan_line(scan, r) -> str:
+    name = f"{scan.doc_id} v{scan.version} ({scan.original_name})"
+    if r.status == "ok":
+        sure = f", confidence {r.confidence:.2f}" if r.confidence is not None else ""
+        return f"{name}: OCR read {r.chars} characters{sure}"
+    return f"{name}: OCR found no text: {r.reason}"
+
+
+@main.command("ocr")
+@click.option("--pending", is_flag=True, help="List the scans waiting for OCR; read none.")
+@click.option("--limit", type=click.IntRange(min=1), help="Read at most N scans (oldest first).")
+@json_option
+@common
+@pass_cli
+def ocr_cmd(cli: CliContext, pending, limit, as_json) -> None:
+    """Read the scans waiting for OCR (the watcher does it between filings).
+
+    A scan (an image, a PDF with pages that have no text layer) is filed at
+    once and found by its title and number; OCR then reads its text, under
+    the [ocr] limits of archive.toml. Acts as --user, else the [inbox] user.
+    """
+    session = _service_session(cli)
+    if pending:
+        rows = scans.waiting_scans(session)
+        if as_json:
+            click.echo(json.dumps([w.to_dict() for w in rows], ensure_ascii=False, indent=2, sort_keys=True))
+        else:
+            table([w.to_dict() for w in rows], [("doc_id", "DOC"), ("version", "V"), ("client", "CLIENT"),
+                                              ("original_name", "FILE"), ("filed_at", "FILED")])
+        return
+    from archive_manager.ingest.ocr import missing
+
+    why = missing()
+    if why is not None:
+        raise UsageError("OCR is not installed", hint=why)
+    results = scans.read_scans(session, limit, None if as_json else
+                               lambda w, r: click.echo(printable(_scan_line(w, r))))
+    for r in results:
+        for warning in r.warnings:
+            warn("warning", warning)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=2, sort_keys=True))
+    elif not results:
+        click.echo("no scans wait for OCR")

@@ -190,8 +190,8 @@ def file_cmd(cli: CliContext, paths, client, doc_type, title, date, replaces, nu
 def ls_cmd(cli: CliContext, client, doc_type, as_json) -> None:
     """List the newest version of every document you may read."""
     rows = reading.list_documents(cli.session(), client, doc_type)
-    emit([r.to_dict() for r in rows], as_json, lambda rows: table([
-        {**r, "text": r["text"] if r["text"] == "ok" else f"none: {r['text_reason']}"} for r in rows], [
+    emit([r.to_dict() for r in rows], as_json, lambda shown: table([
+        {**r, "text": row.text_label} for r, row in zip(shown, rows)], [
         ("doc_id", "DOC_ID"), ("client", "CLIENT"), ("type", "TYPE"), ("date", "DATE"),
         ("version", "V"), ("title", "TITLE"), ("text", "TEXT")]))
 
@@ -306,7 +306,7 @@ def doc_show(cli: CliContext, doc_id, history, as_json) -> None:
         for key in ("title", "number", "date"):
             click.echo(f"  {key}: {r[key] if r[key] is not None else '-'}")
         click.echo(f"  file: {r['original_name']}")
-        click.echo(f"  text: {r['text'] if r['text'] == 'ok' else 'none: ' + str(r['text_reason'])}")
+        click.echo(f"  text: {printable(reading.text_label(r['text'], r['text_reason'], r.get('ocr'), r.get('confidence')))}")
         click.echo("versions:")
         for v in r["versions"]:
             click.echo(f"  v{v['version']}  {v['date']}  {v['original_name']}  {v['size']} bytes  "

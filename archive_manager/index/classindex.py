@@ -81,10 +81,11 @@ class IndexDocument:
     version: int
     text: str
     about: str = ""  # found by, not shown: file name, client name, contract number, tags
+    ocr: float | None = None  # OCR's mean confidence, where OCR read the text
 
     def row(self) -> tuple:
         fields = (self.doc_id, self.client, self.slot, self.type, int(self.date.replace("-", "")),
-                  self.version, self.title, self.text[:MAX_BODY])
+                  self.version, self.title, self.text[:MAX_BODY], self.ocr)
         return (*fields, row_checksum(fields))
 
     def columns(self) -> tuple:
@@ -93,13 +94,13 @@ class IndexDocument:
         return (*(cols[c] for c in COLUMNS), meta_tokens(self.client, self.type, self.date))
 
 
-_INSERT_DOC = ("INSERT INTO docs (doc_id, client, slot, type, date, version, title, body, checksum) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_DOC = ("INSERT INTO docs (doc_id, client, slot, type, date, version, title, body, ocr, checksum) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 def row_checksum(fields: tuple) -> str:
     """SHA-256 of a document row's fields (doc_id, client, slot, type, date,
-    version, title, body), checked when a hit is shown."""
+    version, title, body, ocr), checked when a hit is shown."""
     return hashlib.sha256(json.dumps(list(fields), ensure_ascii=False).encode("utf-8")).hexdigest()
 _INSERT_FTS = f"INSERT INTO fts (rowid, {', '.join(FTS_COLUMNS)}) VALUES (?{', ?' * len(FTS_COLUMNS)})"
 

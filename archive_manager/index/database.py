@@ -28,7 +28,7 @@ from archive_manager.errors import ConflictError, IntegrityError
 from archive_manager.index.analysis import COLUMNS, TOKENIZER
 from archive_manager.index.fields import META
 
-SCHEMA_VERSION = 3  # 1: Whoosh (index/<class>/); 2: SQLCipher FTS5 (index/<class>.db); 3: slot digests
+SCHEMA_VERSION = 4  # 1: Whoosh (index/<class>/); 2: SQLCipher FTS5 (index/<class>.db); 3: slot digests; 4: ocr
 # summed (classindex.slot_digest), the fields as tokens of a column ``meta`` (index.fields)
 FTS_COLUMNS = (*COLUMNS, META)  # the analyser's token columns, then the fields
 BUSY_MS = 30_000
@@ -53,6 +53,7 @@ CREATE TABLE docs (
     version INTEGER NOT NULL,
     title TEXT NOT NULL,            -- as filed, for hits and snippets
     body TEXT NOT NULL,             -- the text as extracted (cut at MAX_BODY), for snippets
+    ocr REAL,                       -- OCR's mean confidence where OCR read the text, else NULL
     checksum TEXT NOT NULL          -- of the fields above: a page SQLCipher zeroes shows
 );
 CREATE INDEX docs_slot ON docs (slot);

@@ -67,6 +67,7 @@ class Hit:
     tier: int
     snippet: str
     verbatim: int = 0  # query runs found as typed: ranks before the score within a tier
+    ocr: float | None = None  # OCR's mean confidence where the text (and the snippet) came from OCR
 
 
 # --- from the compiled tree to SQL ---------------------------------------------------
@@ -291,7 +292,7 @@ def _shown(picked: list[tuple[Hit, ClassIndex, int]], needles: list[str]) -> lis
         ids = [rowid for _, i, rowid in picked if i is index]
         with index.lock, db.checked(index.what):
             con = index.reader()
-            for r in con.execute("SELECT id, doc_id, client, slot, type, date, version, title, body, checksum "
+            for r in con.execute("SELECT id, doc_id, client, slot, type, date, version, title, body, ocr, checksum "
                                  "FROM docs WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)):
                 if row_checksum(r[1:-1]) != r[-1]:
                     raise IntegrityError(f"{index.what}: a document's entry failed its check (damaged)",
@@ -303,9 +304,9 @@ def _shown(picked: list[tuple[Hit, ClassIndex, int]], needles: list[str]) -> lis
         row = rows.get((id(index), rowid))
         if row is None or row[0] != hit.doc_id:
             continue
-        doc_id, client, _, doc_type, day, version, title, body = row
+        doc_id, client, _, doc_type, day, version, title, body, ocr = row
         out.append(replace(hit, client=client, type=doc_type, title=title, date=_date(day), version=int(version),
-                           score=round(hit.score, 4), snippet=make_snippet(body or title, needles)))
+                           score=round(hit.score, 4), snippet=make_snippet(body or title, needles), ocr=ocr))
     return out
 
 

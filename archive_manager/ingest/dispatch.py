@@ -13,9 +13,10 @@ were joined by their own format already."""
 from __future__ import annotations
 
 import errno
+from dataclasses import replace
 from importlib import import_module
 
-from archive_manager.ingest.formats import detect_format
+from archive_manager.ingest.formats import IMAGE_FORMATS, detect_format
 from archive_manager.ingest.joining import join_lines, join_spaces
 from archive_manager.ingest.model import Extraction, ExtractionError, ExtractionLimits, failed, human_size
 from archive_manager.ingest.text import normalise
@@ -35,7 +36,8 @@ _EXTRACTORS = {
     "rtf": ("legacy", "extract_rtf"),
 }
 NO_TEXT = "document contains no text"
-_LINES_MAY_WRAP = frozenset({"pdf", "txt", "md"})
+WAITING = "waiting for OCR"
+_LINES_MAY_WRAP = frozenset({"pdf", "txt", "md"}) | IMAGE_FORMATS  # OCR's lines are the page's
 _JOINED_BY_READER = frozenset({"eml"})
 
 
@@ -59,6 +61,12 @@ def extract_document(data: bytes, name: str, limits: ExtractionLimits, depth: in
     fmt, answer = precheck(data, name, limits)
     if answer is not None:
         return answer
+    if limits.ocr_pages and (fmt in IMAGE_FORMATS or fmt == "pdf"):
+        return _read_scan(fmt, data, limits)
+    if fmt in IMAGE_FORMATS:
+        if depth:  # a mail's attachment: the mail is the document, its pictures are not read
+            return failed(fmt, "image (OCR reads scans filed as documents, not attachments)", "unsupported")
+        return _scan_waiting(fmt, "", False)
     module, function = _EXTRACTORS[fmt]
     extractor = getattr(import_module(f"archive_manager.ingest.{module}"), function)
     try:
@@ -74,8 +82,57 @@ def extract_document(data: bytes, name: str, limits: ExtractionLimits, depth: in
             raise MemoryError(str(exc)) from exc
         detail = " ".join(str(exc).split())[:200]
         return failed(fmt, f"extraction failed: {type(exc).__name__}: {detail}".rstrip(": "))
+    if fmt == "pdf":
+        text, cut, scanned = result
+        if scanned and depth == 0:  # an attachment's scans are not read (its mail is the document)
+            return _scan_waiting(fmt, text, cut, limits)
+        return finish(fmt, text, cut, limits)
     text, cut = result if isinstance(result, tuple) else (result, False)
     return finish(fmt, text, cut, limits)
+
+
+def _scan_waiting(fmt: str, text: str, cut: bool, limits: ExtractionLimits | None = None) -> Extraction:
+    """A scan (an image, a PDF with pages that have no text layer) as filed:
+    the text it has now (a PDF's text pages), and OCR to come, unless the
+    ocr extra is not installed: then the reason says so."""
+    from archive_manager.ingest.ocr import missing
+
+    why = missing()
+    if why is not None:
+        if text.strip() and limits is not None:
+            return finish(fmt, text, cut, limits)
+        return failed(fmt, f"{'no text layer (scanned pdf)' if fmt == 'pdf' else 'scanned image'}: {why}",
+                      "unsupported")
+    if text.strip() and limits is not None:
+        return replace(finish(fmt, text, cut, limits), ocr="pending")
+    return Extraction(format=fmt, text="", status="empty", reason=WAITING, ocr="pending")
+
+
+def _read_scan(fmt: str, data: bytes, limits: ExtractionLimits) -> Extraction:
+    """An OCR worker's reading of a scan: the whole document again (a PDF's
+    text pages from their text layer, the others by OCR)."""
+    from archive_manager.ingest import ocr
+
+    why = ocr.missing()
+    if why is not None:
+        return failed(fmt, why, "unsupported")
+    ocr_limits = ocr.OcrLimits(max_pages=limits.ocr_pages, max_pixels=limits.ocr_megapixels * 1_000_000,
+                               seconds=max(1.0, limits.timeout_seconds - 5))
+    try:
+        read = ocr.read_pdf(data, ocr_limits) if fmt == "pdf" else ocr.read_image(data, ocr_limits)
+    except ExtractionError as exc:
+        return replace(failed(fmt, exc.reason, exc.status), ocr="done")
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the engine's own failures (ONNX Runtime's out of memory too)
+        if "bad_alloc" in str(exc) or _out_of_memory(exc):
+            raise MemoryError(str(exc)) from exc
+        detail = " ".join(str(exc).split())[:200]
+        return replace(failed(fmt, f"OCR failed: {type(exc).__name__}: {detail}"), ocr="done")
+    if not read.text.strip():
+        return replace(failed(fmt, "OCR found no text", "empty"), ocr="done")
+    done = finish(fmt, read.text, read.cut, limits)
+    return replace(done, ocr="done", confidence=read.confidence)
 
 
 def _out_of_memory(exc: Exception) -> bool:

@@ -30,7 +30,10 @@ _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _RTF_START = re.compile(rb"^(\xef\xbb\xbf)?\s*\{\\rtf", re.S)
 _ODF_TEXT = b"application/vnd.oasis.opendocument.text"
 _LEGACY_EXTENSIONS = {".doc": "doc", ".wps": "wps", ".rtf": "rtf", ".odt": "odt"}
-_BY_EXTENSION = {**_TEXT_EXTENSIONS, **_ZIP_EXTENSIONS, **_LEGACY_EXTENSIONS, ".pdf": "pdf"}
+_IMAGE_EXTENSIONS = {".jpg": "jpg", ".jpeg": "jpg", ".png": "png", ".tif": "tiff", ".tiff": "tiff",
+                     ".bmp": "bmp", ".webp": "webp"}
+_BY_EXTENSION = {**_TEXT_EXTENSIONS, **_ZIP_EXTENSIONS, **_LEGACY_EXTENSIONS, **_IMAGE_EXTENSIONS, ".pdf": "pdf"}
+IMAGE_FORMATS = frozenset(_IMAGE_EXTENSIONS.values())
 
 
 def detect_format(name: str, head: bytes) -> str | None:
@@ -57,6 +60,9 @@ def _detect(ext: str, head: bytes) -> str | None:
         return _compound_kind(ext, head)
     if _RTF_START.match(head[:1024]):
         return "rtf"
+    image = _image_kind(head)
+    if image is not None:
+        return image
     if not looks_like_text(head):
         return None
     sample = _ascii_view(head)
@@ -68,6 +74,21 @@ def _detect(ext: str, head: bytes) -> str | None:
     if hinted is None and _HTML_START.match(sample):
         return "html"
     return hinted or "txt"
+
+
+def _image_kind(head: bytes) -> str | None:
+    """A scan's image format, by its signature (the name may say anything)."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return "tiff"
+    if head.startswith(b"BM") and len(head) >= 26 and int.from_bytes(head[14:18], "little") in (12, 40, 52, 56, 64, 108, 124):
+        return "bmp"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "webp"
+    return None
 
 
 def _is_pdf(ext: str, head: bytes) -> bool:

@@ -24,10 +24,13 @@ _PAGE_NUMBER = re.compile(
     r"|\d{1,4}\s*[/／]\s*\d{1,4}|(?:page|p\.)\s*\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?)[-–—·•\s]*",
     re.IGNORECASE)
 _DIGITS = re.compile(r"\d+")
+MIN_PAGE_TEXT = 16  # a page with fewer characters of text is a scan (a page number, a stamp's caption)
 EDGE_LINES = 3  # furniture looked for among a page's first and last lines
 
 
-def extract_pdf(data: bytes, limits: ExtractionLimits) -> str:
+def extract_pdf(data: bytes, limits: ExtractionLimits) -> tuple[str, bool, int]:
+    """The text layer, whether it was cut, and how many pages have (next to)
+    no text: scans, for OCR to read (``ocr.py``)."""
     from pypdf import PdfReader
 
     try:
@@ -58,9 +61,9 @@ def _decrypt(reader) -> None:
         raise ExtractionError("pdf is password-protected")
 
 
-def _pages_text(pages, count: int, max_chars: int) -> str:
+def _pages_text(pages, count: int, max_chars: int) -> tuple[str, bool, int]:
     texts: list[str] = []
-    size, first_error = 0, None
+    size, first_error, scanned = 0, None, 0
     for index in range(count):
         try:
             text = pages[index].extract_text() or ""
@@ -70,12 +73,13 @@ def _pages_text(pages, count: int, max_chars: int) -> str:
             first_error = first_error or exc
             continue
         texts.append(text)
+        scanned += len("".join(text.split())) < MIN_PAGE_TEXT
         size += len(text)
         if size > max_chars:
             break
     joined = _join_pages([t.strip("\n") for t in texts if t.strip()])
-    if joined:
-        return joined
+    if joined or (scanned and first_error is None):
+        return joined, False, scanned
     if first_error is not None:
         raise ExtractionError(_reason(first_error))
     raise ExtractionError(NO_TEXT, status="empty")

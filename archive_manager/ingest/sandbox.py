@@ -248,8 +248,15 @@ class Extractor:
         return f"extraction worker exited unexpectedly (exit code {code})"
 
 
+# one thread for OpenMP and BLAS, one malloc arena: the worker's cores belong to the
+# server and the other workers, and each thread's arena would reserve address space
+# the worker's RLIMIT_AS counts (OCR's ONNX Runtime and OpenCV fail under it without)
+_ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "1"}
+
+
 def _worker_environment() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k in _ENV_KEEP or k.startswith("LC_")}
+    kept = {k: v for k, v in os.environ.items() if k in _ENV_KEEP or k.startswith("LC_")}
+    return {**kept, **_ONE_THREAD}
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

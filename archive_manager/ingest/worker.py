@@ -31,8 +31,11 @@ def parse_limits(argv: list[str]) -> ExtractionLimits:
     parser.add_argument("--memory-mb", type=int, default=ExtractionLimits.memory_mb)
     parser.add_argument("--max-bytes", type=int, default=ExtractionLimits.max_bytes)
     parser.add_argument("--max-chars", type=int, default=ExtractionLimits.max_chars)
+    parser.add_argument("--ocr-pages", type=int, default=ExtractionLimits.ocr_pages)
+    parser.add_argument("--ocr-megapixels", type=int, default=ExtractionLimits.ocr_megapixels)
     args = parser.parse_args(argv)
-    return ExtractionLimits(args.timeout, args.memory_mb, args.max_bytes, args.max_chars)
+    return ExtractionLimits(args.timeout, args.memory_mb, args.max_bytes, args.max_chars,
+                            args.ocr_pages, args.ocr_megapixels)
 
 
 def confine(limits: ExtractionLimits) -> None:

@@ -41,18 +41,26 @@ def serve(home: ArchiveHome, host: str, port: int, tls_cert: str | None, tls_key
 
 
 def _start_watching(home: ArchiveHome, session, report, polling: bool, echo):
-    from archive_manager import ingesting
+    from archive_manager import ingesting, scans
     from archive_manager.ingest.watcher import InboxEvents
 
-    ingestor = ingesting.Ingestor(session, home.settings.inbox, report)
+    def report_scan(scan, read) -> None:  # the scans OCR reads between filings
+        echo(f"archive: OCR read {scan.doc_id} v{scan.version}: {read.status}"
+             + (f" ({read.chars} characters)" if read.status == "ok" else f" ({read.reason})"))
+
+    reader = scans.ScanReader(session, report_scan)
+    ingestor = ingesting.Ingestor(session, home.settings.inbox, report, scans=reader)
     ingestor.check_inbox()
     for note in ingestor.recover():
         echo(f"archive: note: {note}")
     stop = threading.Event()
 
     def run() -> None:
-        with InboxEvents(ingestor.root, polling=polling) as events:
-            ingestor.watch(ingesting.new_tracker(session, ingestor.root), events, stop, home.settings.inbox_rescan)
+        try:
+            with InboxEvents(ingestor.root, polling=polling) as events:
+                ingestor.watch(ingesting.new_tracker(session, ingestor.root), events, stop, home.settings.inbox_rescan)
+        finally:
+            reader.close()
 
     thread = threading.Thread(target=run, name="inbox", daemon=True)
     thread.start()

@@ -186,6 +186,14 @@ class Slot:
         self._ops.append(op)
         return changes
 
+    def set_text(self, doc_id: str, version: int, text: dict) -> None:
+        """Record what a later reading of ``version`` found (OCR's text of a
+        scan): the version's ``text`` entry is replaced; the next record
+        carries a ``text`` op."""
+        op = {"op": "text", "doc": doc_id, "version": version, "text": dict(text)}
+        _set_text(self.documents[doc_id], op)
+        self._ops.append(op)
+
     def find_content(self, sha256: str) -> tuple[str, int] | None:
         """(doc id, version) of a version with this content's SHA-256, the
         first in (doc id, version) order; a lookup, not a scan, after the
@@ -261,6 +269,8 @@ class Slot:
                     self._contents = None  # rebuilt when next asked
                 elif kind == "edit":
                     _edit(self.documents[str(op["doc"])], op)
+                elif kind == "text":
+                    _set_text(self.documents[str(op["doc"])], op)
                 elif kind == "set" and op["key"] != "documents":
                     self.meta[str(op["key"])] = op["value"]
                 elif kind == "del" and op["key"] != "documents":
@@ -291,6 +301,14 @@ def _add_version(entry: dict, fields: dict, version: dict) -> dict:
     entry.update(fields)
     entry["versions"].append(version)
     return entry
+
+
+def _set_text(entry: dict, op: dict) -> None:
+    """Apply a ``text`` op: version ``op["version"]`` (1-based) gets ``op["text"]``."""
+    number, text = op["version"], op["text"]
+    if type(number) is not int or not 1 <= number <= len(entry["versions"]) or not isinstance(text, dict):
+        raise ValueError("text")
+    entry["versions"][number - 1]["text"] = text
 
 
 def _edit(entry: dict, op: dict) -> list[dict]:

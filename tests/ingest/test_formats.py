@@ -80,8 +80,24 @@ def test_unicode_text_is_text(encoding):
     assert detect_format("a.txt", "Contract 合同 No. 2025-001\n".encode(encoding) * 20) == "txt"
 
 
+@pytest.mark.parametrize("data, fmt", [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64), "png"),
+    (b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(64), "jpg"),
+    (b"II*\x00" + bytes(64), "tiff"),
+    (b"MM\x00*" + bytes(64), "tiff"),
+    (b"RIFF\x00\x00\x00\x00WEBPVP8 " + bytes(64), "webp"),
+    (b"BM" + bytes(12) + (40).to_bytes(4, "little") + bytes(64), "bmp"),
+])
+def test_scans_are_known_by_their_signature_whatever_their_name(data, fmt):
+    assert detect_format("scan.txt", data) == fmt
+    assert detect_format("scan", data) == fmt
+
+
+def test_bm_text_is_not_a_bitmap():
+    assert detect_format("notes.txt", b"BM is short for benchmark\n" * 10) == "txt"
+
+
 @pytest.mark.parametrize("data", [
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64),
     b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(512),  # legacy .doc (OLE2)
     bytes(range(256)) * 8,
     b"\x7fELF\x02\x01\x01" + bytes(100),

@@ -31,7 +31,7 @@ def test_gbk_mail_headers_body_and_attachments(extractor, gbk_mail):
     assert lines.index("--- attachment: contract.docx ---") < lines.index("附件：合同条款第一条")
     assert "附件页脚" in lines
     assert lines[lines.index("--- attachment: notes.txt ---") + 1] == "备注：" + GBK_ONLY
-    assert "--- attachment: logo.png (no text: unknown file type) ---" in lines
+    assert "--- attachment: logo.png (no text: image (OCR reads scans filed as documents, not attachments)) ---" in lines
 
 
 def test_8bit_gbk_headers_and_body():

@@ -88,9 +88,19 @@ def test_chinese_text_of_every_page(extractor, contract_pdf):
     assert samples.CONTRACT_TW in flat  # the second page, traditional characters kept
 
 
-def test_scanned_pdf_has_no_text_layer(extractor):
+def test_a_scanned_pdf_waits_for_ocr(extractor):
     result = timed_extract(extractor, samples.scanned_pdf(), "scan.pdf")
-    assert (result.status, result.reason, result.text) == ("empty", "no text layer (scanned pdf?)", "")
+    assert (result.status, result.reason, result.text, result.ocr) == ("empty", "waiting for OCR", "", "pending")
+
+
+def test_without_the_ocr_extra_a_scanned_pdf_says_what_to_install(monkeypatch):
+    from archive_manager.ingest import dispatch, ocr
+    from archive_manager.ingest.model import ExtractionLimits
+
+    monkeypatch.setattr(ocr, "missing", lambda: ocr.INSTALL)
+    result = dispatch.extract_document(samples.scanned_pdf(), "scan.pdf", ExtractionLimits())
+    assert (result.status, result.ocr) == ("unsupported", None)
+    assert result.reason == "no text layer (scanned pdf): " + ocr.INSTALL
 
 
 def test_password_protected(extractor):
