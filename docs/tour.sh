@@ -87,6 +87,17 @@ run cat "$HOME_DIR/inbox/.failed/C009/contract/unknown.txt.reason.txt"
 run as alice archive search HT-2026-017
 run as alice archive ls --client C002
 
+step "10b. A scanned contract (red seal over its number): filed at once, found by its title; OCR reads it between filings"
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+run python "$REPO/bench/scans.py" "$WORK/incoming/scans" --only contract-lease.jpg
+cp "$WORK/incoming/scans/contract-lease.jpg" "$WORK/incoming/房屋租赁合同-扫描件.jpg"
+run as alice archive file "$WORK/incoming/房屋租赁合同-扫描件.jpg" --client C002 --type contract --title "房屋租赁合同（扫描件）"
+run as alice archive search HT-2026-6874            # not yet: its text is still to be read
+run as alice archive ocr --pending
+run as alice archive ocr                            # 'archive watch' does this by itself when the inbox is idle
+run as alice archive search HT-2026-6874            # the number under the seal
+run as alice archive ls --client C002
+
 step "11. Paperwork: the receivables ledger and a dunning letter from a Word template, filed back into the dossier"
 python3 - "$HOME_DIR/archive.toml" <<'PY'
 import sys
