@@ -19,14 +19,14 @@ reason, and the version waits no longer.
 from __future__ import annotations
 
 import io
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 from archive_manager.errors import ArchiveError, NotFound
 from archive_manager.filing import stage_text, text_entry
 from archive_manager.index import slot_digest, slot_digest_step
 from archive_manager.ingest.model import Extraction, ExtractionLimits
-from archive_manager.reading import Located, decrypt_version
+from archive_manager.reading import Located, decrypt_version, version_text
 from archive_manager.searching import IndexBatch, IndexEntry, index_document, index_revision, latest_versions
 from archive_manager.session import Session
 
@@ -106,7 +106,10 @@ def read_scans(session: Session, limit: int | None = None,
         return results
     with Extractor(ocr_limits(session)) as extractor:
         for scan in waiting:
-            result = _read_one(session, extractor, scan)
+            try:
+                result = _read_one(session, extractor, scan)
+            except ArchiveError as exc:  # recorded by the action (e.g. the vault busy): the next one
+                result = ScanRead(scan.doc_id, scan.version, "failed", 0, None, exc.message)
             results.append(result)
             if progress is not None:
                 progress(scan, result)
@@ -121,17 +124,39 @@ def _read_one(session: Session, extractor, scan: WaitingScan) -> ScanRead:
         if slot is None or scan.doc_id not in slot.documents:
             raise NotFound(f"no {scan.access_class} document {scan.doc_id!r} for client {scan.client!r}")
         found = Located(scan.client, slot, scan.doc_id, slot.documents[scan.doc_id])
-        buf = io.BytesIO()
-        decrypt_version(session, found, found.version(scan.version), buf)
-        ext = extractor.extract(buf.getbuffer(), found.version(scan.version).get("original_name") or "scan")
-        del buf
-        if ext.ocr != "done":  # the worker could not run OCR (killed by a limit, crashed): recorded as read
-            ext = Extraction(ext.format, "", ext.status if ext.status != "ok" else "failed",
-                             ext.reason or "OCR did not finish", ocr="done")
-        details["status"] = ext.status
+        version = found.version(scan.version)
+        try:
+            buf = io.BytesIO()
+            decrypt_version(session, found, version, buf)
+        except ArchiveError as exc:  # damaged or tampered: recorded in the version, the queue goes on
+            ext = Extraction(None, "", "failed", f"the scan could not be read: {exc.message}", ocr="done")
+        else:
+            ext = extractor.extract(buf.getbuffer(), version.get("original_name") or "scan")
+            del buf
+        read = ext if ext.ocr == "done" else replace(ext, status=ext.status if ext.status != "ok" else "failed",
+                                                     reason=ext.reason or "OCR did not finish")
+        if read.status != "ok":
+            ext = _not_read(session, found, version, read)
+        details["status"] = read.status
         warnings = _store(session, scan, ext)
-        return ScanRead(scan.doc_id, scan.version, ext.status, len(ext.text), ext.confidence, ext.reason,
-                        tuple(warnings))
+        if read.status != "ok":
+            return ScanRead(scan.doc_id, scan.version, read.status, 0, None, read.reason, tuple(warnings))
+        return ScanRead(scan.doc_id, scan.version, "ok", len(ext.text), ext.confidence, None, tuple(warnings))
+
+
+def _not_read(session: Session, found: Located, version: dict, ext: Extraction) -> Extraction:
+    """What a version keeps when OCR gave nothing (refused by a limit, the
+    worker killed, no text found): the text it had (a PDF's text pages), with
+    OCR's reason, and OCR counted as done, so that it is not read again."""
+    reason = ext.reason or "OCR did not finish"
+    try:
+        had = version_text(session, found, version)
+    except ArchiveError:
+        had = None
+    if had is not None and had.text.strip():
+        return replace(had, ocr="done", confidence=None, reason=f"OCR: {reason}")
+    status = ext.status if ext.status != "ok" else "failed"
+    return Extraction(ext.format or (had.format if had else None), "", status, reason, ocr="done")
 
 
 def _store(session: Session, scan: WaitingScan, ext: Extraction) -> list[str]:
@@ -183,6 +208,7 @@ class ScanReader:
         self.enabled = session.settings.ocr_enabled and missing() is None
         self._queue: list[WaitingScan] | None = None
         self._extractor = None
+        self._failed: set[tuple[str, int]] = set()  # not tried again while this reader runs
 
     def refresh(self) -> None:
         self._queue = None
@@ -193,6 +219,8 @@ class ScanReader:
             return False
         if self._queue is None:
             self._queue = _waiting(self.session)
+        while self._queue and (self._queue[0].doc_id, self._queue[0].version) in self._failed:
+            self._queue.pop(0)
         if not self._queue:
             return False
         scan = self._queue.pop(0)
@@ -203,6 +231,7 @@ class ScanReader:
         try:
             result = _read_one(self.session, self._extractor, scan)
         except ArchiveError as exc:  # recorded by the action; the watcher goes on
+            self._failed.add((scan.doc_id, scan.version))
             result = ScanRead(scan.doc_id, scan.version, "failed", 0, None, exc.message)
         if self.report is not None:
             self.report(scan, result)
