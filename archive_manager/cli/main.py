@@ -212,7 +212,8 @@ def search_cmd(cli: CliContext, query, client, doc_type, since, until, limit, as
 
     Words (documents with all of them first), "quoted phrases", AND, OR, NOT,
     -word, parentheses, and the filters client:CODE type:TYPE title:WORD.
-    Matches in snippets are marked **like this**. Without words, --client,
+    Matches in snippets are marked **like this**; a snippet OCR read from a
+    scan ends with [OCR 0.99], its confidence. Without words, --client,
     --type, --since and --until list the documents they select, newest first.
     """
     if not query and not (client or doc_type or since or until):
@@ -226,7 +227,7 @@ def search_cmd(cli: CliContext, query, client, doc_type, since, until, limit, as
             return
         for h in r["hits"]:
             click.echo(f"{h['doc_id']}  {h['client']}  {h['type']}  {h['date']}  {h['title']}  ({h['score']:.2f})")
-            click.echo(f"    {h['snippet']}")
+            click.echo(f"    {h['snippet']}" + (f"   [OCR {h['ocr']:.2f}]" if h.get("ocr") is not None else ""))
         more = r["total"] - len(r["hits"])
         if r["total_exact"]:
             click.echo(f"{r['total']} found" + (f"; {more} more with --limit" if more > 0 else ""))

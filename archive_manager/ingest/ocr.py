@@ -57,7 +57,11 @@ MODELS = {
 }
 IMAGE_FORMATS = ("jpg", "png", "tiff", "bmp", "webp")
 PAPER_PERCENTILE = 90  # the paper's level: most of a page is paper
-WHITE_POINT = 0.8  # of the paper's level: brighter (seal residue, stains) becomes white
+INK_PERCENTILE = 0.5  # the ink's level: the darkest half per cent of the page
+WHITE_POINT = 0.85  # of the way from ink to paper: brighter (seal residue, stains, grain) becomes white
+SEAL_MARGIN = 60  # red above the mean of green and blue by this much: a seal's ink, whitened
+SEAL_MIN_RED = 120
+MIN_CONTRAST = 24
 
 
 @dataclass(frozen=True)
@@ -181,15 +185,26 @@ def engine(limits: OcrLimits):
 
 
 def prepare(rgb):
-    """The engine's input for an RGB page (H × W × 3, uint8): the red channel,
-    stretched so that the paper's white point (and the seal's red on it) is
-    white; a 2-D array, which rapidocr reads as grey."""
+    """The engine's input for a page (H × W × 3 RGB, or H × W grey; uint8): the
+    red channel, in which the red seal (公章) is about as bright as the paper
+    and black text stays black; pixels where red clearly dominates (the seal's
+    ink with no text under it) become white; then the page is stretched from
+    its ink to its paper, so that faint text (a faded receipt, pencil) keeps
+    its contrast. A 2-D array, which rapidocr reads as grey."""
     import numpy as np
 
-    red = rgb[:, :, 0] if rgb.ndim == 3 else rgb
-    paper = float(np.percentile(red, PAPER_PERCENTILE)) or 255.0
-    scaled = red.astype(np.float32) * (255.0 / (WHITE_POINT * paper))
-    return np.clip(scaled, 0, 255).astype(np.uint8)
+    if rgb.ndim == 2:
+        grey = rgb.astype(np.float32)
+    else:
+        red = rgb[:, :, 0].astype(np.float32)
+        rest = rgb[:, :, 1:3].astype(np.float32).mean(axis=2)
+        grey = np.where((red - rest > SEAL_MARGIN) & (red > SEAL_MIN_RED), 255.0, red)
+    paper = float(np.percentile(grey, PAPER_PERCENTILE))
+    ink = float(np.percentile(grey, INK_PERCENTILE))
+    if paper - ink < MIN_CONTRAST:  # a blank page, or one all of a tone
+        return grey.clip(0, 255).astype(np.uint8)
+    white = ink + WHITE_POINT * (paper - ink)  # paper's own grain and the seal's residue go white
+    return np.clip((grey - ink) * (255.0 / (white - ink)), 0, 255).astype(np.uint8)
 
 
 def read_page(rgb, limits: OcrLimits) -> PageText:
@@ -364,8 +379,16 @@ def read_image(data: bytes, limits: OcrLimits) -> OcrText:
 
 
 def _rgb(image):
+    """An RGB or grey uint8 array of ``image``, whatever its mode: 16-bit and
+    float greys are scaled down (converting them clips everything above 255
+    to white), palettes, CMYK and 1-bit expanded."""
     import numpy as np
 
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        top = float(values.max()) or 1.0
+        scale = 255.0 / (65535.0 if image.mode.startswith("I;16") or top > 255 else max(top, 1.0))
+        return np.clip(values * scale, 0, 255).astype(np.uint8)
     if image.mode not in ("RGB", "L"):
         image = image.convert("RGB")
     return np.asarray(image)

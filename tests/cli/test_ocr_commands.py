@@ -25,6 +25,8 @@ def test_a_scan_is_listed_read_and_then_shown_as_read_by_ocr(cli):
     r = cli.run("search", pages.NUMBER, "--json", user="alice")
     [hit] = json.loads(r.stdout)["hits"]
     assert hit["doc_id"] == filed["doc_id"] and 0.9 < hit["ocr"] <= 1
+    r = cli.run("search", pages.NUMBER, user="alice")
+    assert f"   [OCR {hit['ocr']:.2f}]" in r.stdout.splitlines()[1]  # the snippet is OCR's
     r = cli.run("ocr", user="alice")
     assert (r.exit_code, r.stdout) == (0, "no scans wait for OCR\n")
     r = cli.run("ocr", "--pending", user="alice")
