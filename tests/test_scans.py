@@ -116,3 +116,27 @@ def test_the_watcher_reads_scans_between_filings(archive, alice, scan):
     assert ingestor.counts.filed == 1
     assert [(r.doc_id, r.status) for r in read] == [(scan.doc_id, "ok")]
     assert numbers(alice, "heron") and numbers(alice, pages.NUMBER) == [scan.doc_id]
+
+
+@pytest.mark.slow
+def test_two_readers_at_once_write_the_text_once(archive, scan):
+    """Two ``archive ocr`` at the same time (here two sessions in two threads,
+    each with its own OCR worker): both may read the scan, one writes it; the
+    other finds it no longer waiting under the vault lock. One text, one
+    metadata record for it, and the vault verifies."""
+    from archive_manager.verify import verify_vault
+
+    sessions = [archive.login("alice"), archive.login("alice")]
+    results: list = []
+    threads = [threading.Thread(target=lambda s=s: results.extend(scans.read_scans(s))) for s in sessions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    alice = archive.login("alice")
+    assert [r.status for r in results] == ["ok", "ok"]
+    assert scans.waiting_scans(alice) == []
+    found = locate(alice, scan.doc_id)
+    assert found.doc["versions"][-1]["text"]["ocr"] == "done"
+    assert numbers(alice, pages.NUMBER) == [scan.doc_id]
+    assert verify_vault(alice).ok
