@@ -91,7 +91,7 @@ def ocr_limits(session: Session) -> ExtractionLimits:
     s = session.settings
     return ExtractionLimits(timeout_seconds=s.ocr_timeout, memory_mb=s.ocr_memory_mb,
                             max_bytes=max(s.inbox_max_mb, 1) << 20, ocr_pages=s.ocr_max_pages,
-                            ocr_megapixels=s.ocr_max_megapixels)
+                            ocr_megapixels=s.ocr_max_megapixels, ocr_page_seconds=s.ocr_page_seconds)
 
 
 def read_scans(session: Session, limit: int | None = None,

@@ -58,6 +58,7 @@ class Settings:
     ocr_memory_mb: int = 1536  # [ocr] memory_mb: the OCR worker's address space
     ocr_max_pages: int = 100  # [ocr] max_pages: scanned pages per document; more are not read
     ocr_max_megapixels: int = 60  # [ocr] max_megapixels: per page, checked before decoding
+    ocr_page_seconds: float = 60.0  # [ocr] page_seconds: a page is begun only while this much time is left
     index_cache_mb: int = 256
     index_memory_security: bool = False  # SQLCipher's cipher_memory_security (index.database.connect)
     inbox_dir: Path | None = None  # default: <home>/inbox
@@ -194,6 +195,7 @@ def load_settings(
         ocr_memory_mb=int(_number(ocr, "memory_mb", 1536, "ocr", 256)),
         ocr_max_pages=int(_number(ocr, "max_pages", 100, "ocr", 1)),
         ocr_max_megapixels=int(_number(ocr, "max_megapixels", 60, "ocr", 1)),
+        ocr_page_seconds=_number(ocr, "page_seconds", 60.0, "ocr", 1.0),
         index_cache_mb=int(_number(index, "cache_mb", 256, "index", 1)),
         index_memory_security=_flag(index, "memory_security", False, "index"),
         inbox_dir=_path(home_path, inbox["path"], "inbox.path") if "path" in inbox else None,

@@ -117,7 +117,8 @@ def _read_scan(fmt: str, data: bytes, limits: ExtractionLimits) -> Extraction:
     if why is not None:
         return failed(fmt, why, "unsupported")
     ocr_limits = ocr.OcrLimits(max_pages=limits.ocr_pages, max_pixels=limits.ocr_megapixels * 1_000_000,
-                               seconds=max(1.0, limits.timeout_seconds - max(10.0, 0.2 * limits.timeout_seconds)))
+                               seconds=max(1.0, limits.timeout_seconds - 5.0),
+                               page_seconds=min(limits.ocr_page_seconds, max(0.0, limits.timeout_seconds - 6.0)))
     try:
         read = ocr.read_pdf(data, ocr_limits) if fmt == "pdf" else ocr.read_image(data, ocr_limits)
     except ExtractionError as exc:

@@ -19,6 +19,7 @@ class ExtractionLimits:
     max_chars: int = 2_000_000  # text is cut here; truncated=True
     ocr_pages: int = 0  # an OCR worker's pages per document ([ocr] max_pages); 0: not an OCR worker
     ocr_megapixels: int = 60  # an OCR worker's pixels per page, checked before decoding
+    ocr_page_seconds: float = 60.0  # an OCR worker's time for one page ([ocr] page_seconds)
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,8 @@ def limits_argv(limits: ExtractionLimits) -> list[str]:
     """The worker's command-line arguments for ``limits`` (parsed by ``worker.parse_limits``)."""
     return ["--timeout", repr(float(limits.timeout_seconds)), "--memory-mb", str(limits.memory_mb),
             "--max-bytes", str(limits.max_bytes), "--max-chars", str(limits.max_chars),
-            "--ocr-pages", str(limits.ocr_pages), "--ocr-megapixels", str(limits.ocr_megapixels)]
+            "--ocr-pages", str(limits.ocr_pages), "--ocr-megapixels", str(limits.ocr_megapixels),
+            "--ocr-page-seconds", repr(float(limits.ocr_page_seconds))]
 
 
 def failed(fmt: str | None, reason: str, status: str = "failed") -> Extraction:

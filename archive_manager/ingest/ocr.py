@@ -30,9 +30,10 @@ What the page is made of decides what the engine sees:
 
 Limits (``[ocr]`` settings, passed in :class:`OcrLimits`): pixels per page
 (checked from the image header or the PDF page size, before anything is
-decoded or rendered), pages per document, and the time: pages are read while
-the document's budget lasts (the worker's wall-clock and CPU limits stop a
-page that does not end).
+decoded or rendered), pages per document, and the time: a page is begun only
+while a whole page's time (``page_seconds``) is left of the document's, so
+the text read so far comes back before the worker's wall-clock and CPU limits
+would stop it; they stop a page that does not end.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ MIN_CONTRAST = 24
 class OcrLimits:
     max_pages: int = 100  # pages to read per document; more: refused, filed without text
     max_pixels: int = 60_000_000  # per page, before decoding (a 50,000 × 50,000 image is 2,500 Mpx)
-    seconds: float = 600.0  # per document: pages are read while it lasts
+    seconds: float = 600.0  # per document: a page is begun only while a page's time is left
+    page_seconds: float = 60.0  # per page: what a page may take (the worker's limits stop one that does not end)
     dpi: int = 200  # PDF pages rendered at this resolution ...
     max_side: int = 2200  # ... or smaller, so that the longer side fits this
     engine_side: int = 1500  # the engine's own resize (rapidocr's max_side_len)
@@ -365,7 +367,7 @@ def read_image(data: bytes, limits: OcrLimits) -> OcrText:
                               "too_large")
     started, pages, cut = time.monotonic(), [], False
     for n in range(frames):
-        if pages and time.monotonic() - started > limits.seconds:
+        if pages and time.monotonic() - started > limits.seconds - limits.page_seconds:
             cut = True
             break
         image.seek(n)
@@ -426,7 +428,7 @@ def read_pdf(data: bytes, limits: OcrLimits) -> OcrText:
                                   f"{limits.max_pages}", "too_large")
         started, read, cut = time.monotonic(), [], False
         for n in scanned:
-            if read and time.monotonic() - started > limits.seconds:
+            if read and time.monotonic() - started > limits.seconds - limits.page_seconds:
                 cut = True
                 break
             page = pdf[n]

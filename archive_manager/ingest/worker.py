@@ -33,9 +33,10 @@ def parse_limits(argv: list[str]) -> ExtractionLimits:
     parser.add_argument("--max-chars", type=int, default=ExtractionLimits.max_chars)
     parser.add_argument("--ocr-pages", type=int, default=ExtractionLimits.ocr_pages)
     parser.add_argument("--ocr-megapixels", type=int, default=ExtractionLimits.ocr_megapixels)
+    parser.add_argument("--ocr-page-seconds", type=float, default=ExtractionLimits.ocr_page_seconds)
     args = parser.parse_args(argv)
     return ExtractionLimits(args.timeout, args.memory_mb, args.max_bytes, args.max_chars,
-                            args.ocr_pages, args.ocr_megapixels)
+                            args.ocr_pages, args.ocr_megapixels, args.ocr_page_seconds)
 
 
 def confine(limits: ExtractionLimits) -> None:

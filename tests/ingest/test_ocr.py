@@ -131,10 +131,21 @@ def test_a_pdf_with_too_many_scanned_pages_is_refused(reader):
 
 
 def test_a_page_past_the_time_is_not_read_and_the_text_says_it_was_cut():
-    limits = ocr.OcrLimits(seconds=0.0)
+    limits = ocr.OcrLimits(seconds=0.0, page_seconds=0.0)
     two = scans.scanned_pdf(scans.page(seed=1), scans.page(seed=2))
     read = ocr.read_pdf(two, limits)
     assert (read.pages, read.cut) == (1, True)  # the first page always, then the budget is spent
+
+
+def test_a_page_is_not_begun_without_a_pages_time_left():
+    """A document's time of 100 s and a page's of 99.9: the second page would
+    risk the worker's deadline, so the first page's text comes back alone."""
+    limits = ocr.OcrLimits(seconds=100.0, page_seconds=99.9)
+    two = scans.scanned_pdf(scans.page(seed=1), scans.page(seed=2))
+    read = ocr.read_pdf(two, limits)
+    assert (read.pages, read.cut) == (1, True)
+    assert scans.NUMBER in scans.flat(read.text)
+    assert ocr.read_pdf(two, ocr.OcrLimits(seconds=100.0, page_seconds=1.0)).pages == 2
 
 
 def test_out_of_memory_in_the_engine_is_the_memory_limit(monkeypatch):
