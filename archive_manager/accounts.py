@@ -7,7 +7,7 @@ a fresh content-key epoch, so nothing written afterwards opens with old keys.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from archive_manager.crypto import PublicIdentity, create_keyring, kem_generate, kem_public_bytes
@@ -22,6 +22,7 @@ from archive_manager.vault.directory import Directory
 from archive_manager.vault.signed_policy import SignedPolicy
 from archive_manager.vault.slot import load_slot
 from archive_manager.vault.users import UserRecord, UserRegistry, check_display_name, check_user_name
+from archive_manager.results import Result
 
 
 def _wanted(session: Session, users: UserRegistry, cls: str) -> list[PublicIdentity]:
@@ -61,7 +62,7 @@ def _seal_all_generations(session: Session, store: ClassKeyStore, cls: str, iden
 
 
 @dataclass(frozen=True)
-class UserEntry:
+class UserEntry(Result):
     """A user as ``user list`` lists them."""
     user: str
     display_name: str
@@ -70,12 +71,9 @@ class UserEntry:
     created: str
     fingerprint: str
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class AddedUser:
+class AddedUser(Result):
     """A user just added, and the access classes sealed to them."""
     user: str
     display_name: str
@@ -83,21 +81,15 @@ class AddedUser:
     classes: list[str]
     fingerprint: str
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class PassphraseChange:
+class PassphraseChange(Result):
     user: str
     changed: bool = True
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class RemovedUser:
+class RemovedUser(Result):
     """A user removed; ``rotated`` the classes whose keys were rotated away
     from them, ``notes`` what the admin should do next (an index to rebuild)."""
     user: str
@@ -106,12 +98,9 @@ class RemovedUser:
     message: str
     removed: bool = True
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class PolicySync:
+class PolicySync(Result):
     """What ``policy sync`` did: classes created, keys sealed and revoked
     (``class:user``), classes rotated, and the signed policy in force."""
     created: list[str]
@@ -122,9 +111,6 @@ class PolicySync:
     policy_changed: bool
     diff: list[str]
     policy: str  # the digest of the signed policy in force
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

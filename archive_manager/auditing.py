@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Iterable
 
@@ -19,6 +19,7 @@ from archive_manager.errors import AccessDenied, ArchiveError, IntegrityError, U
 from archive_manager.identifiers import check_date
 from archive_manager.vault.classkeys import AUDIT
 from archive_manager.vault.trust import show_fingerprint
+from archive_manager.results import Result
 
 if TYPE_CHECKING:
     from archive_manager.home import ArchiveHome
@@ -70,7 +71,7 @@ class LogFilter:
 
 
 @dataclass(frozen=True)
-class LogEntry:
+class LogEntry(Result):
     """One event of the audit log as ``audit log`` shows it: its clear
     fields, the details sealed to the auditors (opened where the reader holds
     their key; else as found), whether it is signed, how many files it changed."""
@@ -86,9 +87,6 @@ class LogEntry:
     details: dict | str | None
     signed: bool
     changed_files: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -110,7 +108,7 @@ class CheckpointCheck:
 
 
 @dataclass(frozen=True)
-class TrailReport:
+class TrailReport(Result):
     """``audit verify``'s findings: the chain and signatures of ``events``
     events, and the checkpoints; ``failure`` the first event that fails."""
     ok: bool
@@ -123,12 +121,9 @@ class TrailReport:
     stored_checkpoints: int
     fingerprint: str  # the archive root's, as shown for comparison
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class SignedCheckpoint:
+class SignedCheckpoint(Result):
     """An auditor's signature over the head of the log (sequence number and
     hash of the last event), to keep off the machine."""
     kind: str
@@ -138,9 +133,6 @@ class SignedCheckpoint:
     time: str
     signer: str
     sig: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
     def line(self) -> str:
         """The checkpoint as one line of JSON, as it is kept and given back to ``audit verify``."""

@@ -22,6 +22,7 @@ from archive_manager.text import check_text, printable
 from archive_manager.vault.classkeys import DIRECTORY
 from archive_manager.vault.directory import check_client_code
 from archive_manager.vault.slot import new_slot
+from archive_manager.results import Result
 
 if TYPE_CHECKING:
     from archive_manager.reading import DocumentRow
@@ -51,7 +52,7 @@ class ClientEdit:
 
 
 @dataclass(frozen=True)
-class SignedInUser:
+class SignedInUser(Result):
     """Who is signed in (``whoami``): departments, the actions the policy
     grants them, the classes they read, and their key's fingerprint."""
     user: str
@@ -60,29 +61,20 @@ class SignedInUser:
     classes: list[str]
     fingerprint: str
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class AddedClient:
+class AddedClient(Result):
     client: str
     name: str
     profile: dict[str, str]
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class ClientEntry:
+class ClientEntry(Result):
     """A client as ``client list`` lists it."""
     client: str
     name: str
     created: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,9 @@ from archive_manager.identifiers import check_date, parse_doc_id
 from archive_manager.index import slot_digest, slot_digest_step
 from archive_manager.reading import (DocumentRow, Located, decrypt_version, document_row, locate, text_label,
                                      version_text)
-from archive_manager.searching import IndexBatch, IndexEntry, index_document, index_revision, latest_versions
+from archive_manager.searching import index_one, index_revision, latest_versions
 from archive_manager.session import Session
-from archive_manager.vault.slot import HISTORY, Slot
+from archive_manager.vault.slot import HISTORY
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,11 @@ def edit_document(session: Session, doc_id: str, *, title: str | None = None, nu
             details["changes"] = {c["field"]: [c["old"], c["new"]] for c in changes}
             session.stage_slot(tx, slot, created)
             # into the class index under the vault lock, right after the commit
-            tx.after_commit(lambda: _index(session, client, slot, doc_id, before, after, warnings))
+            # (found by its new values, its text as it was)
+            tx.after_commit(lambda: index_one(session, client, slot, doc_id,
+                                              lambda: _text(session, Located(client, slot, doc_id, doc)),
+                                              before, after, warnings,
+                                              "is changed but not yet found by its new values"))
             compact = slot.compaction_due()
     if compact:
         try:
@@ -200,23 +204,6 @@ def _class_to_edit(session: Session, client: str, doc_id: str) -> str:
         session.require("file")
     raise NotFound(f"no document {doc_id!r} among the classes you may change ({', '.join(writable)})",
                    hint="the client's dossier lists what you may read", code="no-document", client=client)
-
-
-def _index(session: Session, client: str, slot: Slot, doc_id: str, before: str, after: str,
-           warnings: list[str]) -> None:
-    """Re-make the document's index entry (found by its new values, its text
-    as it was) and move its slot's revision. A failure leaves the change made
-    and the index behind, which ``reindex --if-needed`` repairs."""
-    try:
-        doc = slot.documents[doc_id]
-        name = str(session.directory().client(client).get("name") or "")
-        text = _text(session, Located(client, slot, doc_id, doc))
-        entry = index_document(client, name, slot.slot_id, doc_id, doc, text)
-        IndexBatch([IndexEntry(slot.access_class, entry, doc_id, slot.slot_id, before, after)]).flush(session)
-    except Exception as exc:  # reported, not swallowed: the caller prints the warning
-        msg = exc.message if isinstance(exc, ArchiveError) else str(exc) or type(exc).__name__
-        warnings.append(f"{doc_id} is changed but not yet found by its new values ({msg}); "
-                        "a reindex brings the index up to date")
 
 
 def _text(session: Session, found: Located) -> str:

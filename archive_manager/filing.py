@@ -37,7 +37,8 @@ from archive_manager.identifiers import check_date, parse_doc_id
 from archive_manager.index import slot_digest, slot_digest_step
 from archive_manager.ingest import Extraction
 from archive_manager.ingest.inbox import shown
-from archive_manager.searching import IndexBatch, IndexEntry, index_document, index_revision, latest_versions
+from archive_manager.searching import (IndexBatch, IndexEntry, index_document, index_revision, index_warning,
+                                       latest_versions)
 from archive_manager.session import Recording, Session
 from archive_manager.text import check_text
 from archive_manager.vault.slot import Slot
@@ -399,11 +400,6 @@ def _number_kept(doc: dict, doc_id: str, number: str | None) -> list[str]:
         return []
     return [f"{doc_id} already holds this content: its number stays {doc.get('number') or '(none)'}; "
             f"to make it {number}, edit the document"]
-
-
-def index_warning(doc_id: str, exc: Exception) -> str:
-    msg = exc.message if isinstance(exc, ArchiveError) else str(exc) or type(exc).__name__
-    return f"{doc_id} is filed but not yet searchable ({msg}); a reindex brings the index up to date"
 
 
 def file_document(

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from archive_manager.generation.values import check_given
 from archive_manager.reading import locate
 from archive_manager.receivables import LEDGER_CLASS, _change, read_ledger
 from archive_manager.session import Session
+from archive_manager.results import Result
 
 SOURCE_CLASSES = {"profile": "basic", "ledger": LEDGER_CLASS, "contract": "contract"}
 DEADLINE_DAYS = {1: 15, 2: 10, 3: 5}  # a new payment deadline, shorter as the tone escalates
@@ -46,7 +47,7 @@ NOT_A_NUMBER = "（内部文档号）"  # after a document id printed where a co
 
 
 @dataclass(frozen=True)
-class GeneratedDocument:
+class GeneratedDocument(Result):
     """Paperwork written to ``path`` from ``template`` (its file's SHA-256),
     filed back as ``doc_id`` version ``version`` (None: not filed); ``level``
     a dunning letter's; ``derived_from`` what it was made from (documents,
@@ -59,9 +60,6 @@ class GeneratedDocument:
     version: int | None
     level: int | None
     derived_from: list[str]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

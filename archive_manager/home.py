@@ -7,7 +7,7 @@ import os
 import shutil
 import stat
 import threading
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from archive_manager.audit import AuditLog, AuditTrail, Signer
@@ -29,6 +29,7 @@ from archive_manager.vault.layout import FORMAT_VERSION, VaultPaths
 from archive_manager.vault.signed_policy import SignedPolicy
 from archive_manager.vault.trust import Trust, TrustFile, TrustRoot, show_fingerprint
 from archive_manager.vault.users import UserRecord, UserRegistry, check_user_name
+from archive_manager.results import Result
 
 CONFIG_TEMPLATE = """\
 # archive-manager settings for this home. Paths are relative to this file.
@@ -98,7 +99,7 @@ min_gap_days = 14
 
 
 @dataclass(frozen=True)
-class NewArchive:
+class NewArchive(Result):
     """An archive just made by ``init``: where, its vault id, its first admin,
     the KDF profile of the keyrings, its classes and its root's fingerprint."""
     home: str
@@ -107,9 +108,6 @@ class NewArchive:
     kdf_profile: str
     classes: list[str]
     fingerprint: str  # as shown to users, who compare it when asked to confirm the root
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

@@ -5,7 +5,7 @@ class read it): ``archive ledger add / paid / list``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -14,12 +14,13 @@ from archive_manager.generation.ledger import Invoice, Ledger, Letter, Payment
 from archive_manager.identifiers import check_date, parse_doc_id
 from archive_manager.session import Session
 from archive_manager.text import check_text
+from archive_manager.results import Result
 
 LEDGER_CLASS = "credit"
 
 
 @dataclass(frozen=True)
-class InvoiceEntry:
+class InvoiceEntry(Result):
     """An invoice as ``ledger list`` shows it on a given day: amounts as
     decimal text (yuan), dates as YYYY-MM-DD."""
     client: str
@@ -30,9 +31,6 @@ class InvoiceEntry:
     due: str
     contract: str | None  # the contract's document id
     days_overdue: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def ledger_to_dict(ledger: Ledger) -> dict:

@@ -19,7 +19,7 @@ reason, and the version waits no longer.
 from __future__ import annotations
 
 import io
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from archive_manager.errors import ArchiveError, NotFound
@@ -27,12 +27,13 @@ from archive_manager.filing import stage_text, text_entry
 from archive_manager.index import slot_digest, slot_digest_step
 from archive_manager.ingest.model import Extraction, ExtractionLimits
 from archive_manager.reading import Located, decrypt_version, version_text
-from archive_manager.searching import IndexBatch, IndexEntry, index_document, index_revision, latest_versions
+from archive_manager.searching import index_one, index_revision, latest_versions
 from archive_manager.session import Session
+from archive_manager.results import Result
 
 
 @dataclass(frozen=True)
-class WaitingScan:
+class WaitingScan(Result):
     """A version whose text OCR is still to read."""
     doc_id: str
     client: str
@@ -43,12 +44,9 @@ class WaitingScan:
     size: int
     filed_at: str
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class ScanRead:
+class ScanRead(Result):
     """What one OCR reading gave: ``status`` "ok" with the characters and the
     mean confidence, or why there is no text."""
     doc_id: str
@@ -58,9 +56,6 @@ class ScanRead:
     confidence: float | None
     reason: str | None
     warnings: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def waiting_scans(session: Session) -> list[WaitingScan]:
@@ -178,21 +173,9 @@ def _store(session: Session, scan: WaitingScan, ext: Extraction) -> list[str]:
         after = slot_digest_step(before, scan.doc_id, old, index_revision(doc))
         session.stage_slot(tx, slot, created)
         if scan.version == doc["versions"][-1]["version"]:
-            tx.after_commit(lambda: _index(session, scan, slot, ext.text, before, after, warnings))
+            tx.after_commit(lambda: index_one(session, scan.client, slot, scan.doc_id, lambda: ext.text, before, after,
+                                              warnings, "is read but not yet searchable by its text"))
     return warnings
-
-
-def _index(session: Session, scan: WaitingScan, slot, text: str, before: str, after: str,
-           warnings: list[str]) -> None:
-    try:
-        doc = slot.documents[scan.doc_id]
-        name = str(session.directory().client(scan.client).get("name") or "")
-        entry = index_document(scan.client, name, slot.slot_id, scan.doc_id, doc, text)
-        IndexBatch([IndexEntry(slot.access_class, entry, scan.doc_id, slot.slot_id, before, after)]).flush(session)
-    except Exception as exc:  # noqa: BLE001 - reported: the text is kept, a reindex indexes it
-        msg = exc.message if isinstance(exc, ArchiveError) else str(exc) or type(exc).__name__
-        warnings.append(f"{scan.doc_id} is read but not yet searchable by its text ({msg}); "
-                        "a reindex brings the index up to date")
 
 
 class ScanReader:

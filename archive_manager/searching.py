@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 from archive_manager.crypto.primitives import derive_key
-from archive_manager.errors import AccessDenied, UsageError
+from archive_manager.errors import AccessDenied, ArchiveError, UsageError
 from archive_manager.identifiers import check_date
 from archive_manager.index import ClassIndex, Hit, IndexDocument, IndexKeys, compile_query, search_classes
 from archive_manager.index.query import listing
@@ -96,6 +96,28 @@ def index_revision(doc: dict) -> int:
     version read by OCR counts 2**48 more: its text came after it was indexed."""
     ocr_read = (doc["versions"][-1].get("text") or {}).get("ocr") == "done"  # its text arrived later
     return doc["versions"][-1]["version"] + (len(doc.get("history", ())) << 32) + (ocr_read << 48)
+
+
+def index_warning(doc_id: str, exc: Exception, what: str = "is filed but not yet searchable") -> str:
+    """The warning for a change made but not yet in its class index."""
+    msg = exc.message if isinstance(exc, ArchiveError) else str(exc) or type(exc).__name__
+    return f"{doc_id} {what} ({msg}); a reindex brings the index up to date"
+
+
+def index_one(session: Session, client: str, slot, doc_id: str, text: Callable[[], str], before: str,
+              after: str, warnings: list[str], what: str) -> None:
+    """Re-make one document's index entry (its newest version, ``text()``) and
+    move its slot's revision from ``before`` to ``after``, right after the
+    commit that changed it. A failure leaves the change made and the index
+    behind (``reindex --if-needed`` repairs it), and adds a warning saying
+    that the document ``what``."""
+    try:
+        doc = slot.documents[doc_id]
+        name = str(session.directory().client(client).get("name") or "")
+        entry = index_document(client, name, slot.slot_id, doc_id, doc, text())
+        IndexBatch([IndexEntry(slot.access_class, entry, doc_id, slot.slot_id, before, after)]).flush(session)
+    except Exception as exc:  # noqa: BLE001 - reported, not swallowed: the caller prints the warning
+        warnings.append(index_warning(doc_id, exc, what))
 
 
 def latest_versions(documents: dict[str, dict]) -> dict[str, int]:

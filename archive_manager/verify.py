@@ -6,7 +6,7 @@ back to an older, validly encrypted copy), list every problem."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from archive_manager.audit.state import (
     compare,
@@ -18,10 +18,11 @@ from archive_manager.audit.state import (
 from archive_manager.errors import ArchiveError
 from archive_manager.reading import Located, _Discard, decrypt_version, version_text
 from archive_manager.session import Session
+from archive_manager.results import Result
 
 
 @dataclass(frozen=True)
-class VaultProblem:
+class VaultProblem(Result):
     """One thing wrong: where (a client's class slot, a vault file), and the
     document version when it is one."""
     client: str | None
@@ -29,9 +30,6 @@ class VaultProblem:
     version: int | None
     where: str
     problem: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -45,7 +43,7 @@ class CheckedCounts:
 
 
 @dataclass(frozen=True)
-class VaultReport:
+class VaultReport(Result):
     """``verify``'s findings: ``ok`` when no problem was found in the classes
     checked (the user's; ``not_checked`` the classes they hold no key for)."""
     ok: bool
@@ -54,9 +52,6 @@ class VaultReport:
     not_checked: list[str]
     problems: list[VaultProblem]
     notes: list[str]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _problem(client: str | None, where: str, message: str, doc_id: str | None = None,

@@ -170,3 +170,24 @@ def test_the_formats():
     assert format_time("2026-12-07T17:30:00Z", "en", timezone.utc) == "2026-12-07 17:30"
     assert time_zone("Nowhere/Else") is timezone.utc
     assert format_size(2048, "zh") == "2.0 KB" and format_size(12, "zh") == "12 字节"
+
+
+def test_a_scan_is_marked_waiting_then_read_by_ocr_on_the_pages(archive, client):
+    """The dossier and document pages say a scan waits for OCR, then that OCR
+    read it (with its confidence); a search hit from its text is marked too."""
+    from archive_manager import scans
+    from tests.ingest import scans as pages
+
+    alice = archive.login("alice")
+    scan = filing.file_upload(alice, pages.jpeg(pages.page()), "扫描件.jpg", "C001", "contract")
+    page_sign_in(client, "bob")
+    assert "等待OCR识别" in client.get("/clients/C001").text
+    assert "等待OCR识别" in client.get(f"/documents/{scan.doc_id}").text
+    [read] = scans.read_scans(alice)
+    badge = f"OCR识别 {read.confidence * 100:.0f}%"
+    assert badge in client.get("/clients/C001").text
+    assert badge in client.get(f"/documents/{scan.doc_id}").text
+    hits = client.get("/search", params={"q": pages.NUMBER}).text
+    assert scan.doc_id in hits and f'title="摘录来自扫描件的OCR识别，置信度 {read.confidence * 100:.0f}%"' in hits
+    plain = client.get("/search", params={"q": "户外大屏"}).text
+    assert 'class="ocr"' not in plain  # a document with its own text is not marked
