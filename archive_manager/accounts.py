@@ -187,7 +187,7 @@ def add_user(session: Session, name: str, departments: list[str],
         for dept in departments:
             session.policy.check_department(dept)
         session.users().check_new(name)
-        session.home.check_control_files(session.vault, NOTHING_SEALED)
+        session.home.check_control_files(session.vault, NOTHING_SEALED, session.trust)
         if callable(passphrase):
             passphrase = passphrase()
         rt = session.runtime
@@ -235,7 +235,7 @@ def remove_user(session: Session, name: str) -> RemovedUser:
         session.require("admin")
         if name == session.user:
             raise UsageError("you cannot remove yourself", hint="another admin must do it")
-        session.home.check_control_files(session.vault, NOTHING_SEALED)
+        session.home.check_control_files(session.vault, NOTHING_SEALED, session.trust)
         with session.trust.changing(), session.transaction() as tx:
             users = session.users()
             rec = users.get(name)
@@ -300,7 +300,7 @@ def sync_policy(session: Session) -> PolicySync:
     users who lost a grant, create keys for new classes."""
     with session.recorded("policy-sync") as details:
         session.require("admin")
-        session.home.check_control_files(session.vault, NOTHING_SEALED)
+        session.home.check_control_files(session.vault, NOTHING_SEALED, session.trust)
         sealed, revoked, created = [], [], []
         with session.policy_changing(), session.transaction() as tx:
             diff = _sign_edited_policy(session, tx)

@@ -179,15 +179,23 @@ class ArchiveHome:
                                  hint="put the log back from a backup and have an auditor verify it",
                                  code="audit-missing")
 
-    def check_control_files(self, vault: Vault, what: str) -> None:
+    def check_control_files(self, vault: Vault, what: str, trust: Trust | None) -> None:
         """Refuse ``what`` unless every control file is the version the audit
         log last recorded. Signatures cannot tell an older, validly signed copy
         (a removed user's record put back); the log can. The first check in a
         process reads the whole log, each later one (the server's sign-ins) only
-        what was appended since (:class:`StateFollower`)."""
+        what was appended since, and believes a commit only from an event that
+        follows the chain and whose signature verifies (:class:`StateFollower`)."""
         with self._lock:
             follower = self._followers.setdefault(vault.vault_id, StateFollower(vault.vault_id))
-        created, stale = follower.read(self.audit_log(),
+        registry = vault.users()  # the signers' keys: vouched for by ``trust`` (None: before there is one)
+        users = (registry.verify(trust) if trust is not None else registry).users
+
+        def public_key(name: str) -> bytes | None:  # removed users' too: their events stay signed
+            rec = users.get(name)
+            return rec.identity.sign_public if rec is not None else None
+
+        created, stale = follower.read(self.audit_log(), public_key,
                                        lambda state: (state.created, stale_control_files(vault.paths.root, state)))
         if created is None:
             raise IntegrityError(f"the audit log has no record of this archive's creation: {what}",
@@ -261,7 +269,7 @@ class ArchiveHome:
         session = self.login(user, passphrase, origin=origin)
         try:
             with session.recorded("login"):
-                self.check_control_files(session.vault, "refusing the sign-in")
+                self.check_control_files(session.vault, "refusing the sign-in", session.trust)
         except ArchiveError:
             self.sign_out(session, None)
             raise

@@ -71,7 +71,7 @@ def _create_root(home, vault: "Vault", keyring: UnlockedKeyring, departments, pa
     if not users.get(keyring.user).admin:
         raise UpgradeNeeded("this archive has no trust anchor yet: an administrator upgrades it first",
                             hint="ask an admin of the archive department to upgrade it", code="archive-upgrade")
-    home.check_control_files(vault, "the upgrade signs only a state the audit log recorded")
+    home.check_control_files(vault, "the upgrade signs only a state the audit log recorded", None)
     rt, s = home.runtime, home.settings
     admins = {u.name: u.identity.sign_public for u in users.active() if u.admin}
     root = TrustRoot(vault.vault_id, admins, rt.timestamp())

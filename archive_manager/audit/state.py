@@ -25,6 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, TypeVar
 
+from archive_manager.audit.chain import GENESIS, line_hash, signed_bytes
+from archive_manager.crypto.encoding import b64d
+from archive_manager.crypto.primitives import verify_signature
+from archive_manager.errors import ArchiveError, IntegrityError
+
 T = TypeVar("T")
 
 # vault files that commits write and the log tracks (content files are
@@ -116,44 +121,90 @@ def recorded_state(lines: Iterable[bytes], vault_id: str) -> RecordedState:
 
 class StateFollower:
     """:func:`recorded_state` kept up to date for a process that asks again
-    and again (the server, at each sign-in): the first call reads the whole
-    log, each later one only what was appended since (events already counted
-    are skipped by their sequence number). A log that shrank or whose event
-    at the last position read changed (replaced, restored from a backup) is
-    read again from the start."""
+    and again (the server, at each sign-in), and held to the chain: the first
+    call reads the whole log, each later one only what was appended after the
+    last event it counted. It believes a commit's ``state`` only from an event
+    that follows the chain (its ``seq`` and ``prev``) and carries a signature
+    that verifies with its signer's key: an unsigned line appended by someone
+    who can write the log (naming an older ``users.json`` as the newest) is
+    refused, not counted. A log that shrank, or in which the last event it
+    counted is gone or changed, is refused too: the running process has seen
+    the newer log (a process that starts on a log rolled back whole, files
+    and all, cannot tell; the auditors' checkpoints can)."""
 
     def __init__(self, vault_id: str) -> None:
         self.vault_id = vault_id
         self._state = RecordedState()
-        self._size = 0
+        self._size = 0  # where the last complete line counted ends (a torn tail excluded)
         self._last: tuple[int, bytes] | None = None  # (seq, line) of the last event counted
         self._lock = threading.Lock()
 
-    def state(self, log) -> RecordedState:
+    def state(self, log, public_key: Callable[[str], bytes | None]) -> RecordedState:
         """A copy of the state as the log says now (the copy costs as much as
         reading 10 MB of log: :meth:`read` looks at it in place)."""
-        return self.read(log, copy.deepcopy)
+        return self.read(log, public_key, copy.deepcopy)
 
-    def read(self, log, reader: Callable[[RecordedState], T]) -> T:
+    def read(self, log, public_key: Callable[[str], bytes | None], reader: Callable[[RecordedState], T]) -> T:
         """``reader(state)`` on the state as the log says now, in place, under
-        the follower's lock (``reader`` must not keep or change it)."""
+        the follower's lock (``reader`` must not keep or change it).
+        ``public_key(name)`` gives a user's signing key (removed users too)."""
         with self._lock:
-            size = log.size()
-            if size < self._size or not self._still_there(log):
-                self._state, self._size, self._last = RecordedState(), 0, None
-            seen = self._last[0] if self._last is not None else None
-            tail: list[bytes] = []
-            self._state = _follow(self._state, log.lines(after=self._size), self.vault_id, seen, tail)
-            if tail:
-                self._last = _seq_of(tail[-1]), tail[-1]
-            self._size = size
+            if log.size() < self._size:
+                raise _replaced("is shorter than when this process last read it")
+            lines = iter(log.lines(after=self._size))
+            if self._last is not None and not any(line == self._last[1] for line in lines):
+                raise _replaced(f"no longer holds event {self._last[0]} as this process read it")
+            seq, prev = (self._last[0], line_hash(self._last[1])) if self._last is not None else (0, GENESIS)
+            for line in lines:
+                event = _chained(line, seq + 1, prev, public_key)
+                if event is None:  # a torn last line, being written: counted when it is whole
+                    break
+                self._state = _apply(self._state, event, self.vault_id)
+                seq, prev, self._last = seq + 1, line_hash(line), (seq + 1, line)
+            self._size = log.size() if self._last is None else self._end_of_last(log)
             return reader(self._state)
 
-    def _still_there(self, log) -> bool:
-        if self._last is None:
-            return True
-        seq, line = self._last
-        return any(l == line for l in log.lines(after=self._size) if _seq_of(l) == seq) or self._size == 0
+    def _end_of_last(self, log) -> int:
+        """Where the last counted line ends: the file's end, less a torn tail."""
+        size = log.size()
+        with open(log.path, "rb") as fh:
+            fh.seek(max(0, size - len(self._last[1]) - 1))
+            tail = fh.read()
+        cut = tail.rfind(b"\n")
+        return size - (len(tail) - cut - 1) if cut >= 0 else size
+
+
+def _replaced(what: str) -> IntegrityError:
+    return IntegrityError(f"the audit log {what}: it was rolled back, cut or replaced",
+                          hint="put the archive's own log back and have an auditor verify it",
+                          code="audit-missing")
+
+
+def _chained(line: bytes, seq: int, prev: str, public_key: Callable[[str], bytes | None]) -> dict | None:
+    """The event of ``line`` if it follows the chain at ``seq`` after ``prev``
+    (and, recording a commit, is signed by its user); None for a torn line
+    that may still be being written; else an :class:`IntegrityError`."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        if line.startswith(b"{") and not line.endswith(b"}"):
+            return None
+        raise IntegrityError(f"the audit log's event {seq} is not a valid event", code="audit-damaged") from None
+    if not isinstance(event, dict) or event.get("seq") != seq or event.get("prev") != prev:
+        raise IntegrityError(f"the audit log's event {seq} does not follow the chain (inserted, removed, "
+                             "renumbered or edited)", hint="an auditor verifies the log", code="audit-damaged")
+    if isinstance(event.get("state"), dict):
+        signer, sig = event.get("signer"), event.get("sig")
+        key = public_key(signer) if isinstance(signer, str) and signer == event.get("user") else None
+        try:
+            valid = key is not None and isinstance(sig, str) and verify_signature(key, b64d(sig, "signature"),
+                                                                                   signed_bytes(event))
+        except ArchiveError:
+            valid = False
+        if not valid:
+            raise IntegrityError(f"the audit log's event {seq} records a commit without a valid signature "
+                                 "(forged or edited)", hint="an auditor verifies the log", code="audit-damaged")
+    return event
 
 
 def _seq_of(line: bytes) -> int | None:
@@ -170,19 +221,28 @@ def _follow(state: RecordedState, lines: Iterable[bytes], vault_id: str, after_s
     for line in lines:
         try:
             event = json.loads(line)
-            seq, commit = event["seq"], event.get("state")
+            seq = event["seq"]
             if after_seq is not None and (type(seq) is not int or seq <= after_seq):
                 continue
             if counted is not None and type(seq) is int:
                 counted.append(line)
-            if event.get("action") == "init" and event.get("outcome") == "ok" \
-                    and (event.get("objects") or {}).get("vault") == vault_id:
-                state = RecordedState(created=seq)
-            if state.created is None or not isinstance(commit, dict):
-                continue
-            state.record(seq, commit)
+            state = _apply(state, event, vault_id)
         except (ValueError, KeyError, TypeError, AttributeError):
             continue
+    return state
+
+
+def _apply(state: RecordedState, event: dict, vault_id: str) -> RecordedState:
+    """``state`` after ``event``: this vault's init starts it afresh; a commit records its files."""
+    seq, commit = event["seq"], event.get("state")
+    if event.get("action") == "init" and event.get("outcome") == "ok" \
+            and (event.get("objects") or {}).get("vault") == vault_id:
+        state = RecordedState(created=seq)
+    if state.created is not None and isinstance(commit, dict):
+        try:
+            state.record(seq, commit)
+        except (KeyError, TypeError, AttributeError, ValueError):
+            pass  # a malformed commit: audit verify reports it
     return state
 
 

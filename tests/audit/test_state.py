@@ -318,28 +318,41 @@ def test_a_base_retires_only_its_own_slots_records(tmp_path):
     assert set(state.retired) == {REC1} and other in state.latest
 
 
-# --- StateFollower: the server's sign-ins read only what was appended ------------------
+# --- StateFollower: the server's sign-ins read only what was appended, held to the chain ------
 
 
 class _Log:
-    """An append-only file of lines, as AuditLog reads it (``lines(after=)``, ``size()``)."""
+    """A real audit log (AuditLog: chained, signed by alice), counting the bytes read."""
 
     def __init__(self, path: Path) -> None:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        from archive_manager.audit.chain import AuditLog, Signer
+
+        self.inner = AuditLog(path)
         self.path = path
+        key = Ed25519PrivateKey.generate()
+        self.signer = Signer("alice", key.sign)
+        self.public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         self.read_bytes = 0
 
-    def append(self, *lines: bytes) -> None:
-        with open(self.path, "ab") as fh:
-            for line in lines:
-                fh.write(line + b"\n")
+    def key(self, name: str):
+        return self.public if name == "alice" else None
+
+    def add(self, action: str = "file", files: dict | None = None, vault: str | None = None, signed: bool = True):
+        objects = {"vault": vault} if vault else {}
+        self.inner.append({"time": "2026-12-07T00:00:00Z", "user": "alice" if signed else None, "departments": [],
+                           "action": action, "objects": objects, "outcome": "ok" if signed else "denied",
+                           "reason": None, "host": None, "sealed": None,
+                           "state": None if files is None else {"tx": "t", "files": files}},
+                          self.signer if signed else None)
 
     def size(self) -> int:
-        return self.path.stat().st_size
+        return self.inner.size()
 
     def lines(self, after: int = 0):
-        from archive_manager.audit.chain import AuditLog
-
-        for line in AuditLog(self.path).lines(after=after):
+        for line in self.inner.lines(after=after):
             self.read_bytes += len(line) + 1
             yield line
 
@@ -348,30 +361,99 @@ def _as_dict(state: RecordedState) -> tuple:
     return state.created, state.latest, state.history, [(p.path, p.problem) for p in state.breaks], state.retired
 
 
+def _follower_log(tmp_path: Path, events: int = 3) -> _Log:
+    log = _Log(tmp_path / "events.log")
+    log.add("init", {}, vault=VAULT)
+    for n in range(2, events + 1):
+        log.add(files={f"dossiers/d1/s{n}/meta.bin": sha(str(n).encode())})
+    return log
+
+
 def test_the_follower_agrees_with_a_full_read_and_reads_only_what_was_appended(tmp_path):
     from archive_manager.audit.chain import TAIL
     from archive_manager.audit.state import StateFollower
 
-    log = _Log(tmp_path / "events.log")
-    log.append(init(1), *(event(n, files={f"dossiers/d1/s{n}/meta.bin": sha(str(n).encode())}) for n in range(2, 4000)))
+    log = _follower_log(tmp_path, 2000)
     follower = StateFollower(VAULT)
-    assert _as_dict(follower.state(log)) == _as_dict(recorded_state(log.lines(), VAULT))
+    assert _as_dict(follower.state(log, log.key)) == _as_dict(recorded_state(log.lines(), VAULT))
     log.read_bytes = 0
-    log.append(event(4000, files={"users.json": sha(A)}), event(4001, files={"users.json": sha(B)}, tx="t"))
-    again = follower.state(log)
+    log.add(files={"users.json": sha(A)})
+    log.add(files={"users.json": sha(B)})
+    again = follower.state(log, log.key)
     assert log.read_bytes <= 3 * TAIL < log.size() / 2  # a tail's length before the end, not the whole log
-    assert again.latest["users.json"] == (sha(B), 4001)
+    assert again.latest["users.json"] == (sha(B), 2002)
     assert _as_dict(again) == _as_dict(recorded_state(log.lines(), VAULT))
 
 
-def test_a_replaced_log_is_read_again_from_the_start(tmp_path):
+def test_a_replaced_or_cut_log_is_refused_by_a_running_follower(tmp_path):
+    from archive_manager.audit.state import StateFollower
+    from archive_manager.errors import IntegrityError
+
+    log = _follower_log(tmp_path)
+    follower = StateFollower(VAULT)
+    follower.state(log, log.key)
+    kept = log.path.read_bytes()
+    log.add(files={"users.json": sha(A)})
+    follower.state(log, log.key)
+    log.path.write_bytes(kept)  # cut back to before the last event: a rollback
+    with pytest.raises(IntegrityError, match="is shorter than when this process last read it"):
+        follower.state(log, log.key)
+    log.path.write_bytes(b"")  # another history, as long or longer
+    other = _follower_log(tmp_path, 6)
+    with pytest.raises(IntegrityError, match="no longer holds event 4"):
+        follower.state(other, other.key)
+
+
+def test_an_unsigned_line_naming_a_commit_is_not_believed(tmp_path):
+    """Someone who can write the log but holds no key appends a line that
+    follows the chain and says an older users.json is the newest."""
+    from archive_manager.audit.chain import canonical, line_hash
+    from archive_manager.audit.state import StateFollower
+    from archive_manager.errors import IntegrityError
+
+    log = _follower_log(tmp_path)
+    log.add(files={"users.json": sha(B)})
+    last = log.path.read_bytes().splitlines()[-1]
+    forged = {"seq": 5, "time": "2026-12-07T00:00:01Z", "user": "alice", "departments": [], "action": "file",
+              "objects": {}, "outcome": "ok", "reason": None, "host": None, "sealed": None,
+              "state": {"tx": "f", "files": {"users.json": sha(A)}}, "prev": line_hash(last),
+              "signer": None, "sig": None}
+    for fresh in (True, False):
+        follower = StateFollower(VAULT)
+        if not fresh:
+            follower.state(log, log.key)  # a server that counted the log before the line was added
+        with open(log.path, "ab") as fh:
+            fh.write(canonical(forged) + b"\n")
+        with pytest.raises(IntegrityError, match="event 5 records a commit without a valid signature"):
+            follower.state(log, log.key)
+        log.path.write_bytes(log.path.read_bytes().rsplit(b"\n", 2)[0] + b"\n")
+
+
+def test_a_renumbered_event_is_refused(tmp_path):
+    from archive_manager.audit.state import StateFollower
+    from archive_manager.errors import IntegrityError
+
+    log = _follower_log(tmp_path)
+    follower = StateFollower(VAULT)
+    follower.state(log, log.key)
+    log.add(files={"users.json": sha(A)})
+    lines = log.path.read_bytes().splitlines()
+    lines[-1] = lines[-1].replace(b'"seq":4', b'"seq":1')
+    log.path.write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(IntegrityError, match="event 4 does not follow the chain"):
+        follower.state(log, log.key)
+
+
+def test_unsigned_failed_sign_ins_and_a_torn_tail_are_fine(tmp_path):
     from archive_manager.audit.state import StateFollower
 
-    log = _Log(tmp_path / "events.log")
-    log.append(init(1), event(2, files={"users.json": sha(A)}))
+    log = _follower_log(tmp_path)
+    log.add("login", signed=False)  # a failed sign-in: unsigned, no commit
     follower = StateFollower(VAULT)
-    assert follower.state(log).latest["users.json"] == (sha(A), 2)
-    log.path.write_bytes(b"")  # restored from elsewhere: another history of the same length or longer
-    log.append(init(1), event(2, files={"users.json": sha(C)}), event(3, files={"keys.json": sha(B)}))
-    state = follower.state(log)
-    assert state.latest["users.json"] == (sha(C), 2) and state.latest["keys.json"] == (sha(B), 3)
+    follower.state(log, log.key)
+    with open(log.path, "ab") as fh:
+        fh.write(b'{"action":"file","dep')  # an event being written
+    assert follower.state(log, log.key).created == 1
+    log.path.write_bytes(log.path.read_bytes().rsplit(b"\n", 1)[0] + b"\n")  # the writer cuts it back
+    log.add(files={"users.json": sha(A)})
+    assert follower.state(log, log.key).latest["users.json"] == (sha(A), 5)
