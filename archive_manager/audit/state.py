@@ -124,8 +124,8 @@ class StateFollower:
     and again (the server, at each sign-in), and held to the chain: the first
     call reads the whole log, each later one only what was appended after the
     last event it counted. It believes a commit's ``state`` only from an event
-    that follows the chain (its ``seq`` and ``prev``) and carries a signature
-    that verifies with its signer's key: an unsigned line appended by someone
+    that follows the chain (its ``seq`` and ``prev``) and, where it writes a
+    control file, carries a signature that verifies with its signer's key: an unsigned line appended by someone
     who can write the log (naming an older ``users.json`` as the newest) is
     refused, not counted. A log that shrank, or in which the last event it
     counted is gone or changed, is refused too: the running process has seen
@@ -182,7 +182,9 @@ def _replaced(what: str) -> IntegrityError:
 
 def _chained(line: bytes, seq: int, prev: str, public_key: Callable[[str], bytes | None]) -> dict | None:
     """The event of ``line`` if it follows the chain at ``seq`` after ``prev``
-    (and, recording a commit, is signed by its user); None for a torn line
+    (and, recording a commit of a control file, is signed by its user: the
+    signatures of the many commits of dossier files are left to ``audit
+    verify``, as the check reads only the control files); None for a torn line
     that may still be being written; else an :class:`IntegrityError`."""
     try:
         event = json.loads(line)
@@ -193,7 +195,8 @@ def _chained(line: bytes, seq: int, prev: str, public_key: Callable[[str], bytes
     if not isinstance(event, dict) or event.get("seq") != seq or event.get("prev") != prev:
         raise IntegrityError(f"the audit log's event {seq} does not follow the chain (inserted, removed, "
                              "renumbered or edited)", hint="an auditor verifies the log", code="audit-damaged")
-    if isinstance(event.get("state"), dict):
+    files = event["state"].get("files") if isinstance(event.get("state"), dict) else None
+    if isinstance(files, dict) and any(path in CONTROL_FILES for path in files):
         signer, sig = event.get("signer"), event.get("sig")
         key = public_key(signer) if isinstance(signer, str) and signer == event.get("user") else None
         try:
