@@ -134,6 +134,53 @@ def stage_text(tx, session: Session, slot: Slot, blob: str, doc_id: str, version
     return {"sha256": hashlib.sha256(body).hexdigest()}
 
 
+@dataclass(frozen=True)
+class NewVersion:
+    """A version being staged: what was asked, where it goes, what was encrypted."""
+    req: FilingRequest
+    plan: _Plan
+    doc_id: str
+    version: int
+    blob: str
+    digest: str
+    size: int
+
+
+def encrypt_version(tx, session: Session, slot: Slot, doc_id: str, version: int, src: BinaryIO) -> tuple[str, str, int]:
+    """Stage ``src`` encrypted as ``doc_id`` version ``version`` of ``slot``:
+    its blob name, SHA-256 and size (nothing is in the slot's metadata yet)."""
+    blob = session.runtime.token(12)
+    sha = hashlib.sha256()
+    with tx.stream(session.vault.paths.blob(slot.dossier, slot.slot_id, blob)) as out:
+        size = encrypt_stream(src, out, slot.content_key(slot.epoch), {"kind": "doc", "epoch": slot.epoch},
+                              slot.doc_binding(doc_id, version), on_chunk=sha.update)
+    return blob, sha.hexdigest(), size
+
+
+def add_version(tx, session: Session, slot: Slot, new: NewVersion, ext: Extraction, before: str) -> IndexEntry:
+    """Stage the extraction and enter the encrypted version into the slot's
+    metadata (the caller stages the slot); returns its index update, whose
+    ``before`` is the slot's digest as given and ``after`` the one it makes."""
+    req, rt = new.req, session.runtime
+    known = slot.documents.get(new.doc_id, {})
+    old = index_revision(known) if known.get("versions") else None
+    text = stage_text(tx, session, slot, new.blob, new.doc_id, new.version, ext)
+    fields = {"type": req.doc_type, "title": req.title or known.get("title") or req.path.stem,
+              **({"tags": list(req.tags)} if req.tags else {}),
+              **({"number": req.number} if req.number else {})}
+    entry = slot.add_version(new.doc_id, fields, {
+        "version": new.version, "blob": new.blob, "epoch": slot.epoch, "sha256": new.digest,
+        "size": new.size, "original_name": req.path.name, "date": new.plan.date, "type": req.doc_type,
+        "filed_at": rt.timestamp(), "filed_by": session.user, "text": {**text_entry(ext), **(text or {})},
+        **({"derived_from": list(req.derived_from)} if req.derived_from else {}),
+    })
+    slot.meta["revision"] = slot.meta.get("revision", 0) + 1
+    doc = index_document(req.client, new.plan.client_name, slot.slot_id, new.doc_id, entry,
+                         ext.text if ext.status == "ok" else "")  # found by its fields, text or not
+    after = slot_digest_step(before, new.doc_id, old, index_revision(entry))
+    return IndexEntry(new.plan.access_class, doc, new.doc_id, slot.slot_id, before, after)
+
+
 def _open_source(req: FilingRequest) -> BinaryIO:
     """What is filed: the caller's open file if it gave one, else ``req.path``."""
     return req.source.reader() if req.source is not None else _open_path(req.path)
@@ -305,49 +352,27 @@ class FilingPipeline:
         session, rt = self.session, self.session.runtime
         with _open_source(req) as src, session.transaction() as tx:
             slot, created = session.slot_to_write(req.client, plan.access_class)
-            dossier = slot.dossier
             if req.replaces is not None and req.replaces not in slot.documents:
                 raise NotFound(f"no {plan.access_class} document {req.replaces!r} for client {req.client!r}",
                                hint="a new version must have a type of the same access class")
-            doc_id = req.replaces or _new_doc_id(rt, req.client, slot)
+            doc_id = req.replaces or new_doc_id(rt, req.client, slot)
             version = len(slot.documents.get(doc_id, {}).get("versions", [])) + 1
             rec.objects.update(doc_id=doc_id, version=version)
-            blob = rt.token(12)
-            blob_path = session.vault.paths.blob(dossier, slot.slot_id, blob)
-            sha = hashlib.sha256()
-            with tx.stream(blob_path) as out:
-                size = encrypt_stream(src, out, slot.content_key(slot.epoch), {"kind": "doc", "epoch": slot.epoch},
-                                      slot.doc_binding(doc_id, version), on_chunk=sha.update)
-            digest = sha.hexdigest()
+            blob, digest, size = encrypt_version(tx, session, slot, doc_id, version, src)
             dup = None if created else _find_duplicate(slot, digest, req.replaces)
             if dup is not None:
-                tx.discard(blob_path)
+                tx.discard(session.vault.paths.blob(slot.dossier, slot.slot_id, blob))
                 rec.objects.update(doc_id=dup[0], version=dup[1], duplicate=True)
                 return _Stored(dup[0], dup[1], True,
                                warnings=_number_kept(slot.documents[dup[0]], dup[0], req.number))
             before = self._digest(slot)
-            known = slot.documents.get(doc_id, {})
-            old = index_revision(known) if known.get("versions") else None
-            text = stage_text(tx, session, slot, blob, doc_id, version, ext)
-            fields = {"type": req.doc_type, "title": req.title or known.get("title") or req.path.stem,
-                      **({"tags": list(req.tags)} if req.tags else {}),
-                      **({"number": req.number} if req.number else {})}
-            entry = slot.add_version(doc_id, fields, {
-                "version": version, "blob": blob, "epoch": slot.epoch, "sha256": digest,
-                "size": size, "original_name": req.path.name, "date": plan.date, "type": req.doc_type,
-                "filed_at": rt.timestamp(), "filed_by": session.user, "text": {**text_entry(ext), **(text or {})},
-                **({"derived_from": list(req.derived_from)} if req.derived_from else {}),
-            })
-            slot.meta["revision"] = slot.meta.get("revision", 0) + 1
-            doc = index_document(req.client, plan.client_name, slot.slot_id, doc_id, entry,
-                                 ext.text if ext.status == "ok" else "")  # found by its fields, text or not
-            after = slot_digest_step(before, doc_id, old, index_revision(entry))
-            update = IndexEntry(plan.access_class, doc, doc_id, slot.slot_id, before, after)
+            update = add_version(tx, session, slot, NewVersion(req, plan, doc_id, version, blob, digest, size), ext,
+                                 before)
             stored = _Stored(doc_id, version, False, update)
             if self.batch is None:  # index under the vault lock, right after the commit
                 tx.after_commit(lambda: self.index(stored))
             session.stage_slot(tx, slot, created)
-            self._digests[slot.slot_id] = (slot.head, after)  # true once committed; else the head differs
+            self._digests[slot.slot_id] = (slot.head, update.after)  # true once committed; else the head differs
             stored.compact = slot.compaction_due()
         return stored
 
@@ -432,7 +457,7 @@ def file_upload(session: Session, upload: Source | bytes, name: str, client: str
     return FilingPipeline(session).run(req)
 
 
-def _new_doc_id(rt, client: str, slot: Slot) -> str:
+def new_doc_id(rt, client: str, slot: Slot) -> str:
     while True:
         doc_id = f"{client}-{rt.token(5)}"
         if doc_id not in slot.documents:

@@ -9,13 +9,14 @@ from typing import Any, Mapping
 
 from archive_manager.errors import PolicyError
 from archive_manager.policy.model import ACTIONS, ADMIN_DEPARTMENT, AccessClass, DocType, Grant, Policy
+from archive_manager.policy.admission import ADMISSION_FILE, parse_admission
 from archive_manager.policy.profile import PROFILE_FILE, parse_profile
 
 # The files of a policy (what ``archive init`` copies from the shipped defaults).
-POLICY_FILES = ("classes.toml", "types.toml", "departments.toml", "grants.toml", PROFILE_FILE)
+POLICY_FILES = ("classes.toml", "types.toml", "departments.toml", "grants.toml", PROFILE_FILE, ADMISSION_FILE)
 # Read and signed with the others where present: an archive made before the
 # file was shipped lacks it, and the policy says what that means (see Policy).
-OPTIONAL_POLICY_FILES = (PROFILE_FILE,)
+OPTIONAL_POLICY_FILES = (PROFILE_FILE, ADMISSION_FILE)
 _IDENT = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 
 
@@ -154,4 +155,7 @@ def parse_policy(directory: Mapping[str, str]) -> Policy:
         raise PolicyError(f"departments.toml, grants.toml: the {ADMIN_DEPARTMENT!r} department with the "
                           "'admin' action is required", hint="restore it from the shipped policies/")
     profile = parse_profile(directory[PROFILE_FILE], departments, grants) if PROFILE_FILE in directory else None
-    return Policy(classes=classes, types=types, departments=departments, grants=grants, profile=profile)
+    admission = (parse_admission(directory[ADMISSION_FILE], departments, types, grants)
+                 if ADMISSION_FILE in directory else None)
+    return Policy(classes=classes, types=types, departments=departments, grants=grants, profile=profile,
+                  admission=admission)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping
 from archive_manager.errors import UsageError
 
 if TYPE_CHECKING:
+    from archive_manager.policy.admission import AdmissionPolicy
     from archive_manager.policy.profile import ProfileField
 
 ACTIONS = ("file", "read", "search", "export", "generate", "admin", "audit")
@@ -46,6 +47,9 @@ class Policy:
     # the client profile's fields (profile.toml); None: the policy has none
     # (an archive made before issue 15), and only administrators change a profile
     profile: "Mapping[str, ProfileField] | None" = None
+    # the admission chain and credit rules (admission.toml); None: an archive
+    # made before issue 18, where admission and re-assessment are not available
+    admission: "AdmissionPolicy | None" = None
 
     def doc_type(self, type_id: str) -> DocType:
         try:

@@ -268,7 +268,7 @@ def test_an_edited_profile_toml_is_checked_and_signed_like_the_other_policy_file
 def test_policy_check_ok(cli):
     r = cli.run("policy", "check")  # no sign-in needed
     assert r.exit_code == 0, r.output
-    assert r.stdout == "policy ok: 7 classes, 21 types, 7 departments\n"
+    assert r.stdout == "policy ok: 7 classes, 25 types, 7 departments\n"
     data = json.loads(cli.run("policy", "check", "--json").stdout)
     assert set(data) == {"classes", "departments", "grants"}
     assert data["grants"]["legal"] == {"actions": ["export", "file", "generate", "read", "search"],
@@ -410,7 +410,7 @@ def test_policy_sync_creates_key_for_new_class(cli):
           'classes = ["basic", "contract", "service", "tenders"]')
     _edit(cli, "grants.toml", 'classes = ["basic", "business", "credit", "contract", "project", "communication", "service"]',
           'classes = ["basic", "business", "credit", "contract", "project", "communication", "service", "tenders"]')
-    assert cli.run("policy", "check").stdout == "policy ok: 8 classes, 22 types, 7 departments\n"
+    assert cli.run("policy", "check").stdout == "policy ok: 8 classes, 26 types, 7 departments\n"
     r = cli.run("policy", "sync", user="alice")
     assert r.exit_code == 0, r.output
     assert r.stdout.splitlines()[-1] == "sealed: -; revoked: -; rotated: -; new classes: tenders"

@@ -16,10 +16,10 @@ BINARY = bytes(range(256)) * 3 + b"\x00\xff\xfe\r\n\x1a" + bytes(reversed(range(
 FILED_KEYS = {"path", "doc_id", "version", "duplicate"}
 LS_KEYS = {"doc_id", "client", "type", "class", "title", "number", "date", "version", "versions", "size",
            "original_name", "filed_at", "filed_by", "text", "text_reason"}
-ALL_TYPES = ("admission-form, business-license, call-note, client-profile, complaint, contract, "
-             "contract-amendment, credit-assessment, credit-report, dunning-letter, email, feedback, "
-             "minutes, monitoring-report, plan, production-file, project-review, qualification, "
-             "receivable, requirements, survey")
+ALL_TYPES = ("admission-decision, admission-form, business-license, call-note, client-application, client-profile, "
+             "complaint, contract, contract-amendment, credit-assessment, credit-report, dunning-letter, email, "
+             "feedback, legal-review, marketing-review, minutes, monitoring-report, plan, production-file, "
+             "project-review, qualification, receivable, requirements, survey")
 
 
 def objects_of(cli):

@@ -226,7 +226,7 @@ def test_attack_2_user_added_by_hand_cannot_sign_in(cli):
 
 def test_attack_3_type_moved_to_another_class_waits_for_policy_sync(cli):
     classes = cli.home / "policies" / "classes.toml"
-    edit(classes, 'types = ["contract", "contract-amendment"]', 'types = ["contract-amendment"]')
+    edit(classes, 'types = ["contract", "contract-amendment", "legal-review"]', 'types = ["contract-amendment", "legal-review"]')
     edit(classes, 'types = ["business-license", ', 'types = ["contract", "business-license", ')
     src = cli.write("合同.txt", SECRET)
 

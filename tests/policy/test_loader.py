@@ -18,10 +18,11 @@ REPO_POLICIES = Path(__file__).resolve().parents[2] / "policies"
 ALL_CLASSES = {"basic", "business", "credit", "contract", "project", "communication", "service"}
 
 EXPECTED_TYPES = {
-    "basic": ("business-license", "qualification", "client-profile", "admission-form"),
-    "business": ("requirements",),
+    "basic": ("business-license", "qualification", "client-profile", "admission-form", "client-application",
+              "admission-decision"),
+    "business": ("requirements", "marketing-review"),
     "credit": ("credit-report", "credit-assessment", "receivable", "dunning-letter"),
-    "contract": ("contract", "contract-amendment"),
+    "contract": ("contract", "contract-amendment", "legal-review"),
     "project": ("plan", "production-file", "monitoring-report", "feedback", "project-review"),
     "communication": ("minutes", "email", "call-note"),
     "service": ("complaint", "survey"),
@@ -93,7 +94,7 @@ def test_seven_classes_with_their_types(shipped):
         assert shipped.classes[cls].id == cls
         assert shipped.classes[cls].name.strip()
     all_types = [t for ts in EXPECTED_TYPES.values() for t in ts]
-    assert len(all_types) == len(set(all_types)) == 21
+    assert len(all_types) == len(set(all_types)) == 25
     assert set(shipped.types) == set(all_types)
     for cls, types in EXPECTED_TYPES.items():
         for t in types:
@@ -221,7 +222,7 @@ def test_unknown_action(pol):
 
 
 def test_unknown_type_in_class(pol):
-    edit(pol, "classes.toml", 'types = ["contract", "contract-amendment"]', 'types = ["contracts", "contract-amendment"]')
+    edit(pol, "classes.toml", 'types = ["contract", "contract-amendment", "legal-review"]', 'types = ["contracts", "contract-amendment", "legal-review"]')
     assert_policy_error(pol, "classes.toml: contract.types: unknown document type 'contracts' (define it in types.toml)")
 
 
@@ -316,13 +317,13 @@ def test_unknown_key(pol, file, old, new, key):
 
 
 def test_class_without_types(pol):
-    edit(pol, "classes.toml", 'types = ["requirements"]\n', "")
+    edit(pol, "classes.toml", 'types = ["requirements", "marketing-review"]\n', "")
     assert_policy_error(pol, "classes.toml: business.types: missing list of document types")
 
 
 @pytest.mark.parametrize("file,old,new,key", [
-    ("classes.toml", 'types = ["requirements"]', 'types = "requirements"', "business.types"),
-    ("classes.toml", 'types = ["requirements"]', "types = [1]", "business.types"),
+    ("classes.toml", 'types = ["requirements", "marketing-review"]', 'types = "requirements"', "business.types"),
+    ("classes.toml", 'types = ["requirements", "marketing-review"]', "types = [1]", "business.types"),
     ("grants.toml", '[audit]\nclasses = []', '[audit]\nclasses = "basic"', "audit.classes"),
     ("grants.toml", 'actions = ["audit"]', 'actions = [["audit"]]', "audit.actions"),
 ])
@@ -339,6 +340,7 @@ def test_no_class_defined(pol):
 
 def test_grant_without_keys_grants_nothing(pol):
     (pol / "profile.toml").unlink()  # it makes marketing an owner of profile fields (tests/policy/test_profile.py)
+    (pol / "admission.toml").unlink()  # and a reviewer (tests/policy/test_admission.py)
     edit(pol, "grants.toml", '[marketing]\nclasses = ["basic", "business"]\nactions = ["read", "search"]', "[marketing]")
     policy = load_policy(pol)
     assert policy.grants["marketing"].classes == frozenset()
