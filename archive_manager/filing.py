@@ -25,6 +25,7 @@ the archive's problem, not the file's, and is retried.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -455,6 +456,44 @@ def file_upload(session: Session, upload: Source | bytes, name: str, client: str
         upload.finish()
     req = FilingRequest(Path(safe_name(name)), client, doc_type, title, date, replaces, number=number, source=upload)
     return FilingPipeline(session).run(req)
+
+
+@dataclass(frozen=True)
+class StagedDocument:
+    doc_id: str
+    version: int
+    sha256: str
+    index: IndexEntry
+
+
+def stage_document(tx, session: Session, slot: Slot, req: FilingRequest, data: bytes, ext: Extraction,
+                   client_name: str) -> StagedDocument:
+    """Stage ``data`` as a new document of ``slot`` (or a new version of
+    ``req.replaces``) inside the caller's transaction, so that an operation
+    writing several documents and records commits them together or not at
+    all. The caller has checked the user's rights, stages each slot once
+    after its last change, and indexes the returned entries after the commit
+    (:func:`index_after_commit`). Identical content is not looked for here."""
+    check_title(req.title)
+    plan = _Plan(slot.access_class, check_date(req.date, session.runtime.now().date().isoformat()), len(data),
+                 client_name)
+    doc_id = req.replaces or new_doc_id(session.runtime, req.client, slot)
+    version = len(slot.documents.get(doc_id, {}).get("versions", [])) + 1
+    blob, digest, size = encrypt_version(tx, session, slot, doc_id, version, io.BytesIO(bytes(data)))
+    before = slot_digest(latest_versions(slot.documents))
+    update = add_version(tx, session, slot, NewVersion(req, plan, doc_id, version, blob, digest, size), ext, before)
+    return StagedDocument(doc_id, version, digest, update)
+
+
+def index_after_commit(tx, session: Session, entries: list[IndexEntry], warnings: list[str]) -> None:
+    """Index staged documents right after the commit; a failure leaves them
+    filed with the index behind (reindex repairs it) and adds a warning."""
+    def run() -> None:
+        try:
+            IndexBatch(list(entries)).flush(session)
+        except Exception as exc:  # reported, not swallowed
+            warnings.append(index_warning(entries[0].doc_id if entries else "", exc))
+    tx.after_commit(run)
 
 
 def new_doc_id(rt, client: str, slot: Slot) -> str:

@@ -22,6 +22,7 @@ name) and the policy's names of their departments.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -317,6 +318,32 @@ def generate(session: Session, name: str, client: str, given: dict | None = None
             numbers = tuple(d.split(":", 1)[1] for d in derived if d.startswith("invoice:"))
             _change(session, client, lambda led: led.letters.append(Letter(dunning_level, today, numbers)))
     return GeneratedDocument(name, sha, client, str(out), doc_id, version, dunning_level, derived)
+
+
+def render_form(session: Session, name: str, profile: dict, given: dict, applicant, department: str
+                ) -> tuple[bytes, str, str]:
+    """Render template ``name`` in memory for an operation that files it in
+    its own commit (admission files the admission form): the client's
+    ``profile`` (with name and code), ``given`` values, and the applicant
+    (a user record) and their department. Returns (bytes, title, output type)."""
+    spec, path = _spec(session, name)
+    today = session.runtime.now().date()
+    who = (applicant.display_name or applicant.name) if applicant is not None else session.user
+    context: dict = {"today": today, "company": dict(session.settings.company),
+                     "applicant": who if spec.variable("applicant") is not None else
+                     {"name": who, "department": session.policy.departments.get(department, department)},
+                     "client": dict(profile)}
+    number = f"{profile.get('code')}-{today:%Y%m%d}-{session.runtime.token(3).upper()}"
+    for key in ("form_no", "amendment_no", "letter_no"):
+        context[key] = number
+    _merge(context, {k: v for k, v in given.items() if v is not None})
+    spec.fill_optional(context)
+    missing = spec.missing(context)
+    if missing:
+        raise _refuse_missing(spec, missing, str(profile.get("code")), None)
+    out = io.BytesIO()
+    render(path, context, out)
+    return out.getvalue(), spec.title, spec.output_type
 
 
 def overdue_clients(session: Session, min_days: int = 1) -> list[str]:

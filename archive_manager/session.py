@@ -292,6 +292,11 @@ class Session:
         return Directory.open(self.vault.directory_blob(), self.vault.vault_id,
                               lambda gen: self.class_key(DIRECTORY, gen))
 
+    def write_directory(self, tx: Transaction, directory: Directory) -> None:
+        """Stage the directory, sealed under the directory key's current generation."""
+        gen = self.store().current(DIRECTORY)
+        tx.write(self.vault.paths.directory, directory.seal(self.vault.vault_id, self.class_key(DIRECTORY, gen), gen))
+
     def slot_to_write(self, client: str, access_class: str) -> tuple[Slot, bool]:
         """Inside a transaction: the slot of ``client``'s dossier for
         ``access_class`` as it is now, or a new one; and whether it is new."""

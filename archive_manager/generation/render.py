@@ -11,7 +11,7 @@ import signal
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
@@ -171,8 +171,9 @@ def _time_limit(seconds: float, what: str) -> Iterator[None]:
         signal.signal(signal.SIGALRM, old)
 
 
-def render(template: Path, context: dict, out: Path, seconds: float = RENDER_SECONDS) -> None:
-    """Render ``template`` with ``context`` into ``out`` (.docx). Every
+def render(template: Path, context: dict, out: Path | BinaryIO, seconds: float = RENDER_SECONDS) -> None:
+    """Render ``template`` with ``context`` into ``out`` (.docx: a path, or a
+    stream, so nothing reaches the disk in plaintext). Every
     template problem is a UsageError naming the template (and the tag)."""
     name = Path(template).name
     tpl = _load(template)
@@ -191,4 +192,4 @@ def render(template: Path, context: dict, out: Path, seconds: float = RENDER_SEC
         raise UsageError(f"template {name}: {exc}", hint=TAG_HINT) from None
     except OverflowError as exc:  # the sandbox's cap on range()
         raise UsageError(f"template {name}: {exc}", hint="a loop in the template is too long") from None
-    tpl.save(str(out))
+    tpl.save(out if hasattr(out, "write") else str(out))

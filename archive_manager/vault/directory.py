@@ -70,3 +70,9 @@ class Directory:
             raise ConflictError(f"client {code!r} already exists")
         self.clients[code] = {"dossier": dossier, "name": name, "created": created}
         self.revision += 1
+
+    def mark(self, code: str, **values: str) -> None:
+        """Note a client's status (and application) in its entry: a finding aid
+        for lists, not the record (the client's signed decisions are)."""
+        self.client(code).update(values)
+        self.revision += 1

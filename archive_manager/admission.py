@@ -1,0 +1,647 @@
+"""Client admission (客户准入, the policy's §二(四)): an application, reviewed
+step by step by the departments ``policies/admission.toml`` names, each
+opinion signed with the reviewer's own key; the last approval admits the
+client.
+
+- **start** (an applicant department): the client gets its code and a
+  dossier in status ``applying``; the application (a document of class
+  basic), its attachments (each in its type's class) and the signed ``apply``
+  decision are one commit.
+- **review** (the department of the step the application waits for):
+  approve, return for more information, or reject, with an opinion filed as
+  a document of the step's type (so in the step's class) and a signed
+  ``review`` decision over the application's content hash and, through the
+  chain, every opinion before it. The last step's approval admits the client:
+  status, the credit terms the steps set, and the admission form generated
+  from the application and the opinions and filed, in the same commit.
+- **resubmit** (the applying department): a returned application, changed,
+  goes back to the step that returned it.
+
+Every refusal (wrong department, wrong step, a closed application) is an
+audit event like every success. The client's code is its code from the
+start: documents filed during the review keep their ids after admission.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from archive_manager.clients import _checked
+from archive_manager.decisions import Application, Standing
+from archive_manager.decisions.chain import canonical
+from archive_manager.errors import AccessDenied, ConflictError, NotFound, UsageError
+from archive_manager.filing import FilingRequest, StagedDocument, index_after_commit, stage_document
+from archive_manager.generation.values import money
+from archive_manager.ingest import Extraction
+from archive_manager.policy.admission import RECORD_CLASS, AdmissionPolicy, Step
+from archive_manager.results import Result
+from archive_manager.session import Session
+from archive_manager.standing import (acting_department, admission_policy, check_decisions, set_credit_fields,
+                                      sign_decision)
+from archive_manager.text import check_text, printable
+from archive_manager.vault.directory import check_client_code
+from archive_manager.vault.slot import new_slot
+
+APPLICATION = "application"  # the basic slot's metadata key of the application as submitted
+# what an application says beyond the profile's fields (profile.toml), with display names
+APPLICATION_FIELDS = {"business_scope": "经营范围", "needs": "业务需求", "budget": "预算（元）",
+                      "channels": "投放渠道"}
+REQUIRED = ("legal_rep", "address", "needs", "budget")  # what the admission form cannot do without
+MAX_OPINION = 20_000
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file given with an application or an opinion."""
+    name: str
+    data: bytes
+    doc_type: str
+
+
+@dataclass(frozen=True)
+class ApplicationStarted(Result):
+    application: str
+    client: str
+    name: str
+    documents: list[str]  # the application document, then the attachments
+    waiting: str  # the first step's id
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReviewDone(Result):
+    application: str
+    client: str
+    step: str
+    decision: str
+    opinion: str  # the opinion document's id
+    state: str  # the application's state after it
+    waiting: str | None  # the next step, or None
+    admission_form: str | None = None  # filed when this review admitted the client
+    documents: list[str] = field(default_factory=list)  # attachments given with it
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    n: int
+    kind: str  # apply, resubmit, review
+    user: str
+    department: str
+    time: str
+    step: str | None = None
+    step_name: str | None = None
+    decision: str | None = None
+    opinion_doc: str | None = None
+    opinion_class: str | None = None
+    opinion: str | None = None  # the text, where the reader holds its class
+    sets: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AttachmentRow:
+    doc_id: str
+    doc_type: str
+    access_class: str
+    name: str
+    sha256: str
+    readable: bool
+
+
+@dataclass(frozen=True)
+class ApplicationView(Result):
+    application: str
+    client: str
+    name: str
+    state: str  # pending, returned, rejected, admitted
+    status: str  # the client's status
+    applicant: str
+    department: str
+    started: str
+    updated: str
+    waiting: str | None  # step id
+    waiting_name: str | None
+    waiting_department: str | None
+    fields: dict
+    attachments: list[AttachmentRow]
+    history: list[HistoryEntry]
+    steps: list[dict]
+    actions: list[str]  # what this user may do now: approve, return, reject, resubmit
+    document: str  # the application document
+
+
+@dataclass(frozen=True)
+class ApplicationRow(Result):
+    application: str
+    client: str
+    name: str
+    state: str
+    waiting: str | None
+    waiting_name: str | None
+    waiting_department: str | None
+    applicant: str
+    started: str
+    updated: str
+    age_days: int  # since it last moved
+
+
+# --- shared ------------------------------------------------------------------
+
+
+def _find(session: Session, app_id: str) -> tuple[str, dict]:
+    directory = session.directory()
+    for code, entry in directory.clients.items():
+        if entry.get("application") == app_id:
+            return code, entry
+    raise NotFound(f"unknown application {app_id!r}", hint="the list of applications shows them",
+                   code="no-application")
+
+
+def _text_extraction(text: str) -> Extraction:
+    return Extraction("txt", text, "ok", None)
+
+
+def _check_fields(session: Session, fields: dict[str, str], required: bool) -> tuple[dict, dict]:
+    """(profile values, application values), each checked; every required one present if ``required``."""
+    declared = session.policy.profile or {}
+    profile, application = {}, {}
+    for key, value in fields.items():
+        check_text(key, f"field name {printable(key)}")
+        check_text(value, f"field {key}", multiline=key in ("needs", "business_scope"))
+        if key in APPLICATION_FIELDS:
+            application[key] = format(money(value), "f") if key == "budget" and value.strip() else value.strip()
+        elif key in declared and key not in ("credit_rating", "credit_limit", "payment_terms"):
+            profile[key] = _checked(declared[key], value) if value.strip() else ""
+        else:
+            known = [*APPLICATION_FIELDS, *(k for k in declared if k not in ("credit_rating", "credit_limit",
+                                                                             "payment_terms"))]
+            raise UsageError(f"an application has no field {key!r}", hint="its fields: " + ", ".join(known),
+                             code="bad-application-field")
+    if required:
+        missing = [k for k in REQUIRED if not (profile.get(k) or application.get(k))]
+        if missing:
+            raise UsageError(f"the application needs: {', '.join(missing)}",
+                             hint="give them; the admission form is made from them", code="missing-values")
+    return profile, application
+
+
+def _check_attachments(session: Session, attachments: list[Attachment]) -> list[tuple[Attachment, str]]:
+    held = set(session.classes_for("read"))
+    out = []
+    for att in attachments:
+        cls = session.policy.doc_type(att.doc_type).access_class
+        if cls not in held:
+            raise AccessDenied(f"user {session.user!r} holds no key of class {cls!r}, where a "
+                               f"{att.doc_type} is kept, so cannot attach {printable(att.name)}",
+                               hint="the department that holds the class attaches it at its step",
+                               code="attach-unheld", **{"class": cls})
+        if not att.data:
+            raise UsageError(f"the attachment {printable(att.name)} is empty", code="empty-attachment")
+        out.append((att, cls))
+    return out
+
+
+def _content(app: dict) -> str:
+    return hashlib.sha256(canonical(app)).hexdigest()
+
+
+def _application_text(session: Session, code: str, name: str, app: dict, profile: dict) -> str:
+    declared = session.policy.profile or {}
+    lines = [f"客户准入申请 {app['id']}", f"客户编号：{code}", f"客户名称：{name}"]
+    for key, value in profile.items():
+        lines.append(f"{declared[key].name if key in declared else key}：{value}")
+    for key, label in APPLICATION_FIELDS.items():
+        if app["fields"].get(key):
+            lines.append(f"{label}：{app['fields'][key]}")
+    if app["attachments"]:
+        lines.append("附件：")
+        for a in app["attachments"]:
+            type_name = session.policy.types[a["type"]].name if a["type"] in session.policy.types else a["type"]
+            lines.append(f"  {type_name} {a['doc']} {a['name']}")
+    lines.append(f"申请人：{session.record.display_name or session.user}")
+    return "\n".join(lines) + "\n"
+
+
+def _stage_attachments(tx, session, slots, code, name, checked) -> tuple[list[StagedDocument], list[dict]]:
+    staged, rows = [], []
+    for att, cls in checked:
+        ext = session.home.extractor().extract(att.data, att.name)
+        doc = stage_document(tx, session, slots(cls), FilingRequest(
+            _path(att.name), code, att.doc_type, title=None), att.data, ext, name)
+        staged.append(doc)
+        rows.append({"doc": doc.doc_id, "version": doc.version, "type": att.doc_type, "name": att.name,
+                     "sha256": doc.sha256})
+    return staged, rows
+
+
+def _path(name: str):
+    from pathlib import Path
+
+    from archive_manager.uploads import safe_name
+    return Path(safe_name(name))
+
+
+class _Slots:
+    """The slots one commit writes, each loaded once and staged once."""
+
+    def __init__(self, session: Session, code: str, basic=None) -> None:
+        self.session, self.code, self.slots = session, code, {}
+        if basic is not None:
+            self.slots[RECORD_CLASS] = basic
+
+    def __call__(self, cls: str):
+        if cls not in self.slots:
+            self.slots[cls] = self.session.slot_to_write(self.code, cls)
+        return self.slots[cls][0]
+
+    def stage(self, tx) -> None:
+        for slot, created in self.slots.values():
+            self.session.stage_slot(tx, slot, created)
+
+
+def _next_code(codes) -> str:
+    numbers = [int(c[1:]) for c in codes if c[:1] == "C" and c[1:].isdigit()]
+    return f"C{max(numbers, default=0) + 1:03d}"
+
+
+def _next_application(directory) -> str:
+    numbers = [int(e["application"][1:]) for e in directory.clients.values()
+               if str(e.get("application", ""))[1:].isdigit()]
+    return f"A{max(numbers, default=0) + 1:04d}"
+
+
+def _snapshot(policy: AdmissionPolicy) -> list[dict]:
+    return [{"id": s.id, "name": s.name, "department": s.department, "opinion_type": s.opinion_type,
+             "sets": list(s.sets)} for s in policy.steps]
+
+
+# --- start -------------------------------------------------------------------
+
+
+def start_application(session: Session, name: str, fields: dict[str, str] | None = None,
+                      attachments: list[Attachment] | None = None, code: str | None = None) -> ApplicationStarted:
+    """Open an application for a prospective client: its code (``code``, or
+    the next free C###), a dossier in status applying, the application and
+    its attachments filed, the signed ``apply`` decision: one commit."""
+    with session.recorded("admission-start", client=code) as rec:
+        policy = admission_policy(session)
+        dept = acting_department(session, policy.applicants, "start an application")
+        if not (name or "").strip():
+            raise UsageError("the client name is empty", hint="give the client's name", code="no-name")
+        check_text(name, "the client name")
+        rec["name"] = name
+        profile, app_fields = _check_fields(session, fields or {}, required=True)
+        checked = _check_attachments(session, attachments or [])
+        rt = session.runtime
+        warnings: list[str] = []
+        with session.transaction() as tx:
+            session.store(fresh=True)
+            directory = session.directory()
+            code = check_client_code(code) if code else _next_code(directory.clients)
+            app_id = _next_application(directory)
+            rec.objects.update(client=code, application=app_id)
+            dossier = rt.token(10)
+            directory.add(code, dossier, name.strip(), rt.timestamp())
+            directory.mark(code, status="applying", application=app_id)
+            gen = session.store().current(RECORD_CLASS)
+            basic = new_slot(session.vault.vault_id, dossier, RECORD_CLASS, directory.slot(dossier, RECORD_CLASS),
+                             gen, rt.random_bytes(32))
+            basic.meta["profile"] = {k: v for k, v in profile.items() if v}
+            basic.meta["revision"] = 1
+            slots = _Slots(session, code, (basic, True))
+            staged, rows = _stage_attachments(tx, session, _DirSlots(slots, directory), code, name, checked)
+            app = {"id": app_id, "client": code, "name": name.strip(), "fields": app_fields,
+                   "profile": basic.meta["profile"], "attachments": rows}
+            form = stage_document(tx, session, basic, FilingRequest(
+                _path(f"客户准入申请-{app_id}.txt"), code, policy.application_type, title=f"客户准入申请 {app_id}（{name}）"),
+                _application_text(session, code, name, app, basic.meta["profile"]).encode("utf-8"),
+                _text_extraction(_application_text(session, code, name, app, basic.meta["profile"])), name)
+            basic.meta[APPLICATION] = app
+            entry = sign_decision(session, basic, "apply", {
+                "application": app_id, "content": _content(app), "doc": form.doc_id, "steps": _snapshot(policy)},
+                dept)
+            slots.stage(tx)
+            session.write_directory(tx, directory)
+            rec.objects.update(decision=entry["n"], documents=[form.doc_id, *(s.doc_id for s in staged)])
+            index_after_commit(tx, session, [form.index, *(s.index for s in staged)], warnings)
+        return ApplicationStarted(app_id, code, name.strip(), [form.doc_id, *(s.doc_id for s in staged)],
+                                  policy.steps[0].id, warnings)
+
+
+class _DirSlots:
+    """Slots of a client the transaction is creating (not yet in the directory on disk)."""
+
+    def __init__(self, slots: _Slots, directory) -> None:
+        self._slots, self._directory = slots, directory
+
+    def __call__(self, cls: str):
+        slots = self._slots
+        if cls not in slots.slots:
+            session = slots.session
+            dossier = self._directory.client(slots.code)["dossier"]
+            slots.slots[cls] = (new_slot(session.vault.vault_id, dossier, cls, self._directory.slot(dossier, cls),
+                                         session.store().current(cls), session.runtime.random_bytes(32)), True)
+        return slots.slots[cls][0]
+
+
+# --- reading -----------------------------------------------------------------
+
+
+def _standing(session: Session, code: str, entry: dict, users=None) -> tuple[Standing, object]:
+    directory = session.directory()
+    slot = session.slot(directory, entry["dossier"], RECORD_CLASS)
+    standing = check_decisions(session, slot, users)
+    if standing.application is None:
+        raise NotFound(f"client {code!r} has no application", code="no-application")
+    return standing, slot
+
+
+def _allowed(session: Session, app: Application) -> list[str]:
+    step = app.waiting_step
+    if step is None:
+        return []
+    if app.state == "returned":
+        return ["resubmit"] if app.department in session.departments else []
+    return ["approve", "return", "reject"] if step["department"] in session.departments else []
+
+
+def _opinion_text(session: Session, code: str, opinion: dict) -> str | None:
+    from archive_manager.reading import locate, version_text
+
+    if opinion.get("class") not in session.classes_for("read"):
+        return None
+    try:
+        found = locate(session, opinion["doc"])
+        ext = version_text(session, found, int(opinion["version"]))
+    except (NotFound, AccessDenied):
+        return None
+    return ext.text if ext is not None else None
+
+
+def show_application(session: Session, app_id: str) -> ApplicationView:
+    with session.recorded("admission-show", application=app_id) as rec:
+        admission_policy(session)
+        session.require("read", RECORD_CLASS)
+        code, entry = _find(session, app_id)
+        rec.objects["client"] = code
+        standing, slot = _standing(session, code, entry)
+        app = standing.application
+        recorded = slot.meta.get(APPLICATION, {})
+        if _content(recorded) != app.content:
+            raise ConflictError(f"application {app_id} does not match what was signed: it was changed outside "
+                                "the archive", hint="an administrator runs verify", code="bad-application")
+        held = set(session.classes_for("read"))
+        names = {s["id"]: s["name"] for s in app.steps}
+        history = []
+        for e in app.history:
+            op = e.get("opinion") or {}
+            history.append(HistoryEntry(
+                e["n"], e["kind"], e["user"], e["department"], e["time"], e.get("step"), names.get(e.get("step")),
+                e.get("decision"), op.get("doc"), op.get("class"),
+                _opinion_text(session, code, op) if op else None, dict(e.get("sets") or {})))
+        attachments = [AttachmentRow(a["doc"], a["type"], session.policy.types[a["type"]].access_class
+                                     if a["type"] in session.policy.types else "?", a["name"], a["sha256"],
+                                     session.policy.types.get(a["type"]) is not None and
+                                     session.policy.types[a["type"]].access_class in held)
+                       for a in recorded.get("attachments", [])]
+        for e in app.history:  # attachments given with opinions
+            for a in e.get("attachments", []):
+                cls = session.policy.types[a["type"]].access_class if a["type"] in session.policy.types else "?"
+                attachments.append(AttachmentRow(a["doc"], a["type"], cls, a["name"], a["sha256"], cls in held))
+        step = app.waiting_step
+        return ApplicationView(
+            app.id, code, entry["name"], app.state, standing.status, app.applicant, app.department, app.started,
+            app.updated, step["id"] if step else None, step["name"] if step else None,
+            step["department"] if step and app.state == "pending" else (app.department if step else None),
+            {**recorded.get("profile", {}), **recorded.get("fields", {})}, attachments, history, app.steps,
+            _allowed(session, app), app.doc)
+
+
+def list_applications(session: Session, mine: bool = False, closed: bool = False) -> list[ApplicationRow]:
+    """Applications, oldest first: open ones (``closed``: also admitted and
+    rejected ones); ``mine``: those waiting for one of the user's departments."""
+    with session.recorded("admission-list"):
+        admission_policy(session)
+        session.require("read", RECORD_CLASS)
+        directory = session.directory()
+        users = session.users()
+        now = session.runtime.now()
+        rows = []
+        for code, entry in sorted(directory.clients.items()):
+            if "application" not in entry or (not closed and entry.get("status") != "applying"):
+                continue
+            standing, _ = _standing(session, code, entry, users)
+            app = standing.application
+            step = app.waiting_step
+            waiting_dept = (step["department"] if app.state == "pending" else app.department) if step else None
+            if mine and waiting_dept not in session.departments:
+                continue
+            if not closed and step is None:
+                continue
+            updated = datetime.fromisoformat(app.updated.replace("Z", "+00:00"))
+            rows.append(ApplicationRow(app.id, code, entry["name"], app.state, step["id"] if step else None,
+                                       step["name"] if step else None, waiting_dept, app.applicant, app.started,
+                                       app.updated, max(0, (now - updated).days)))
+        return sorted(rows, key=lambda r: (r.updated, r.application))
+
+
+# --- review and resubmit -----------------------------------------------------
+
+
+def _check_sets(session: Session, step: dict, decision: str, sets: dict[str, str]) -> dict[str, str]:
+    wanted = list(step.get("sets", []))
+    if decision != "approve" or not wanted:
+        if sets:
+            raise UsageError(f"step {step['id']} sets nothing" if not wanted else "credit terms go with an approval",
+                             hint=f"step {step['id']} approves with: {', '.join(wanted)}" if wanted
+                             else "leave the values out", code="bad-sets")
+        return {}
+    aliases = {"rating": "credit_rating", "limit": "credit_limit", "terms": "payment_terms"}
+    sets = {aliases.get(k, k): v for k, v in sets.items()}
+    unknown = sorted(set(sets) - set(wanted))
+    if unknown:
+        raise UsageError(f"step {step['id']} does not set {', '.join(unknown)}",
+                         hint=f"it sets: {', '.join(wanted)}", code="bad-sets")
+    missing = [k for k in wanted if not (sets.get(k) or "").strip()]
+    if missing:
+        raise UsageError(f"approving step {step['id']} needs: {', '.join(missing)}",
+                         hint="e.g. rating=A credit_limit=500000", code="missing-sets")
+    declared = session.policy.profile or {}
+    return {k: _checked(declared[k], v) if k in declared else check_text(v, k) for k, v in sets.items()}
+
+
+def _opinion(opinion: str) -> str:
+    opinion = check_text(opinion or "", "the opinion", multiline=True).strip()
+    if not opinion:
+        raise UsageError("an opinion needs its text", hint="say what you found and why", code="no-opinion")
+    if len(opinion) > MAX_OPINION:
+        raise UsageError(f"the opinion is longer than {MAX_OPINION} characters", code="long-opinion")
+    return opinion
+
+
+DECISION_NAMES = {"approve": "同意", "return": "退回补充材料", "reject": "不同意"}
+
+
+def review_application(session: Session, app_id: str, decision: str, opinion: str,
+                       sets: dict[str, str] | None = None, attachments: list[Attachment] | None = None) -> ReviewDone:
+    """Act on the step ``app_id`` waits for (see the module doc)."""
+    with session.recorded("admission-review", application=app_id, decision=decision) as rec:
+        policy = admission_policy(session)
+        if decision not in DECISION_NAMES:
+            raise UsageError(f"unknown decision {decision!r}", hint="approve, return or reject", code="bad-decision")
+        code, entry = _find(session, app_id)
+        rec.objects["client"] = code
+        standing, _ = _standing(session, code, entry)
+        app = standing.application
+        step = app.waiting_step
+        if step is None or app.state != "pending":
+            raise ConflictError(f"application {app_id} is {app.state}: no step waits for a review",
+                                hint="a returned application waits for the applicant to submit it again"
+                                if app.state == "returned" else "it is closed", code="not-pending",
+                                state=app.state)
+        rec.objects["step"] = step["id"]
+        if step["department"] not in session.departments:
+            raise AccessDenied(f"application {app_id} waits for step {step['id']} ({step['name']}), which is "
+                               f"{step['department']!r}'s; user {session.user!r} is in "
+                               f"{', '.join(session.departments) or 'no department'}",
+                               hint=f"a member of {session.policy.departments.get(step['department'], step['department'])} "
+                                    "reviews it", code="wrong-department", departments=[step["department"]])
+        text = _opinion(opinion)
+        rec["opinion"] = text
+        values = _check_sets(session, step, decision, dict(sets or {}))
+        checked = _check_attachments(session, attachments or [])
+        opinion_type = step["opinion_type"]
+        opinion_class = session.policy.doc_type(opinion_type).access_class
+        warnings: list[str] = []
+        with session.transaction() as tx:
+            basic, created = session.slot_to_write(code, RECORD_CLASS)
+            now_standing = check_decisions(session, basic)  # under the lock: nobody acted meanwhile
+            if len(now_standing.entries) != len(standing.entries):
+                raise ConflictError(f"application {app_id} changed while you were reviewing it",
+                                    hint="look at it again", code="changed")
+            slots = _Slots(session, code, (basic, created))
+            staged, rows = _stage_attachments(tx, session, slots, code, entry["name"], checked)
+            body = _opinion_document(session, app, step, decision, text, values, rows)
+            doc = stage_document(tx, session, slots(opinion_class), FilingRequest(
+                _path(f"{step['name']}-{app_id}.txt"), code, opinion_type,
+                title=f"{step['name']}意见 {app_id}（{DECISION_NAMES[decision]}）"), body.encode("utf-8"),
+                _text_extraction(body), entry["name"])
+            fields = {"application": app_id, "step": step["id"], "decision": decision, "content": app.content,
+                      "opinion": {"doc": doc.doc_id, "version": doc.version, "sha256": doc.sha256,
+                                  "class": opinion_class}}
+            if values:
+                fields["sets"] = values
+            if rows:
+                fields["attachments"] = rows
+            decided = sign_decision(session, basic, "review", fields, step["department"])
+            after = check_decisions(session, basic)
+            form = None
+            if after.status == "admitted":
+                set_credit_fields(basic, {"credit_rating": after.credit.rating, "credit_limit": after.credit.limit,
+                                          "payment_terms": after.credit.terms})
+                form = _stage_admission_form(tx, session, basic, code, entry["name"], after)
+            state_mark = {"admitted": "admitted", "rejected": "rejected"}.get(after.application.state)
+            slots.stage(tx)
+            if state_mark:
+                directory = session.directory()
+                directory.mark(code, status=state_mark)
+                session.write_directory(tx, directory)
+            rec.objects.update(decision=decided["n"], opinion=doc.doc_id)
+            entries = [s.index for s in staged] + [doc.index] + ([form.index] if form else [])
+            index_after_commit(tx, session, entries, warnings)
+        nxt = after.application.waiting_step
+        return ReviewDone(app_id, code, step["id"], decision, doc.doc_id, after.application.state,
+                          nxt["id"] if nxt else None, form.doc_id if form else None,
+                          [s.doc_id for s in staged], warnings)
+
+
+def _opinion_document(session, app: Application, step: dict, decision: str, text: str, values: dict,
+                      rows: list[dict]) -> str:
+    declared = session.policy.profile or {}
+    lines = [f"{step['name']}意见", f"申请：{app.id}", f"审查部门：{session.policy.departments.get(step['department'])}",
+             f"审查人：{session.record.display_name or session.user}", f"结论：{DECISION_NAMES[decision]}"]
+    for key, value in values.items():
+        lines.append(f"{declared[key].name if key in declared else key}：{value}")
+    for a in rows:
+        lines.append(f"附件：{a['doc']} {a['name']}")
+    lines += ["", text]
+    return "\n".join(lines) + "\n"
+
+
+def _stage_admission_form(tx, session: Session, basic, code: str, name: str, standing: Standing):
+    """The admission form, generated from the application and the opinions, staged into the basic slot."""
+    from archive_manager.generating import render_form
+
+    app = basic.meta[APPLICATION]
+    fields = app.get("fields", {})
+    profile = {**basic.meta.get("profile", {}), "name": name, "code": code}
+    applicant = session.users().users.get(standing.application.applicant)
+    given = {"business": {"need": fields.get("needs", ""), "channels": fields.get("channels")},
+             "budget": fields.get("budget"),
+             "credit": {"rating": standing.credit.rating, "limit": standing.credit.limit,
+                        "terms": standing.credit.terms}}
+    given = {k: {a: b for a, b in v.items() if b is not None} if isinstance(v, dict) else v
+             for k, v in given.items() if v is not None}
+    data, title, output_type = render_form(session, "admission-form", profile, given, applicant,
+                                           standing.application.department)
+    return stage_document(tx, session, basic, FilingRequest(
+        _path(f"客户准入申请表-{code}.docx"), code, output_type, title=f"{title}（{name}）",
+        derived_from=(app["id"],)), data, session.home.extractor().extract(data, "form.docx"), name)
+
+
+def resubmit_application(session: Session, app_id: str, fields: dict[str, str] | None = None,
+                         attachments: list[Attachment] | None = None, note: str | None = None) -> ReviewDone:
+    """Submit a returned application again, changed by ``fields`` and
+    ``attachments``; it goes back to the step that returned it."""
+    with session.recorded("admission-resubmit", application=app_id) as rec:
+        policy = admission_policy(session)
+        code, entry = _find(session, app_id)
+        rec.objects["client"] = code
+        standing, _ = _standing(session, code, entry)
+        app = standing.application
+        if app.state != "returned":
+            raise ConflictError(f"application {app_id} is {app.state}: only a returned application is submitted "
+                                "again", code="not-returned", state=app.state)
+        acting_department(session, [app.department], "submit this application again")
+        profile_changes, app_changes = _check_fields(session, fields or {}, required=False)
+        checked = _check_attachments(session, attachments or [])
+        if not profile_changes and not app_changes and not checked:
+            raise UsageError("nothing was changed or added", hint="give the missing information or attachments",
+                             code="nothing-to-change")
+        warnings: list[str] = []
+        with session.transaction() as tx:
+            basic, created = session.slot_to_write(code, RECORD_CLASS)
+            if len(check_decisions(session, basic).entries) != len(standing.entries):
+                raise ConflictError(f"application {app_id} changed meanwhile", code="changed")
+            slots = _Slots(session, code, (basic, created))
+            staged, rows = _stage_attachments(tx, session, slots, code, entry["name"], checked)
+            recorded = dict(basic.meta[APPLICATION])
+            profile = {k: v for k, v in {**recorded.get("profile", {}), **profile_changes}.items() if v}
+            recorded.update(profile=profile, fields={k: v for k, v in {**recorded["fields"], **app_changes}.items()
+                                                     if v},
+                            attachments=[*recorded.get("attachments", []), *rows])
+            basic.meta["profile"] = {**basic.meta.get("profile", {}), **profile}
+            text = _application_text(session, code, entry["name"], recorded, profile)
+            if note:
+                text += "\n补充说明：" + check_text(note, "the note", multiline=True).strip() + "\n"
+            form = stage_document(tx, session, basic, FilingRequest(
+                _path(f"客户准入申请-{app_id}.txt"), code, policy.application_type, replaces=app.doc),
+                text.encode("utf-8"), _text_extraction(text), entry["name"])
+            basic.meta[APPLICATION] = recorded
+            step = app.waiting_step
+            decided = sign_decision(session, basic, "resubmit", {
+                "application": app_id, "content": _content(recorded), "doc": form.doc_id, "step": step["id"]},
+                app.department)
+            slots.stage(tx)
+            rec.objects.update(decision=decided["n"], step=step["id"])
+            index_after_commit(tx, session, [s.index for s in staged] + [form.index], warnings)
+        return ReviewDone(app_id, code, step["id"], "resubmit", form.doc_id, "pending", step["id"], None,
+                          [s.doc_id for s in staged], warnings)
+
+
+__all__ = ["APPLICATION_FIELDS", "ApplicationRow", "ApplicationStarted", "ApplicationView", "Attachment",
+           "AttachmentRow", "HistoryEntry", "ReviewDone", "list_applications", "resubmit_application",
+           "review_application", "show_application", "start_application"]
