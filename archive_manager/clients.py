@@ -129,6 +129,11 @@ def add_client(session: Session, code: str, name: str, fields: dict[str, str] | 
                             directory.slot(dossier, PROFILE_CLASS), gen, rt.random_bytes(32))
             slot.meta["profile"] = profile
             slot.meta["revision"] = 1
+            if session.policy.admission is not None:  # its record starts signed: admitted by an administrator
+                from archive_manager.standing import acting_department, sign_decision
+                sign_decision(session, slot, "register", {"status": "admitted", "reason": "client add"},
+                              acting_department(session, ["archive"], "register a client without its admission"))
+                directory.mark(code, status="admitted")
             session.stage_slot(tx, slot, created=True)  # its wrapped content keys and metadata base
             paths = session.vault.paths
             dir_gen = session.store().current(DIRECTORY)

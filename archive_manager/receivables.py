@@ -5,7 +5,7 @@ class read it): ``archive ledger add / paid / list``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from decimal import Decimal
 
@@ -31,6 +31,41 @@ class InvoiceEntry(Result):
     due: str
     contract: str | None  # the contract's document id
     days_overdue: int
+    warnings: list[str] = field(default_factory=list)  # e.g. over the client's credit limit (when entered)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        if not self.warnings:
+            del out["warnings"]  # the JSON of ledger list as it was
+        return out
+
+
+def credit_limit(session: Session, client: str) -> Decimal | None:
+    """The client's credit limit: the latest signed one, or for a client
+    without signed decisions (added before issue 18) the profile's."""
+    from archive_manager.policy import PROFILE_CLASS
+    from archive_manager.standing import check_decisions
+
+    directory = session.directory()
+    slot = session.slot(directory, directory.client(client)["dossier"], PROFILE_CLASS)
+    standing = check_decisions(session, slot)
+    value = standing.credit.limit if standing.recorded and standing.credit.limit else \
+        (slot.meta.get("profile", {}).get("credit_limit") if slot is not None else None)
+    try:
+        return Decimal(value) if value else None
+    except ArithmeticError:
+        return None
+
+
+def open_total(ledger: Ledger) -> Decimal:
+    return sum((i.outstanding for i in ledger.invoices.values()), Decimal(0))
+
+
+def limit_warning(client: str, ledger: Ledger, limit: Decimal | None) -> str | None:
+    total = open_total(ledger)
+    if limit is None or total <= limit:
+        return None
+    return f"open receivables of {client} ({total:.2f}) exceed its credit limit ({limit:.2f})"
 
 
 def ledger_to_dict(ledger: Ledger) -> dict:
@@ -86,7 +121,10 @@ def add_invoice(session: Session, client: str, number: str, amount: str, due: st
         if contract is not None and parse_doc_id(contract) != client:
             raise UsageError(f"contract {contract!r} does not belong to client {client!r}")
         ledger = _change(session, client, lambda led: led.add(number, amount, due_date, contract))
-    return invoice_row(client, ledger.get(number), _today(session))
+        warning = limit_warning(client, ledger, credit_limit(session, client)) \
+            if session.policy.allows(session.departments, "read", "basic") else None
+    row = invoice_row(client, ledger.get(number), _today(session))
+    return row if warning is None else InvoiceEntry(**{**asdict(row), "warnings": [warning]})
 
 
 def record_payment(session: Session, client: str, number: str, amount: str | None = None,
@@ -99,7 +137,10 @@ def record_payment(session: Session, client: str, number: str, amount: str | Non
     return invoice_row(client, ledger.get(number), _today(session))
 
 
-def list_invoices(session: Session, client: str | None = None, overdue: bool = False) -> list[InvoiceEntry]:
+def list_invoices(session: Session, client: str | None = None, overdue: bool = False,
+                  over_limit: bool = False) -> list[InvoiceEntry]:
+    """Invoices (``overdue``: only those past due with money outstanding;
+    ``over_limit``: only clients whose open receivables exceed their credit limit)."""
     with session.recorded("ledger-list", client=client):
         session.require("read", LEDGER_CLASS)
         session.class_key(LEDGER_CLASS)  # AccessDenied if granted but the key is not held
@@ -109,6 +150,8 @@ def list_invoices(session: Session, client: str | None = None, overdue: bool = F
         rows = []
         for code in codes:
             ledger = read_ledger(session, code)
+            if over_limit and limit_warning(code, ledger, credit_limit(session, code)) is None:
+                continue
             invoices = ledger.overdue(today) if overdue else sorted(ledger.invoices.values(),
                                                                       key=lambda i: (i.due, i.number))
             rows += [invoice_row(code, i, today) for i in invoices]

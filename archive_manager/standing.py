@@ -13,7 +13,7 @@ against.
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Iterable
 
@@ -132,6 +132,121 @@ def change_status(session: Session, code: str, status: str, reason: str) -> Stat
         return StatusChange(code, directory.clients[code]["name"], status, standing.status, reason, entry["n"])
 
 
+@dataclass(frozen=True)
+class Reassessment(Result):
+    client: str
+    name: str
+    rating: str
+    limit: str
+    previous_rating: str | None
+    previous_limit: str | None
+    opinion: str  # the opinion document
+    decision: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def reassess_credit(session: Session, code: str, rating: str, limit: str, opinion: str,
+                    terms: str | None = None) -> Reassessment:
+    """Re-assess an admitted (or suspended) client's credit (§五(一)3): the
+    credit department's opinion filed in its class, the new rating and limit
+    signed as a decision and copied into the profile, in one commit."""
+    from archive_manager.admission import _opinion, _text_extraction, _path
+    from archive_manager.clients import _checked
+    from archive_manager.filing import FilingRequest, index_after_commit, stage_document
+
+    with session.recorded("client-reassess", client=code) as rec:
+        policy = admission_policy(session)
+        dept = acting_department(session, [policy.reassess_department], "re-assess a client's credit")
+        text = _opinion(opinion)
+        declared = session.policy.profile or {}
+        values = {"credit_rating": rating, "credit_limit": limit, **({"payment_terms": terms} if terms else {})}
+        for key, value in list(values.items()):
+            if not (value or "").strip():
+                raise UsageError(f"a re-assessment needs {key}", code="missing-sets")
+            values[key] = _checked(declared[key], value) if key in declared else check_text(value, key)
+        rec.update(opinion=text, **values)
+        opinion_class = session.policy.doc_type(policy.reassess_type).access_class
+        warnings: list[str] = []
+        with session.transaction() as tx:
+            basic, created = session.slot_to_write(code, RECORD_CLASS)
+            before = check_decisions(session, None if created else basic)
+            if before.status not in ("admitted", "suspended"):
+                raise ConflictError(f"client {code!r} is {before.status}: its credit is not re-assessed",
+                                    code="bad-status-change")
+            name = session.directory().client(code)["name"]
+            target, target_created = (basic, created) if opinion_class == RECORD_CLASS else \
+                session.slot_to_write(code, opinion_class)
+            lines = ["信用复评意见", f"客户：{code} {name}", f"评估人：{session.record.display_name or session.user}",
+                     f"信用等级：{values['credit_rating']}（原 {before.credit.rating or '无'}）",
+                     f"信用额度（元）：{values['credit_limit']}（原 {before.credit.limit or '无'}）", "", text]
+            body = "\n".join(lines) + "\n"
+            doc = stage_document(tx, session, target, FilingRequest(
+                _path(f"信用复评-{code}.txt"), code, policy.reassess_type, title=f"信用复评（{name}）"),
+                body.encode("utf-8"), _text_extraction(body), name)
+            entry = sign_decision(session, basic, "reassess", {
+                **values, "reason": text[:500],
+                "opinion": {"doc": doc.doc_id, "version": doc.version, "sha256": doc.sha256, "class": opinion_class}},
+                dept)
+            set_credit_fields(basic, values)
+            if target is not basic:
+                session.stage_slot(tx, target, target_created)
+            session.stage_slot(tx, basic, created)
+            rec.objects.update(decision=entry["n"], opinion=doc.doc_id)
+            index_after_commit(tx, session, [doc.index], warnings)
+        return Reassessment(code, name, values["credit_rating"], values["credit_limit"], before.credit.rating,
+                            before.credit.limit, doc.doc_id, entry["n"], warnings)
+
+
+def decision_problems(session: Session, code: str, dossier: str, users=None) -> list[str]:
+    """What ``verify`` finds wrong with ``code``'s signed decisions: the
+    chain itself (signatures, links, departments, each allowed where it
+    stood), the application as stored against the content hash its last
+    submission signed, every opinion document (and every attachment named
+    in a signed decision) against the SHA-256 its decision signed, where the
+    user holds its class, and the profile's credit terms against the signed
+    ones."""
+    from archive_manager.admission import APPLICATION, _content
+    from archive_manager.decisions import DecisionError
+
+    directory = session.directory()
+    slot = session.slot(directory, dossier, RECORD_CLASS)
+    try:
+        standing = check_decisions(session, slot, users)
+    except DecisionError as exc:
+        return [exc.message]
+    problems = []
+    app = standing.application
+    if app is not None and _content(slot.meta.get(APPLICATION, {})) != app.content:
+        problems.append(f"application {app.id} is not what its last submission signed")
+    held = set(session.classes_for("read"))
+    slots: dict = {RECORD_CLASS: slot}
+    for entry in standing.entries:
+        named = [entry["opinion"]] if isinstance(entry.get("opinion"), dict) else []
+        named += [{**a, "class": session.policy.types[a["type"]].access_class} for a in entry.get("attachments", [])
+                  if isinstance(a, dict) and a.get("type") in session.policy.types]
+        if entry["kind"] == "apply":
+            named += [{**a, "class": session.policy.types[a["type"]].access_class}
+                      for a in slot.meta.get(APPLICATION, {}).get("attachments", [])
+                      if a.get("type") in session.policy.types]
+        for doc in named:
+            cls = doc.get("class")
+            if cls not in held:
+                continue
+            if cls not in slots:
+                slots[cls] = session.slot(directory, dossier, cls)
+            versions = (slots[cls].documents.get(doc.get("doc"), {}) if slots[cls] else {}).get("versions", [])
+            version = next((v for v in versions if v["version"] == doc.get("version")), None)
+            if version is None or version["sha256"] != doc.get("sha256"):
+                problems.append(f"decision {entry['n']}: document {doc.get('doc')} version {doc.get('version')} "
+                                "is missing or is not the one signed")
+    profile = slot.meta.get("profile", {}) if slot is not None else {}
+    if standing.recorded and standing.status != "applying":  # the terms enter the profile on admission
+        for key, signed in (("credit_rating", standing.credit.rating), ("credit_limit", standing.credit.limit)):
+            if signed is not None and profile.get(key) != signed:
+                problems.append(f"the profile's {key} ({profile.get(key)}) is not the signed one ({signed})")
+    return problems
+
+
 def add_months(day: date, months: int) -> date:
     month = day.month - 1 + months
     year, month = day.year + month // 12, month % 12 + 1
@@ -179,6 +294,6 @@ def _day(timestamp: str) -> date:
     return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).date()
 
 
-__all__ = ["DECISIONS", "STATUSES", "DueAssessment", "StatusChange", "acting_department", "add_months",
+__all__ = ["decision_problems", "DECISIONS", "STATUSES", "DueAssessment", "Reassessment", "StatusChange", "reassess_credit", "acting_department", "add_months",
            "admission_policy", "change_status", "check_decisions", "due_reassessments", "read_standing",
            "set_credit_fields", "sign_decision"]

@@ -17,7 +17,9 @@ from archive_manager.audit.state import (
 )
 from archive_manager.errors import ArchiveError
 from archive_manager.reading import Located, _Discard, decrypt_version, version_text
+from archive_manager.policy.admission import RECORD_CLASS
 from archive_manager.session import Session
+from archive_manager.standing import decision_problems
 from archive_manager.results import Result
 
 
@@ -73,6 +75,7 @@ def verify_vault(session: Session) -> VaultReport:
             notes.append(f"removed {swept} temporary file(s) left by commands that were killed")
         counts = {"clients": 0, "slots": 0, "documents": 0, "versions": 0, "bytes": 0}
         directory = session.directory()
+        users = session.users()
         known = set()
         for code, entry in sorted(directory.clients.items()):
             counts["clients"] += 1
@@ -80,6 +83,9 @@ def verify_vault(session: Session) -> VaultReport:
             known.add(dossier)
             for cls in classes:
                 _verify_slot(session, directory, code, dossier, cls, counts, problems, notes)
+            if RECORD_CLASS in classes:
+                problems += [_problem(code, f"client {code}, decisions", p)
+                             for p in decision_problems(session, code, dossier, users)]
         if session.policy.allows(session.departments, "admin"):
             for dossier in session.vault.dossier_ids():
                 if dossier not in known:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from archive_manager.cli.context import CliContext, emit, table
+from archive_manager.cli.context import CliContext, emit, note, table
 from archive_manager.cli.main import main, pass_cli
 from archive_manager.cli.lazy import lazy_module
 from archive_manager.cli.options import common, json_option
@@ -33,6 +33,8 @@ def ledger_add(cli: CliContext, client, invoice, amount, due, contract, as_json)
     """Enter an invoice into a client's ledger."""
     r = receivables.add_invoice(cli.session(), client, invoice, amount, due, contract)
     emit(r.to_dict(), as_json, lambda r: click.echo(f"{r['client']} {r['invoice']}: {r['amount']} due {r['due']}"))
+    for warning in r.warnings:
+        note("warning", warning)
 
 
 @ledger.command("paid")
@@ -53,10 +55,11 @@ def ledger_paid(cli: CliContext, client, invoice, amount, paid_on, as_json) -> N
 @ledger.command("list")
 @click.argument("client", required=False)
 @click.option("--overdue", is_flag=True, help="Only invoices past due with money outstanding.")
+@click.option("--over-limit", is_flag=True, help="Only clients whose open receivables exceed their credit limit.")
 @json_option
 @common
 @pass_cli
-def ledger_list(cli: CliContext, client, overdue, as_json) -> None:
+def ledger_list(cli: CliContext, client, overdue, over_limit, as_json) -> None:
     """List invoices (days overdue as of today)."""
-    rows = receivables.list_invoices(cli.session(), client, overdue)
+    rows = receivables.list_invoices(cli.session(), client, overdue, over_limit)
     emit([r.to_dict() for r in rows], as_json, lambda rows: table(rows, COLUMNS))
