@@ -32,7 +32,7 @@ from datetime import datetime
 from archive_manager.clients import _checked
 from archive_manager.decisions import Application, Standing
 from archive_manager.decisions.chain import canonical
-from archive_manager.errors import AccessDenied, ConflictError, NotFound, UsageError
+from archive_manager.errors import AccessDenied, ConflictError, IntegrityError, NotFound, UsageError
 from archive_manager.filing import FilingRequest, StagedDocument, index_after_commit, stage_document
 from archive_manager.generation.values import money
 from archive_manager.ingest import Extraction
@@ -188,11 +188,22 @@ def _check_fields(session: Session, fields: dict[str, str], required: bool) -> t
     return profile, application
 
 
+def _workflow_types(session: Session) -> set[str]:
+    """Document types only the admission itself files (the application, opinions, the form)."""
+    policy = session.policy.admission
+    return {policy.application_type, policy.reassess_type, *(s.opinion_type for s in policy.steps),
+            "admission-form"} if policy else set()
+
+
 def _check_attachments(session: Session, attachments: list[Attachment]) -> list[tuple[Attachment, str]]:
-    held = set(session.classes_for("read"))
+    held = set(session.classes_for("file"))
     out = []
     for att in attachments:
         cls = session.policy.doc_type(att.doc_type).access_class
+        if att.doc_type in _workflow_types(session):
+            raise UsageError(f"a {att.doc_type} is filed by the admission itself, not attached",
+                             hint="attach the documents the application relies on (licence, qualifications, reports)",
+                             code="workflow-type")
         if cls not in held:
             raise AccessDenied(f"user {session.user!r} holds no key of class {cls!r}, where a "
                                f"{att.doc_type} is kept, so cannot attach {printable(att.name)}",
@@ -206,6 +217,13 @@ def _check_attachments(session: Session, attachments: list[Attachment]) -> list[
 
 def _content(app: dict) -> str:
     return hashlib.sha256(canonical(app)).hexdigest()
+
+
+def _check_signed_content(basic, app: Application) -> None:
+    """The application as stored must be what its last submission signed."""
+    if _content(basic.meta.get(APPLICATION, {})) != app.content:
+        raise IntegrityError(f"application {app.id} is not what was signed: it was changed outside the archive",
+                             hint="nothing is done on it; an administrator runs verify", code="bad-application")
 
 
 def _application_text(session: Session, code: str, name: str, app: dict, profile: dict) -> str:
@@ -320,12 +338,14 @@ def start_application(session: Session, name: str, fields: dict[str, str] | None
                 _application_text(session, code, name, app, basic.meta["profile"]).encode("utf-8"),
                 _text_extraction(_application_text(session, code, name, app, basic.meta["profile"])), name)
             basic.meta[APPLICATION] = app
+            signed = session.signed_policy
             entry = sign_decision(session, basic, "apply", {
-                "application": app_id, "content": _content(app), "doc": form.doc_id, "steps": _snapshot(policy)},
-                dept)
+                "application": app_id, "client": code, "content": _content(app), "doc": form.doc_id,
+                "version": form.version, "sha256": form.sha256, "steps": _snapshot(policy),
+                "policy": {**signed.body(), "endorsement": signed.endorsement}}, dept)
             slots.stage(tx)
             session.write_directory(tx, directory)
-            rec.objects.update(decision=entry["n"], documents=[form.doc_id, *(s.doc_id for s in staged)])
+            rec.objects.update(entry=entry["n"], documents=[form.doc_id, *(s.doc_id for s in staged)])
             index_after_commit(tx, session, [form.index, *(s.index for s in staged)], warnings)
         return ApplicationStarted(app_id, code, name.strip(), [form.doc_id, *(s.doc_id for s in staged)],
                                   policy.steps[0].id, warnings)
@@ -356,6 +376,10 @@ def _standing(session: Session, code: str, entry: dict, users=None) -> tuple[Sta
     standing = check_decisions(session, slot, users)
     if standing.application is None:
         raise NotFound(f"client {code!r} has no application", code="no-application")
+    first = standing.entries[0]
+    if first.get("client", code) != code or standing.application.id != entry.get("application"):
+        raise IntegrityError(f"the directory's entry for {code} does not match its signed application",
+                             hint="an administrator runs verify", code="bad-directory")
     return standing, slot
 
 
@@ -390,9 +414,7 @@ def show_application(session: Session, app_id: str) -> ApplicationView:
         standing, slot = _standing(session, code, entry)
         app = standing.application
         recorded = slot.meta.get(APPLICATION, {})
-        if _content(recorded) != app.content:
-            raise ConflictError(f"application {app_id} does not match what was signed: it was changed outside "
-                                "the archive", hint="an administrator runs verify", code="bad-application")
+        _check_signed_content(slot, app)
         held = set(session.classes_for("read"))
         names = {s["id"]: s["name"] for s in app.steps}
         history = []
@@ -413,7 +435,7 @@ def show_application(session: Session, app_id: str) -> ApplicationView:
                 attachments.append(AttachmentRow(a["doc"], a["type"], cls, a["name"], a["sha256"], cls in held))
         step = app.waiting_step
         return ApplicationView(
-            app.id, code, entry["name"], app.state, standing.status, app.applicant, app.department, app.started,
+            app.id, code, recorded.get("name", entry["name"]), app.state, standing.status, app.applicant, app.department, app.started,
             app.updated, step["id"] if step else None, step["name"] if step else None,
             step["department"] if step and app.state == "pending" else (app.department if step else None),
             {**recorded.get("profile", {}), **recorded.get("fields", {})}, attachments, history, app.steps,
@@ -431,9 +453,12 @@ def list_applications(session: Session, mine: bool = False, closed: bool = False
         now = session.runtime.now()
         rows = []
         for code, entry in sorted(directory.clients.items()):
-            if "application" not in entry or (not closed and entry.get("status") != "applying"):
+            if "application" not in entry:
                 continue
-            standing, _ = _standing(session, code, entry, users)
+            try:
+                standing, _ = _standing(session, code, entry, users)
+            except (IntegrityError, NotFound):
+                continue  # verify reports it; one damaged record does not take the queue down
             app = standing.application
             step = app.waiting_step
             waiting_dept = (step["department"] if app.state == "pending" else app.department) if step else None
@@ -504,11 +529,15 @@ def review_application(session: Session, app_id: str, decision: str, opinion: st
                                 state=app.state)
         rec.objects["step"] = step["id"]
         if step["department"] not in session.departments:
-            raise AccessDenied(f"application {app_id} waits for step {step['id']} ({step['name']}), which is "
-                               f"{step['department']!r}'s; user {session.user!r} is in "
+            raise AccessDenied(f"application {app_id} waits for step {step['id']} ({step['name']}), the work of "
+                               f"department {step['department']}; user {session.user!r} is in "
                                f"{', '.join(session.departments) or 'no department'}",
                                hint=f"a member of {session.policy.departments.get(step['department'], step['department'])} "
                                     "reviews it", code="wrong-department", departments=[step["department"]])
+        if session.user == app.applicant or any(o.user == session.user for o in app.opinions if o.step != step["id"]):
+            raise AccessDenied(f"user {session.user!r} applied for or reviewed another step of application {app_id}: "
+                               "each step is signed by someone else", hint="another member of the department "
+                               "reviews it", code="four-eyes")
         text = _opinion(opinion)
         rec["opinion"] = text
         values = _check_sets(session, step, decision, dict(sets or {}))
@@ -522,6 +551,7 @@ def review_application(session: Session, app_id: str, decision: str, opinion: st
             if len(now_standing.entries) != len(standing.entries):
                 raise ConflictError(f"application {app_id} changed while you were reviewing it",
                                     hint="look at it again", code="changed")
+            _check_signed_content(basic, app)
             slots = _Slots(session, code, (basic, created))
             staged, rows = _stage_attachments(tx, session, slots, code, entry["name"], checked)
             body = _opinion_document(session, app, step, decision, text, values, rows)
@@ -549,7 +579,10 @@ def review_application(session: Session, app_id: str, decision: str, opinion: st
                 directory = session.directory()
                 directory.mark(code, status=state_mark)
                 session.write_directory(tx, directory)
-            rec.objects.update(decision=decided["n"], opinion=doc.doc_id)
+            rec.objects.update(entry=decided["n"], opinion=doc.doc_id, state=after.application.state,
+                               **({"admission_form": form.doc_id} if form else {}))
+            if values:
+                rec.objects.update(values)
             entries = [s.index for s in staged] + [doc.index] + ([form.index] if form else [])
             index_after_commit(tx, session, entries, warnings)
         nxt = after.application.waiting_step
@@ -575,9 +608,9 @@ def _stage_admission_form(tx, session: Session, basic, code: str, name: str, sta
     """The admission form, generated from the application and the opinions, staged into the basic slot."""
     from archive_manager.generating import render_form
 
-    app = basic.meta[APPLICATION]
+    app = basic.meta[APPLICATION]  # as signed (checked above): not the profile or directory as edited since
     fields = app.get("fields", {})
-    profile = {**basic.meta.get("profile", {}), "name": name, "code": code}
+    profile = {**app.get("profile", {}), "name": app.get("name", name), "code": code}
     applicant = session.users().users.get(standing.application.applicant)
     given = {"business": {"need": fields.get("needs", ""), "channels": fields.get("channels")},
              "budget": fields.get("budget"),
@@ -616,6 +649,7 @@ def resubmit_application(session: Session, app_id: str, fields: dict[str, str] |
             basic, created = session.slot_to_write(code, RECORD_CLASS)
             if len(check_decisions(session, basic).entries) != len(standing.entries):
                 raise ConflictError(f"application {app_id} changed meanwhile", code="changed")
+            _check_signed_content(basic, app)
             slots = _Slots(session, code, (basic, created))
             staged, rows = _stage_attachments(tx, session, slots, code, entry["name"], checked)
             recorded = dict(basic.meta[APPLICATION])
@@ -626,17 +660,17 @@ def resubmit_application(session: Session, app_id: str, fields: dict[str, str] |
             basic.meta["profile"] = {**basic.meta.get("profile", {}), **profile}
             text = _application_text(session, code, entry["name"], recorded, profile)
             if note:
-                text += "\n补充说明：" + check_text(note, "the note", multiline=True).strip() + "\n"
+                text += "\n补充说明：" + _opinion(note) + "\n"
             form = stage_document(tx, session, basic, FilingRequest(
                 _path(f"客户准入申请-{app_id}.txt"), code, policy.application_type, replaces=app.doc),
                 text.encode("utf-8"), _text_extraction(text), entry["name"])
             basic.meta[APPLICATION] = recorded
             step = app.waiting_step
             decided = sign_decision(session, basic, "resubmit", {
-                "application": app_id, "content": _content(recorded), "doc": form.doc_id, "step": step["id"]},
-                app.department)
+                "application": app_id, "content": _content(recorded), "doc": form.doc_id, "version": form.version,
+                "sha256": form.sha256, "step": step["id"]}, app.department)
             slots.stage(tx)
-            rec.objects.update(decision=decided["n"], step=step["id"])
+            rec.objects.update(entry=decided["n"], step=step["id"])
             index_after_commit(tx, session, [s.index for s in staged] + [form.index], warnings)
         return ReviewDone(app_id, code, step["id"], "resubmit", form.doc_id, "pending", step["id"], None,
                           [s.doc_id for s in staged], warnings)

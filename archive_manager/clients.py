@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from archive_manager.errors import AccessDenied, UsageError
 from archive_manager.generation.values import money
-from archive_manager.policy import PROFILE_CLASS, ProfileField
+from archive_manager.policy import ADMIN_DEPARTMENT, PROFILE_CLASS, ProfileField
 from archive_manager.policy.profile import FIELD_NAME, RESERVED
 from archive_manager.session import Session
 from archive_manager.text import check_text, printable
@@ -103,7 +103,10 @@ def whoami(session: Session) -> SignedInUser:
 
 
 def add_client(session: Session, code: str, name: str, fields: dict[str, str] | None = None) -> AddedClient:
-    """Admit a client: a directory entry and a dossier whose profile is basic information."""
+    """Register a client: a directory entry and a dossier whose profile is
+    basic information. Where the policy has an admission chain, only an
+    administrator registers (a client admitted before the archive), signed
+    as the first of the client's decisions; new clients go through admission."""
     with session.recorded("client-add", client=code) as details:
         check_client_code(code)
         if not name.strip():
@@ -117,6 +120,12 @@ def add_client(session: Session, code: str, name: str, fields: dict[str, str] | 
             # a declared field holds what it declares; any other is text, as before profile.toml
             profile[key] = _checked(declared[key], value) if key in declared and value.strip() else value
         session.require("file", PROFILE_CLASS)
+        if session.policy.admission is not None and ADMIN_DEPARTMENT not in session.departments:
+            raise AccessDenied(f"user {session.user!r} ({', '.join(session.departments) or 'no department'}) may not "
+                               "add a client directly: new clients are admitted through an application reviewed by "
+                               "every department of the admission chain",
+                               hint="start an admission application; administrators register clients admitted "
+                                    "before the archive", code="admission-required")
         details["name"] = name
         rt = session.runtime
         with session.transaction() as tx:
@@ -130,9 +139,9 @@ def add_client(session: Session, code: str, name: str, fields: dict[str, str] | 
             slot.meta["profile"] = profile
             slot.meta["revision"] = 1
             if session.policy.admission is not None:  # its record starts signed: admitted by an administrator
-                from archive_manager.standing import acting_department, sign_decision
-                sign_decision(session, slot, "register", {"status": "admitted", "reason": "client add"},
-                              acting_department(session, ["archive"], "register a client without its admission"))
+                from archive_manager.standing import sign_decision
+                sign_decision(session, slot, "register", {"client": code, "status": "admitted", "reason": "client add"},
+                              ADMIN_DEPARTMENT)
                 directory.mark(code, status="admitted")
             session.stage_slot(tx, slot, created=True)  # its wrapped content keys and metadata base
             paths = session.vault.paths
@@ -256,6 +265,11 @@ def _check_edit(session: Session, values: dict[str, str], profile: dict) -> dict
     profile.toml) is text only an administrator changes."""
     declared = session.policy.profile
     admin = session.policy.allows(session.departments, "admin")
+    signed = [k for k in values if k in ("credit_rating", "credit_limit")] if session.policy.admission else []
+    if signed:
+        raise UsageError(f"{', '.join(signed)} changes only through a signed credit re-assessment",
+                         hint="the credit department re-assesses the client, with its opinion",
+                         code="credit-by-reassessment")
     for key in values:
         check_text(key, f"profile field name {printable(key)}")
         known = key in profile or (key in declared if declared is not None else bool(FIELD_NAME.fullmatch(key)))

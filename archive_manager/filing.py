@@ -322,6 +322,10 @@ class FilingPipeline:
         session = self.session
         access_class = session.policy.doc_type(req.doc_type).access_class
         session.require("file", access_class)
+        if req.doc_type in _workflow(session):
+            raise UsageError(f"a {req.doc_type} is filed by the admission review itself",
+                             hint="applications and review opinions are made by the admission's own steps",
+                             code="workflow-type")
         doc_date = check_date(req.date, session.runtime.now().date().isoformat())
         if req.replaces is not None and parse_doc_id(req.replaces) != req.client:
             raise UsageError(f"document {req.replaces!r} does not belong to client {req.client!r}")
@@ -356,6 +360,9 @@ class FilingPipeline:
             if req.replaces is not None and req.replaces not in slot.documents:
                 raise NotFound(f"no {plan.access_class} document {req.replaces!r} for client {req.client!r}",
                                hint="a new version must have a type of the same access class")
+            if req.replaces is not None and slot.documents[req.replaces].get("type") in _workflow(session):
+                raise UsageError(f"{req.replaces} was filed by the admission review: it gets no new version by hand",
+                                 code="workflow-type")
             doc_id = req.replaces or new_doc_id(rt, req.client, slot)
             version = len(slot.documents.get(doc_id, {}).get("versions", [])) + 1
             rec.objects.update(doc_id=doc_id, version=version)
@@ -456,6 +463,12 @@ def file_upload(session: Session, upload: Source | bytes, name: str, client: str
         upload.finish()
     req = FilingRequest(Path(safe_name(name)), client, doc_type, title, date, replaces, number=number, source=upload)
     return FilingPipeline(session).run(req)
+
+
+def _workflow(session: Session) -> set[str]:
+    """The types only the admission review files (the application, the opinions)."""
+    admission = session.policy.admission
+    return {admission.application_type, *(s.opinion_type for s in admission.steps)} if admission else set()
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Iterable
 
 from archive_manager.decisions import Standing, append_entry, check_links, replay
-from archive_manager.errors import AccessDenied, ConflictError, UsageError
+from archive_manager.errors import AccessDenied, ArchiveError, ConflictError, UsageError
 from archive_manager.policy.admission import RECORD_CLASS, AdmissionPolicy
 from archive_manager.results import Result
 from archive_manager.session import Session
@@ -39,7 +39,7 @@ def admission_policy(session: Session) -> AdmissionPolicy:
     return policy
 
 
-def check_decisions(session: Session, slot: Slot | None, users=None) -> Standing:
+def check_decisions(session: Session, slot: Slot | None, users=None, code: str | None = None) -> Standing:
     """The client's standing from ``slot`` (its basic slot), every decision
     checked: signatures under the keys of the signed user registry, links,
     departments, and each allowed where it stood."""
@@ -55,13 +55,47 @@ def check_decisions(session: Session, slot: Slot | None, users=None) -> Standing
         return rec is not None and dept in rec.departments
 
     check_links(entries, session.vault.vault_id, slot.dossier if slot is not None else "", public_key, member)
-    return replay(entries, session.policy.admission)
+    if entries:
+        _check_opening(session, entries[0])
+        if code is not None and entries[0].get("client", code) != code:
+            from archive_manager.decisions import DecisionError
+            raise DecisionError(f"the record in {code}'s dossier is another client's ({entries[0].get('client')})", 1)
+    return replay(entries, session.policy.admission,
+                  {t: d.access_class for t, d in session.policy.types.items()})
+
+
+def _check_opening(session: Session, first: dict) -> None:
+    """The first decision is not its own authority: an application carries
+    the signed policy it started under (endorsed by an administrator the
+    trust anchor vouches for), and its steps and applicant must be that
+    policy's; a registration is an administrator's."""
+    from archive_manager.decisions import DecisionError
+    from archive_manager.vault.signed_policy import SignedPolicy
+
+    if first["kind"] == "register":
+        if first["department"] != ADMIN:
+            raise DecisionError("decision 1 registers a client without an administrator", 1)
+        return
+    if first["kind"] != "apply":
+        return  # a client added before issue 18 (its record starts later)
+    signed = first.get("policy")
+    try:
+        policy = SignedPolicy(dict(signed["files"]), signed["catalog"], int(signed["seq"]), signed["time"],
+                              signed["endorsement"]).verify(session.trust).policy().admission
+    except (KeyError, TypeError, ValueError, ArchiveError):
+        raise DecisionError("decision 1 (the application) does not carry a policy signed by an administrator",
+                            1) from None
+    from archive_manager.admission import _snapshot
+    if policy is None or first.get("steps") != _snapshot(policy) or first["department"] not in policy.applicants:
+        raise DecisionError("decision 1 (the application) names steps or an applicant its signed policy does not",
+                            1)
 
 
 def read_standing(session: Session, code: str) -> Standing:
     """``code``'s standing (the caller has checked the user reads class basic)."""
     directory = session.directory()
-    return check_decisions(session, session.slot(directory, directory.client(code)["dossier"], RECORD_CLASS))
+    return check_decisions(session, session.slot(directory, directory.client(code)["dossier"], RECORD_CLASS),
+                           code=code)
 
 
 def acting_department(session: Session, allowed: Iterable[str], what: str) -> str:
@@ -209,10 +243,10 @@ def decision_problems(session: Session, code: str, dossier: str, users=None) -> 
     from archive_manager.decisions import DecisionError
 
     directory = session.directory()
-    slot = session.slot(directory, dossier, RECORD_CLASS)
     try:
-        standing = check_decisions(session, slot, users)
-    except DecisionError as exc:
+        slot = session.slot(directory, dossier, RECORD_CLASS)
+        standing = check_decisions(session, slot, users, code)
+    except ArchiveError as exc:
         return [exc.message]
     problems = []
     app = standing.application
@@ -222,6 +256,9 @@ def decision_problems(session: Session, code: str, dossier: str, users=None) -> 
     slots: dict = {RECORD_CLASS: slot}
     for entry in standing.entries:
         named = [entry["opinion"]] if isinstance(entry.get("opinion"), dict) else []
+        if entry["kind"] in ("apply", "resubmit") and "sha256" in entry:
+            named.append({"doc": entry.get("doc"), "version": entry.get("version"), "sha256": entry["sha256"],
+                          "class": RECORD_CLASS})
         named += [{**a, "class": session.policy.types[a["type"]].access_class} for a in entry.get("attachments", [])
                   if isinstance(a, dict) and a.get("type") in session.policy.types]
         if entry["kind"] == "apply":
@@ -274,10 +311,12 @@ def due_reassessments(session: Session, today: date | None = None) -> list[DueAs
         directory = session.directory()
         users = session.users()
         rows = []
-        for code, entry in sorted(directory.clients.items()):
-            if entry.get("status", "admitted") not in ("admitted", "suspended"):
-                continue
-            standing = check_decisions(session, session.slot(directory, entry["dossier"], RECORD_CLASS), users)
+        for code, entry in sorted(directory.clients.items()):  # every client: the directory's status is no record
+            try:
+                standing = check_decisions(session, session.slot(directory, entry["dossier"], RECORD_CLASS), users,
+                                           code)
+            except ArchiveError:
+                continue  # verify reports it; one damaged record does not hide the others
             if standing.status not in ("admitted", "suspended"):
                 continue
             assessed = _day(standing.credit.assessed) if standing.credit.assessed else None

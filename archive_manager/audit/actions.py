@@ -13,5 +13,7 @@ ACTIONS = frozenset({
     "file", "inbox-keep", "compact", "ls", "get", "view", "export", "search", "verify",   # documents
     "doc-show", "doc-edit", "ocr",
     "generate", "ledger-add", "ledger-paid", "ledger-list",       # paperwork and receivables
+    "admission-start", "admission-show", "admission-list", "admission-review", "admission-resubmit",  # admission
+    "client-status", "client-reassess", "client-due",
     "audit-log", "audit-checkpoint",                              # auditors
 })

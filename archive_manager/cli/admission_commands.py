@@ -131,7 +131,8 @@ def admission_review(cli: CliContext, application, decision, opinion, values, fi
                                      _attachments(files, types))
     emit(r.to_dict(), as_json, lambda r: click.echo(
         f"{r['application']} {r['step']}: {r['decision']}; now {r['state']}"
-        + (f", waits for {r['waiting']}" if r["waiting"] else "")
+        + (", waits for the applicant" if r["state"] == "returned" else
+           f", waits for {r['waiting']}" if r["waiting"] else "")
         + (f"; client {r['client']} admitted, admission form {r['admission_form']}" if r["admission_form"] else "")))
 
 

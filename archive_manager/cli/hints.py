@@ -9,6 +9,12 @@ from __future__ import annotations
 from archive_manager.errors import ArchiveError
 
 CLI_HINTS: dict[str, str] = {
+    # admission (issue 18)
+    "admission-required": "start an application with 'archive admission start'; an administrator registers a client "
+                          "admitted before the archive",
+    "no-admission-policy": "an administrator copies the shipped policies/admission.toml (and the new types in "
+                           "classes.toml and types.toml) into the archive's policies/ and runs 'archive policy sync'",
+    "missing-sets": "e.g. --set rating=A --set credit_limit=500000",
     # who is signing in
     "no-user": "pass --user NAME or set ARCHIVE_USER",
     "no-passphrase": "use the prompt, ARCHIVE_PASSPHRASE or --passphrase-file",

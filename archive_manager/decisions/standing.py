@@ -115,7 +115,7 @@ def _resubmit(st: Standing, e: dict) -> None:
     app.history.append(e)
 
 
-def _review(st: Standing, e: dict) -> None:
+def _review(st: Standing, e: dict, policy, policy_types: dict) -> None:
     app = st.application
     _need(app is not None and app.state == "pending", e, "no application waits for a review")
     _need(e.get("application") == app.id, e, "it names another application")
@@ -123,12 +123,19 @@ def _review(st: Standing, e: dict) -> None:
     _need(e.get("step") == step["id"], e, f"the application waits for step {step['id']!r}")
     _need(e["department"] == step["department"], e, f"step {step['id']!r} is {step['department']!r}'s")
     _need(e.get("content") == app.content, e, "it reviewed other content than the application as submitted")
+    _need(e["user"] != app.applicant and all(o.user != e["user"] for o in app.opinions if o.step != step["id"]), e,
+          "each step is signed by someone other than the applicant and the other steps' reviewers")
     decision = e.get("decision")
     _need(decision in DECISIONS, e, f"unknown decision {decision!r}")
     opinion = e.get("opinion")
     _need(isinstance(opinion, dict) and isinstance(opinion.get("sha256"), str), e, "it names no opinion document")
     sets = e.get("sets") or {}
     _need(isinstance(sets, dict), e, "malformed credit terms")
+    _need(set(sets) <= set(step.get("sets", [])) and (decision == "approve" or not sets), e,
+          f"step {step['id']!r} sets only {', '.join(step.get('sets', [])) or 'nothing'}, and only when it approves")
+    if policy is not None and step.get("opinion_type") in policy_types:
+        _need(opinion.get("class") == policy_types[step["opinion_type"]], e,
+              f"its opinion must be kept in class {policy_types[step['opinion_type']]!r}")
     if decision == "approve":
         _need(set(step.get("sets", [])) <= set(sets), e, f"step {step['id']!r} approves only with "
                                                           f"{', '.join(step.get('sets', []))}")
@@ -186,9 +193,10 @@ def _amendment(st: Standing, e: dict, policy: AdmissionPolicy | None) -> None:
     st.amendments[doc] = e
 
 
-def replay(entries: list[dict], policy: AdmissionPolicy | None) -> Standing:
+def replay(entries: list[dict], policy: AdmissionPolicy | None, types: dict[str, str] | None = None) -> Standing:
     """Where the client stands after ``entries`` (already checked by
-    :func:`archive_manager.decisions.chain.check_links`)."""
+    :func:`archive_manager.decisions.chain.check_links`); ``types``: each
+    document type's class, which an opinion must be kept in."""
     st = Standing(entries=list(entries))
     for e in entries:
         kind = e["kind"]
@@ -200,7 +208,7 @@ def replay(entries: list[dict], policy: AdmissionPolicy | None) -> Standing:
         elif kind == "resubmit":
             _resubmit(st, e)
         elif kind == "review":
-            _review(st, e)
+            _review(st, e, policy, types or {})
         elif kind == "status":
             _status(st, e, policy)
         elif kind == "reassess":

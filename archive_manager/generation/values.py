@@ -41,6 +41,8 @@ def money(value: object) -> Decimal:
         raise UsageError(f"invalid amount {value!r}", hint="write it like 128000.00") from None
     if not amount.is_finite():
         raise UsageError(f"invalid amount {value!r}", hint="write it like 128000.00")
+    if abs(amount) > MAX_AMOUNT * 10:  # before quantize, which fails on huge exponents
+        raise UsageError(f"amount {value!r} is out of range (0 to {MAX_AMOUNT})")
     amount = amount.quantize(CENT, rounding=ROUND_HALF_UP)
     if amount < 0 or amount > MAX_AMOUNT:
         raise UsageError(f"amount {amount} is out of range (0 to {MAX_AMOUNT})")

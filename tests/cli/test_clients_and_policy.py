@@ -86,8 +86,9 @@ def test_client_invalid_code_and_empty_name(cli):
 
 def test_client_add_needs_file_right(cli):
     r = cli.run("client", "add", "C002", "--name", "Acme", user="bob")
-    # legal may file basic documents, so bob may admit a client
-    assert r.exit_code == 0, r.output
+    # legal may file basic documents, but new clients come in through admission (issue 18)
+    assert r.exit_code == 3, r.output
+    assert "admitted through an application" in r.stderr
     pw = cli.passfile("mia", "mia-pw")
     assert cli.run("user", "add", "mia", "--dept", "marketing", "--new-passphrase-file", pw,
                    user="alice").exit_code == 0
