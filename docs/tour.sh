@@ -14,7 +14,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 fails() { printf '$ %s   # expected to fail\n' "$*"; if "$@"; then echo "!! this should have failed"; exit 1; fi; }
 
-for u in alice bob carol dave; do echo "$u-demo-passphrase" > "$WORK/secrets/$u"; done
+for u in alice bob carol dave erin frank mona; do echo "$u-demo-passphrase" > "$WORK/secrets/$u"; done
 as() { local u=$1; shift; ARCHIVE_USER=$u "$@" --passphrase-file "$WORK/secrets/$u"; }
 
 step "1. Create the archive; alice is the first admin (archive department)"
@@ -117,9 +117,48 @@ step "12. Search sees only your classes: carol (credit) finds no contract and no
 run as carol archive search 'HT-2026-001'
 fails as carol archive search 'HT-2026-001' --type contract
 
+step "12b. Client admission (客户准入): business applies; marketing, credit, legal and management sign in turn"
+# Three more colleagues: erin applies for the business department, frank reviews for marketing, mona decides.
+run as alice archive user add erin --dept business --display-name 赵敏 --new-passphrase-file "$WORK/secrets/erin"
+run as alice archive user add frank --dept marketing --new-passphrase-file "$WORK/secrets/frank"
+run as alice archive user add mona --dept management --new-passphrase-file "$WORK/secrets/mona"
+printf '营业执照（副本）\n名称：杭州云帆文化传播有限公司\n统一社会信用代码：91330106MA2H00001X\n法定代表人：林晓\n' \
+  > "$WORK/incoming/云帆-营业执照.txt"
+# The application: the client gets the next free code and a dossier in status "applying"; the application
+# and its attachment are filed encrypted in their classes, and erin's signed decision opens the record.
+run as erin archive admission start --name "杭州云帆文化传播有限公司" --set legal_rep=林晓 \
+  --set address="杭州市西湖区文三路100号" --set contact=王芳 --set needs="2027年地铁灯箱与户外大屏投放" \
+  --set budget=800000 --attach "$WORK/incoming/云帆-营业执照.txt" --type business-license
+read -r APP NEWCLIENT < <(as erin archive admission list --json | python3 -c 'import json,sys; a = json.load(sys.stdin)[-1]; print(a["application"], a["client"])')
+run as frank archive admission list --mine          # marketing's queue: what waits for it, and how long
+fails as carol archive admission review "$APP" --approve --opinion "资信良好" --set rating=A --set credit_limit=300000   # not yet: it waits for marketing
+run as frank archive admission review "$APP" --approve --opinion "资质齐全，投放需求与预算相符。"      # marketing: 初审
+run as carol archive admission review "$APP" --return --opinion "请补充近两年主要合作项目及付款情况。"  # credit: 信用评估, returned for more
+run as erin archive admission list --mine           # back with the applicant
+printf '近两年主要合作项目及付款情况\n2025年 上海某传媒 户外投放 合同额60万元 按期付款\n2026年 杭州某商场 灯箱投放 合同额35万元 按期付款\n' \
+  > "$WORK/incoming/云帆-合作情况说明.txt"
+run as erin archive admission resubmit "$APP" --attach "$WORK/incoming/云帆-合作情况说明.txt" --type qualification \
+  --note "已补充近两年合作项目及付款情况"
+printf 'credit report for 杭州云帆文化传播有限公司: rating A, no overdue payments in 24 months\n' > "$WORK/incoming/云帆-信用报告.txt"
+run as carol archive admission review "$APP" --approve --opinion "资信良好，近两年付款及时。" \
+  --set rating=A --set credit_limit=300000 --attach "$WORK/incoming/云帆-信用报告.txt" --type credit-report
+run as bob archive admission review "$APP" --approve --opinion "业务需求合法合规，投放内容无禁止情形。"   # legal: 合规审查
+# management (决策): the last approval admits the client, sets its credit terms and files the admission form
+# (made with the letterhead, [company] in archive.toml, set in step 11).
+run as mona archive admission review "$APP" --approve --opinion "同意准入。"
+run as mona archive admission show "$APP"          # every opinion, signed by its reviewer; mona holds all their classes
+run as bob archive admission show "$APP"           # legal does not hold business or credit: those opinions stay closed
+run as carol archive client show "$NEWCLIENT"
+run as carol archive client due                    # clients registered with 'client add' were never assessed: due now
+run as carol archive client status "$NEWCLIENT" suspended --reason "回款逾期，暂停合作待复评"
+run as mona archive client status "$NEWCLIENT" admitted --reason "逾期款项已结清，恢复合作"
+run as carol archive ledger add "$NEWCLIENT" --invoice INV-0101 --amount 180000.00 --due 2027-01-31
+run as carol archive ledger add "$NEWCLIENT" --invoice INV-0102 --amount 150000.00 --due 2027-02-28   # over its limit: a warning
+run as carol archive ledger list --over-limit
+
 step "13. The index is encrypted too (one SQLCipher database per class); a damaged index is refused, and reindex rebuilds it"
 run ls "$HOME_DIR/index"
-if grep -rl "星辰\|HT-2026\|广告发布\|應收賬款" "$HOME_DIR/index"; then echo "!! plaintext found"; exit 1; else echo "(grep found no plaintext in index/)"; fi
+if grep -rl "星辰\|HT-2026\|广告发布\|應收賬款\|云帆" "$HOME_DIR/index"; then echo "!! plaintext found"; exit 1; else echo "(grep found no plaintext in index/)"; fi
 python3 - "$HOME_DIR/index/contract.db" <<'PY'
 import sys
 p = sys.argv[1]; b = bytearray(open(p, "rb").read())
@@ -133,7 +172,7 @@ run as bob archive search 合同
 
 step "14. Nothing readable at rest: no client name, title or file name in the vault"
 run find "$HOME_DIR/vault" -type f
-if grep -rl "星辰\|HT-2026\|广告发布" "$HOME_DIR/vault"; then echo "!! plaintext found"; exit 1; else echo "(grep found no plaintext)"; fi
+if grep -rl "星辰\|HT-2026\|广告发布\|云帆\|林晓" "$HOME_DIR/vault"; then echo "!! plaintext found"; exit 1; else echo "(grep found no plaintext)"; fi
 
 step "15. Impersonation without the passphrase gets nothing"
 fails env ARCHIVE_USER=bob ARCHIVE_PASSPHRASE=guess archive ls
@@ -167,7 +206,7 @@ step "18. The audit trail: every action and refusal, signed and chained; details
 run as dave archive audit log --action search
 run as dave archive audit log --action denied
 fails as carol archive audit log
-if grep -l "应收账款\|星辰\|广告发布\|催款" "$HOME_DIR"/audit/*; then echo "!! plaintext found"; exit 1; else echo "(grep found no query, title or client name in audit/)"; fi
+if grep -l "应收账款\|星辰\|广告发布\|催款\|云帆\|资信良好" "$HOME_DIR"/audit/*; then echo "!! plaintext found"; exit 1; else echo "(grep found no query, title or client name in audit/)"; fi
 run env -u ARCHIVE_USER archive audit verify      # anyone can check it: public keys only, no passphrase
 run as dave archive audit checkpoint -o "$WORK/secrets/checkpoint.json"   # keep this line off the machine
 
@@ -186,7 +225,7 @@ for old in "$WORK"/vault-backup/dossiers/*/*/; do   # each slot's metadata (its 
   cp -a "$old/meta.bin" "$HOME_DIR/vault/$rel/meta.bin"; if [ -d "$old/meta" ]; then cp -a "$old/meta" "$HOME_DIR/vault/$rel/meta"; fi
 done
 fails as alice archive verify
-victim=$(find "$HOME_DIR/vault/dossiers" -path '*objects*' -type f | head -n 1)
+victim=$(find "$HOME_DIR/vault/dossiers" -path '*objects*' -type f -print -quit)   # -quit: no pipe to break under pipefail
 python3 - "$victim" <<'PY'
 import sys
 p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[-20] ^= 1; open(p, "wb").write(bytes(b))
