@@ -238,6 +238,7 @@ def edit_client(session: Session, code: str, values: dict[str, str]) -> ClientEd
             slot, created = session.slot_to_write(code, PROFILE_CLASS)
             name = session.directory().client(code)["name"]
             profile = dict(slot.meta.get("profile", {}))
+            _check_signed_terms(session, slot, values)
             checked = _check_edit(session, values, profile)
             now = session.runtime.timestamp()
             changes = [FieldChange(f, profile.get(f), new, session.user, now)
@@ -258,6 +259,21 @@ def edit_client(session: Session, code: str, values: dict[str, str]) -> ClientEd
         return ClientEdit(code, name, changes, profile)
 
 
+def _check_signed_terms(session: Session, slot, values: dict[str, str]) -> None:
+    """Credit terms a signed decision set change only by a signed re-assessment."""
+    from archive_manager.standing import check_decisions
+
+    touched = [k for k in values if k in ("credit_rating", "credit_limit")]
+    if not touched or session.policy.admission is None:
+        return
+    credit = check_decisions(session, slot).credit
+    if credit.rating is not None or credit.limit is not None:
+        raise UsageError(f"{', '.join(touched)} of this client were set by a signed decision: they change only "
+                         "through a signed credit re-assessment",
+                         hint="the credit department re-assesses the client, with its opinion",
+                         code="credit-by-reassessment")
+
+
 def _check_edit(session: Session, values: dict[str, str], profile: dict) -> dict[str, str | None]:
     """The new values (None: remove), or the first refusal: an unknown field,
     then a field the user may not change, then a bad value. A field the policy
@@ -265,11 +281,6 @@ def _check_edit(session: Session, values: dict[str, str], profile: dict) -> dict
     profile.toml) is text only an administrator changes."""
     declared = session.policy.profile
     admin = session.policy.allows(session.departments, "admin")
-    signed = [k for k in values if k in ("credit_rating", "credit_limit")] if session.policy.admission else []
-    if signed:
-        raise UsageError(f"{', '.join(signed)} changes only through a signed credit re-assessment",
-                         hint="the credit department re-assesses the client, with its opinion",
-                         code="credit-by-reassessment")
     for key in values:
         check_text(key, f"profile field name {printable(key)}")
         known = key in profile or (key in declared if declared is not None else bool(FIELD_NAME.fullmatch(key)))

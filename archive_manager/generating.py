@@ -252,6 +252,22 @@ def _applicant(session: Session, spec: TemplateSpec) -> dict | str:
     return {"name": name, "department": departments}
 
 
+def _draft_mark(session: Session, spec: TemplateSpec) -> bool:
+    """Whether ``spec`` makes the policy's contract amendment, which is filed
+    as a draft and printed as one (its ``draft`` variable) until approved;
+    a template without the mark is refused: its draft would read as final."""
+    from archive_manager.amendments import is_amendment
+
+    if not is_amendment(session, spec):
+        return False
+    if spec.variable("draft") is None:
+        raise UsageError(f"template {spec.name} has no draft mark: a draft amendment would read as final",
+                         hint="an administrator adds {% if draft %}（草稿）{% endif %} to its title and declares "
+                              "\"draft\" in catalog.toml (as the shipped templates do), then signs the policy",
+                         code="no-draft-mark")
+    return True
+
+
 def _policy(session: Session) -> DunningPolicy:
     s = session.settings
     return DunningPolicy(s.dunning_thresholds, s.dunning_gap_days)
@@ -260,7 +276,10 @@ def _policy(session: Session) -> DunningPolicy:
 def generate(session: Session, name: str, client: str, given: dict | None = None, out: Path | None = None,
              file_back: bool = True, contract: str | None = None, level: int | None = None) -> GeneratedDocument:
     """Render ``name`` for ``client`` into ``out`` (default: a name in the
-    current directory) and file it into the dossier unless ``file_back`` is off."""
+    current directory) and file it into the dossier unless ``file_back`` is off.
+    The policy's contract amendment is a draft: printed with ``draft`` set and
+    filed with the values it was made from, for approval to render the final
+    text (:mod:`archive_manager.amendments`)."""
     if level is not None and level not in DEADLINE_DAYS:
         raise UsageError("the dunning level must be 1, 2 or 3")
     with session.recorded("generate", client=client) as rec:
@@ -295,6 +314,9 @@ def generate(session: Session, name: str, client: str, given: dict | None = None
             derived += links
         _check_given(spec, given or {}, context, client)
         _merge(context, given or {})
+        draft = _draft_mark(session, spec)
+        if draft:
+            context["draft"] = True  # an amendment is a draft until approved (archive_manager.amendments)
         spec.fill_optional(context)
         missing = spec.missing(context)
         if missing:
@@ -302,16 +324,25 @@ def generate(session: Session, name: str, client: str, given: dict | None = None
         out = Path(out) if out is not None else _unused(Path.cwd() / f"{name}-{client}-{today.isoformat()}.docx")
         rec["file_name"] = out.name
         tmp = out.with_name(f".{out.name}.{session.runtime.token(4)}.part")
+        rendered = io.BytesIO()
+        render(path, context, rendered)
         try:
-            render(path, context, tmp)
+            tmp.write_bytes(rendered.getvalue())
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)
         doc_id = version = None
-        if file_back:
+        title = (f"{spec.title}（{context.get('client', {}).get('name', client)}）" if "profile" in sources
+                 else spec.title)
+        if file_back and draft:
+            from archive_manager.amendments import file_draft
+
+            doc_id, version = file_draft(session, spec, sha, client, context, rendered.getvalue(), out.name, title,
+                                         today.isoformat(), derived)
+            rec.objects.update(doc_id=doc_id, draft=True)
+        elif file_back:
             filed = FilingPipeline(session).run(FilingRequest(
-                out, client, spec.output_type, title=f"{spec.title}（{context.get('client', {}).get('name', client)}）"
-                if "profile" in sources else spec.title, date=today.isoformat(), derived_from=tuple(derived)))
+                out, client, spec.output_type, title=title, date=today.isoformat(), derived_from=tuple(derived)))
             doc_id, version = filed.doc_id, filed.version
             rec.objects.update(doc_id=filed.doc_id)
         if dunning_level is not None and file_back:

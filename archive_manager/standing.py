@@ -276,6 +276,8 @@ def decision_problems(session: Session, code: str, dossier: str, users=None) -> 
             if version is None or version["sha256"] != doc.get("sha256"):
                 problems.append(f"decision {entry['n']}: document {doc.get('doc')} version {doc.get('version')} "
                                 "is missing or is not the one signed")
+    from archive_manager.amendments import amendment_problems
+    problems += amendment_problems(session, code, standing)
     profile = slot.meta.get("profile", {}) if slot is not None else {}
     if standing.recorded and standing.status != "applying":  # the terms enter the profile on admission
         for key, signed in (("credit_rating", standing.credit.rating), ("credit_limit", standing.credit.limit)):

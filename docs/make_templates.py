@@ -311,7 +311,13 @@ def admission_form() -> docx.Document:
 
 def contract_amendment() -> docx.Document:
     d = new_document()
-    title(d, "合同变更协议", "协议编号：{{ amendment_no }}")
+    # a draft (issue 18.5) says so in its title and under it; the approved text is rendered without both
+    title(d, "合同变更协议{% if draft %}（草稿 DRAFT）{% endif %}", "协议编号：{{ amendment_no }}")
+    d.add_paragraph("{%p if draft %}")
+    p = d.add_paragraph("草稿：本协议尚未审批，不得签署、盖章或发出。")
+    p.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    p.runs[0].bold = True
+    d.add_paragraph("{%p endif %}")
     d.add_paragraph("甲方：{{ client.name }}（法定代表人：{{ client.legal_rep }}）")
     d.add_paragraph("乙方：{{ company.name }}")
     body(d, "鉴于甲乙双方于 {{ contract.date|cndate }} 签订了《{{ contract.title }}》（合同编号："

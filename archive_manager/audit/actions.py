@@ -14,6 +14,6 @@ ACTIONS = frozenset({
     "doc-show", "doc-edit", "ocr",
     "generate", "ledger-add", "ledger-paid", "ledger-list",       # paperwork and receivables
     "admission-start", "admission-show", "admission-list", "admission-review", "admission-resubmit",  # admission
-    "client-status", "client-reassess", "client-due",
+    "client-status", "client-reassess", "client-due", "amendment-approve", "amendment-reject", "amendment-list",
     "audit-log", "audit-checkpoint",                              # auditors
 })

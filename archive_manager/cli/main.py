@@ -383,7 +383,7 @@ def verify_cmd(cli: CliContext, as_json) -> None:
 
 
 from archive_manager.cli import (  # noqa: E402,F401  (register the groups)
-    admin_commands, admission_commands, audit_commands, generate_commands, inbox_commands, ledger_commands,
-    server_commands, template_commands)
+    admin_commands, admission_commands, amendment_commands, audit_commands, generate_commands, inbox_commands,
+    ledger_commands, server_commands, template_commands)
 
 __all__ = ["main", "new_passphrase"]
