@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from archive_manager.home import ArchiveHome
 from jinja2 import pass_context
 
-from archive_manager.server import api, pages, texts
+from archive_manager.server import api, application_pages, pages, texts
 from archive_manager.server.signins import SignIns
 from archive_manager.server.throttle import Throttle
 from archive_manager.server.web import HEADERS, ServerSettings
@@ -68,7 +68,7 @@ async def _lifespan(app: Starlette):
 def create_app(home: ArchiveHome, settings: ServerSettings | None = None,
                clock: Callable[[], float] = time.monotonic, failed_delay: float = api.FAILED_SIGNIN_DELAY) -> Starlette:
     settings = settings or ServerSettings()
-    app = _App(routes=[*api.ROUTES, *pages.ROUTES,
+    app = _App(routes=[*api.ROUTES, *pages.ROUTES, *application_pages.ROUTES,
                             Mount("/static", StaticFiles(directory=HERE / "static"), name="static")],
                     exception_handlers={404: pages.not_found}, lifespan=_lifespan)
     app.state.home = home

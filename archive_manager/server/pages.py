@@ -14,9 +14,10 @@ from starlette.routing import Route
 
 import anyio
 
-from archive_manager import accounts, clients, documents, reading, searching
+from archive_manager import accounts, clients, documents, reading, searching, standing
 from archive_manager.errors import AccessDenied, ArchiveError, AuthenticationError
 from archive_manager.index.snippets import MARK_CLOSE, MARK_OPEN
+from archive_manager.policy.admission import RECORD_CLASS
 from starlette.concurrency import run_in_threadpool
 
 from archive_manager.server.api import check_credentials, file_uploads, sign_in, version_of
@@ -36,11 +37,24 @@ def _lang(request: Request) -> str:
 def render(request: Request, template: str, status: int = 200, signin=None, **context) -> Response:
     lang = _lang(request)
     response = request.app.state.templates.TemplateResponse(
-        request, template, {"t": TEXTS[lang], "lang": lang, "signin": signin, **context}, status_code=status)
+        request, template, {"t": TEXTS[lang], "lang": lang, "signin": signin, "nav": _nav(signin), **context},
+        status_code=status)
     if request.query_params.get("lang") == lang:
         response.set_cookie("lang", lang, max_age=365 * 86400, samesite="strict", httponly=True,
                             secure=over_tls(request, request.app.state.settings))
     return response
+
+
+def _nav(signin) -> dict:
+    """The links the signed-in user's departments have a use for: the
+    admission queue (with the admission chain, to readers of the client's
+    record) and the application form (to the applying departments)."""
+    if signin is None:
+        return {}
+    policy, depts = signin.session.policy, signin.session.departments
+    chain = policy.admission
+    return {"applications": chain is not None and policy.allows(depts, "read", RECORD_CLASS),
+            "apply": chain is not None and any(d in chain.applicants for d in depts)}
 
 
 def error_page(request: Request, exc: ArchiveError, signin=None) -> Response:
@@ -203,8 +217,13 @@ def client_page(request: Request) -> Response:
 
     def build(signin, session) -> Response:
         fields = {name: f.name for name, f in session.policy.profile.items()}
-        return render(request, "client.html", signin=signin, dossier=clients.dossier(session, code),
-                      type_names=_type_names(session), field_names=fields)
+        dossier = clients.dossier(session, code)
+        try:  # the status and credit terms, from the client's signed decisions
+            where, standing_error = standing.read_standing(session, code), None
+        except ArchiveError as exc:  # shown where the status would be; the dossier is still the dossier
+            where, standing_error = None, exc
+        return render(request, "client.html", signin=signin, dossier=dossier, standing=where,
+                      standing_error=standing_error, type_names=_type_names(session), field_names=fields)
 
     return _page(request, build)
 

@@ -22,13 +22,15 @@ MAX_FIELD_BYTES = 4096
 class Form:
     fields: dict[str, str] = field(default_factory=dict)
     files: list[tuple[str, Upload]] = field(default_factory=list)  # (the name the browser gave, its hold)
+    file_fields: list[str] = field(default_factory=list)  # the form field of each file, in the same order
 
     def close(self) -> None:
         for _, upload in self.files:
             upload.close()
 
 
-async def read_form(request: Request, max_file_bytes: int) -> Form:
+async def read_form(request: Request, max_file_bytes: int, max_fields: int = MAX_FIELDS,
+                    max_field_bytes: int = MAX_FIELD_BYTES) -> Form:
     """The request's multipart form; UsageError for anything malformed or
     over a limit (what was held is dropped)."""
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
@@ -61,9 +63,10 @@ async def read_form(request: Request, max_file_bytes: int) -> Form:
                 raise UsageError(f"at most {MAX_FILES} files at a time")
             upload = Upload(max_file_bytes)
             form.files.append((disp[b"filename"].decode("utf-8", "replace"), upload))
+            form.file_fields.append(name)
             part["upload"] = upload
         else:
-            if len(form.fields) >= MAX_FIELDS:
+            if len(form.fields) >= max_fields:
                 raise UsageError("too many form fields")
             part["data"] = bytearray()
 
@@ -72,7 +75,7 @@ async def read_form(request: Request, max_file_bytes: int) -> Form:
             part["upload"].write(data[start:end])
         else:
             part["data"] += data[start:end]
-            if len(part["data"]) > MAX_FIELD_BYTES:
+            if len(part["data"]) > max_field_bytes:
                 raise UsageError(f"the form field {part['name']!r} is too long")
 
     def on_part_end() -> None:
