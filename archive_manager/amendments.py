@@ -164,59 +164,60 @@ def file_draft(session: Session, spec: TemplateSpec, template_sha256: str, clien
 def approve_amendment(session: Session, doc_id: str, opinion: str) -> AmendmentDecided:
     """Approve the draft amendment ``doc_id``: its final text filed as the
     next version and the signed decision, in one commit (see the module doc)."""
-    return _decide(session, doc_id, "approve", opinion)
+    with session.recorded("amendment-approve", doc_id=doc_id, decision="approve") as rec:
+        return _decide(session, rec, doc_id, "approve", opinion)
 
 
 def reject_amendment(session: Session, doc_id: str, opinion: str) -> AmendmentDecided:
     """Reject the draft amendment ``doc_id``, signed; it stays a draft."""
-    return _decide(session, doc_id, "reject", opinion)
+    with session.recorded("amendment-reject", doc_id=doc_id, decision="reject") as rec:
+        return _decide(session, rec, doc_id, "reject", opinion)
 
 
-def _decide(session: Session, doc_id: str, decision: str, opinion: str) -> AmendmentDecided:
-    with session.recorded(f"amendment-{decision}", doc_id=doc_id, decision=decision) as rec:
-        policy = admission_policy(session)
-        code = parse_doc_id(doc_id)
-        rec.objects["client"] = code
-        dept = acting_department(session, [policy.amendment_approver], f"{decision} contract amendments")
-        text = _opinion(opinion)
-        rec["opinion"] = text
-        access_class = _amendment_class(session)
-        session.require("file", access_class)
-        session.require("file", RECORD_CLASS)
-        name = session.directory().client(code)["name"]
-        warnings: list[str] = []
-        with session.transaction() as tx:
-            slots = _Slots(session, code)
-            basic, amend = slots(RECORD_CLASS), slots(access_class)
-            standing = check_decisions(session, None if slots.slots[RECORD_CLASS][1] else basic)
-            reg = _draft_entry(amend, doc_id, code, access_class, policy.amendment_type, standing)
-            draft = reg["draft"]
-            final = None
-            if decision == "approve":
-                data, file_name = _final_text(session, amend, doc_id, reg)
-                final = stage_document(tx, session, amend, FilingRequest(
-                    Path(file_name), code, policy.amendment_type, title=reg["title"], replaces=doc_id,
-                    derived_from=tuple(reg.get("derived_from") or ())),
-                    data, session.home.extractor().extract(data, file_name), name)
-            salt = session.runtime.token(8)
-            fields = {"doc": doc_id, "decision": decision, "draft": dict(draft),
-                      "opinion_sha256": _opinion_hash(doc_id, text, salt)}
-            if final is not None:
-                fields["final"] = {"version": final.version, "sha256": final.sha256}
-            entry = sign_decision(session, basic, "amendment", fields, dept)
-            check_decisions(session, basic)  # what is committed replays
-            register = dict(amend.meta.get(REGISTER, {}))
-            register[doc_id] = {**reg, "state": STATES[decision], "final": fields.get("final"),
-                                "decided_by": session.user, "decided_at": entry["time"], "decision": entry["n"],
-                                "opinion": text, "opinion_salt": salt}
-            amend.meta[REGISTER] = register
-            slots.stage(tx)
-            rec.objects.update(decision_n=entry["n"], version=final.version if final else None)
-            if final is not None:
-                index_after_commit(tx, session, [final.index], warnings)
-        return AmendmentDecided(doc_id, code, decision, STATES[decision], draft["version"], draft["sha256"],
-                                final.version if final else None, final.sha256 if final else None, entry["n"],
-                                warnings)
+def _decide(session: Session, rec, doc_id: str, decision: str, opinion: str) -> AmendmentDecided:
+    policy = admission_policy(session)
+    code = parse_doc_id(doc_id)
+    rec.objects["client"] = code
+    dept = acting_department(session, [policy.amendment_approver], f"{decision} contract amendments")
+    text = _opinion(opinion)
+    rec["opinion"] = text
+    access_class = _amendment_class(session)
+    session.require("file", access_class)
+    session.require("file", RECORD_CLASS)
+    name = session.directory().client(code)["name"]
+    warnings: list[str] = []
+    with session.transaction() as tx:
+        slots = _Slots(session, code)
+        basic, amend = slots(RECORD_CLASS), slots(access_class)
+        standing = check_decisions(session, None if slots.slots[RECORD_CLASS][1] else basic)
+        reg = _draft_entry(amend, doc_id, code, access_class, policy.amendment_type, standing)
+        draft = reg["draft"]
+        final = None
+        if decision == "approve":
+            data, file_name = _final_text(session, amend, doc_id, reg)
+            final = stage_document(tx, session, amend, FilingRequest(
+                Path(file_name), code, policy.amendment_type, title=reg["title"], replaces=doc_id,
+                derived_from=tuple(reg.get("derived_from") or ())),
+                data, session.home.extractor().extract(data, file_name), name)
+        salt = session.runtime.token(8)
+        fields = {"doc": doc_id, "decision": decision, "draft": dict(draft),
+                  "opinion_sha256": _opinion_hash(doc_id, text, salt)}
+        if final is not None:
+            fields["final"] = {"version": final.version, "sha256": final.sha256}
+        entry = sign_decision(session, basic, "amendment", fields, dept)
+        check_decisions(session, basic)  # what is committed replays
+        register = dict(amend.meta.get(REGISTER, {}))
+        register[doc_id] = {**reg, "state": STATES[decision], "final": fields.get("final"),
+                            "decided_by": session.user, "decided_at": entry["time"], "decision": entry["n"],
+                            "opinion": text, "opinion_salt": salt}
+        amend.meta[REGISTER] = register
+        slots.stage(tx)
+        rec.objects.update(decision_n=entry["n"], version=final.version if final else None)
+        if final is not None:
+            index_after_commit(tx, session, [final.index], warnings)
+    return AmendmentDecided(doc_id, code, decision, STATES[decision], draft["version"], draft["sha256"],
+                            final.version if final else None, final.sha256 if final else None, entry["n"],
+                            warnings)
 
 
 def _draft_entry(slot, doc_id: str, code: str, access_class: str, amendment_type: str, standing: Standing) -> dict:

@@ -162,7 +162,7 @@ def change_status(session: Session, code: str, status: str, reason: str) -> Stat
             directory = session.directory()
             directory.mark(code, status=status)
             session.write_directory(tx, directory)
-            rec.objects["decision"] = entry["n"]
+            rec.objects["entry"] = entry["n"]
         return StatusChange(code, directory.clients[code]["name"], status, standing.status, reason, entry["n"])
 
 
@@ -225,7 +225,7 @@ def reassess_credit(session: Session, code: str, rating: str, limit: str, opinio
             if target is not basic:
                 session.stage_slot(tx, target, target_created)
             session.stage_slot(tx, basic, created)
-            rec.objects.update(decision=entry["n"], opinion=doc.doc_id)
+            rec.objects.update(entry=entry["n"], opinion=doc.doc_id)
             index_after_commit(tx, session, [doc.index], warnings)
         return Reassessment(code, name, values["credit_rating"], values["credit_limit"], before.credit.rating,
                             before.credit.limit, doc.doc_id, entry["n"], warnings)
@@ -243,17 +243,29 @@ def decision_problems(session: Session, code: str, dossier: str, users=None) -> 
     from archive_manager.decisions import DecisionError
 
     directory = session.directory()
+    slots: dict = {}
+
+    def loaded(cls: str):
+        """The slot, or None where it cannot be read: verify's check of the slot itself reports that."""
+        if cls not in slots:
+            try:
+                slots[cls] = session.slot(directory, dossier, cls)
+            except ArchiveError:
+                slots[cls] = None
+        return slots[cls]
+
+    slot = loaded(RECORD_CLASS)
+    if slot is None:
+        return []
     try:
-        slot = session.slot(directory, dossier, RECORD_CLASS)
         standing = check_decisions(session, slot, users, code)
-    except ArchiveError as exc:
+    except DecisionError as exc:
         return [exc.message]
     problems = []
     app = standing.application
     if app is not None and _content(slot.meta.get(APPLICATION, {})) != app.content:
         problems.append(f"application {app.id} is not what its last submission signed")
     held = set(session.classes_for("read"))
-    slots: dict = {RECORD_CLASS: slot}
     for entry in standing.entries:
         named = [entry["opinion"]] if isinstance(entry.get("opinion"), dict) else []
         if entry["kind"] in ("apply", "resubmit") and "sha256" in entry:
@@ -269,15 +281,17 @@ def decision_problems(session: Session, code: str, dossier: str, users=None) -> 
             cls = doc.get("class")
             if cls not in held:
                 continue
-            if cls not in slots:
-                slots[cls] = session.slot(directory, dossier, cls)
-            versions = (slots[cls].documents.get(doc.get("doc"), {}) if slots[cls] else {}).get("versions", [])
+            target = loaded(cls)
+            versions = (target.documents.get(doc.get("doc"), {}) if target else {}).get("versions", [])
             version = next((v for v in versions if v["version"] == doc.get("version")), None)
             if version is None or version["sha256"] != doc.get("sha256"):
                 problems.append(f"decision {entry['n']}: document {doc.get('doc')} version {doc.get('version')} "
                                 "is missing or is not the one signed")
     from archive_manager.amendments import amendment_problems
-    problems += amendment_problems(session, code, standing)
+    try:
+        problems += amendment_problems(session, code, standing)
+    except ArchiveError:
+        pass  # the contract slot cannot be read: verify's check of the slot reports it
     profile = slot.meta.get("profile", {}) if slot is not None else {}
     if standing.recorded and standing.status != "applying":  # the terms enter the profile on admission
         for key, signed in (("credit_rating", standing.credit.rating), ("credit_limit", standing.credit.limit)):
