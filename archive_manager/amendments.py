@@ -212,7 +212,7 @@ def _decide(session: Session, rec, doc_id: str, decision: str, opinion: str) -> 
                             "opinion": text, "opinion_salt": salt}
         amend.meta[REGISTER] = register
         slots.stage(tx)
-        rec.objects.update(decision_n=entry["n"], version=final.version if final else None)
+        rec.objects.update(entry=entry["n"], version=final.version if final else None)
         if final is not None:
             index_after_commit(tx, session, [final.index], warnings)
     return AmendmentDecided(doc_id, code, decision, STATES[decision], draft["version"], draft["sha256"],
