@@ -24,33 +24,29 @@ start: documents filed during the review keep their ids after admission.
 
 from __future__ import annotations
 
-import hashlib
-import io
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from archive_manager.clients import _checked
+from archive_manager.clients import check_profile_value
 from archive_manager.decisions import Application, Standing
-from archive_manager.decisions.chain import canonical
 from archive_manager.errors import AccessDenied, ConflictError, IntegrityError, NotFound, UsageError
-from archive_manager.filing import FilingRequest, StagedDocument, index_after_commit, stage_document
+from archive_manager.filing import (CommitSlots, FilingRequest, StagedDocument, index_after_commit, named,
+                                    stage_document, text_extraction)
 from archive_manager.generation.values import money
 from archive_manager.ingest import Extraction
-from archive_manager.policy.admission import RECORD_CLASS, AdmissionPolicy, Step
+from archive_manager.policy.admission import RECORD_CLASS
 from archive_manager.results import Result
 from archive_manager.session import Session
-from archive_manager.standing import (acting_department, admission_policy, check_decisions, set_credit_fields,
-                                      sign_decision)
+from archive_manager.standing import (APPLICATION, acting_department, admission_policy, application_hash,
+                                      check_decisions, check_opinion, set_credit_fields, sign_decision)
 from archive_manager.text import check_text, printable
 from archive_manager.vault.directory import check_client_code
 from archive_manager.vault.slot import new_slot
 
-APPLICATION = "application"  # the basic slot's metadata key of the application as submitted
 # what an application says beyond the profile's fields (profile.toml), with display names
 APPLICATION_FIELDS = {"business_scope": "经营范围", "needs": "业务需求", "budget": "预算（元）",
                       "channels": "投放渠道"}
 REQUIRED = ("legal_rep", "address", "needs", "budget")  # what the admission form cannot do without
-MAX_OPINION = 20_000
 
 
 @dataclass(frozen=True)
@@ -160,10 +156,6 @@ def _find(session: Session, app_id: str) -> tuple[str, dict]:
                    code="no-application")
 
 
-def _text_extraction(text: str) -> Extraction:
-    return Extraction("txt", text, "ok", None)
-
-
 def _check_fields(session: Session, fields: dict[str, str], required: bool) -> tuple[dict, dict]:
     """(profile values, application values), each checked; every required one present if ``required``."""
     declared = session.policy.profile or {}
@@ -174,7 +166,7 @@ def _check_fields(session: Session, fields: dict[str, str], required: bool) -> t
         if key in APPLICATION_FIELDS:
             application[key] = format(money(value), "f") if key == "budget" and value.strip() else value.strip()
         elif key in declared and key not in ("credit_rating", "credit_limit", "payment_terms"):
-            profile[key] = _checked(declared[key], value) if value.strip() else ""
+            profile[key] = check_profile_value(declared[key], value) if value.strip() else ""
         else:
             known = [*APPLICATION_FIELDS, *(k for k in declared if k not in ("credit_rating", "credit_limit",
                                                                              "payment_terms"))]
@@ -188,40 +180,52 @@ def _check_fields(session: Session, fields: dict[str, str], required: bool) -> t
     return profile, application
 
 
-def _workflow_types(session: Session) -> set[str]:
-    """Document types only the admission itself files (the application, opinions, the form)."""
-    policy = session.policy.admission
-    return {policy.application_type, policy.reassess_type, *(s.opinion_type for s in policy.steps),
-            "admission-form"} if policy else set()
-
-
-def _check_attachments(session: Session, attachments: list[Attachment]) -> list[tuple[Attachment, str]]:
+def attachable_types(session: Session) -> list[str]:
+    """The document types the user may attach to an application or an
+    opinion: those of a class the user files into, less the ones the
+    admission files itself (the application, the opinions, the admission form)."""
+    policy = admission_policy(session)
+    own = {*policy.own_types, _form_type(session)}
     held = set(session.classes_for("file"))
+    return [t for t, d in session.policy.types.items() if d.access_class in held and t not in own]
+
+
+def _form_type(session: Session) -> str | None:
+    spec = session.catalog().get("admission-form")
+    return spec.output_type if spec is not None else None
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """An attachment, checked, with its class and its text (extracted before the commit)."""
+    attachment: Attachment
+    access_class: str
+    extraction: Extraction
+
+
+def _check_attachments(session: Session, attachments: list[Attachment]) -> list[_Checked]:
+    allowed = set(attachable_types(session)) if attachments else set()
     out = []
     for att in attachments:
         cls = session.policy.doc_type(att.doc_type).access_class
-        if att.doc_type in _workflow_types(session):
+        if att.doc_type in {*admission_policy(session).own_types, _form_type(session)}:
             raise UsageError(f"a {att.doc_type} is filed by the admission itself, not attached",
                              hint="attach the documents the application relies on (licence, qualifications, reports)",
                              code="workflow-type")
-        if cls not in held:
+        if att.doc_type not in allowed:
             raise AccessDenied(f"user {session.user!r} holds no key of class {cls!r}, where a "
                                f"{att.doc_type} is kept, so cannot attach {printable(att.name)}",
                                hint="the department that holds the class attaches it at its step",
                                code="attach-unheld", **{"class": cls})
         if not att.data:
             raise UsageError(f"the attachment {printable(att.name)} is empty", code="empty-attachment")
-        out.append((att, cls))
+        out.append(_Checked(att, cls, session.home.extractor().extract(att.data, att.name)))
     return out
 
 
-def _content(app: dict) -> str:
-    return hashlib.sha256(canonical(app)).hexdigest()
-
-
-def _check_signed_content(basic, app: Application) -> None:
+def _check_signedapplication_hash(basic, app: Application) -> None:
     """The application as stored must be what its last submission signed."""
-    if _content(basic.meta.get(APPLICATION, {})) != app.content:
+    if application_hash(basic.meta.get(APPLICATION, {})) != app.content:
         raise IntegrityError(f"application {app.id} is not what was signed: it was changed outside the archive",
                              hint="nothing is done on it; an administrator runs verify", code="bad-application")
 
@@ -243,41 +247,17 @@ def _application_text(session: Session, code: str, name: str, app: dict, profile
     return "\n".join(lines) + "\n"
 
 
-def _stage_attachments(tx, session, slots, code, name, checked) -> tuple[list[StagedDocument], list[dict]]:
+def _stage_attachments(tx, session, slots: CommitSlots, code: str, name: str,
+                       checked: list[_Checked]) -> tuple[list[StagedDocument], list[dict]]:
     staged, rows = [], []
-    for att, cls in checked:
-        ext = session.home.extractor().extract(att.data, att.name)
-        doc = stage_document(tx, session, slots(cls), FilingRequest(
-            _path(att.name), code, att.doc_type, title=None), att.data, ext, name)
+    for c in checked:
+        att = c.attachment
+        doc = stage_document(tx, session, slots(c.access_class), FilingRequest(
+            named(att.name), code, att.doc_type, title=None), att.data, c.extraction, name)
         staged.append(doc)
         rows.append({"doc": doc.doc_id, "version": doc.version, "type": att.doc_type, "name": att.name,
                      "sha256": doc.sha256})
     return staged, rows
-
-
-def _path(name: str):
-    from pathlib import Path
-
-    from archive_manager.uploads import safe_name
-    return Path(safe_name(name))
-
-
-class _Slots:
-    """The slots one commit writes, each loaded once and staged once."""
-
-    def __init__(self, session: Session, code: str, basic=None) -> None:
-        self.session, self.code, self.slots = session, code, {}
-        if basic is not None:
-            self.slots[RECORD_CLASS] = basic
-
-    def __call__(self, cls: str):
-        if cls not in self.slots:
-            self.slots[cls] = self.session.slot_to_write(self.code, cls)
-        return self.slots[cls][0]
-
-    def stage(self, tx) -> None:
-        for slot, created in self.slots.values():
-            self.session.stage_slot(tx, slot, created)
 
 
 def _next_code(codes) -> str:
@@ -289,11 +269,6 @@ def _next_application(directory) -> str:
     numbers = [int(e["application"][1:]) for e in directory.clients.values()
                if str(e.get("application", ""))[1:].isdigit()]
     return f"A{max(numbers, default=0) + 1:04d}"
-
-
-def _snapshot(policy: AdmissionPolicy) -> list[dict]:
-    return [{"id": s.id, "name": s.name, "department": s.department, "opinion_type": s.opinion_type,
-             "sets": list(s.sets)} for s in policy.steps]
 
 
 # --- start -------------------------------------------------------------------
@@ -329,19 +304,21 @@ def start_application(session: Session, name: str, fields: dict[str, str] | None
                              gen, rt.random_bytes(32))
             basic.meta["profile"] = {k: v for k, v in profile.items() if v}
             basic.meta["revision"] = 1
-            slots = _Slots(session, code, (basic, True))
-            staged, rows = _stage_attachments(tx, session, _DirSlots(slots, directory), code, name, checked)
+            slots = CommitSlots(session, code, directory)
+            slots.add(basic, True)
+            staged, rows = _stage_attachments(tx, session, slots, code, name, checked)
             app = {"id": app_id, "client": code, "name": name.strip(), "fields": app_fields,
                    "profile": basic.meta["profile"], "attachments": rows}
+            text = _application_text(session, code, name, app, basic.meta["profile"])
             form = stage_document(tx, session, basic, FilingRequest(
-                _path(f"客户准入申请-{app_id}.txt"), code, policy.application_type, title=f"客户准入申请 {app_id}（{name}）"),
-                _application_text(session, code, name, app, basic.meta["profile"]).encode("utf-8"),
-                _text_extraction(_application_text(session, code, name, app, basic.meta["profile"])), name)
+                named(f"客户准入申请-{app_id}.txt"), code, policy.application_type,
+                title=f"客户准入申请 {app_id}（{name}）"),
+                text.encode("utf-8"), text_extraction(text), name)
             basic.meta[APPLICATION] = app
             signed = session.signed_policy
             entry = sign_decision(session, basic, "apply", {
-                "application": app_id, "client": code, "content": _content(app), "doc": form.doc_id,
-                "version": form.version, "sha256": form.sha256, "steps": _snapshot(policy),
+                "application": app_id, "client": code, "content": application_hash(app), "doc": form.doc_id,
+                "version": form.version, "sha256": form.sha256, "steps": policy.snapshot(),
                 "policy": {**signed.body(), "endorsement": signed.endorsement}}, dept)
             slots.stage(tx)
             session.write_directory(tx, directory)
@@ -349,22 +326,6 @@ def start_application(session: Session, name: str, fields: dict[str, str] | None
             index_after_commit(tx, session, [form.index, *(s.index for s in staged)], warnings)
         return ApplicationStarted(app_id, code, name.strip(), [form.doc_id, *(s.doc_id for s in staged)],
                                   policy.steps[0].id, warnings)
-
-
-class _DirSlots:
-    """Slots of a client the transaction is creating (not yet in the directory on disk)."""
-
-    def __init__(self, slots: _Slots, directory) -> None:
-        self._slots, self._directory = slots, directory
-
-    def __call__(self, cls: str):
-        slots = self._slots
-        if cls not in slots.slots:
-            session = slots.session
-            dossier = self._directory.client(slots.code)["dossier"]
-            slots.slots[cls] = (new_slot(session.vault.vault_id, dossier, cls, self._directory.slot(dossier, cls),
-                                         session.store().current(cls), session.runtime.random_bytes(32)), True)
-        return slots.slots[cls][0]
 
 
 # --- reading -----------------------------------------------------------------
@@ -414,7 +375,7 @@ def show_application(session: Session, app_id: str) -> ApplicationView:
         standing, slot = _standing(session, code, entry)
         app = standing.application
         recorded = slot.meta.get(APPLICATION, {})
-        _check_signed_content(slot, app)
+        _check_signedapplication_hash(slot, app)
         held = set(session.classes_for("read"))
         names = {s["id"]: s["name"] for s in app.steps}
         history = []
@@ -435,7 +396,8 @@ def show_application(session: Session, app_id: str) -> ApplicationView:
                 attachments.append(AttachmentRow(a["doc"], a["type"], cls, a["name"], a["sha256"], cls in held))
         step = app.waiting_step
         return ApplicationView(
-            app.id, code, recorded.get("name", entry["name"]), app.state, standing.status, app.applicant, app.department, app.started,
+            app.id, code, recorded.get("name", entry["name"]), app.state, standing.status, app.applicant,
+            app.department, app.started,
             app.updated, step["id"] if step else None, step["name"] if step else None,
             step["department"] if step and app.state == "pending" else (app.department if step else None),
             {**recorded.get("profile", {}), **recorded.get("fields", {})}, attachments, history, app.steps,
@@ -495,16 +457,7 @@ def _check_sets(session: Session, step: dict, decision: str, sets: dict[str, str
         raise UsageError(f"approving step {step['id']} needs: {', '.join(missing)}",
                          hint="e.g. rating=A credit_limit=500000", code="missing-sets")
     declared = session.policy.profile or {}
-    return {k: _checked(declared[k], v) if k in declared else check_text(v, k) for k, v in sets.items()}
-
-
-def _opinion(opinion: str) -> str:
-    opinion = check_text(opinion or "", "the opinion", multiline=True).strip()
-    if not opinion:
-        raise UsageError("an opinion needs its text", hint="say what you found and why", code="no-opinion")
-    if len(opinion) > MAX_OPINION:
-        raise UsageError(f"the opinion is longer than {MAX_OPINION} characters", code="long-opinion")
-    return opinion
+    return {k: check_profile_value(declared[k], v) if k in declared else check_text(v, k) for k, v in sets.items()}
 
 
 DECISION_NAMES = {"approve": "同意", "return": "退回补充材料", "reject": "不同意"}
@@ -514,7 +467,7 @@ def review_application(session: Session, app_id: str, decision: str, opinion: st
                        sets: dict[str, str] | None = None, attachments: list[Attachment] | None = None) -> ReviewDone:
     """Act on the step ``app_id`` waits for (see the module doc)."""
     with session.recorded("admission-review", application=app_id, decision=decision) as rec:
-        policy = admission_policy(session)
+        admission_policy(session)
         if decision not in DECISION_NAMES:
             raise UsageError(f"unknown decision {decision!r}", hint="approve, return or reject", code="bad-decision")
         code, entry = _find(session, app_id)
@@ -538,7 +491,7 @@ def review_application(session: Session, app_id: str, decision: str, opinion: st
             raise AccessDenied(f"user {session.user!r} applied for or reviewed another step of application {app_id}: "
                                "each step is signed by someone else", hint="another member of the department "
                                "reviews it", code="four-eyes")
-        text = _opinion(opinion)
+        text = check_opinion(opinion)
         rec["opinion"] = text
         values = _check_sets(session, step, decision, dict(sets or {}))
         checked = _check_attachments(session, attachments or [])
@@ -551,14 +504,15 @@ def review_application(session: Session, app_id: str, decision: str, opinion: st
             if len(now_standing.entries) != len(standing.entries):
                 raise ConflictError(f"application {app_id} changed while you were reviewing it",
                                     hint="look at it again", code="changed")
-            _check_signed_content(basic, app)
-            slots = _Slots(session, code, (basic, created))
+            _check_signedapplication_hash(basic, app)
+            slots = CommitSlots(session, code)
+            slots.add(basic, created)
             staged, rows = _stage_attachments(tx, session, slots, code, entry["name"], checked)
             body = _opinion_document(session, app, step, decision, text, values, rows)
             doc = stage_document(tx, session, slots(opinion_class), FilingRequest(
-                _path(f"{step['name']}-{app_id}.txt"), code, opinion_type,
+                named(f"{step['name']}-{app_id}.txt"), code, opinion_type,
                 title=f"{step['name']}意见 {app_id}（{DECISION_NAMES[decision]}）"), body.encode("utf-8"),
-                _text_extraction(body), entry["name"])
+                text_extraction(body), entry["name"])
             fields = {"application": app_id, "step": step["id"], "decision": decision, "content": app.content,
                       "opinion": {"doc": doc.doc_id, "version": doc.version, "sha256": doc.sha256,
                                   "class": opinion_class}}
@@ -621,7 +575,7 @@ def _stage_admission_form(tx, session: Session, basic, code: str, name: str, sta
     data, title, output_type = render_form(session, "admission-form", profile, given, applicant,
                                            standing.application.department)
     return stage_document(tx, session, basic, FilingRequest(
-        _path(f"客户准入申请表-{code}.docx"), code, output_type, title=f"{title}（{name}）",
+        named(f"客户准入申请表-{code}.docx"), code, output_type, title=f"{title}（{name}）",
         derived_from=(app["id"],)), data, session.home.extractor().extract(data, "form.docx"), name)
 
 
@@ -649,8 +603,9 @@ def resubmit_application(session: Session, app_id: str, fields: dict[str, str] |
             basic, created = session.slot_to_write(code, RECORD_CLASS)
             if len(check_decisions(session, basic).entries) != len(standing.entries):
                 raise ConflictError(f"application {app_id} changed meanwhile", code="changed")
-            _check_signed_content(basic, app)
-            slots = _Slots(session, code, (basic, created))
+            _check_signedapplication_hash(basic, app)
+            slots = CommitSlots(session, code)
+            slots.add(basic, created)
             staged, rows = _stage_attachments(tx, session, slots, code, entry["name"], checked)
             recorded = dict(basic.meta[APPLICATION])
             profile = {k: v for k, v in {**recorded.get("profile", {}), **profile_changes}.items() if v}
@@ -660,14 +615,15 @@ def resubmit_application(session: Session, app_id: str, fields: dict[str, str] |
             basic.meta["profile"] = {**basic.meta.get("profile", {}), **profile}
             text = _application_text(session, code, entry["name"], recorded, profile)
             if note:
-                text += "\n补充说明：" + _opinion(note) + "\n"
+                text += "\n补充说明：" + check_opinion(note) + "\n"
             form = stage_document(tx, session, basic, FilingRequest(
-                _path(f"客户准入申请-{app_id}.txt"), code, policy.application_type, replaces=app.doc),
-                text.encode("utf-8"), _text_extraction(text), entry["name"])
+                named(f"客户准入申请-{app_id}.txt"), code, policy.application_type, replaces=app.doc),
+                text.encode("utf-8"), text_extraction(text), entry["name"])
             basic.meta[APPLICATION] = recorded
             step = app.waiting_step
             decided = sign_decision(session, basic, "resubmit", {
-                "application": app_id, "content": _content(recorded), "doc": form.doc_id, "version": form.version,
+                "application": app_id, "content": application_hash(recorded), "doc": form.doc_id,
+                "version": form.version,
                 "sha256": form.sha256, "step": step["id"]}, app.department)
             slots.stage(tx)
             rec.objects.update(entry=decided["n"], step=step["id"])
@@ -676,6 +632,6 @@ def resubmit_application(session: Session, app_id: str, fields: dict[str, str] |
                           [s.doc_id for s in staged], warnings)
 
 
-__all__ = ["APPLICATION_FIELDS", "ApplicationRow", "ApplicationStarted", "ApplicationView", "Attachment",
-           "AttachmentRow", "HistoryEntry", "ReviewDone", "list_applications", "resubmit_application",
-           "review_application", "show_application", "start_application"]
+__all__ = ["APPLICATION_FIELDS", "ApplicationRow", "ApplicationStarted", "ApplicationView", "attachable_types",
+           "Attachment", "AttachmentRow", "HistoryEntry", "list_applications", "resubmit_application",
+           "review_application", "ReviewDone", "show_application", "start_application"]

@@ -36,18 +36,18 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from archive_manager.admission import _opinion, _Slots
 from archive_manager.decisions import Standing
 from archive_manager.decisions.chain import canonical
 from archive_manager.errors import AccessDenied, ConflictError, IntegrityError, NotFound
-from archive_manager.filing import FilingRequest, index_after_commit, stage_document
+from archive_manager.filing import CommitSlots, FilingRequest, index_after_commit, stage_document
 from archive_manager.generation.catalog import TemplateSpec
 from archive_manager.generation.render import render
 from archive_manager.identifiers import parse_doc_id
 from archive_manager.policy.admission import RECORD_CLASS
 from archive_manager.results import Result
 from archive_manager.session import Session
-from archive_manager.standing import acting_department, admission_policy, check_decisions, sign_decision
+from archive_manager.standing import (acting_department, admission_policy, check_decisions, check_opinion,
+                                      sign_decision)
 
 REGISTER = "amendments"  # the amendment class slot's metadata key: doc id -> draft entry
 DRAFT_TITLE = "（草稿）"  # after a draft's title; the final's title is without it
@@ -179,7 +179,7 @@ def _decide(session: Session, rec, doc_id: str, decision: str, opinion: str) -> 
     code = parse_doc_id(doc_id)
     rec.objects["client"] = code
     dept = acting_department(session, [policy.amendment_approver], f"{decision} contract amendments")
-    text = _opinion(opinion)
+    text = check_opinion(opinion)
     rec["opinion"] = text
     access_class = _amendment_class(session)
     session.require("file", access_class)
@@ -187,9 +187,9 @@ def _decide(session: Session, rec, doc_id: str, decision: str, opinion: str) -> 
     name = session.directory().client(code)["name"]
     warnings: list[str] = []
     with session.transaction() as tx:
-        slots = _Slots(session, code)
+        slots = CommitSlots(session, code)
         basic, amend = slots(RECORD_CLASS), slots(access_class)
-        standing = check_decisions(session, None if slots.slots[RECORD_CLASS][1] else basic)
+        standing = check_decisions(session, None if slots.created(RECORD_CLASS) else basic)
         reg = _draft_entry(amend, doc_id, code, access_class, policy.amendment_type, standing)
         draft = reg["draft"]
         final = None

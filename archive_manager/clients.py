@@ -118,7 +118,7 @@ def add_client(session: Session, code: str, name: str, fields: dict[str, str] | 
             check_text(key, f"profile field name {printable(key)}")
             check_text(value, f"profile value {key}")
             # a declared field holds what it declares; any other is text, as before profile.toml
-            profile[key] = _checked(declared[key], value) if key in declared and value.strip() else value
+            profile[key] = check_profile_value(declared[key], value) if key in declared and value.strip() else value
         session.require("file", PROFILE_CLASS)
         if session.policy.admission is not None and ADMIN_DEPARTMENT not in session.departments:
             raise AccessDenied(f"user {session.user!r} ({', '.join(session.departments) or 'no department'}) may not "
@@ -303,7 +303,7 @@ def _check_edit(session: Session, values: dict[str, str], profile: dict) -> dict
     for key, value in values.items():
         check_text(value, f"profile value {key}")
         kind = (declared or {}).get(key)
-        out[key] = None if not value.strip() else _checked(kind, value) if kind is not None else value
+        out[key] = None if not value.strip() else check_profile_value(kind, value) if kind is not None else value
     return out
 
 
@@ -315,7 +315,7 @@ def _known_hint(declared: dict[str, ProfileField] | None, key: str) -> str:
     return "known fields: " + ", ".join(f"{f.id} ({f.name})" for f in declared.values())
 
 
-def _checked(declared: ProfileField, value: str) -> str:
+def check_profile_value(declared: ProfileField, value: str) -> str:
     """``value`` as the field's kind keeps it, or a :class:`UsageError` naming the field."""
     if declared.kind == "money":
         try:
@@ -343,5 +343,5 @@ def _credit_code_ok(code: str) -> bool:
     return _CODE_CHARS[(31 - total % 31) % 31] == code[17]
 
 
-__all__ = ["AddedClient", "ClientEdit", "ClientEntry", "ClientSummary", "Dossier", "DossierSection", "FieldChange",
+__all__ = ["check_profile_value", "AddedClient", "ClientEdit", "ClientEntry", "ClientSummary", "Dossier", "DossierSection", "FieldChange",
            "SignedInUser", "add_client", "dossier", "edit_client", "list_clients", "show_client", "whoami"]

@@ -42,7 +42,8 @@ from archive_manager.searching import (IndexBatch, IndexEntry, index_document, i
                                        latest_versions)
 from archive_manager.session import Recording, Session
 from archive_manager.text import check_text
-from archive_manager.vault.slot import Slot
+from archive_manager.uploads import safe_name
+from archive_manager.vault.slot import Slot, new_slot
 
 MAX_TITLE = 500
 MAX_TAGS = 20
@@ -455,20 +456,60 @@ def file_upload(session: Session, upload: Source | bytes, name: str, client: str
     """File an upload (bytes or a stream the caller holds, such as
     :class:`archive_manager.uploads.Upload`) under the file name ``name``:
     nothing of it is read from or written to a plaintext path."""
-    from archive_manager.uploads import Upload, safe_name
+    from archive_manager.uploads import Upload
 
     if isinstance(upload, (bytes, bytearray, memoryview)):
         data, upload = upload, Upload(len(upload))
         upload.write(bytes(data))
         upload.finish()
-    req = FilingRequest(Path(safe_name(name)), client, doc_type, title, date, replaces, number=number, source=upload)
+    req = FilingRequest(named(name), client, doc_type, title, date, replaces, number=number, source=upload)
     return FilingPipeline(session).run(req)
 
 
-def _workflow(session: Session) -> set[str]:
-    """The types only the admission review files (the application, the opinions)."""
+def _workflow(session: Session) -> frozenset[str]:
+    """The types only the admission files (see ``AdmissionPolicy.own_types``)."""
     admission = session.policy.admission
-    return {admission.application_type, *(s.opinion_type for s in admission.steps)} if admission else set()
+    return admission.own_types if admission else frozenset()
+
+
+def named(name: str) -> Path:
+    """The path a document given as bytes and a file name is filed under (a safe name, no directory)."""
+    return Path(safe_name(name))
+
+
+def text_extraction(text: str) -> Extraction:
+    """The extraction of a text the archive wrote itself (an opinion, an application)."""
+    return Extraction("txt", text, "ok", None)
+
+
+class CommitSlots:
+    """The slots one commit writes, each loaded once and staged once after
+    its last change. ``new``: the client's dossier is being created in this
+    commit (``directory`` holds it), so every slot is new."""
+
+    def __init__(self, session: Session, code: str, directory=None) -> None:
+        self.session, self.code, self.directory, self.slots = session, code, directory, {}
+
+    def add(self, slot: Slot, created: bool) -> Slot:
+        self.slots[slot.access_class] = (slot, created)
+        return slot
+
+    def __call__(self, cls: str) -> Slot:
+        if cls not in self.slots:
+            if self.directory is None:
+                self.slots[cls] = self.session.slot_to_write(self.code, cls)
+            else:
+                session, dossier = self.session, self.directory.client(self.code)["dossier"]
+                self.slots[cls] = (new_slot(session.vault.vault_id, dossier, cls, self.directory.slot(dossier, cls),
+                                            session.store().current(cls), session.runtime.random_bytes(32)), True)
+        return self.slots[cls][0]
+
+    def created(self, cls: str) -> bool:
+        return self.slots[cls][1]
+
+    def stage(self, tx) -> None:
+        for slot, created in self.slots.values():
+            self.session.stage_slot(tx, slot, created)
 
 
 @dataclass(frozen=True)

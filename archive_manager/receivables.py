@@ -49,7 +49,7 @@ def credit_limit(session: Session, client: str) -> Decimal | None:
     directory = session.directory()
     slot = session.slot(directory, directory.client(client)["dossier"], PROFILE_CLASS)
     standing = check_decisions(session, slot)
-    if standing.recorded or session.policy.admission is not None and standing.entries:
+    if standing.recorded:
         value = standing.credit.limit  # signed, or none
     else:  # a client added before issue 18: its profile is all there is
         value = slot.meta.get("profile", {}).get("credit_limit") if slot is not None else None

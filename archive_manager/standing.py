@@ -13,11 +13,13 @@ against.
 from __future__ import annotations
 
 import calendar
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Iterable
 
 from archive_manager.decisions import Standing, append_entry, check_links, replay
+from archive_manager.decisions.chain import canonical
 from archive_manager.errors import AccessDenied, ArchiveError, ConflictError, UsageError
 from archive_manager.policy.admission import RECORD_CLASS, AdmissionPolicy
 from archive_manager.results import Result
@@ -25,9 +27,26 @@ from archive_manager.session import Session
 from archive_manager.text import check_text
 from archive_manager.vault.slot import Slot
 
-DECISIONS = "decisions"  # the basic slot's metadata key
+DECISIONS = "decisions"  # the basic slot's metadata key of the client's signed decisions
+APPLICATION = "application"  # and of the application as last submitted (its hash is signed)
+MAX_OPINION = 20_000
 STATUSES = ("admitted", "suspended", "terminated")
 ADMIN = "archive"
+
+
+def application_hash(app: dict) -> str:
+    """The SHA-256 a submission signs of the application it submits."""
+    return hashlib.sha256(canonical(app)).hexdigest()
+
+
+def check_opinion(opinion: str | None) -> str:
+    """The text of an opinion (or a note), stripped: present, printable, bounded."""
+    opinion = check_text(opinion or "", "the opinion", multiline=True).strip()
+    if not opinion:
+        raise UsageError("an opinion needs its text", hint="say what you found and why", code="no-opinion")
+    if len(opinion) > MAX_OPINION:
+        raise UsageError(f"the opinion is longer than {MAX_OPINION} characters", code="long-opinion")
+    return opinion
 
 
 def admission_policy(session: Session) -> AdmissionPolicy:
@@ -85,8 +104,7 @@ def _check_opening(session: Session, first: dict) -> None:
     except (KeyError, TypeError, ValueError, ArchiveError):
         raise DecisionError("decision 1 (the application) does not carry a policy signed by an administrator",
                             1) from None
-    from archive_manager.admission import _snapshot
-    if policy is None or first.get("steps") != _snapshot(policy) or first["department"] not in policy.applicants:
+    if policy is None or first.get("steps") != policy.snapshot() or first["department"] not in policy.applicants:
         raise DecisionError("decision 1 (the application) names steps or an applicant its signed policy does not",
                             1)
 
@@ -184,20 +202,19 @@ def reassess_credit(session: Session, code: str, rating: str, limit: str, opinio
     """Re-assess an admitted (or suspended) client's credit (§五(一)3): the
     credit department's opinion filed in its class, the new rating and limit
     signed as a decision and copied into the profile, in one commit."""
-    from archive_manager.admission import _opinion, _text_extraction, _path
-    from archive_manager.clients import _checked
-    from archive_manager.filing import FilingRequest, index_after_commit, stage_document
+    from archive_manager.clients import check_profile_value
+    from archive_manager.filing import FilingRequest, index_after_commit, named, stage_document, text_extraction
 
     with session.recorded("client-reassess", client=code) as rec:
         policy = admission_policy(session)
         dept = acting_department(session, [policy.reassess_department], "re-assess a client's credit")
-        text = _opinion(opinion)
+        text = check_opinion(opinion)
         declared = session.policy.profile or {}
         values = {"credit_rating": rating, "credit_limit": limit, **({"payment_terms": terms} if terms else {})}
         for key, value in list(values.items()):
             if not (value or "").strip():
                 raise UsageError(f"a re-assessment needs {key}", code="missing-sets")
-            values[key] = _checked(declared[key], value) if key in declared else check_text(value, key)
+            values[key] = check_profile_value(declared[key], value) if key in declared else check_text(value, key)
         rec.update(opinion=text, **values)
         opinion_class = session.policy.doc_type(policy.reassess_type).access_class
         warnings: list[str] = []
@@ -215,8 +232,8 @@ def reassess_credit(session: Session, code: str, rating: str, limit: str, opinio
                      f"信用额度（元）：{values['credit_limit']}（原 {before.credit.limit or '无'}）", "", text]
             body = "\n".join(lines) + "\n"
             doc = stage_document(tx, session, target, FilingRequest(
-                _path(f"信用复评-{code}.txt"), code, policy.reassess_type, title=f"信用复评（{name}）"),
-                body.encode("utf-8"), _text_extraction(body), name)
+                named(f"信用复评-{code}.txt"), code, policy.reassess_type, title=f"信用复评（{name}）"),
+                body.encode("utf-8"), text_extraction(body), name)
             entry = sign_decision(session, basic, "reassess", {
                 **values, "reason": text[:500],
                 "opinion": {"doc": doc.doc_id, "version": doc.version, "sha256": doc.sha256, "class": opinion_class}},
@@ -239,7 +256,6 @@ def decision_problems(session: Session, code: str, dossier: str, users=None) -> 
     in a signed decision) against the SHA-256 its decision signed, where the
     user holds its class, and the profile's credit terms against the signed
     ones."""
-    from archive_manager.admission import APPLICATION, _content
     from archive_manager.decisions import DecisionError
 
     directory = session.directory()
@@ -263,7 +279,7 @@ def decision_problems(session: Session, code: str, dossier: str, users=None) -> 
         return [exc.message]
     problems = []
     app = standing.application
-    if app is not None and _content(slot.meta.get(APPLICATION, {})) != app.content:
+    if app is not None and application_hash(slot.meta.get(APPLICATION, {})) != app.content:
         problems.append(f"application {app.id} is not what its last submission signed")
     held = set(session.classes_for("read"))
     for entry in standing.entries:
@@ -349,6 +365,7 @@ def _day(timestamp: str) -> date:
     return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).date()
 
 
-__all__ = ["decision_problems", "DECISIONS", "STATUSES", "DueAssessment", "Reassessment", "StatusChange", "reassess_credit", "acting_department", "add_months",
-           "admission_policy", "change_status", "check_decisions", "due_reassessments", "read_standing",
-           "set_credit_fields", "sign_decision"]
+__all__ = ["acting_department", "add_months", "admission_policy", "APPLICATION", "application_hash",
+           "change_status", "check_decisions", "check_opinion", "decision_problems", "DECISIONS",
+           "due_reassessments", "DueAssessment", "MAX_OPINION", "read_standing", "reassess_credit", "Reassessment",
+           "set_credit_fields", "sign_decision", "StatusChange", "STATUSES"]

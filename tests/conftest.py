@@ -2,6 +2,9 @@
 
 Users created by ``archive_factory``: alice (archive, admin), bob (legal),
 carol (credit); passphrases are ``<name>-pw``. Client C001 exists.
+``letterhead``: the same with the company's letterhead in archive.toml (paperwork
+needs it); ``chain``: that, and a member of each other department of the
+admission chain: erin (business), mike (marketing), mgmt (management).
 """
 
 from __future__ import annotations
@@ -66,3 +69,23 @@ def archive(empty_archive: Archive) -> Archive:
     accounts.add_user(alice, "carol", ["credit"], "carol-pw")
     clients.add_client(alice, "C001", "北京星辰传媒有限公司", {"legal_rep": "张伟"})
     return empty_archive
+
+
+COMPANY = 'name = "北京某某广告有限公司"\naddress = "北京市朝阳区建国路1号"\nphone = "010-1"\n'
+
+
+@pytest.fixture
+def letterhead(archive: Archive) -> Archive:
+    cfg = archive.home.settings.config_path
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("[company]\n", "[company]\n" + COMPANY), encoding="utf-8")
+    archive.reopen()
+    return archive
+
+
+@pytest.fixture
+def chain(letterhead: Archive) -> Archive:
+    alice = letterhead.login("alice")
+    accounts.add_user(alice, "erin", ["business"], "erin-pw")
+    accounts.add_user(alice, "mike", ["marketing"], "mike-pw")
+    accounts.add_user(alice, "mgmt", ["management"], "mgmt-pw")
+    return letterhead

@@ -26,20 +26,7 @@ from archive_manager.vault.slot import new_slot
 APPLICATION = {"legal_rep": "王芳", "address": "上海市浦东新区世纪大道100号", "contact": "李雷",
                "needs": "春节档户外大屏投放，覆盖上海、杭州", "budget": "800000", "business_scope": "食品饮料销售"}
 NAME = "杭州味道食品有限公司"
-COMPANY = 'name = "北京某某广告有限公司"\naddress = "北京市朝阳区建国路1号"\nphone = "010-1"\n'
 T = "2026-12-07T00:00:00Z"
-
-
-@pytest.fixture
-def chain(archive):
-    cfg = archive.home.settings.config_path
-    cfg.write_text(cfg.read_text(encoding="utf-8").replace("[company]\n", "[company]\n" + COMPANY), encoding="utf-8")
-    archive.reopen()
-    alice = archive.login("alice")
-    accounts.add_user(alice, "erin", ["business"], "erin-pw")
-    accounts.add_user(alice, "mike", ["marketing"], "mike-pw")
-    accounts.add_user(alice, "mgmt", ["management"], "mgmt-pw")
-    return archive
 
 
 def start(chain, name=NAME, attachments=None, user="erin", **kw):
@@ -577,7 +564,7 @@ def test_b_whole_home_rolled_back_to_before_the_rejection(chain, tmp_path):
 def test_c_opinion_too_long_or_with_control_characters_is_refused(chain):
     start(chain)
     mike = chain.login("mike")
-    for text in ("x" * (admission.MAX_OPINION + 1), "ok\x1b[2J", "ok\x00", "   ", "ok\u2028"):
+    for text in ("x" * (standing.MAX_OPINION + 1), "ok\x1b[2J", "ok\x00", "   ", "ok\u2028"):
         with pytest.raises(UsageError):
             admission.review_application(mike, "A0001", "approve", text)
     assert len(standing.read_standing(chain.login("alice"), "C002").entries) == 1
@@ -593,7 +580,7 @@ def test_c_resubmit_note_is_bounded(chain):
 def test_c_concurrent_double_approval(chain, monkeypatch):
     start(chain)
     first, second = chain.login("mike"), chain.login("mike")
-    real = admission._opinion
+    real = admission.check_opinion
     fired = []
 
     def racing(text):
@@ -601,7 +588,7 @@ def test_c_concurrent_double_approval(chain, monkeypatch):
             fired.append(True)
             admission.review_application(first, "A0001", "approve", "第一次")
         return real(text)
-    monkeypatch.setattr(admission, "_opinion", racing)
+    monkeypatch.setattr(admission, "check_opinion", racing)
     with pytest.raises(ConflictError):
         admission.review_application(second, "A0001", "approve", "第二次")
     monkeypatch.undo()
@@ -613,7 +600,7 @@ def test_c_concurrent_double_approval(chain, monkeypatch):
 def test_c_concurrent_approve_and_reject(chain, monkeypatch):
     start(chain)
     first, second = chain.login("mike"), chain.login("mike")
-    real = admission._opinion
+    real = admission.check_opinion
     fired = []
 
     def racing(text):
@@ -621,7 +608,7 @@ def test_c_concurrent_approve_and_reject(chain, monkeypatch):
             fired.append(True)
             admission.review_application(first, "A0001", "reject", "不同意")
         return real(text)
-    monkeypatch.setattr(admission, "_opinion", racing)
+    monkeypatch.setattr(admission, "check_opinion", racing)
     with pytest.raises(ArchiveError):
         admission.review_application(second, "A0001", "approve", "同意")
     monkeypatch.undo()

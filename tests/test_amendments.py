@@ -18,7 +18,6 @@ from archive_manager.generation.catalog import parse_catalog
 from archive_manager.runtime import Runtime
 from tests.generation.test_render import text_of
 
-COMPANY = 'name = "北京某某广告有限公司"\naddress = "北京市朝阳区建国路1号"\nphone = "010-1"\n'
 GIVEN = {"changes": [{"clause": "第三条 合同金额", "original": "人民币 480,000 元", "new": "人民币 520,000 元"}],
          "effective": "2026-12-01"}
 MARK = "（草稿 DRAFT）"
@@ -26,11 +25,8 @@ WARNING = "草稿：本协议尚未审批，不得签署、盖章或发出。"
 
 
 @pytest.fixture
-def arch(archive):
-    cfg = archive.home.settings.config_path
-    cfg.write_text(cfg.read_text(encoding="utf-8").replace("[company]\n", "[company]\n" + COMPANY), encoding="utf-8")
-    archive.reopen()
-    return archive
+def arch(letterhead):
+    return letterhead
 
 
 def at(arch, user: str, day: str = "2026-11-26"):

@@ -58,6 +58,17 @@ class AdmissionPolicy:
     def index(self, step_id: str) -> int:
         return [s.id for s in self.steps].index(step_id)
 
+    @property
+    def own_types(self) -> frozenset[str]:
+        """The document types only the admission itself files: the
+        application, the steps' opinions, the re-assessment's opinion."""
+        return frozenset({self.application_type, self.reassess_type, *(s.opinion_type for s in self.steps)})
+
+    def snapshot(self) -> list[dict]:
+        """The steps as an application records them (signed with it)."""
+        return [{"id": s.id, "name": s.name, "department": s.department, "opinion_type": s.opinion_type,
+                 "sets": list(s.sets)} for s in self.steps]
+
 
 def _fail(key: str, reason: str) -> PolicyError:
     return PolicyError(f"{ADMISSION_FILE}: {key}: {reason}", hint="fix the policy file and try again")

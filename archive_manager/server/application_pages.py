@@ -26,7 +26,7 @@ from archive_manager.server.web import as_session, csrf_ok, csrf_refused, origin
 VIEWS = {"mine": {"mine": True}, "open": {}, "all": {"closed": True}}
 NEW_ROWS, ACTION_ROWS = 3, 2  # attachment rows (a type, one or more files) on the forms
 MAX_FIELDS = 60
-MAX_FIELD_BYTES = 64 << 10  # an opinion of admission.MAX_OPINION characters fits
+MAX_FIELD_BYTES = 64 << 10  # an opinion of standing.MAX_OPINION characters fits
 MULTILINE = ("business_scope", "needs")
 # the shipped profile's fields in the order of the paper form (the signed policy keeps them sorted by key)
 FORM_ORDER = ("legal_rep", "credit_code", "address", "contact", "phone", "email")
@@ -50,13 +50,8 @@ def _field_lists(session) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]
 
 
 def _attach_types(session) -> list[tuple[str, str]]:
-    """Types the user may attach (as the library checks them): those of a
-    class the user files into, less the ones the admission files itself
-    (the application, the opinions, the admission form)."""
-    chain = standing.admission_policy(session)
-    made = {chain.application_type, chain.reassess_type, *(s.opinion_type for s in chain.steps), "admission-form"}
-    held = set(session.classes_for("file"))
-    return [(code, t.name) for code, t in session.policy.types.items() if t.access_class in held and code not in made]
+    """Types the user may attach, with their names (the library's rule)."""
+    return [(t, session.policy.types[t].name) for t in admission.attachable_types(session)]
 
 
 def _form_context(request: Request, session) -> dict:

@@ -6,8 +6,6 @@ application-queue.png and application.png at 1366x768."""
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -19,9 +17,9 @@ from archive_manager.home import ArchiveHome
 from archive_manager.runtime import Runtime
 from archive_manager.server.app import create_app
 from archive_manager.server.web import ServerSettings
-from tests.server.test_admission_pages import APPLICATION, with_company
+from tests.server.test_admission_pages import APPLICATION, with_auditor
 from tests.server import test_browser
-from tests.server.test_browser import CHROMIUM, free_port
+from tests.server.test_browser import CHROMIUM, served
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")]
@@ -63,25 +61,13 @@ def background(home: ArchiveHome, days: Days) -> None:
 
 
 @pytest.fixture
-def live(archive, clock):
-    import uvicorn
-
-    with_company(archive)
+def live(chain, clock):
+    with_auditor(chain)
     days = Days()
-    home = ArchiveHome(archive.home.settings, runtime=Runtime(now=days))
+    home = ArchiveHome(chain.home.settings, runtime=Runtime(now=days))
     background(home, days)
-    app = create_app(home, ServerSettings(), clock=clock, failed_delay=0.0)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with served(create_app(home, ServerSettings(), clock=clock, failed_delay=0.0)) as base:
+        yield base
 
 
 class Watch:

@@ -12,27 +12,21 @@ from archive_manager.server.app import create_app
 from archive_manager.server.web import ServerSettings
 from tests.server.conftest import page_sign_in
 
-COMPANY = 'name = "北京某某广告有限公司"\naddress = "北京市朝阳区建国路1号"\nphone = "010-1"\n'
 APPLICATION = {"name": "杭州味道食品有限公司", "legal_rep": "王芳", "address": "上海市浦东新区世纪大道100号",
                "contact": "李雷", "needs": "春节档户外大屏投放，覆盖上海、杭州", "budget": "800000",
                "business_scope": "食品饮料销售"}
 NO_FILE = [("file_1", ("", b"", "application/octet-stream"))]  # what a browser sends for a file input left empty
 
 
-def with_company(archive) -> None:
-    """The company letterhead the admission form needs at the last approval."""
-    cfg = archive.home.settings.config_path
-    cfg.write_text(cfg.read_text(encoding="utf-8").replace("[company]\n", "[company]\n" + COMPANY), encoding="utf-8")
-    archive.reopen()
-    alice = archive.login("alice")
-    for user, dept in (("erin", "business"), ("mike", "marketing"), ("mgmt", "management"), ("audrey", "audit")):
-        accounts.add_user(alice, user, [dept], f"{user}-pw")
+def with_auditor(chain) -> None:
+    """The admission chain's users (tests/conftest.py), and an auditor."""
+    accounts.add_user(chain.login("alice"), "audrey", ["audit"], "audrey-pw")
 
 
 @pytest.fixture
-def app(archive, clock):
-    with_company(archive)
-    return create_app(archive.home, ServerSettings(), clock=clock, failed_delay=0.0)
+def app(chain, clock):
+    with_auditor(chain)
+    return create_app(chain.home, ServerSettings(), clock=clock, failed_delay=0.0)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ installs chromium with apt-get when it is missing."""
 from __future__ import annotations
 
 import shutil
+from contextlib import contextmanager
 import socket
 import threading
 import time
@@ -31,8 +32,6 @@ def free_port() -> int:
 @pytest.fixture
 def live(archive, filed, clock, tmp_path):
     """The app served by uvicorn in a thread on a free port: (base URL, app)."""
-    import uvicorn
-
     accounts.add_user(archive.login("alice"), "dan", ["management"], "dan-pw")
     extra = {}
     for name, data in (("page.html", b"<html><script>document.title='PWNED'</script>x</html>"),
@@ -41,6 +40,15 @@ def live(archive, filed, clock, tmp_path):
         p.write_bytes(data)
         extra[name] = filing.file_document(archive.login("alice"), p, "C001", "contract").doc_id
     app = create_app(archive.home, ServerSettings(), clock=clock, failed_delay=0.0)
+    with served(app) as base:
+        yield base, app, extra
+
+
+@contextmanager
+def served(app):
+    """``app`` served by uvicorn in a thread on a free port, while the block runs: its base URL."""
+    import uvicorn
+
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -49,9 +57,11 @@ def live(archive, filed, clock, tmp_path):
         if server.started:
             break
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", app, extra
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 @pytest.fixture
