@@ -93,7 +93,8 @@ class HistoryEntry:
     decision: str | None = None
     opinion_doc: str | None = None
     opinion_class: str | None = None
-    opinion: str | None = None  # the text, where the reader holds its class
+    opinion: str | None = None  # the reviewer's words, where the reader holds its class
+    request: str | None = None  # a return's words to the applicant (kept with the decision: every reader sees it)
     sets: dict = field(default_factory=dict)
 
 
@@ -363,7 +364,12 @@ def _opinion_text(session: Session, code: str, opinion: dict) -> str | None:
         ext = version_text(session, found, int(opinion["version"]))
     except (NotFound, AccessDenied):
         return None
-    return ext.text if ext is not None else None
+    return opinion_words(ext.text) if ext is not None else None
+
+
+def opinion_words(document_text: str) -> str:
+    """The reviewer's own words in an opinion document (after its heading lines)."""
+    return document_text.split("\n\n", 1)[-1].strip()
 
 
 def show_application(session: Session, app_id: str) -> ApplicationView:
@@ -384,7 +390,7 @@ def show_application(session: Session, app_id: str) -> ApplicationView:
             history.append(HistoryEntry(
                 e["n"], e["kind"], e["user"], e["department"], e["time"], e.get("step"), names.get(e.get("step")),
                 e.get("decision"), op.get("doc"), op.get("class"),
-                _opinion_text(session, code, op) if op else None, dict(e.get("sets") or {})))
+                _opinion_text(session, code, op) if op else None, e.get("request"), dict(e.get("sets") or {})))
         attachments = [AttachmentRow(a["doc"], a["type"], session.policy.types[a["type"]].access_class
                                      if a["type"] in session.policy.types else "?", a["name"], a["sha256"],
                                      session.policy.types.get(a["type"]) is not None and
@@ -518,6 +524,8 @@ def review_application(session: Session, app_id: str, decision: str, opinion: st
                                   "class": opinion_class}}
             if values:
                 fields["sets"] = values
+            if decision == "return":
+                fields["request"] = text  # what the applicant is asked for: they may not hold the opinion's class
             if rows:
                 fields["attachments"] = rows
             decided = sign_decision(session, basic, "review", fields, step["department"])
@@ -526,7 +534,8 @@ def review_application(session: Session, app_id: str, decision: str, opinion: st
             if after.status == "admitted":
                 set_credit_fields(basic, {"credit_rating": after.credit.rating, "credit_limit": after.credit.limit,
                                           "payment_terms": after.credit.terms})
-                form = _stage_admission_form(tx, session, basic, code, entry["name"], after)
+                form = _stage_admission_form(tx, session, basic, code, entry["name"], after,
+                                             _form_reviews(session, code, after, slots, text))
             state_mark = {"admitted": "admitted", "rejected": "rejected"}.get(after.application.state)
             slots.stage(tx)
             if state_mark:
@@ -558,7 +567,43 @@ def _opinion_document(session, app: Application, step: dict, decision: str, text
     return "\n".join(lines) + "\n"
 
 
-def _stage_admission_form(tx, session: Session, basic, code: str, name: str, standing: Standing):
+def _form_reviews(session: Session, code: str, standing: Standing, slots: CommitSlots,
+                  last_words: str) -> list[dict]:
+    """Each step's approving opinion as the admission form lists it. The
+    form is kept in class basic: an opinion kept in another class is named
+    there, not quoted (its words stay with the holders of its class); the
+    last step's words are this review's."""
+    from archive_manager.generation.values import chinese_date
+    from archive_manager.reading import Located, version_text
+
+    users = session.users().users
+    app = standing.application
+    rows = []
+    for step in app.steps:
+        op = next((o for o in reversed(app.opinions) if o.step == step["id"] and o.decision == "approve"), None)
+        if op is None:
+            continue
+        doc, cls = op.opinion["doc"], op.opinion["class"]
+        if op is app.opinions[-1]:
+            words = last_words
+        elif cls == RECORD_CLASS:
+            basic = slots(RECORD_CLASS)
+            ext = version_text(session, Located(code, basic, doc, basic.documents[doc]), int(op.opinion["version"]))
+            words = opinion_words(ext.text) if ext is not None else ""
+        else:
+            kind = session.policy.types.get(step["opinion_type"])
+            where = session.policy.classes[cls].name if cls in session.policy.classes else cls
+            words = f"见{kind.name if kind else '意见书'} {doc}（保存在“{where}”类别中）"
+        user = users.get(op.user)
+        rows.append({"step": f"{step['name']}（{session.policy.departments.get(step['department'], step['department'])}）",
+                     "decision": DECISION_NAMES[op.decision], "opinion": words,
+                     "by": (user.display_name or user.name) if user else op.user,
+                     "date": chinese_date(op.time[:10])})
+    return rows
+
+
+def _stage_admission_form(tx, session: Session, basic, code: str, name: str, standing: Standing,
+                          reviews: list[dict]):
     """The admission form, generated from the application and the opinions, staged into the basic slot."""
     from archive_manager.generating import render_form
 
@@ -569,7 +614,8 @@ def _stage_admission_form(tx, session: Session, basic, code: str, name: str, sta
     given = {"business": {"need": fields.get("needs", ""), "channels": fields.get("channels")},
              "budget": fields.get("budget"),
              "credit": {"rating": standing.credit.rating, "limit": standing.credit.limit,
-                        "terms": standing.credit.terms}}
+                        "terms": standing.credit.terms},
+             "reviews": reviews}
     given = {k: {a: b for a, b in v.items() if b is not None} if isinstance(v, dict) else v
              for k, v in given.items() if v is not None}
     data, title, output_type = render_form(session, "admission-form", profile, given, applicant,

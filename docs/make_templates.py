@@ -303,9 +303,22 @@ def admission_form() -> docx.Document:
     form(d, [("信用评级", "{{ credit.rating }}"), ("建议信用额度（元）", "{{ credit.limit|money }}"),
              ("付款条件", "{{ credit.terms }}")])
     d.add_paragraph("四、审核意见", style="Heading 1")
+    # filed on admission: each step's signed opinion (issue 18); by hand: the boxes to sign on paper
+    d.add_paragraph("{%p if reviews %}")
+    t = grid(d, [3.6, TEXT_WIDTH - 3.6 - 4.0, 4.0], 3)
+    for cell, text in zip(t.rows[0].cells, ("审核环节", "审核意见", "审核人及日期")):
+        put(cell, text, WD_ALIGN_PARAGRAPH.CENTER, bold=True)
+    header_row(t.rows[0])
+    put(t.rows[1].cells[0], "{%tr for r in reviews %}")
+    for cell, text in zip(t.rows[2].cells, ("{{ r.step }}", "{{ r.decision }}：{{ r.opinion }}",
+                                             "{{ r.by }}（电子签名）\n{{ r.date }}")):
+        put(cell, text)
+    put(t.add_row().cells[0], "{%tr endfor %}")
+    d.add_paragraph("{%p else %}")
     form(d, [("市场部初审意见", "\n\n" + SIGN), ("信用评估意见", "\n\n" + SIGN),
              ("法务合规审查意见", "\n\n" + SIGN), ("管理层决策", "□ 同意准入    □ 不同意准入\n\n" + SIGN)],
          min_height=1.8)
+    d.add_paragraph("{%p endif %}")
     return d
 
 

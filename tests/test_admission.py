@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from archive_manager import accounts, admission, clients, receivables, standing
+from archive_manager import accounts, admission, clients, reading, receivables, standing
 from archive_manager.admission import Attachment
 from archive_manager.decisions import append_entry
 from archive_manager.errors import AccessDenied, ConflictError, IntegrityError, UsageError
@@ -260,3 +260,29 @@ def test_client_add_is_an_administrators_registration(chain):
     clients.add_client(chain.login("alice"), "C009", "历史客户")
     st = standing.read_standing(chain.login("alice"), "C009")
     assert st.recorded and st.status == "admitted" and st.entries[0]["kind"] == "register"
+
+
+def test_the_applicant_reads_what_a_return_asks_for(chain):
+    start(chain)
+    admission.review_application(chain.login("mike"), "A0001", "approve", "ok")
+    admission.review_application(chain.login("carol"), "A0001", "return", "请补充近三年财务报表")
+    erin = admission.show_application(chain.login("erin"), "A0001")
+    returned = erin.history[-1]
+    assert returned.opinion is None  # the credit opinion stays with class credit
+    assert returned.request == "请补充近三年财务报表"
+    assert admission.show_application(chain.login("alice"), "A0001").history[-1].opinion == "请补充近三年财务报表"
+
+
+def test_the_admission_form_lists_each_steps_signed_opinion(chain):
+    from tests.generation.test_render import text_of
+
+    admitted(chain)
+    alice = chain.login("alice")
+    form = next(r for r in list_documents(alice, "C002") if r.type == "admission-form")
+    out = chain.root / "form.docx"
+    reading.export_to_path(alice, form.doc_id, out)
+    text = text_of(out)
+    assert "初审（市场部）" in text and "决策（管理层）" in text
+    assert "同意准入" in text  # management's own words: the form's class
+    assert "信用良好" not in text and "信用评估" in text and "保存在“信用信息”类别中" in text  # named, not quoted
+    assert "签字：__________" not in text

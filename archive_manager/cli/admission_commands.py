@@ -89,6 +89,7 @@ def _print_application(r: dict) -> None:
     from archive_manager.text import printable
 
     opinions = {h["n"]: h["opinion"] for h in r["history"]}
+    requests = {h["n"]: h["request"] for h in r["history"]}
     r = printable_nested(r)
     waiting = f", waits for {r['waiting']} ({r['waiting_department']})" if r["waiting"] else ""
     click.echo(f"{r['application']}  client {r['client']} {r['name']}: {r['state']}{waiting}")
@@ -99,10 +100,9 @@ def _print_application(r: dict) -> None:
     for h in r["history"]:
         what = f"{h['step']} {h['decision']}" if h["kind"] == "review" else h["kind"]
         click.echo(f"  {h['n']}. {h['time']} {h['user']} ({h['department']}): {what}")
-        opinion = opinions[int(h["n"])]
+        opinion = opinions[int(h["n"])] or requests[int(h["n"])]
         if opinion:
-            body = opinion.split("\n\n", 1)[-1]  # the document's text after its heading lines
-            for line in body.splitlines():
+            for line in opinion.splitlines():
                 click.echo(f"       {printable(line)}")
         elif h["opinion_doc"]:
             click.echo(f"       opinion {h['opinion_doc']} (class {h['opinion_class']}, not held)")

@@ -99,14 +99,30 @@ def test_contract_amendment_lists_each_change_and_keeps_the_rest_in_force(tmp_pa
 
 
 def test_admission_form_has_the_four_reviews(tmp_path):
+    """Made by hand (no reviews given): the four boxes to sign on paper."""
     out = tmp_path / "form.docx"
     business = {"need": "年度品牌投放", "channels": "户外、数字"}
-    render(TEMPLATES / "admission-form.docx", context("admission-form", business=business, budget="500000"), out)
+    render(TEMPLATES / "admission-form.docx", context("admission-form", business=business, budget="500000",
+                                                      reviews=None), out)
     text = text_of(out)
     for review in ("市场部初审意见", "信用评估意见", "法务合规审查意见", "管理层决策"):
         assert review in text
+    assert "审核环节" not in text
     assert f"客户名称 | {NASTY}" in text
     assert "500,000.00（大写：伍拾万元整）" in text
+
+
+def test_admission_form_filed_on_admission_lists_the_signed_reviews(tmp_path):
+    out = tmp_path / "form.docx"
+    reviews = [{"step": "初审（市场部）", "decision": "同意", "opinion": f"资质齐全 {NASTY}", "by": "王芳",
+                "date": "2026年12月7日"},
+               {"step": "决策（管理层）", "decision": "同意", "opinion": "同意准入", "by": "李总", "date": "2026年12月8日"}]
+    render(TEMPLATES / "admission-form.docx", context("admission-form", reviews=reviews), out)
+    text = text_of(out)
+    assert "审核环节 | 审核意见 | 审核人及日期" in text
+    assert f"初审（市场部） | 同意：资质齐全 {NASTY} | 王芳（电子签名）" in text
+    assert "决策（管理层） | 同意：同意准入 | 李总（电子签名）" in text
+    assert "市场部初审意见" not in text and "签字：" not in text
 
 
 def test_admission_form_names_the_applicant_and_their_department(tmp_path):

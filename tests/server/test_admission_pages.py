@@ -188,7 +188,8 @@ def test_returned_resubmitted_and_back_at_the_returning_step(client):
     csrf = as_user(client, "erin")
     assert 'href="/applications/A0001"' in main(client.get("/applications").text)  # back in the applicant's queue
     page = main(client.get("/applications/A0001").text)
-    assert "step-returned" in page and "请补充近三年财务报表" not in page  # the opinion is kept in class credit
+    # the opinion is kept in class credit, but what a return asks for reaches the applicant
+    assert "step-returned" in page and "请补充近三年财务报表" in page
     assert 'action="/applications/A0001/resubmit"' in page and 'value="800000.00"' in page
     r = post(client, "/applications/A0001/resubmit", csrf, {**APPLICATION, "budget": "800000.00"})
     assert r.status_code == 400 and "nothing was changed" in r.text
