@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from archive_manager.audit.chain import verify_chain
 from archive_manager.audit.state import (
     compare,
     record_slot,
@@ -90,7 +91,7 @@ def verify_vault(session: Session) -> VaultReport:
             for dossier in session.vault.dossier_ids():
                 if dossier not in known:
                     problems.append(_problem(None, f"dossiers/{dossier}", "dossier directory is in no client's record"))
-        problems += _rollback_problems(session, directory, notes)
+        problems += _rollback_problems(session, directory, notes, users)
         problems += _control_problems(session)
         unheld = sorted(c for c in session.store().classes() if c not in classes)
         details.objects["problems"] = len(problems)
@@ -111,12 +112,29 @@ def _control_problems(session: Session) -> list[VaultProblem]:
     return out
 
 
-def _rollback_problems(session: Session, directory, notes: list[str]) -> list[VaultProblem]:
+def _log_problems(session: Session, users) -> list[VaultProblem]:
+    """The vault's files are held to the audit log below, so the log must
+    hold first: chained, and every event signed by its user (but a failed
+    sign-in's, which names no commit). A line appended by someone who can
+    write the log, naming files put back as the newest, fails here."""
+    def public_key(name: str) -> bytes | None:
+        rec = users.users.get(name)
+        return rec.identity.sign_public if rec is not None else None
+
+    chain = verify_chain(session.home.audit_log().lines(), public_key)
+    if chain.ok:
+        return []
+    return [_problem(None, "audit log", f"event {chain.failure_seq}: {chain.failure}; the vault's files cannot be "
+                     "held to a log that fails its check (audit verify shows the same)")]
+
+
+def _rollback_problems(session: Session, directory, notes: list[str], users) -> list[VaultProblem]:
     vault = session.vault
     state = recorded_state(session.home.audit_log().lines(), vault.vault_id)
     if state.created is None:
         return [_problem(None, "audit log", "the audit log has no record of this archive's creation "
                          "(missing, replaced or from another archive): rollbacks cannot be checked")]
+    out = _log_problems(session, users)
     if retired_present(vault.paths.root, state):
         removed = _remove_folded_records(session)
         if removed:
@@ -126,7 +144,6 @@ def _rollback_problems(session: Session, directory, notes: list[str]) -> list[Va
     for code, entry in directory.clients.items():
         for cls in session.policy.classes:
             owners[f"dossiers/{entry['dossier']}/{directory.slot(entry['dossier'], cls)}"] = (code, cls)
-    out = []
     for p in compare(vault.paths.root, state):
         slot = record_slot(p.path)
         owner = owners.get(slot or p.path.rsplit("/", 1)[0])

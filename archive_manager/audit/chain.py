@@ -260,6 +260,8 @@ def _check(line: bytes, seq: int, prev: str, public_key) -> str | None:
     if signer is None:
         if not _unsigned_allowed(event) or event["sig"] is not None:
             return "unsigned, and not a failed sign-in"
+        if event.get("state") is not None:
+            return "unsigned, and names a commit (a failed sign-in commits nothing)"
         return None
     if signer != event["user"]:
         return f"signed by {signer!r} for user {event['user']!r}"

@@ -238,6 +238,8 @@ def _follow(state: RecordedState, lines: Iterable[bytes], vault_id: str, after_s
 def _apply(state: RecordedState, event: dict, vault_id: str) -> RecordedState:
     """``state`` after ``event``: this vault's init starts it afresh; a commit records its files."""
     seq, commit = event["seq"], event.get("state")
+    if event.get("signer") is None:
+        return state  # unsigned (a failed sign-in): it commits nothing, whatever it says
     if event.get("action") == "init" and event.get("outcome") == "ok" \
             and (event.get("objects") or {}).get("vault") == vault_id:
         state = RecordedState(created=seq)

@@ -35,7 +35,8 @@ def event(seq: int, action: str = "file", files: dict | None = None, outcome: st
           objects: dict | None = None, tx: str | None = None) -> bytes:
     state = None if files is None else {"tx": tx or f"tx{seq}", "files": files}
     return json.dumps({"seq": seq, "action": action, "outcome": outcome, "objects": objects or {},
-                       "state": state, "user": "alice"}, sort_keys=True, separators=(",", ":")).encode()
+                       "state": state, "user": "alice", "signer": "alice"}, sort_keys=True,
+                      separators=(",", ":")).encode()
 
 
 def init(seq: int, vault: str = VAULT, files: dict | None = None, outcome: str = "ok") -> bytes:
@@ -68,6 +69,17 @@ def test_the_init_event_starts_the_state_and_its_files_count():
     assert state.created == 3
     assert state.latest == {"users.json": (sha(A), 3), "vault.json": (sha(B), 3)}
     assert state.history == {"users.json": {sha(A): 3}, "vault.json": {sha(B): 3}}
+
+
+def test_an_unsigned_event_commits_nothing_whatever_it_names():
+    """A failed sign-in is the only unsigned event, and it commits nothing:
+    a line shaped like one, appended by someone who can write the log and
+    naming files put back as the newest, is not counted."""
+    forged = json.loads(event(2, "login", files={"users.json": sha(B)}, outcome="denied"))
+    forged["signer"] = None
+    state = recorded_state([init(1, files={"users.json": sha(A)}),
+                            json.dumps(forged, sort_keys=True, separators=(",", ":")).encode()], VAULT)
+    assert state.latest == {"users.json": (sha(A), 1)}
 
 
 def test_the_latest_state_wins_and_the_history_keeps_every_version():
@@ -244,7 +256,7 @@ def test_every_kind_of_problem_at_once(tmp_path):
 
 def commit(seq: int, files: dict, was: dict) -> bytes:
     return json.dumps({"seq": seq, "action": "file", "outcome": "ok", "objects": {}, "user": "alice",
-                       "state": {"tx": f"tx{seq}", "files": files, "was": was}},
+                       "signer": "alice", "state": {"tx": f"tx{seq}", "files": files, "was": was}},
                       sort_keys=True, separators=(",", ":")).encode()
 
 
