@@ -283,6 +283,8 @@ def start_application(session: Session, name: str, fields: dict[str, str] | None
     with session.recorded("admission-start", client=code) as rec:
         policy = admission_policy(session)
         dept = acting_department(session, policy.applicants, "start an application")
+        # the chain it will carry must be the policy in force, not an older signed copy put back
+        session.home.check_control_files(session.vault, "no application starts under it", session.trust)
         if not (name or "").strip():
             raise UsageError("the client name is empty", hint="give the client's name", code="no-name")
         check_text(name, "the client name")
@@ -335,7 +337,7 @@ def start_application(session: Session, name: str, fields: dict[str, str] | None
 def _standing(session: Session, code: str, entry: dict, users=None) -> tuple[Standing, object]:
     directory = session.directory()
     slot = session.slot(directory, entry["dossier"], RECORD_CLASS)
-    standing = check_decisions(session, slot, users)
+    standing = check_decisions(session, slot, users, code, entry)
     if standing.application is None:
         raise NotFound(f"client {code!r} has no application", code="no-application")
     first = standing.entries[0]

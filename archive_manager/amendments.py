@@ -189,7 +189,8 @@ def _decide(session: Session, rec, doc_id: str, decision: str, opinion: str) -> 
     with session.transaction() as tx:
         slots = CommitSlots(session, code)
         basic, amend = slots(RECORD_CLASS), slots(access_class)
-        standing = check_decisions(session, None if slots.created(RECORD_CLASS) else basic)
+        standing = check_decisions(session, None if slots.created(RECORD_CLASS) else basic, code=code,
+                                   entry=session.directory().client(code))
         reg = _draft_entry(amend, doc_id, code, access_class, policy.amendment_type, standing)
         draft = reg["draft"]
         final = None

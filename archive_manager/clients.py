@@ -238,7 +238,7 @@ def edit_client(session: Session, code: str, values: dict[str, str]) -> ClientEd
             slot, created = session.slot_to_write(code, PROFILE_CLASS)
             name = session.directory().client(code)["name"]
             profile = dict(slot.meta.get("profile", {}))
-            _check_signed_terms(session, slot, values)
+            _check_signed_terms(session, slot, values, code)
             checked = _check_edit(session, values, profile)
             now = session.runtime.timestamp()
             changes = [FieldChange(f, profile.get(f), new, session.user, now)
@@ -259,14 +259,14 @@ def edit_client(session: Session, code: str, values: dict[str, str]) -> ClientEd
         return ClientEdit(code, name, changes, profile)
 
 
-def _check_signed_terms(session: Session, slot, values: dict[str, str]) -> None:
+def _check_signed_terms(session: Session, slot, values: dict[str, str], code: str) -> None:
     """Credit terms a signed decision set change only by a signed re-assessment."""
     from archive_manager.standing import check_decisions
 
     touched = [k for k in values if k in ("credit_rating", "credit_limit")]
     if not touched or session.policy.admission is None:
         return
-    credit = check_decisions(session, slot).credit
+    credit = check_decisions(session, slot, code=code, entry=session.directory().client(code)).credit
     if credit.rating is not None or credit.limit is not None:
         raise UsageError(f"{', '.join(touched)} of this client were set by a signed decision: they change only "
                          "through a signed credit re-assessment",

@@ -47,8 +47,9 @@ def credit_limit(session: Session, client: str) -> Decimal | None:
     from archive_manager.standing import check_decisions
 
     directory = session.directory()
-    slot = session.slot(directory, directory.client(client)["dossier"], PROFILE_CLASS)
-    standing = check_decisions(session, slot)
+    entry = directory.client(client)
+    slot = session.slot(directory, entry["dossier"], PROFILE_CLASS)
+    standing = check_decisions(session, slot, code=client, entry=entry)
     if standing.recorded:
         value = standing.credit.limit  # signed, or none
     else:  # a client added before issue 18: its profile is all there is

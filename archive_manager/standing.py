@@ -58,11 +58,19 @@ def admission_policy(session: Session) -> AdmissionPolicy:
     return policy
 
 
-def check_decisions(session: Session, slot: Slot | None, users=None, code: str | None = None) -> Standing:
+def check_decisions(session: Session, slot: Slot | None, users=None, code: str | None = None,
+                    entry: dict | None = None) -> Standing:
     """The client's standing from ``slot`` (its basic slot), every decision
     checked: signatures under the keys of the signed user registry, links,
-    departments, and each allowed where it stood."""
+    departments, and each allowed where it stood. ``entry``, the client's
+    directory entry, says whether a record must exist: a client the
+    directory marks with a status was admitted or registered under issue 18,
+    so a missing slot or an empty record is damage, not a client from before."""
     entries = slot.meta.get(DECISIONS, []) if slot is not None else []
+    if not entries and entry is not None and "status" in entry:
+        from archive_manager.decisions import DecisionError
+        raise DecisionError(f"the signed record of client {code or entry.get('name')!r} is missing (its basic "
+                            "information was removed, moved, or put back from before the client had a record)")
     users = users if users is not None else session.users()
 
     def public_key(name: str) -> bytes | None:
@@ -112,8 +120,8 @@ def _check_opening(session: Session, first: dict) -> None:
 def read_standing(session: Session, code: str) -> Standing:
     """``code``'s standing (the caller has checked the user reads class basic)."""
     directory = session.directory()
-    return check_decisions(session, session.slot(directory, directory.client(code)["dossier"], RECORD_CLASS),
-                           code=code)
+    entry = directory.client(code)
+    return check_decisions(session, session.slot(directory, entry["dossier"], RECORD_CLASS), code=code, entry=entry)
 
 
 def acting_department(session: Session, allowed: Iterable[str], what: str) -> str:
@@ -170,7 +178,8 @@ def change_status(session: Session, code: str, status: str, reason: str) -> Stat
         dept = acting_department(session, (*policy.status_departments, ADMIN), "change a client's status")
         with session.transaction() as tx:
             slot, created = session.slot_to_write(code, RECORD_CLASS)
-            standing = check_decisions(session, None if created else slot)
+            standing = check_decisions(session, None if created else slot, code=code,
+                                       entry=session.directory().client(code))
             if standing.status not in ("admitted", "suspended") or standing.status == status:
                 raise ConflictError(f"client {code!r} is {standing.status}: it does not become {status}",
                                     hint="a terminated or rejected client stays so; an applying one is decided by "
@@ -220,7 +229,8 @@ def reassess_credit(session: Session, code: str, rating: str, limit: str, opinio
         warnings: list[str] = []
         with session.transaction() as tx:
             basic, created = session.slot_to_write(code, RECORD_CLASS)
-            before = check_decisions(session, None if created else basic)
+            before = check_decisions(session, None if created else basic, code=code,
+                                     entry=session.directory().client(code))
             if before.status not in ("admitted", "suspended"):
                 raise ConflictError(f"client {code!r} is {before.status}: its credit is not re-assessed",
                                     code="bad-status-change")
@@ -270,13 +280,16 @@ def decision_problems(session: Session, code: str, dossier: str, users=None) -> 
                 slots[cls] = None
         return slots[cls]
 
-    slot = loaded(RECORD_CLASS)
-    if slot is None:
-        return []
     try:
-        standing = check_decisions(session, slot, users, code)
+        slot = slots[RECORD_CLASS] = session.slot(directory, dossier, RECORD_CLASS)
+    except ArchiveError:
+        return []  # unreadable: verify's check of the slot itself reports it
+    try:
+        standing = check_decisions(session, slot, users, code, directory.client(code))
     except DecisionError as exc:
         return [exc.message]
+    if slot is None:
+        return []
     problems = []
     app = standing.application
     if app is not None and application_hash(slot.meta.get(APPLICATION, {})) != app.content:
@@ -346,7 +359,7 @@ def due_reassessments(session: Session, today: date | None = None) -> list[DueAs
         for code, entry in sorted(directory.clients.items()):  # every client: the directory's status is no record
             try:
                 standing = check_decisions(session, session.slot(directory, entry["dossier"], RECORD_CLASS), users,
-                                           code)
+                                           code, entry)
             except ArchiveError:
                 continue  # verify reports it; one damaged record does not hide the others
             if standing.status not in ("admitted", "suspended"):

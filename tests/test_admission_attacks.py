@@ -95,7 +95,6 @@ def last_event(chain):
 # =====================================================================================
 
 
-@pytest.mark.xfail(strict=True, reason="R2, open: a client with no decisions reads as added before issue 18 (admitted); needs an upgrade that registers every existing client, then 'no record' becomes a verify problem")
 def test_a_emptied_decisions_do_not_turn_a_rejected_client_into_an_admitted_one(chain):
     start(chain)
     admission.review_application(chain.login("mike"), "A0001", "reject", "不符合业务方向")
