@@ -282,13 +282,13 @@ def policy_diff(session: Session) -> list[str]:
 
 def _sign_edited_policy(session: Session, tx) -> list[str]:
     """Put the edited policy files and catalog in force, signed; returns the diff."""
-    files, catalog = session.home.editable_policy()
+    files, catalog, templates = session.home.editable_policy()
     signed = session.signed_policy
-    diff = signed.differences(files, catalog)
+    diff = signed.differences(files, catalog, templates)
     if diff:
         parse_policy(files)  # refuse an invalid policy before anything is signed
         parse_catalog(catalog)
-        new = SignedPolicy(files, catalog, signed.seq + 1, session.runtime.timestamp())
+        new = SignedPolicy(files, catalog, signed.seq + 1, session.runtime.timestamp(), templates=templates)
         session.write_policy(tx, new)
         session.use_policy(new)
     return diff

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from archive_manager.errors import ConflictError, NotFound, UsageError
+from archive_manager.errors import ConflictError, NotFound, PolicyError, UsageError
+from archive_manager.vault.signed_policy import SYNC_HINT
 from archive_manager.filing import FilingPipeline, FilingRequest
 from archive_manager.generation.catalog import TemplateSpec, Variable, lookup
 from archive_manager.generation.ledger import DunningPolicy, Invoice, Letter
@@ -159,6 +160,9 @@ def _spec(session: Session, name: str) -> tuple[TemplateSpec, Path]:
     if not path.is_file():
         raise UsageError(f"template file {spec.file} is missing", hint="an administrator checks the templates",
                          code="template-missing")
+    if not session.signed_policy.template_ok(spec.file, hashlib.sha256(path.read_bytes()).hexdigest()):
+        raise PolicyError(f"templates/{spec.file} is not the template an administrator signed: nothing is rendered "
+                          "from it", hint=SYNC_HINT, code="policy-unsigned")
     return spec, path
 
 

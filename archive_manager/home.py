@@ -15,7 +15,7 @@ from archive_manager.audit.state import StateFollower, stale_control_files
 from archive_manager.crypto.keyring import UnlockedKeyring, decoy_unlock, new_keys, rekey_keyring, unlock_keyring
 from archive_manager.errors import ArchiveError, AuthenticationError, ConflictError, IntegrityError, UpgradeNeeded, \
     UsageError
-from archive_manager.generation.catalog import read_catalog
+from archive_manager.generation.catalog import read_catalog, template_hashes
 from archive_manager.policy import ADMIN_DEPARTMENT, POLICY_FILES, parse_policy, read_policy_files
 from archive_manager.reporting import ActionEvent, Origin, Reporter
 from archive_manager.runtime import Runtime
@@ -131,10 +131,13 @@ class ArchiveHome:
     def vault(self) -> Vault:
         return Vault(self.settings.vault_dir, self.runtime, self.reporter)
 
-    def editable_policy(self) -> tuple[dict[str, str], str]:
-        """The policy files and template catalog as they are on disk now (what
-        an admin edits; in force only once signed by ``policy sync``)."""
-        return read_policy_files(self.settings.policies_dir), read_catalog(self.settings.templates_dir)
+    def editable_policy(self) -> tuple[dict[str, str], str, dict[str, str]]:
+        """The policy files, the template catalog and the SHA-256 of each
+        template it names, as they are on disk now (what an admin edits; in
+        force only once signed by ``policy sync``)."""
+        folder = self.settings.templates_dir
+        catalog = read_catalog(folder)
+        return read_policy_files(self.settings.policies_dir), catalog, template_hashes(folder, catalog)
 
     def claimed_trust(self, vault: Vault) -> Trust:
         """The trust anchor as ``trust.json`` states it, checked against its own
@@ -428,7 +431,7 @@ class ArchiveHome:
         s = self.settings
         _copy_defaults(s.shipped_dir / "policies", s.policies_dir, POLICY_FILES)
         _copy_defaults(s.shipped_dir / "templates", s.templates_dir, None)
-        files, catalog = self.editable_policy()
+        files, catalog, templates = self.editable_policy()
         policy = parse_policy(files)
         s.index_dir.mkdir(parents=True, exist_ok=True)
         if not s.config_path.exists():
@@ -443,7 +446,7 @@ class ArchiveHome:
         trust.set_log_path(s.audit_log, s.vault_dir, signer)
         admin_rec = UserRecord(admin, (ADMIN_DEPARTMENT,), now, "active",
                                rekey_keyring(keys, passphrase, s.kdf_params, rng)).endorsed(trust, signer)
-        signed = SignedPolicy(files, catalog, 1, now)
+        signed = SignedPolicy(files, catalog, 1, now, templates=templates)
         paths = VaultPaths(s.vault_dir)
         store = ClassKeyStore(vault_id, {})
         holds = policy.classes_for([ADMIN_DEPARTMENT])

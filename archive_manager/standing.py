@@ -108,7 +108,7 @@ def _check_opening(session: Session, first: dict) -> None:
     signed = first.get("policy")
     try:
         policy = SignedPolicy(dict(signed["files"]), signed["catalog"], int(signed["seq"]), signed["time"],
-                              signed["endorsement"]).verify(session.trust).policy().admission
+                              signed["endorsement"], dict(signed.get("templates", {}))).verify(session.trust).policy().admission
     except (KeyError, TypeError, ValueError, ArchiveError):
         raise DecisionError("decision 1 (the application) does not carry a policy signed by an administrator",
                             1) from None

@@ -81,9 +81,9 @@ def _create_root(home, vault: "Vault", keyring: UnlockedKeyring, departments, pa
     trust, signer = Trust(TrustFile(root), root.fingerprint), Signer(keyring.user, keyring.sign)
     trust.set_log_path(s.audit_log, s.vault_dir, signer)
     home.check_log(trust, vault)
-    files, catalog = home.editable_policy()
+    files, catalog, templates = home.editable_policy()
     parse_policy(files)
-    signed = SignedPolicy(files, catalog, 1, rt.timestamp())
+    signed = SignedPolicy(files, catalog, 1, rt.timestamp(), templates=templates)
     store = vault.class_keys()
     for cls in [DIRECTORY, *store.classes()]:
         for gen in store.generations(cls):

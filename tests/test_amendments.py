@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from archive_manager import amendments, filing, generating, reading, standing, verify
+from archive_manager import accounts, amendments, filing, generating, reading, standing, verify
 from archive_manager.decisions import DecisionError
-from archive_manager.errors import AccessDenied, ArchiveError, ConflictError, NotFound, UsageError
+from archive_manager.errors import AccessDenied, ArchiveError, ConflictError, NotFound, PolicyError, UsageError
 from archive_manager.generation.catalog import parse_catalog
 from archive_manager.runtime import Runtime
 from tests.generation.test_render import text_of
@@ -26,7 +26,19 @@ WARNING = "草稿：本协议尚未审批，不得签署、盖章或发出。"
 
 @pytest.fixture
 def arch(letterhead):
+    """The letterhead, and lily, a second member of legal: she drafts, bob approves."""
+    accounts.add_user(letterhead.login("alice"), "lily", ["legal"], "lily-pw")
     return letterhead
+
+
+def test_the_drafter_does_not_decide_their_own_draft(arch, tmp_path):
+    r, _ = draft(arch, tmp_path)
+    for decide in (amendments.approve_amendment, amendments.reject_amendment):
+        with pytest.raises(AccessDenied) as exc:
+            decide(at(arch, "lily"), r.doc_id, "同意")
+        assert exc.value.code == "four-eyes"
+    assert arch.reporter.events[-1].outcome == "denied"
+    assert amendments.approve_amendment(at(arch, "bob"), r.doc_id, "同意").state == "approved"
 
 
 def at(arch, user: str, day: str = "2026-11-26"):
@@ -41,7 +53,7 @@ def contract(arch, tmp_path) -> str:
                                 number="HT-2026-001").doc_id
 
 
-def draft(arch, tmp_path, user: str = "bob", name: str = "draft.docx"):
+def draft(arch, tmp_path, user: str = "lily", name: str = "draft.docx"):
     out = tmp_path / name
     r = generating.generate(at(arch, user), "contract-amendment", "C001", dict(GIVEN), out,
                             contract=contract(arch, tmp_path))
@@ -87,7 +99,7 @@ def test_a_generated_amendment_is_a_draft_in_its_text_and_its_metadata(arch, tmp
     entry = register(bob, r.doc_id)
     assert entry["state"] == "draft" and entry["draft"] == {"version": 1, "sha256": found.doc["versions"][0]["sha256"]}
     assert entry["context"]["changes"] == GIVEN["changes"] and "draft" not in entry["context"]
-    assert entry["drafted_by"] == "bob"
+    assert entry["drafted_by"] == "lily"
     assert version_text(bob, r.doc_id, 1, tmp_path) == text_of(out)  # the filed draft is the one written
     filed = [e for e in arch.reporter.events if e.action == "file"][-1]
     assert filed.objects["draft"] is True and filed.objects["doc_id"] == r.doc_id
@@ -209,11 +221,14 @@ def test_only_a_draft_amendment_is_decided(arch, tmp_path):
 
 def test_a_changed_template_does_not_make_the_final_text(arch, tmp_path):
     r, _ = draft(arch, tmp_path)
+    bob = at(arch, "bob")  # signed in before: a later sign-in refuses the unsigned template outright
     template = arch.home.settings.templates_dir / "contract-amendment.docx"
     template.write_bytes(template.read_bytes() + b"\0")
-    with pytest.raises(ConflictError) as exc:
-        amendments.approve_amendment(at(arch, "bob"), r.doc_id, "同意")
-    assert exc.value.code == "template-changed"
+    with pytest.raises(PolicyError) as exc:  # not the template an admin signed
+        amendments.approve_amendment(bob, r.doc_id, "同意")
+    assert exc.value.code == "policy-unsigned"
+    with pytest.raises(PolicyError):
+        at(arch, "bob")
 
 
 def test_an_approval_is_one_commit(arch, tmp_path, monkeypatch):

@@ -19,6 +19,7 @@ template as ``invoices[].number``.
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from dataclasses import dataclass
 from datetime import date
@@ -119,6 +120,21 @@ def read_catalog(folder: Path) -> str:
 
 def load_catalog(folder: Path) -> dict[str, TemplateSpec]:
     return parse_catalog(read_catalog(folder))
+
+
+def template_hashes(folder: Path, catalog_text: str) -> dict[str, str]:
+    """The SHA-256 of each template file the catalog names that is present
+    in ``folder`` (what ``policy sync`` signs with the catalog)."""
+    out = {}
+    try:
+        specs = parse_catalog(catalog_text).values()
+    except UsageError:
+        return out  # the catalog's own check says what is wrong with it
+    for spec in specs:
+        path = Path(folder) / spec.file
+        if path.is_file():
+            out[spec.file] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
 
 
 def parse_catalog(text: str) -> dict[str, TemplateSpec]:

@@ -2,7 +2,9 @@
 catalog as an administrator last signed them (``vault/policy.json``).
 
 The files under ``policies/`` and ``templates/catalog.toml`` are where an
-administrator edits; they change nothing until ``archive policy sync`` shows
+administrator edits, and the Word templates the catalog names (signed by
+their SHA-256: they are what paperwork, the admission form and a final
+amendment are rendered from); they change nothing until ``archive policy sync`` shows
 the difference and signs it. Until then every command refuses (the files and
 the signed copy disagree), rather than silently using either version.
 """
@@ -34,27 +36,36 @@ class SignedPolicy:
     seq: int = 1
     time: str = ""
     endorsement: dict | None = field(default=None, compare=False)
+    templates: dict[str, str] = field(default_factory=dict)  # template file -> SHA-256 ({}: signed before issue 18)
 
     @classmethod
     def load(cls, path: Path) -> "SignedPolicy":
         data = read_json(path, "signed policy")
         files, catalog, seq = data.get("files"), data.get("catalog"), data.get("seq")
+        templates = data.get("templates", {})
         if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()) \
-                or not isinstance(catalog, str) or type(seq) is not int or not isinstance(data.get("time"), str):
+                or not isinstance(catalog, str) or type(seq) is not int or not isinstance(data.get("time"), str) \
+                or not isinstance(templates, dict) or not all(isinstance(v, str) for v in templates.values()):
             raise IntegrityError("policy.json (the signed policy) is malformed",
                                  hint="restore vault/policy.json from a backup")
-        return cls(dict(files), catalog, seq, data["time"], data.get("endorsement"))
+        return cls(dict(files), catalog, seq, data["time"], data.get("endorsement"), dict(templates))
 
     def body(self) -> dict:
-        return {"files": dict(sorted(self.files.items())), "catalog": self.catalog, "seq": self.seq,
+        """What an admin signs (without templates: exactly what was signed before they were)."""
+        body = {"files": dict(sorted(self.files.items())), "catalog": self.catalog, "seq": self.seq,
                 "time": self.time}
+        if self.templates:
+            body["templates"] = dict(sorted(self.templates.items()))
+        return body
 
     @property
     def digest(self) -> str:
         """SHA-256 of what the policy says (files and catalog), recorded in the
         audit log at every sync and compared by ``archive verify``."""
-        return hashlib.sha256(canonical({"files": dict(sorted(self.files.items())),
-                                         "catalog": self.catalog})).hexdigest()
+        said = {"files": dict(sorted(self.files.items())), "catalog": self.catalog}
+        if self.templates:
+            said["templates"] = dict(sorted(self.templates.items()))
+        return hashlib.sha256(canonical(said)).hexdigest()
 
     def verify(self, trust: "Trust") -> "SignedPolicy":
         trust.check("policy", self.body(), self.endorsement, "policy.json (the policy in force)")
@@ -68,12 +79,18 @@ class SignedPolicy:
         return parse_policy(self.files)
 
     def texts(self) -> dict[str, str]:
-        """Every signed text by the file name an admin edits."""
-        return {**{f"policies/{n}": t for n, t in self.files.items()}, f"templates/{CATALOG}": self.catalog}
+        """Every signed text by the file name an admin edits (a template: its SHA-256)."""
+        return _texts(self.files, self.catalog, self.templates)
 
-    def differences(self, files: Mapping[str, str], catalog: str) -> list[str]:
+    def template_ok(self, file: str, sha256: str) -> bool:
+        """Whether the template ``file`` with this content is the signed one
+        (a policy signed before templates were has no say: True)."""
+        return not self.templates or self.templates.get(file) == sha256
+
+    def differences(self, files: Mapping[str, str], catalog: str, templates: Mapping[str, str] | None = None
+                    ) -> list[str]:
         """A unified diff from the signed texts to the given ones (empty: the same)."""
-        new = {**{f"policies/{n}": t for n, t in files.items()}, f"templates/{CATALOG}": catalog}
+        new = _texts(files, catalog, templates or {})
         old = self.texts()
         lines: list[str] = []
         for name in sorted(set(old) | set(new)):
@@ -82,9 +99,11 @@ class SignedPolicy:
                 lines += difflib.unified_diff(a.splitlines(), b.splitlines(), f"signed/{name}", name, lineterm="")
         return lines
 
-    def check_files(self, files: Mapping[str, str], catalog: str) -> None:
-        """Refuse (exit 6) if the editable files are not what was signed."""
-        edited = {**{f"policies/{k}": v for k, v in files.items()}, f"templates/{CATALOG}": catalog}
+    def check_files(self, files: Mapping[str, str], catalog: str, templates: Mapping[str, str] | None = None
+                    ) -> None:
+        """Refuse (exit 6) if the editable files are not what was signed (the
+        templates too, once a policy signed them)."""
+        edited = _texts(files, catalog, (templates or {}) if self.templates else {})
         signed = self.texts()
         # both ways: a file may be optional (policies/profile.toml), so one deleted is a change too
         changed = sorted(n for n in set(edited) | set(signed) if signed.get(n) != edited.get(n))
@@ -92,6 +111,11 @@ class SignedPolicy:
             raise PolicyError(f"{', '.join(changed)} changed since an admin last signed the policy; "
                               "nothing is done until the change is signed or undone", hint=SYNC_HINT,
                               code="policy-unsigned")
+
+
+def _texts(files: Mapping[str, str], catalog: str, templates: Mapping[str, str]) -> dict[str, str]:
+    return {**{f"policies/{n}": t for n, t in files.items()}, f"templates/{CATALOG}": catalog,
+            **{f"templates/{n}": f"SHA-256 {h}" for n, h in templates.items()}}
 
 
 __all__ = ["SYNC_HINT", "SignedPolicy"]
