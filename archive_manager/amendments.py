@@ -192,6 +192,10 @@ def _decide(session: Session, rec, doc_id: str, decision: str, opinion: str) -> 
         standing = check_decisions(session, None if slots.created(RECORD_CLASS) else basic, code=code,
                                    entry=session.directory().client(code))
         reg = _draft_entry(amend, doc_id, code, access_class, policy.amendment_type, standing)
+        if reg.get("drafted_by") == session.user:
+            raise AccessDenied(f"user {session.user!r} drafted amendment {doc_id}: another member of the department "
+                               "decides it", hint="each change is drafted by one person and approved by another",
+                               code="four-eyes")
         draft = reg["draft"]
         final = None
         if decision == "approve":

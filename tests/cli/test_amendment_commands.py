@@ -6,23 +6,9 @@ import json
 
 import pytest
 
-from archive_manager.cli.main import main
 from tests.generation.test_render import text_of
 
 COMPANY = 'name = "北京示例广告有限公司"\naddress = "北京"\nphone = "010"\n'
-
-
-@pytest.fixture(autouse=True)
-def registered():
-    """The group, registered for these tests if cli/main.py does not register
-    it yet, and only for them (the CLI reference test sees the CLI as it is)."""
-    had = "amendment" in main.commands
-    from archive_manager.cli.amendment_commands import amendment_group
-
-    main.add_command(amendment_group)
-    yield amendment_group
-    if not had:
-        main.commands.pop("amendment", None)
 
 
 @pytest.fixture
@@ -30,13 +16,15 @@ def drafted(cli):
     """The letterhead set, a contract filed and an amendment of it generated (a draft)."""
     cfg = cli.home / "archive.toml"
     cfg.write_text(cfg.read_text(encoding="utf-8").replace("[company]\n", "[company]\n" + COMPANY), encoding="utf-8")
+    pw = cli.passfile("lily", "lily-pw")  # a second member of legal drafts; bob decides
+    assert cli.run("user", "add", "lily", "--dept", "legal", "--new-passphrase-file", pw, user="alice").exit_code == 0
     [row] = cli.file(cli.write("广告发布合同.txt", "广告发布合同"), extra=("--title", "广告发布合同", "--date", "2026-03-01"))
     changes = cli.write("changes.json", json.dumps({"changes": [
         {"clause": "第五条 付款期限", "original": "2026年9月28日", "new": "2026年12月28日"}],
         "effective": "2026-12-01"}, ensure_ascii=False))
     out = cli.workdir / "amendment.docx"
     r = cli.run("generate", "contract-amendment", "--client", "C001", "--contract", row["doc_id"], "--data", changes,
-                "-o", out, "--json", user="bob")
+                "-o", out, "--json", user="lily")
     assert r.exit_code == 0, r.output
     assert text_of(out).startswith("合同变更协议（草稿 DRAFT）")
     cli.doc = json.loads(r.stdout)[0]["doc_id"]
