@@ -60,6 +60,26 @@ def credit_limit(session: Session, client: str) -> Decimal | None:
         return None
 
 
+@dataclass(frozen=True)
+class Exposure(Result):
+    """A client's open receivables against its credit limit (yuan, as text)."""
+    client: str
+    open: str
+    limit: str | None  # None: no limit set
+    over: bool
+
+
+def exposure(session: Session, client: str) -> Exposure:
+    """What ``client`` owes now against its signed credit limit (the client
+    page shows it to holders of the credit class). Recorded as a ledger read."""
+    with session.recorded("ledger-list", client=client):
+        session.require("read", LEDGER_CLASS)
+        session.class_key(LEDGER_CLASS)
+        total, limit = open_total(read_ledger(session, client)), credit_limit(session, client)
+        return Exposure(client, f"{total:.2f}", f"{limit:.2f}" if limit is not None else None,
+                        limit is not None and total > limit)
+
+
 def open_total(ledger: Ledger) -> Decimal:
     return sum((i.outstanding for i in ledger.invoices.values()), Decimal(0))
 

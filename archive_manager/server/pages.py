@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 import anyio
 
-from archive_manager import accounts, clients, documents, reading, searching, standing
+from archive_manager import accounts, clients, documents, reading, receivables, searching, standing
 from archive_manager.errors import AccessDenied, ArchiveError, AuthenticationError
 from archive_manager.index.snippets import MARK_CLOSE, MARK_OPEN
 from archive_manager.policy.admission import RECORD_CLASS
@@ -222,8 +222,11 @@ def client_page(request: Request) -> Response:
             where, standing_error = standing.read_standing(session, code), None
         except ArchiveError as exc:  # shown where the status would be; the dossier is still the dossier
             where, standing_error = None, exc
+        owed = receivables.exposure(session, code) \
+            if where is not None and receivables.LEDGER_CLASS in session.classes_for("read") else None
         return render(request, "client.html", signin=signin, dossier=dossier, standing=where,
-                      standing_error=standing_error, type_names=_type_names(session), field_names=fields)
+                      standing_error=standing_error, exposure=owed, type_names=_type_names(session),
+                      field_names=fields)
 
     return _page(request, build)
 

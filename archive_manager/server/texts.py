@@ -53,7 +53,8 @@ TEXTS = {
         "done_admitted": "全部环节已同意：客户已准入，准入申请表已归档。",
         "apply_only": "只有{depts}的成员可以提交客户准入申请。", "index_warning": "检索索引稍后更新：",
         "standing": "客户状态与信用", "credit_assessed": "最近信用评估", "status_reason": "原因",
-        "view_application": "查看准入申请", "not_rated": "尚未评定", "since_time": "变更时间",
+        "view_application": "查看准入申请", "not_rated": "尚未评定", "open_receivables": "未收应收账款（元）",
+        "over_limit": "已超出信用额度", "since_time": "变更时间",
         "application_doc": "申请书", "opinion_doc": "意见书", "signed_by": "签署人", "sets": "核定",
     },
     "en": {
@@ -106,7 +107,8 @@ TEXTS = {
         "apply_only": "Only members of {depts} start client applications.",
         "index_warning": "The search index catches up later:", "standing": "Status and credit",
         "credit_assessed": "Last credit assessment", "status_reason": "Reason",
-        "view_application": "Open the application", "not_rated": "not rated yet", "since_time": "Since",
+        "view_application": "Open the application", "not_rated": "not rated yet", "open_receivables": "Open receivables (yuan)",
+        "over_limit": "over the credit limit", "since_time": "Since",
         "application_doc": "Application document", "opinion_doc": "the opinion as filed", "signed_by": "Signed by", "sets": "Sets",
     },
 }

@@ -178,6 +178,24 @@ def test_a_full_admission_through_the_pages(client):
     page = main(client.get("/applications/A0001").text)
     assert "资质齐全" in page and "信用良好" not in page and "合规</p>" not in page
     assert "保存在“信用信息”类别中" in page and "保存在“合同”类别中" in page
+    assert "未收应收账款" not in main(client.get("/clients/C002").text)  # business reads no ledger
+
+
+def test_the_client_page_warns_over_the_credit_limit(client):
+    from archive_manager import receivables
+
+    start(client)
+    review(client, "mike", "approve", "ok")
+    review(client, "carol", "approve", "ok", credit_rating="A", credit_limit="500000")
+    review(client, "bob", "approve", "ok")
+    review(client, "mgmt", "approve", "ok")
+    as_user(client, "carol")
+    page = main(client.get("/clients/C002").text)
+    assert "未收应收账款（元）" in page and "已超出信用额度" not in page
+    carol = client.app.state.home.login("carol", "carol-pw")
+    receivables.add_invoice(carol, "C002", "INV-1", "600000", "2027-01-01")
+    page = main(client.get("/clients/C002").text)
+    assert "600,000.00" in page and "已超出信用额度" in page
 
 
 def test_returned_resubmitted_and_back_at_the_returning_step(client):
