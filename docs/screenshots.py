@@ -1,10 +1,12 @@
 """Screenshots of the server's pages at 1366x768 in Debian's Chromium.
 
     python docs/screenshots.py BASE_URL USER PASSPHRASE_FILE OUT_DIR [--all] [--client C001]
+                               [--page NAME=/PATH ...]
 
 Signs in as USER at BASE_URL (a running ``archive serve``), then saves
 search.png (a search for 合同), and with ``--all`` every page: signin,
-search, clients, dossier, document, upload, account. ``make demo`` runs it
+search, clients, dossier, document, upload, account; each ``--page`` saves
+NAME.png of that path (e.g. ``--page application=/applications/A0001``). ``make demo`` runs it
 for one page; docs/screenshots/ holds a full set (README links them).
 Fails if a page asks for anything from elsewhere than the server, or the
 browser reports an error (a CSP violation among them). Exits 0 with a note
@@ -28,6 +30,8 @@ def main() -> int:
     ap.add_argument("--all", action="store_true")
     ap.add_argument("--client", default="C001")
     ap.add_argument("--query", default="合同")
+    ap.add_argument("--page", action="append", default=[], metavar="NAME=/PATH",
+                    help="also save NAME.png of the page at /PATH (repeatable)")
     args = ap.parse_args()
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
@@ -74,6 +78,10 @@ def main() -> int:
             shot("upload")
             page.goto(args.base + "/account")
             shot("account")
+        for spec in args.page:
+            name, _, path = spec.partition("=")
+            page.goto(args.base + path)
+            shot(name)
         page.click("form.signout button")
         page.wait_for_url("**/signin")
         browser.close()
