@@ -319,13 +319,13 @@ def start_application(session: Session, name: str, fields: dict[str, str] | None
                 text.encode("utf-8"), text_extraction(text), name)
             basic.meta[APPLICATION] = app
             signed = session.signed_policy
-            entry = sign_decision(session, basic, "apply", {
+            sign_decision(session, basic, "apply", {
                 "application": app_id, "client": code, "content": application_hash(app), "doc": form.doc_id,
                 "version": form.version, "sha256": form.sha256, "steps": policy.snapshot(),
-                "policy": {**signed.body(), "endorsement": signed.endorsement}}, dept)
+                "policy": {**signed.body(), "endorsement": signed.endorsement}}, dept, rec)
             slots.stage(tx)
             session.write_directory(tx, directory)
-            rec.objects.update(entry=entry["n"], documents=[form.doc_id, *(s.doc_id for s in staged)])
+            rec.objects["documents"] = [form.doc_id, *(s.doc_id for s in staged)]
             index_after_commit(tx, session, [form.index, *(s.index for s in staged)], warnings)
         return ApplicationStarted(app_id, code, name.strip(), [form.doc_id, *(s.doc_id for s in staged)],
                                   policy.steps[0].id, warnings)
@@ -530,7 +530,7 @@ def review_application(session: Session, app_id: str, decision: str, opinion: st
                 fields["request"] = text  # what the applicant is asked for: they may not hold the opinion's class
             if rows:
                 fields["attachments"] = rows
-            decided = sign_decision(session, basic, "review", fields, step["department"])
+            sign_decision(session, basic, "review", fields, step["department"], rec)
             after = check_decisions(session, basic)
             form = None
             if after.status == "admitted":
@@ -544,7 +544,7 @@ def review_application(session: Session, app_id: str, decision: str, opinion: st
                 directory = session.directory()
                 directory.mark(code, status=state_mark)
                 session.write_directory(tx, directory)
-            rec.objects.update(entry=decided["n"], opinion=doc.doc_id, state=after.application.state,
+            rec.objects.update(opinion=doc.doc_id, state=after.application.state,
                                **({"admission_form": form.doc_id} if form else {}))
             if values:
                 rec.objects.update(values)
@@ -669,12 +669,12 @@ def resubmit_application(session: Session, app_id: str, fields: dict[str, str] |
                 text.encode("utf-8"), text_extraction(text), entry["name"])
             basic.meta[APPLICATION] = recorded
             step = app.waiting_step
-            decided = sign_decision(session, basic, "resubmit", {
+            sign_decision(session, basic, "resubmit", {
                 "application": app_id, "content": application_hash(recorded), "doc": form.doc_id,
                 "version": form.version,
-                "sha256": form.sha256, "step": step["id"]}, app.department)
+                "sha256": form.sha256, "step": step["id"]}, app.department, rec)
             slots.stage(tx)
-            rec.objects.update(entry=decided["n"], step=step["id"])
+            rec.objects["step"] = step["id"]
             index_after_commit(tx, session, [s.index for s in staged] + [form.index], warnings)
         return ReviewDone(app_id, code, step["id"], "resubmit", form.doc_id, "pending", step["id"], None,
                           [s.doc_id for s in staged], warnings)

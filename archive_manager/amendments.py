@@ -209,7 +209,7 @@ def _decide(session: Session, rec, doc_id: str, decision: str, opinion: str) -> 
                   "opinion_sha256": _opinion_hash(doc_id, text, salt)}
         if final is not None:
             fields["final"] = {"version": final.version, "sha256": final.sha256}
-        entry = sign_decision(session, basic, "amendment", fields, dept)
+        entry = sign_decision(session, basic, "amendment", fields, dept, rec)
         check_decisions(session, basic)  # what is committed replays
         register = dict(amend.meta.get(REGISTER, {}))
         register[doc_id] = {**reg, "state": STATES[decision], "final": fields.get("final"),
@@ -217,7 +217,7 @@ def _decide(session: Session, rec, doc_id: str, decision: str, opinion: str) -> 
                             "opinion": text, "opinion_salt": salt}
         amend.meta[REGISTER] = register
         slots.stage(tx)
-        rec.objects.update(entry=entry["n"], version=final.version if final else None)
+        rec.objects["version"] = final.version if final else None
         if final is not None:
             index_after_commit(tx, session, [final.index], warnings)
     return AmendmentDecided(doc_id, code, decision, STATES[decision], draft["version"], draft["sha256"],

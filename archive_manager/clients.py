@@ -141,7 +141,7 @@ def add_client(session: Session, code: str, name: str, fields: dict[str, str] | 
             if session.policy.admission is not None:  # its record starts signed: admitted by an administrator
                 from archive_manager.standing import sign_decision
                 sign_decision(session, slot, "register", {"client": code, "status": "admitted", "reason": "client add"},
-                              ADMIN_DEPARTMENT)
+                              ADMIN_DEPARTMENT, details)
                 directory.mark(code, status="admitted")
             session.stage_slot(tx, slot, created=True)  # its wrapped content keys and metadata base
             paths = session.vault.paths

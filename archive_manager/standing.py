@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Iterable
 
-from archive_manager.decisions import Standing, append_entry, check_links, replay
+from archive_manager.decisions import Standing, append_entry, check_links, entry_hash, replay
 from archive_manager.decisions.chain import canonical
 from archive_manager.errors import AccessDenied, ArchiveError, ConflictError, UsageError
 from archive_manager.policy.admission import RECORD_CLASS, AdmissionPolicy
@@ -135,13 +135,17 @@ def acting_department(session: Session, allowed: Iterable[str], what: str) -> st
                        hint=f"this is the work of: {names}", code="wrong-department", departments=allowed)
 
 
-def sign_decision(session: Session, slot: Slot, kind: str, fields: dict, department: str) -> dict:
-    """Append a decision signed by the user to ``slot``'s metadata (the caller stages the slot)."""
+def sign_decision(session: Session, slot: Slot, kind: str, fields: dict, department: str, rec) -> dict:
+    """Append a decision signed by the user to ``slot``'s metadata (the caller
+    stages the slot), and name it in the action's audit event (``rec``): its
+    number and its hash, the head of the client's record from this commit on,
+    which ``verify`` holds the record to."""
     entries = list(slot.meta.get(DECISIONS, []))
     entry = append_entry(entries, kind, fields, user=session.user, department=department,
                          time=session.runtime.timestamp(), vault_id=session.vault.vault_id, dossier=slot.dossier,
                          sign=session.keyring.sign)
     slot.meta[DECISIONS] = [*entries, entry]
+    rec.objects.update(entry=entry["n"], head=entry_hash(entry))
     return entry
 
 
@@ -184,12 +188,11 @@ def change_status(session: Session, code: str, status: str, reason: str) -> Stat
                 raise ConflictError(f"client {code!r} is {standing.status}: it does not become {status}",
                                     hint="a terminated or rejected client stays so; an applying one is decided by "
                                          "its review", code="bad-status-change")
-            entry = sign_decision(session, slot, "status", {"status": status, "reason": reason}, dept)
+            entry = sign_decision(session, slot, "status", {"status": status, "reason": reason}, dept, rec)
             session.stage_slot(tx, slot, created)
             directory = session.directory()
             directory.mark(code, status=status)
             session.write_directory(tx, directory)
-            rec.objects["entry"] = entry["n"]
         return StatusChange(code, directory.clients[code]["name"], status, standing.status, reason, entry["n"])
 
 
@@ -247,18 +250,19 @@ def reassess_credit(session: Session, code: str, rating: str, limit: str, opinio
             entry = sign_decision(session, basic, "reassess", {
                 **values, "reason": text[:500],
                 "opinion": {"doc": doc.doc_id, "version": doc.version, "sha256": doc.sha256, "class": opinion_class}},
-                dept)
+                dept, rec)
             set_credit_fields(basic, values)
             if target is not basic:
                 session.stage_slot(tx, target, target_created)
             session.stage_slot(tx, basic, created)
-            rec.objects.update(entry=entry["n"], opinion=doc.doc_id)
+            rec.objects["opinion"] = doc.doc_id
             index_after_commit(tx, session, [doc.index], warnings)
         return Reassessment(code, name, values["credit_rating"], values["credit_limit"], before.credit.rating,
                             before.credit.limit, doc.doc_id, entry["n"], warnings)
 
 
-def decision_problems(session: Session, code: str, dossier: str, users=None) -> list[str]:
+def decision_problems(session: Session, code: str, dossier: str, users=None,
+                      heads: dict[str, tuple[str, str, int]] | None = None) -> list[str]:
     """What ``verify`` finds wrong with ``code``'s signed decisions: the
     chain itself (signatures, links, departments, each allowed where it
     stood), the application as stored against the content hash its last
@@ -291,6 +295,15 @@ def decision_problems(session: Session, code: str, dossier: str, users=None) -> 
     if slot is None:
         return []
     problems = []
+    head = (heads or {}).get(code)
+    if head is not None and standing.entries:
+        last = standing.entries[-1]
+        if (entry_hash(last), last["user"]) != head[:2]:
+            problems.append(f"the record ends at decision {last['n']} ({last['kind']} by {last['user']!r}), but the "
+                            f"audit log's last decision for the client (event {head[2]}) names another: decisions "
+                            "were cut off, removed or added outside the archive's own steps")
+    elif head is not None:
+        problems.append(f"the record is empty, but the audit log's event {head[2]} wrote a decision to it")
     app = standing.application
     if app is not None and application_hash(slot.meta.get(APPLICATION, {})) != app.content:
         problems.append(f"application {app.id} is not what its last submission signed")

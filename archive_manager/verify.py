@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from archive_manager.audit.chain import verify_chain
 from archive_manager.audit.state import (
+    decision_heads,
     compare,
     record_slot,
     recorded_policy,
@@ -77,6 +78,7 @@ def verify_vault(session: Session) -> VaultReport:
         counts = {"clients": 0, "slots": 0, "documents": 0, "versions": 0, "bytes": 0}
         directory = session.directory()
         users = session.users()
+        heads = decision_heads(session.home.audit_log().lines()) if RECORD_CLASS in classes else {}
         known = set()
         for code, entry in sorted(directory.clients.items()):
             counts["clients"] += 1
@@ -86,7 +88,7 @@ def verify_vault(session: Session) -> VaultReport:
                 _verify_slot(session, directory, code, dossier, cls, counts, problems, notes)
             if RECORD_CLASS in classes:
                 problems += [_problem(code, f"client {code}, decisions", p)
-                             for p in decision_problems(session, code, dossier, users)]
+                             for p in decision_problems(session, code, dossier, users, heads)]
         if session.policy.allows(session.departments, "admin"):
             for dossier in session.vault.dossier_ids():
                 if dossier not in known:

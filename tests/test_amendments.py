@@ -16,6 +16,7 @@ from archive_manager.decisions import DecisionError
 from archive_manager.errors import AccessDenied, ArchiveError, ConflictError, NotFound, PolicyError, UsageError
 from archive_manager.generation.catalog import parse_catalog
 from archive_manager.runtime import Runtime
+from archive_manager.session import Recording
 from tests.generation.test_render import text_of
 
 GIVEN = {"changes": [{"clause": "第三条 合同金额", "original": "人民币 480,000 元", "new": "人民币 520,000 元"}],
@@ -286,7 +287,7 @@ def test_a_decision_signed_outside_legal_is_refused(arch, tmp_path):
     def sign(meta):
         slot = type("S", (), {"meta": meta, "dossier": reading.locate(alice, r.doc_id).slot.dossier})()
         standing.sign_decision(alice, slot, "amendment", {"doc": r.doc_id, "decision": "approve",
-                                                          "draft": entry["draft"]}, "archive")
+                                                          "draft": entry["draft"]}, "archive", Recording({}))
     forge(alice, "basic", sign)
     with pytest.raises(DecisionError, match="approved by the approving department"):
         standing.read_standing(alice, "C001")
@@ -322,7 +323,8 @@ def test_a_decision_naming_other_content_is_a_problem(arch, tmp_path):
         slot = type("S", (), {"meta": meta, "dossier": reading.locate(bob, r.doc_id).slot.dossier})()
         standing.sign_decision(bob, slot, "amendment", {"doc": r.doc_id, "decision": "approve",
                                                         "draft": draft_entry,
-                                                        "final": {"version": 2, "sha256": "0" * 64}}, "legal")
+                                                        "final": {"version": 2, "sha256": "0" * 64}}, "legal",
+                               Recording({}))
     forge(bob, "basic", sign)
     found = problems(at(arch, "bob"))
     assert any("final version 2 is missing" in p for p in found), found

@@ -113,6 +113,24 @@ class RecordedState:
                                               "outside the archive"))
 
 
+def decision_heads(lines: Iterable[bytes]) -> dict[str, tuple[str, str, int]]:
+    """For each client, the head of its signed record as the last committed,
+    signed event that wrote a decision names it: (entry hash, user, seq)."""
+    heads: dict[str, tuple[str, str, int]] = {}
+    for line in lines:
+        if b'"head"' not in line:
+            continue
+        try:
+            event = json.loads(line)
+            objects = event["objects"]
+            if event["signer"] is None or event["outcome"] != "ok" or event.get("state") is None:
+                continue
+            heads[str(objects["client"])] = (str(objects["head"]), str(event["user"]), int(event["seq"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return heads
+
+
 def recorded_state(lines: Iterable[bytes], vault_id: str) -> RecordedState:
     """What the log says the vault's files should be, from this vault's init on
     (lines that do not parse are skipped: ``audit verify`` reports them)."""
