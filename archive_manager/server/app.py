@@ -19,7 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from archive_manager.home import ArchiveHome
 from jinja2 import pass_context
 
-from archive_manager.server import api, application_pages, pages, texts
+from archive_manager.server import (admin_pages, api, application_pages, audit_pages, ledger_pages, pages,
+                                   paperwork_pages, texts, upkeep_pages)
 from archive_manager.server.signins import SignIns
 from archive_manager.server.throttle import Throttle
 from archive_manager.server.web import HEADERS, ServerSettings
@@ -68,7 +69,9 @@ async def _lifespan(app: Starlette):
 def create_app(home: ArchiveHome, settings: ServerSettings | None = None,
                clock: Callable[[], float] = time.monotonic, failed_delay: float = api.FAILED_SIGNIN_DELAY) -> Starlette:
     settings = settings or ServerSettings()
-    app = _App(routes=[*api.ROUTES, *pages.ROUTES, *application_pages.ROUTES,
+    app = _App(routes=[*api.ROUTES, *pages.ROUTES, *application_pages.ROUTES, *paperwork_pages.ROUTES,
+                            *ledger_pages.ROUTES, *audit_pages.ROUTES, *admin_pages.ROUTES,
+                            *upkeep_pages.ROUTES,
                             Mount("/static", StaticFiles(directory=HERE / "static"), name="static")],
                     exception_handlers={404: pages.not_found}, lifespan=_lifespan)
     app.state.home = home

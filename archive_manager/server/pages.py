@@ -48,13 +48,19 @@ def render(request: Request, template: str, status: int = 200, signin=None, **co
 def _nav(signin) -> dict:
     """The links the signed-in user's departments have a use for: the
     admission queue (with the admission chain, to readers of the client's
-    record) and the application form (to the applying departments)."""
+    record), the application form (to the applying departments), paperwork
+    (``generate``), receivables (readers of the ledger's class), the audit
+    desk (``audit``) and the admin desk (``admin``)."""
     if signin is None:
         return {}
     policy, depts = signin.session.policy, signin.session.departments
     chain = policy.admission
     return {"applications": chain is not None and policy.allows(depts, "read", RECORD_CLASS),
-            "apply": chain is not None and any(d in chain.applicants for d in depts)}
+            "apply": chain is not None and any(d in chain.applicants for d in depts),
+            "paperwork": policy.allows(depts, "generate"),
+            "ledger": policy.allows(depts, "read", receivables.LEDGER_CLASS),
+            "audit": policy.allows(depts, "audit"),
+            "admin": policy.allows(depts, "admin")}
 
 
 def error_page(request: Request, exc: ArchiveError, signin=None) -> Response:

@@ -22,7 +22,8 @@ TEXTS = {
         "file_name": "文件名", "size": "大小", "filed_at": "归档时间", "filed_by": "归档人", "text": "文本",
         "language": "English", "idle_note": "闲置 15 分钟后自动退出。", "none": "无", "open": "打开", "download": "下载", "upload": "归档上传", "change_passphrase": "修改口令", "current_passphrase": "当前口令", "new_passphrase": "新口令", "new_again": "再次输入新口令", "files": "文件", "filed": "已归档", "duplicate": "重复（已有）", "new_version": "新版本", "result": "结果", "why": "原因", "upload_note": "可一次选择或拖入多个文件；标题只用于单个文件。",
         # client admission (issue 18)
-        "applications": "准入审批", "new_application": "新建准入申请", "application": "客户准入申请",
+        "applications": "准入审批", "paperwork": "文书制作", "ledger": "应收账款", "audit_desk": "审计",
+        "admin_desk": "系统管理", "new_application": "新建准入申请", "application": "客户准入申请",
         "view_mine": "待我处理", "view_open": "全部进行中", "view_all": "全部（含已结束）", "app_id": "申请编号",
         "state": "状态", "step": "环节", "waiting_for": "等待部门", "applicant": "申请人", "age": "已等待",
         "days": "天", "updated": "最近更新", "started": "提交时间", "no_applications": "没有待处理的申请。",
@@ -71,7 +72,8 @@ TEXTS = {
         "filed_by": "Filed by", "text": "Text", "language": "中文", "idle_note": "You are signed out after 15 idle minutes.",
         "none": "none", "open": "Open", "download": "Download", "upload": "File documents", "change_passphrase": "Change passphrase", "current_passphrase": "Current passphrase", "new_passphrase": "New passphrase", "new_again": "New passphrase again", "files": "Files", "filed": "filed", "duplicate": "duplicate (already filed)", "new_version": "new version", "result": "Result", "why": "Why", "upload_note": "Choose or drop one or many files; a title applies to a single file only.",
         # client admission (issue 18)
-        "applications": "Admissions", "new_application": "New application", "application": "Client application",
+        "applications": "Admissions", "paperwork": "Paperwork", "ledger": "Receivables", "audit_desk": "Audit",
+        "admin_desk": "Administration", "new_application": "New application", "application": "Client application",
         "view_mine": "Waiting for me", "view_open": "All open", "view_all": "All (with closed)",
         "app_id": "Application", "state": "State", "step": "Step", "waiting_for": "Waiting for",
         "applicant": "Applicant", "age": "Waiting", "days": "days", "updated": "Last change",
@@ -160,3 +162,17 @@ def time_zone(name: str):
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return timezone.utc
+
+
+def _merge_desks() -> None:
+    """Each desk's words (:mod:`archive_manager.server.words`) into TEXTS; a key twice is a bug."""
+    from archive_manager.server.words import admin, audit, ledger, paperwork, upkeep
+    for desk in (paperwork, ledger, audit, admin, upkeep):
+        for lang in LANGUAGES:
+            twice = TEXTS[lang].keys() & desk.TEXTS[lang].keys()
+            if twice:
+                raise RuntimeError(f"{desk.__name__} defines {sorted(twice)} again")
+            TEXTS[lang].update(desk.TEXTS[lang])
+
+
+_merge_desks()
