@@ -4,8 +4,8 @@ values given, written to a file and filed back into the client's dossier.
 Data by source (templates/catalog.toml): ``profile`` the client's basic
 information (needs read on ``basic``), ``ledger`` the receivables (read on
 ``credit``), ``contract`` a contract's metadata (read on ``contract``),
-``given`` ``--set``/``--data``, ``system`` the letterhead (``[company]`` in
-archive.toml), today and a document number. Only ``given`` values may be set,
+``given`` ``--set``/``--data``, ``system`` the letterhead (``policies/company.toml``
+as signed with the policy), today and a document number. Only ``given`` values may be set,
 and a profile value the client's profile lacks: a value the archive derives
 (a total, the dunning level, the contract's data, a name) cannot be overridden.
 Generating needs the ``generate`` action; filing the result needs ``file`` on
@@ -23,15 +23,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from archive_manager.errors import ConflictError, NotFound, PolicyError, UsageError
 from archive_manager.vault.signed_policy import SYNC_HINT
 from archive_manager.filing import FilingPipeline, FilingRequest
-from archive_manager.generation.catalog import TemplateSpec, Variable, lookup
+from archive_manager.generation.catalog import TemplateSpec, Variable, check_types, lookup
 from archive_manager.generation.ledger import DunningPolicy, Invoice, Letter
 from archive_manager.generation.render import render
 from archive_manager.generation.values import check_given
@@ -135,20 +138,28 @@ def _refuse_derived(path: str, var: Variable, client: str) -> UsageError:
         return UsageError(message, hint="the client's profile holds it; only a value it lacks can be given",
                           code="derived-profile", client=client)
     if var.name.startswith("company."):
-        return UsageError(message, hint="the letterhead is [company] in archive.toml")
+        return UsageError(message, hint="the letterhead is signed with the policy: an administrator sets it",
+                          code="derived-letterhead")
     return UsageError(message, hint="the date, the document number and the applicant are the archive's own")
 
 
 def _refuse_missing(spec: TemplateSpec, missing: list[str], client: str, contract: str | None) -> UsageError:
     message = f"template {spec.name} needs values for: {', '.join(missing)}"
     if contract is not None or not any(spec.variable(m).source == "contract" for m in missing):
-        return UsageError(message, hint="give the missing values; the letterhead is [company] in archive.toml",
-                          code="missing-values")
+        return UsageError(message, hint="give the missing values; the letterhead (company.*) is signed with the "
+                                        "policy: an administrator sets it", code="missing-values")
     if all(spec.variable(m).source == "contract" for m in missing):
         return UsageError(message, hint="name the contract the paperwork is for", code="missing-contract",
                           client=client)
     return UsageError(message, hint="name the contract the paperwork is for, and give the other values",
                       code="missing-contract-and-values", client=client)
+
+
+def _naming(exc: UsageError, missing: list[str]) -> UsageError:
+    """``exc`` with the names of the missing values in its data (``missing``):
+    an interface offers inputs for them, or the letterhead's page for ``company.*``."""
+    exc.data.setdefault("missing", list(missing))
+    return exc
 
 
 def _spec(session: Session, name: str) -> tuple[TemplateSpec, Path]:
@@ -298,7 +309,7 @@ def generate(session: Session, name: str, client: str, given: dict | None = None
         if file_back:
             session.require("file", session.policy.doc_type(spec.output_type).access_class)
         today = session.runtime.now().date()
-        context: dict = {"today": today, "company": dict(session.settings.company),
+        context: dict = {"today": today, "company": dict(session.policy.company),
                          "applicant": _applicant(session, spec)}
         number = f"{client}-{today:%Y%m%d}-{session.runtime.token(3).upper()}"
         for key in ("form_no", "amendment_no", "letter_no"):
@@ -317,6 +328,7 @@ def generate(session: Session, name: str, client: str, given: dict | None = None
             context.update(values)
             derived += links
         _check_given(spec, given or {}, context, client)
+        check_types(spec, given or {})
         _merge(context, given or {})
         draft = _draft_mark(session, spec)
         if draft:
@@ -324,7 +336,7 @@ def generate(session: Session, name: str, client: str, given: dict | None = None
         spec.fill_optional(context)
         missing = spec.missing(context)
         if missing:
-            raise _refuse_missing(spec, missing, client, contract)
+            raise _naming(_refuse_missing(spec, missing, client, contract), missing)
         out = Path(out) if out is not None else _unused(Path.cwd() / f"{name}-{client}-{today.isoformat()}.docx")
         rec["file_name"] = out.name
         tmp = out.with_name(f".{out.name}.{session.runtime.token(4)}.part")
@@ -364,7 +376,7 @@ def render_form(session: Session, name: str, profile: dict, given: dict, applica
     spec, path = _spec(session, name)
     today = session.runtime.now().date()
     who = (applicant.display_name or applicant.name) if applicant is not None else session.user
-    context: dict = {"today": today, "company": dict(session.settings.company),
+    context: dict = {"today": today, "company": dict(session.policy.company),
                      "applicant": who if spec.variable("applicant") is not None else
                      {"name": who, "department": session.policy.departments.get(department, department)},
                      "client": dict(profile)}
@@ -393,27 +405,74 @@ def overdue_clients(session: Session, min_days: int = 1) -> list[str]:
     return out
 
 
-def generate_overdue(session: Session, folder: Path, given: dict | None = None, file_back: bool = True,
-                     level: int | None = None, min_days: int = 1) -> list[OverdueLetter]:
-    """A dunning letter for each client at least ``min_days`` overdue, written
-    to ``folder/dunning-letter-<client>.docx``. A client sent a letter at the
-    level due (or above) less than ``[dunning] min_gap_days`` ago is skipped
-    (its row says why), so a second run does not send the same letter again;
-    an existing file is never replaced: then nothing is written."""
-    if level is not None and level not in DEADLINE_DAYS:
-        raise UsageError("the dunning level must be 1, 2 or 3")
+@dataclass(frozen=True)
+class PlannedLetter(Result):
+    """One overdue client as the batch would treat it now: the letter it
+    would send (``level``, the overdue ``invoices``, their ``total``
+    outstanding in yuan), or why it would send none (``skipped``)."""
+    client: str
+    level: int
+    invoices: list[str]
+    total: Decimal
+    skipped: str | None = None
+    last: Letter | None = None  # the recent letter that makes it skip
+
+    @property
+    def key(self) -> str:
+        """The letter as one text (client, level, invoices, total): a run
+        given the keys of a preview sends those letters or none."""
+        return json.dumps([self.client, self.level, self.invoices, f"{self.total:.2f}"], ensure_ascii=False)
+
+    def to_dict(self) -> dict:
+        last = self.last
+        return {**asdict(self), "total": f"{self.total:.2f}",
+                "last": None if last is None else {"level": last.level, "sent_on": last.sent_on.isoformat()}}
+
+
+def _plan(session: Session, level: int | None, min_days: int) -> list[PlannedLetter]:
     today, policy = session.runtime.now().date(), _policy(session)
-    rows: dict[str, OverdueLetter] = {}
-    paths: dict[str, Path] = {}
+    plan = []
     for code in overdue_clients(session, min_days):
         ledger = read_ledger(session, code)
         due = level or ledger.level_due(today, policy)
         last = ledger.recent_letter(today, due, policy)
-        if last is None:
-            paths[code] = Path(folder) / f"{DUNNING}-{code}.docx"
-        else:
-            rows[code] = OverdueLetter(code, due, skipped=f"a level {last.level} letter was sent on {last.sent_on}, "
-                                                          f"less than {policy.min_gap_days} days ago (min_gap_days)")
+        skipped = None if last is None else (f"a level {last.level} letter was sent on {last.sent_on}, "
+                                             f"less than {policy.min_gap_days} days ago (min_gap_days)")
+        plan.append(PlannedLetter(code, due, [i.number for i in ledger.overdue(today)], ledger.total_overdue(today),
+                                  skipped, last))
+    return plan
+
+
+def plan_overdue(session: Session, level: int | None = None, min_days: int = 1) -> list[PlannedLetter]:
+    """The letters :func:`generate_overdue` would send now, and the clients
+    it would skip with why (the same rule: it runs this plan), without
+    writing anything. Recorded as a read of the ledger."""
+    if level is not None and level not in DEADLINE_DAYS:
+        raise UsageError("the dunning level must be 1, 2 or 3")
+    with session.recorded("ledger-list"):
+        session.require("read", LEDGER_CLASS)
+        session.class_key(LEDGER_CLASS)
+        return _plan(session, level, min_days)
+
+
+def generate_overdue(session: Session, folder: Path, given: dict | None = None, file_back: bool = True,
+                     level: int | None = None, min_days: int = 1,
+                     expected: Collection[str] | None = None) -> list[OverdueLetter]:
+    """A dunning letter for each client at least ``min_days`` overdue, written
+    to ``folder/dunning-letter-<client>.docx``. A client sent a letter at the
+    level due (or above) less than ``[dunning] min_gap_days`` ago is skipped
+    (its row says why), so a second run does not send the same letter again;
+    an existing file is never replaced: then nothing is written. With
+    ``expected`` (the keys of the letters a preview showed, :func:`plan_overdue`),
+    a plan that differs from it is refused before anything is written."""
+    if level is not None and level not in DEADLINE_DAYS:
+        raise UsageError("the dunning level must be 1, 2 or 3")
+    plan = _plan(session, level, min_days)
+    if expected is not None and sorted(p.key for p in plan if p.skipped is None) != sorted(expected):
+        raise ConflictError("the letters due are not the ones the preview showed; no letter was written",
+                            hint="look at the preview again: the ledger changed since", code="overdue-plan-changed")
+    rows = {p.client: OverdueLetter(p.client, p.level, skipped=p.skipped) for p in plan if p.skipped is not None}
+    paths = {p.client: Path(folder) / f"{DUNNING}-{p.client}.docx" for p in plan if p.skipped is None}
     taken = [p for p in paths.values() if p.exists() or p.is_symlink()]
     if taken:
         more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""

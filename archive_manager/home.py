@@ -13,8 +13,8 @@ from pathlib import Path
 from archive_manager.audit import AuditLog, AuditTrail, Signer
 from archive_manager.audit.state import StateFollower, stale_control_files
 from archive_manager.crypto.keyring import UnlockedKeyring, decoy_unlock, new_keys, rekey_keyring, unlock_keyring
-from archive_manager.errors import ArchiveError, AuthenticationError, ConflictError, IntegrityError, UpgradeNeeded, \
-    UsageError
+from archive_manager.errors import AccessDenied, ArchiveError, AuthenticationError, ConflictError, IntegrityError, \
+    UpgradeNeeded, UsageError
 from archive_manager.generation.catalog import read_catalog, template_hashes
 from archive_manager.policy import ADMIN_DEPARTMENT, POLICY_FILES, parse_policy, read_policy_files
 from archive_manager.reporting import ActionEvent, Origin, Reporter
@@ -81,13 +81,9 @@ max_file_mb = 1024      # larger files are quarantined
 # user = "archive-service"
 # passphrase_file = "/etc/archive-manager/service.pass"
 
-[company]
-# The letterhead of generated paperwork ('archive generate').
-# name = "北京某某广告有限公司"
-# address = "北京市朝阳区..."
-# phone = "010-..."
-# bank = "中国工商银行北京某某支行"
-# account = "0200..."
+# The letterhead of generated paperwork is signed with the policy: policies/company.toml
+# (the admin desk's letterhead page). A [company] table here is no longer read for
+# paperwork; the policy sync takes it over once into policies/company.toml.
 
 [dunning]
 # Days overdue at which a dunning letter reaches level 1 (reminder), 2 (formal
@@ -240,36 +236,48 @@ class ArchiveHome:
         return vault.vault_id, gen, public
 
     def login(self, user: str | None, passphrase: str | None, *, check_policy_files: bool = True,
-              origin: Origin | None = None):
+              origin: Origin | None = None, passphrase_change: bool = False):
         """Unlock ``user``'s keyring and check the archive's control records
         against the trust root it vouches for. A failure to unlock is recorded
         as a denial (unsigned: no key of the user was unlocked), a record that
         fails its check as an error signed by the user; then raised. Without
         ``check_policy_files`` the session opens although the editable policy
         differs from the signed one (``policy diff`` and ``policy sync``).
-        ``origin``: where a server's request came from, on the events."""
+        ``origin``: where a server's request came from, on the events.
+
+        A user whose administrator gave them a one-time passphrase, still
+        unchanged (:attr:`UserRecord.passphrase_to_set`), is refused (recorded)
+        unless ``passphrase_change``: then the session opens for changing it
+        only, and says so (``session.passphrase_to_set``); the interfaces let
+        it do nothing else."""
         from archive_manager.session import Session
 
         vault, keyring, departments = self.unlock(user, passphrase, origin)
         try:
             trust, record, signed = self._checked_state(vault, keyring, check_policy_files)
+            if record.passphrase_to_set and not passphrase_change:
+                raise AccessDenied(f"{record.name} signed in with the one-time passphrase an administrator "
+                                   "gave: set your own passphrase before anything else",
+                                   hint="change your passphrase first", code="set-passphrase")
         except ArchiveError as exc:  # the user is who they say: the failure is signed by them
             self.record_failure(keyring, departments, exc, origin)
             raise
         session = Session(self, vault, trust, signed, record, keyring)
         session.origin = origin
+        session.passphrase_to_set = record.passphrase_to_set
         with self._lock:
             self._trust = trust
             self._sessions.append(session)
         return session
 
-    def sign_in(self, user: str | None, passphrase: str | None, origin: Origin | None = None):
+    def sign_in(self, user: str | None, passphrase: str | None, origin: Origin | None = None, *,
+                passphrase_change: bool = False):
         """A session that lasts (the server's): :meth:`login`, recorded as a
         ``login`` event of its own, since no command's event follows it. It
         also checks the control files against the audit log (once per
         sign-in: it reads the whole log), so an older, validly signed
         ``users.json`` put back does not let a removed user in."""
-        session = self.login(user, passphrase, origin=origin)
+        session = self.login(user, passphrase, origin=origin, passphrase_change=passphrase_change)
         try:
             with session.recorded("login"):
                 self.check_control_files(session.vault, "refusing the sign-in", session.trust)
@@ -277,6 +285,16 @@ class ArchiveHome:
             self.sign_out(session, None)
             raise
         return session
+
+    def passphrase_to_set(self, user: str) -> bool:
+        """Whether ``user``'s record, as the file claims it (unverified), asks
+        for a new passphrase: only for choosing how to sign them in; the
+        sign-in itself checks the signed record."""
+        try:
+            rec = self.vault().users().users.get(user)
+        except ArchiveError:
+            return False
+        return rec is not None and rec.active and rec.passphrase_to_set
 
     def sign_out(self, session, why: str | None = "signed out") -> None:
         """End ``session``: recorded as ``logout`` with ``why`` (signed out,

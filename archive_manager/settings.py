@@ -68,7 +68,9 @@ class Settings:
     inbox_batch: int = 50  # documents per index commit while ingesting
     service_user: str | None = None  # the user 'ingest' and 'watch' act as
     service_passphrase_file: Path | None = None
-    company: Mapping[str, str] = field(default_factory=dict)  # [company]: letterhead of generated paperwork
+    # [company]: the letterhead as archives before the signed one kept it; read only by the policy
+    # sync, which takes it over into policies/company.toml (paperwork prints the signed one)
+    company: Mapping[str, str] = field(default_factory=dict)
     dunning_thresholds: tuple[int, int, int] = (1, 30, 60)  # days overdue that reach dunning levels 1, 2, 3
     dunning_gap_days: int = 14  # after a letter, days before the next one goes up a level
     server_idle_minutes: float = 15.0  # a sign-in without a request this long ends

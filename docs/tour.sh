@@ -99,13 +99,18 @@ run as alice archive search HT-2026-6874            # the number under the seal
 run as alice archive ls --client C002
 
 step "11. Paperwork: the receivables ledger and a dunning letter from a Word template, filed back into the dossier"
-python3 - "$HOME_DIR/archive.toml" <<'PY'
-import sys
-p = sys.argv[1]; s = open(p, encoding="utf-8").read()
-s = s.replace("[company]\n", '[company]\nname = "北京示例广告有限公司"\naddress = "北京市朝阳区建国路1号"\n'
-              'phone = "010-12345678"\nbank = "中国工商银行北京分行"\naccount = "0200001234567"\n', 1)
-open(p, "w", encoding="utf-8").write(s)
-PY
+# The letterhead is signed with the policy (a file writer cannot redirect the payments of a dunning
+# letter): alice edits policies/company.toml (or the admin desk's letterhead page), looks at the
+# difference and signs it.
+cat >> "$HOME_DIR/policies/company.toml" <<'TOML'
+name = "北京示例广告有限公司"
+address = "北京市朝阳区建国路1号"
+phone = "010-12345678"
+bank = "中国工商银行北京分行"
+account = "0200001234567"
+TOML
+run as alice archive policy diff
+run as alice archive policy sync
 run as carol archive ledger add C001 --invoice INV-0042 --amount 128000.00 --due 2026-09-30
 run as carol archive ledger add C001 --invoice INV-0043 --amount 16409.02 --due 2026-10-31
 run as carol archive ledger list --overdue
@@ -144,7 +149,7 @@ run as carol archive admission review "$APP" --approve --opinion "资信良好�
   --set rating=A --set credit_limit=300000 --attach "$WORK/incoming/云帆-信用报告.txt" --type credit-report
 run as bob archive admission review "$APP" --approve --opinion "业务需求合法合规，投放内容无禁止情形。"   # legal: 合规审查
 # management (决策): the last approval admits the client, sets its credit terms and files the admission form
-# (made with the letterhead, [company] in archive.toml, set in step 11).
+# (made with the letterhead signed in step 11).
 run as mona archive admission review "$APP" --approve --opinion "同意准入。"
 run as mona archive admission show "$APP"          # every opinion, signed by its reviewer; mona holds all their classes
 run as bob archive admission show "$APP"           # legal does not hold business or credit: those opinions stay closed

@@ -2,8 +2,8 @@
 
 Users created by ``archive_factory``: alice (archive, admin), bob (legal),
 carol (credit); passphrases are ``<name>-pw``. Client C001 exists.
-``letterhead``: the same with the company's letterhead in archive.toml (paperwork
-needs it); ``chain``: that, and a member of each other department of the
+``letterhead``: the same with the company's letterhead signed into the policy
+(policies/company.toml; paperwork needs it; ``sign_letterhead`` signs another); ``chain``: that, and a member of each other department of the
 admission chain: erin (business), mike (marketing), mgmt (management).
 """
 
@@ -74,11 +74,16 @@ def archive(empty_archive: Archive) -> Archive:
 COMPANY = 'name = "北京某某广告有限公司"\naddress = "北京市朝阳区建国路1号"\nphone = "010-1"\n'
 
 
+def sign_letterhead(archive: Archive, text: str = COMPANY) -> None:
+    """Write ``text`` as policies/company.toml and have alice sign it (the
+    letterhead is signed with the policy: an unsigned one is never used)."""
+    (archive.home.settings.policies_dir / "company.toml").write_text(text, encoding="utf-8")
+    accounts.sync_policy(archive.login("alice", check_policy_files=False))
+
+
 @pytest.fixture
 def letterhead(archive: Archive) -> Archive:
-    cfg = archive.home.settings.config_path
-    cfg.write_text(cfg.read_text(encoding="utf-8").replace("[company]\n", "[company]\n" + COMPANY), encoding="utf-8")
-    archive.reopen()
+    sign_letterhead(archive)
     return archive
 
 

@@ -15,6 +15,7 @@ from archive_manager.generation.render import render
 from archive_manager.runtime import Runtime
 from archive_manager.cli.hints import cli_hint
 from archive_manager.cli.pairs import parse_given
+from tests.conftest import sign_letterhead
 from tests.generation.test_render import make_template, text_of
 
 COMPANY = 'name = "北京某某广告有限公司"\naddress = "北京市朝阳区建国路1号"\nphone = "010-1"\n' \
@@ -23,11 +24,7 @@ COMPANY = 'name = "北京某某广告有限公司"\naddress = "北京市朝阳�
 
 @pytest.fixture
 def arch(archive):
-    cfg = archive.home.settings.config_path
-    cfg.write_text(cfg.read_text(encoding="utf-8").replace("[company]\n", "[company]\n" + COMPANY), encoding="utf-8")
-    reporter = archive.reporter
-    archive.reopen()
-    assert archive.reporter is reporter
+    sign_letterhead(archive, COMPANY)
     return archive
 
 
@@ -132,7 +129,7 @@ def test_home_without_company_settings_names_the_letterhead(archive, tmp_path):
     receivables.add_invoice(carol, "C001", "INV-1", "100", "2020-10-25")
     with pytest.raises(UsageError) as exc:
         generating.generate(carol, "dunning-letter", "C001", out=tmp_path / "p.docx")
-    assert "company.name" in exc.value.message and "[company]" in cli_hint(exc.value)
+    assert "company.name" in exc.value.message and "policies/company.toml" in cli_hint(exc.value)
 
 
 def test_dunning_thresholds_come_from_the_settings(arch, tmp_path):
@@ -158,7 +155,7 @@ SPOOFS = [
     ("dunning-letter", {"today": "2020-01-01"}, "'today' is filled in by the archive and cannot be set", None),
     ("dunning-letter", {"letter_no": "X-1"}, "'letter_no' is filled in by the archive and cannot be set", None),
     ("dunning-letter", {"company": {"name": "冒名公司"}}, "'company.name' is filled in by the archive and cannot be set",
-     "[company] in archive.toml"),
+     "policies/company.toml"),
     ("dunning-letter", {"note": "x"}, "template dunning-letter has no value 'note'", "takes no values"),
     ("admission-form", {"client": {"legal_rep": "李四"}, "budget": "1", "business": {"need": "x"}},
      "'client.legal_rep' comes from the client's profile and cannot be set", None),

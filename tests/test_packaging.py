@@ -202,10 +202,10 @@ def test_an_installed_wheel_inits_files_searches_and_generates(installed, source
     assert [h["doc_id"] for h in hits] == [filed["doc_id"]], r.stdout
 
     # a dunning letter, by the credit department, on the company's letterhead
-    config = home / "archive.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace(
-        "[company]\n", '[company]\nname = "北京示例广告有限公司"\naddress = "北京市朝阳区"\nphone = "010-1234"\n'
-        'bank = "中国工商银行"\naccount = "0200"\n'), encoding="utf-8")
+    (home / "policies" / "company.toml").write_text(  # signed with the policy by an admin
+        'name = "北京示例广告有限公司"\naddress = "北京市朝阳区"\nphone = "010-1234"\n'
+        'bank = "中国工商银行"\naccount = "0200"\n', encoding="utf-8")
+    run([archive, "policy", "sync"], cwd=work, env=env)
     carol = work / "carol.pass"
     carol.write_text("carol-pw\n", encoding="utf-8")
     carol.chmod(0o600)

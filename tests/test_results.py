@@ -18,7 +18,7 @@ from archive_manager import accounts, auditing, clients, documents, filing, gene
 from archive_manager.generation.ledger import Invoice, Payment
 from archive_manager.home import NewArchive
 from archive_manager.runtime import Runtime
-from tests.conftest import open_home
+from tests.conftest import open_home, sign_letterhead
 
 COMPANY = 'name = "北京某某广告有限公司"\naddress = "北京市朝阳区建国路1号"\nphone = "010-1"\n' \
           'bank = "工商银行"\naccount = "0200"\n'
@@ -72,10 +72,11 @@ def test_accounts(archive):
     added = typed(accounts.add_user(alice, "erin", ["business"], "erin-pw", "王芳"), accounts.AddedUser)
     assert added == {"user": "erin", "display_name": "王芳", "departments": ["business"],
                      "classes": ["basic", "business", "communication", "project", "service"],
-                     "fingerprint": added["fingerprint"]}
+                     "fingerprint": added["fingerprint"], "one_time": False}
     rows = typed_list(accounts.list_users(alice), accounts.UserEntry)
     assert [r["user"] for r in rows] == ["alice", "bob", "carol", "erin"]
-    assert set(rows[0]) == {"user", "display_name", "departments", "status", "created", "fingerprint"}
+    assert set(rows[0]) == {"user", "display_name", "departments", "status", "created", "fingerprint",
+                            "passphrase_to_set"}
     changed = accounts.change_passphrase(archive.login("erin"), "erin-new-pw")
     assert typed(changed, accounts.PassphraseChange) == {"user": "erin", "changed": True}
     removed = accounts.remove_user(alice, "erin")
@@ -84,7 +85,8 @@ def test_accounts(archive):
     assert removed.user == "erin" and removed.removed and "business" in removed.rotated
     synced = accounts.sync_policy(alice)
     d = typed(synced, accounts.PolicySync)
-    assert set(d) == {"created", "sealed", "revoked", "rotated", "notes", "policy_changed", "diff", "policy"}
+    assert set(d) == {"created", "sealed", "revoked", "rotated", "notes", "policy_changed", "diff", "policy",
+                      "migrated"}
     assert not synced.policy_changed and synced.diff == []
 
 
@@ -168,9 +170,7 @@ def test_a_failed_verification_names_its_problems(archive, filed):
 
 
 def test_ledger_and_generation(archive, tmp_path):
-    cfg = archive.home.settings.config_path
-    cfg.write_text(cfg.read_text(encoding="utf-8").replace("[company]\n", "[company]\n" + COMPANY), encoding="utf-8")
-    archive.reopen()
+    sign_letterhead(archive, COMPANY)
     archive.home.runtime = Runtime(now=lambda: datetime(2026, 11, 1, tzinfo=timezone.utc))
     carol = archive.login("carol")
     entry = typed(receivables.add_invoice(carol, "C001", "INV-1", "128000.00", "2026-09-30"),

@@ -6,7 +6,8 @@ code and checks that it is here."""
 from __future__ import annotations
 
 ADMIN_ACTIONS = frozenset({"init", "user-add", "user-remove", "user-passwd", "user-list", "policy-sync",
-                           "policy-diff", "rotate", "client-add", "reindex", "user-edit", "client-edit"})
+                           "policy-diff", "rotate", "client-add", "reindex", "user-edit", "client-edit",
+                           "user-departments", "letterhead", "letterhead-set"})  # the admin desk (issue 19)
 ACTIONS = frozenset({
     *ADMIN_ACTIONS,
     "login", "logout", "upgrade", "whoami", "client-list", "client-show", "user-show",   # sign-in, users and clients
@@ -15,5 +16,6 @@ ACTIONS = frozenset({
     "generate", "ledger-add", "ledger-paid", "ledger-list",       # paperwork and receivables
     "admission-start", "admission-show", "admission-list", "admission-review", "admission-resubmit",  # admission
     "client-status", "client-reassess", "client-due", "amendment-approve", "amendment-reject", "amendment-list",
-    "audit-log", "audit-checkpoint",                              # auditors
+    "audit-log", "audit-checkpoint", "audit-verify", "audit-figures", "audit-checkpoint-get",  # auditors
+    "inbox-list", "inbox-retry", "inbox-delete", "inbox-status", "health",  # the admin desk's upkeep (issue 19)
 })

@@ -28,10 +28,12 @@ def user() -> None:
 @click.option("--dept", "departments", multiple=True, required=True, help="Department (repeatable).")
 @click.option("--display-name", default="", help="The name paperwork prints, e.g. 张三.")
 @click.option("--new-passphrase-file", type=click.Path(dir_okay=False), help="The new user's passphrase.")
+@click.option("--one-time", is_flag=True,
+              help="The passphrase is one-time: the user sets their own at their first sign-in.")
 @json_option
 @common
 @pass_cli
-def user_add(cli: CliContext, name, departments, display_name, new_passphrase_file, as_json) -> None:
+def user_add(cli: CliContext, name, departments, display_name, new_passphrase_file, one_time, as_json) -> None:
     """Add a user and seal their departments' class keys to them."""
     session = cli.session()
 
@@ -39,10 +41,12 @@ def user_add(cli: CliContext, name, departments, display_name, new_passphrase_fi
         cli.warn_cheap_kdf()
         return new_passphrase(new_passphrase_file, f"New passphrase for {name}")
 
-    r = accounts.add_user(session, name, list(departments), ask, display_name)
+    r = accounts.add_user(session, name, list(departments), ask, display_name, one_time=one_time)
     emit(r.to_dict(), as_json, lambda r: click.echo(
         f"added {' '.join(filter(None, [r['user'], r['display_name']]))} ({', '.join(r['departments'])}); "
-        f"classes: {', '.join(r['classes']) or '-'}"))
+        f"classes: {', '.join(r['classes']) or '-'}"
+        + ("\nthe passphrase is one-time: they set their own at their first sign-in ('archive user passwd')"
+           if r["one_time"] else "")))
 
 
 @user.command("list")
@@ -53,7 +57,8 @@ def user_list(cli: CliContext, as_json) -> None:
     """List users."""
     rows = accounts.list_users(cli.session())
     emit([r.to_dict() for r in rows], as_json, lambda rows: table(
-        [{**r, "departments": ",".join(r["departments"]), "display_name": r["display_name"] or "-"} for r in rows],
+        [{**r, "departments": ",".join(r["departments"]), "display_name": r["display_name"] or "-",
+          "status": r["status"] + (" (one-time passphrase)" if r["passphrase_to_set"] else "")} for r in rows],
         [("user", "USER"), ("display_name", "NAME"), ("departments", "DEPARTMENTS"), ("status", "STATUS"),
          ("created", "CREATED"), ("fingerprint", "KEY")]))
 
@@ -72,7 +77,9 @@ def user_show(cli: CliContext, name, as_json) -> None:
     emit(r, as_json, lambda r: click.echo("\n".join([
         f"user: {r['user']}", f"display name: {r['display_name'] or '-'}",
         "departments: " + ", ".join(f"{d} ({departments[d]})" if d in departments else d for d in r["departments"]),
-        f"status: {r['status']}" + (" (administrator)" if r["admin"] else ""), f"created: {r['created']}",
+        f"status: {r['status']}" + (" (administrator)" if r["admin"] else "")
+        + (" (one-time passphrase: to be replaced at the first sign-in)" if r["passphrase_to_set"] else ""),
+        f"created: {r['created']}",
         f"key: {r['fingerprint']}", f"classes: {', '.join(r['classes']) or '-'}"])))
 
 
@@ -89,6 +96,23 @@ def user_edit(cli: CliContext, name, display_name, as_json) -> None:
         f"{r['user']}'s display name is already {r['display_name'] or 'empty'}: nothing changed" if not r["changed"]
         else f"{r['user']}'s display name is now {r['display_name']}" if r["display_name"]
         else f"{r['user']} has no display name now (was {r['previous']})"))
+
+
+@user.command("departments")
+@click.argument("name")
+@click.option("--dept", "departments", multiple=True, required=True, help="Department (repeatable): all of them.")
+@json_option
+@common
+@pass_cli
+def user_departments(cli: CliContext, name, departments, as_json) -> None:
+    """Give a user these departments (admins): keys of new grants are sealed to
+    them, classes they lose are rotated."""
+    r = accounts.set_departments(cli.session(), name, list(departments))
+    emit(r.to_dict(), as_json, lambda r: click.echo(
+        f"{r['user']} is already in {', '.join(r['departments'])}: nothing changed" if not r["changed"] else
+        f"{r['user']}: {', '.join(r['previous'])} → {', '.join(r['departments'])}; "
+        f"sealed: {', '.join(r['sealed']) or '-'}; rotated: {', '.join(r['rotated']) or '-'}"))
+    warn_notes(r.notes)
 
 
 @user.command("remove")
@@ -110,8 +134,10 @@ def user_remove(cli: CliContext, name, as_json) -> None:
 @common
 @pass_cli
 def user_passwd(cli: CliContext, new_passphrase_file, as_json) -> None:
-    """Change your passphrase (documents are untouched)."""
-    session = cli.session()
+    """Change your passphrase (documents are untouched); after a one-time
+    passphrase an administrator gave, the first thing to do."""
+    user, passphrase = cli.credentials()
+    session = cli.home.login(user, passphrase, passphrase_change=True)
     cli.warn_cheap_kdf()
     r = accounts.change_passphrase(session, new_passphrase(new_passphrase_file, "New passphrase"))
     emit(r.to_dict(), as_json, lambda r: click.echo(f"passphrase changed for {r['user']}"))

@@ -72,10 +72,14 @@ CLI_HINTS: dict[str, str] = {
     "derived-contract": "name the contract with --contract DOC_ID "
                         "('archive ls --client {client} --type contract' lists them)",
     "derived-profile": "'archive client show {client}' shows the profile; only a value it lacks can be given",
-    "missing-values": "give them with --set name=value or --data FILE; the letterhead is [company] in archive.toml",
+    "missing-values": "give them with --set name=value or --data FILE; an admin sets the letterhead (company.*) "
+                      "in policies/company.toml and signs it with 'archive policy sync'",
+    "derived-letterhead": "an admin sets the letterhead in policies/company.toml and signs it with 'archive policy sync'",
+    "set-passphrase": "archive user passwd",
     "missing-contract": "pass --contract DOC_ID ('archive ls --client {client} --type contract' lists the contracts)",
     "missing-contract-and-values": "pass --contract DOC_ID ('archive ls --client {client} --type contract' lists "
                                    "the contracts); give the other values with --set name=value or --data FILE",
+    "quarantine-id": "'archive inbox failed' lists the quarantined files with their ids",
 }
 
 # the library names the fields a "nothing to change" lacks; the CLI names its options

@@ -210,3 +210,50 @@ def check(spec: TemplateSpec, folder: Path, scratch: Path) -> list[str]:
         except UsageError as exc:
             problems.append(f"{spec.name}: does not render with sample values: {exc.message}")
     return problems
+
+
+def check_types(spec: TemplateSpec, given: dict, prefix: str = "") -> None:
+    """Refuse a given value that is not of its declared type (an amount, a
+    date, a whole number, a list of records), before anything is rendered:
+    a :class:`UsageError` with code ``bad-value`` naming the value (``value``)
+    and, in a list, the row (``row``, from 1) and its field (``field``)."""
+    for key, value in given.items():
+        path = prefix + key
+        var = spec.variable(path)
+        if var is None:
+            if isinstance(value, dict):
+                check_types(spec, value, path + ".")
+            continue
+        if var.type != "list":
+            _check_type(var.type, value, path)
+            continue
+        if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
+            raise UsageError(f"{path}: a list of records is expected", code="bad-value", value=path)
+        kinds = dict(var.fields)
+        for n, row in enumerate(value, 1):
+            for name, item in row.items():
+                if name not in kinds:
+                    raise UsageError(f"{path} row {n}: no field {name!r}", hint=f"fields: {', '.join(kinds)}",
+                                     code="bad-value", value=path, row=n, field=name)
+                _check_type(kinds[name], item, f"{path} row {n} {name}", path, row=n, field=name)
+
+
+def _check_type(kind: str, value: object, where: str, path: str | None = None, **row) -> None:
+    from archive_manager.generation.values import chinese_date, money
+
+    if value is None or value == "":
+        return  # missing: the catalog's required values are checked apart
+    try:
+        if kind == "money":
+            money(value)
+        elif kind == "date":
+            if not isinstance(value, date):
+                chinese_date(str(value))
+        elif kind == "integer":
+            if isinstance(value, bool) or not (isinstance(value, int) or str(value).strip().isdigit()):
+                raise UsageError(f"invalid whole number {value!r}", hint="write it with digits, like 3")
+        elif kind == "text" and isinstance(value, (dict, list)):
+            raise UsageError(f"invalid text {value!r}")
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc.message}", hint=exc.hint, code="bad-value", value=path or where,
+                         type=kind, **row) from None

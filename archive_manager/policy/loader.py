@@ -10,13 +10,15 @@ from typing import Any, Mapping
 from archive_manager.errors import PolicyError
 from archive_manager.policy.model import ACTIONS, ADMIN_DEPARTMENT, AccessClass, DocType, Grant, Policy
 from archive_manager.policy.admission import ADMISSION_FILE, parse_admission
+from archive_manager.policy.company import COMPANY_FILE, parse_company
 from archive_manager.policy.profile import PROFILE_FILE, parse_profile
 
 # The files of a policy (what ``archive init`` copies from the shipped defaults).
-POLICY_FILES = ("classes.toml", "types.toml", "departments.toml", "grants.toml", PROFILE_FILE, ADMISSION_FILE)
+POLICY_FILES = ("classes.toml", "types.toml", "departments.toml", "grants.toml", PROFILE_FILE, ADMISSION_FILE,
+                COMPANY_FILE)
 # Read and signed with the others where present: an archive made before the
 # file was shipped lacks it, and the policy says what that means (see Policy).
-OPTIONAL_POLICY_FILES = (PROFILE_FILE, ADMISSION_FILE)
+OPTIONAL_POLICY_FILES = (PROFILE_FILE, ADMISSION_FILE, COMPANY_FILE)
 _IDENT = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 
 
@@ -157,5 +159,6 @@ def parse_policy(directory: Mapping[str, str]) -> Policy:
     profile = parse_profile(directory[PROFILE_FILE], departments, grants) if PROFILE_FILE in directory else None
     admission = (parse_admission(directory[ADMISSION_FILE], departments, types, grants)
                  if ADMISSION_FILE in directory else None)
+    company = parse_company(directory[COMPANY_FILE]) if COMPANY_FILE in directory else {}
     return Policy(classes=classes, types=types, departments=departments, grants=grants, profile=profile,
-                  admission=admission)
+                  admission=admission, company=company)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Mapping
 
 from archive_manager.errors import UsageError
@@ -50,6 +50,8 @@ class Policy:
     # the admission chain and credit rules (admission.toml); None: an archive
     # made before issue 18, where admission and re-assessment are not available
     admission: "AdmissionPolicy | None" = None
+    # the company letterhead paperwork prints (company.toml); empty: none signed yet
+    company: Mapping[str, str] = field(default_factory=dict)
 
     def doc_type(self, type_id: str) -> DocType:
         try:

@@ -5,6 +5,7 @@ the pages, the CLI's ``--json`` shapes. API clients sign in with
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import anyio
@@ -15,7 +16,9 @@ from starlette.routing import Route
 
 from archive_manager import clients, documents, filing, reading, searching
 from archive_manager.errors import ArchiveError, AuthenticationError, UsageError
+from archive_manager.reporting import Origin
 from archive_manager.server.content import content_response
+from archive_manager.server.signins import SignIn, SignIns, _digest
 from archive_manager.server.uploads import Form, read_form
 from archive_manager.server.web import Throttled, as_session, csrf_ok, csrf_refused, error_body, origin_of, status_of, \
     token_of
@@ -25,6 +28,8 @@ MAX_SIGNIN_BODY = 4096  # bytes of a sign-in request
 MAX_USER_NAME = 64
 MAX_PASSPHRASE = 1024
 SIGNIN_FAILED = "wrong user name or passphrase"  # the same answer for every reason: no names to enumerate
+SET_PASSPHRASE = "set-passphrase"  # the code of a sign-in with a one-time passphrase (home.login)
+FIRST_PASSPHRASE_PAGE = "/account/first-passphrase"
 
 
 def check_credentials(user: str, passphrase: str) -> None:
@@ -45,10 +50,42 @@ def _error(exc: ArchiveError) -> JSONResponse:
     return JSONResponse(error_body(exc), status_of(exc))
 
 
-async def sign_in(request: Request, user: str, passphrase: str):
+class FirstSignIns(SignIns):
+    """Sign-ins of users who came with the one-time passphrase an
+    administrator gave: kept apart from the others, so that no page or API
+    route finds them; only the page that sets their own passphrase does."""
+
+    def sign_in(self, user: str, passphrase: str, origin: Origin) -> SignIn:
+        session = self.home.sign_in(user, passphrase, origin, passphrase_change=True)
+        session.origin = None
+        if not getattr(session, "passphrase_to_set", False):  # the record changed since it was looked at
+            self.home.sign_out(session, None)
+            raise AuthenticationError("the sign-in did not go through", hint="sign in again")
+        now = self.clock()
+        signin = SignIn(self._token(), self._token(), session, now, now)
+        with self._lock:
+            self._by_digest[_digest(signin.token)] = signin
+        return signin
+
+
+_FIRST_LOCK = threading.Lock()
+
+
+def first_signins(state) -> FirstSignIns:
+    """The app's sign-ins of users who must set their own passphrase first."""
+    with _FIRST_LOCK:
+        if not hasattr(state, "first_signins"):
+            main = state.signins
+            state.first_signins = FirstSignIns(state.home, main.idle, main.absolute, main.clock)
+        return state.first_signins
+
+
+async def sign_in(request: Request, user: str, passphrase: str, *, first: bool = False):
     """The sign-in shared by the API and the sign-in page: the throttle, the
     key derivation in a worker thread, a delayed answer on failure. Returns
-    the SignIn, or raises ArchiveError (:class:`Throttled` when throttled)."""
+    the SignIn, or raises ArchiveError (:class:`Throttled` when throttled).
+    ``first``: a user with a one-time passphrase, signed in only to set their
+    own (:func:`first_signins`)."""
     state = request.app.state
     check_credentials(user, passphrase)
     origin = origin_of(request, state.settings)
@@ -58,8 +95,12 @@ async def sign_in(request: Request, user: str, passphrase: str):
         await run_in_threadpool(_record_throttled, state.home, user, origin, exc)
         raise exc
     try:
-        signin = await run_in_threadpool(state.signins.sign_in, user, passphrase, origin)
-    except ArchiveError:
+        signins = first_signins(state) if first else state.signins
+        signin = await run_in_threadpool(signins.sign_in, user, passphrase, origin)
+    except ArchiveError as exc:
+        if exc.code == SET_PASSPHRASE:  # the passphrase was right: not a failure to throttle or delay
+            state.throttle.succeeded(user, origin.address)
+            raise
         await anyio.sleep(state.failed_delay)  # the attempt is counted already
         raise
     state.throttle.succeeded(user, origin.address)
@@ -99,6 +140,11 @@ async def post_session(request: Request) -> Response:
             return JSONResponse(error_body(exc), 429, headers={"retry-after": str(exc.retry_after)})
         if isinstance(exc, AuthenticationError):  # unknown, removed or wrong: one answer (the trail says which)
             return _error(AuthenticationError(SIGNIN_FAILED))
+        if exc.code == SET_PASSPHRASE:  # no token: the user sets their own passphrase in the browser first
+            body = error_body(exc)
+            body["error"].update(code=SET_PASSPHRASE, hint="set your own passphrase on the web page "
+                                                           f"{FIRST_PASSPHRASE_PAGE} (sign in there), then sign in here")
+            return JSONResponse(body, 403)
         return _error(exc)
     state = request.app.state
     left = signin.expires(state.signins.idle, state.signins.absolute) - state.signins.clock()

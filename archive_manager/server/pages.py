@@ -20,7 +20,8 @@ from archive_manager.index.snippets import MARK_CLOSE, MARK_OPEN
 from archive_manager.policy.admission import RECORD_CLASS
 from starlette.concurrency import run_in_threadpool
 
-from archive_manager.server.api import check_credentials, file_uploads, sign_in, version_of
+from archive_manager.server.api import FIRST_PASSPHRASE_PAGE, SET_PASSPHRASE, check_credentials, file_uploads, \
+    sign_in, version_of
 from archive_manager.server.uploads import read_form
 from archive_manager.server.content import content_response
 from archive_manager.server.texts import TEXTS, language_of
@@ -28,6 +29,7 @@ from archive_manager.server.web import FORM_CSRF_COOKIE, SESSION_COOKIE, Throttl
     origin_of, over_tls, status_of, token_of
 
 PAGE_SIZE = 10
+FIRST_COOKIE = "am_first"  # the sign-in of a user who must set their own passphrase (that page's path only)
 
 
 def _lang(request: Request) -> str:
@@ -91,7 +93,9 @@ def signin_form(request: Request, message: str | None = None, status: int = 200,
     if _signin_of(request) is not None and message is None:
         return RedirectResponse("/search", 303)
     token = secrets.token_urlsafe(32)
-    response = render(request, "signin.html", status, form_csrf=token, message=message, user=user)
+    notice = _t(request, "口令已设置。请用新口令登录。", "Your passphrase is set. Sign in with it.") \
+        if request.query_params.get("done") == "passphrase" and message is None else None
+    response = render(request, "signin.html", status, form_csrf=token, message=message, user=user, notice=notice)
     response.set_cookie(FORM_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/signin",
                         secure=over_tls(request, request.app.state.settings))
     return response
@@ -110,9 +114,16 @@ async def signin_submit(request: Request) -> Response:
         check_credentials(user, passphrase)
     except ArchiveError:
         return signin_form(request, _t(request, "用户名或口令不正确。", "Wrong user name or passphrase."), 400)
+    # a user with the one-time passphrase an administrator gave is signed in
+    # apart, for the page that sets their own (nothing else finds that sign-in)
+    first = await run_in_threadpool(request.app.state.home.passphrase_to_set, user)
     try:
-        signin = await sign_in(request, user, passphrase)
+        signin = await sign_in(request, user, passphrase, first=first)
     except ArchiveError as exc:
+        if exc.code == SET_PASSPHRASE:
+            return signin_form(request, _t(request, "这是管理员给的一次性口令：请重新登录以设置您自己的口令。",
+                                           "This is the one-time passphrase an administrator gave: sign in again "
+                                           "to set your own."), 403, user)
         if isinstance(exc, Throttled):
             msg = _t(request, f"登录失败次数过多，请 {exc.retry_after} 秒后再试。",
                      f"Too many failed sign-ins; try again in {exc.retry_after} seconds.")
@@ -122,8 +133,14 @@ async def signin_submit(request: Request) -> Response:
         if isinstance(exc, AuthenticationError):
             return signin_form(request, _t(request, "用户名或口令不正确。", "Wrong user name or passphrase."), 401, user)
         return signin_form(request, exc.message, status_of(exc), user)
-    response = RedirectResponse("/search", 303)
     settings = request.app.state.settings
+    if first:
+        response = RedirectResponse(FIRST_PASSPHRASE_PAGE, 303)
+        response.set_cookie(FIRST_COOKIE, signin.token, httponly=True, samesite="strict", path=FIRST_PASSPHRASE_PAGE,
+                            secure=over_tls(request, settings), max_age=int(settings.absolute_seconds))
+        response.delete_cookie(FORM_CSRF_COOKIE, path="/signin")
+        return response
+    response = RedirectResponse("/search", 303)
     response.set_cookie(SESSION_COOKIE, signin.token, httponly=True, samesite="strict", path="/",
                         secure=over_tls(request, settings), max_age=int(settings.absolute_seconds))
     response.delete_cookie(FORM_CSRF_COOKIE, path="/signin")

@@ -13,10 +13,19 @@ The display name (what paperwork prints for a person, e.g. 张三) came later
 (issue 15): a record without one is stored and signed exactly as before, so
 the records of earlier archives load and verify unchanged; a record with one
 has it in what the administrator signs.
+
+A user added with a one-time passphrase (issue 19) has ``one_time`` in what
+the administrator signs: the SHA-256 of the locked keyring made with that
+passphrase. While the record's keyring is still that one, the user must set
+their own passphrase before anything else; changing it locks the keyring
+anew, and the mark no longer applies (it names a keyring that is gone). A
+file writer can neither add nor remove the mark without the administrator's
+signature, and cannot make a new keyring without the passphrase.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, replace
@@ -27,6 +36,7 @@ from archive_manager.errors import AuthenticationError, ConflictError, Integrity
 from archive_manager.vault.fsio import dump_json, read_json
 from archive_manager.policy.model import ADMIN_DEPARTMENT
 from archive_manager.vault.layout import VaultPaths
+from archive_manager.vault.trust import canonical
 
 if TYPE_CHECKING:
     from archive_manager.vault.trust import SignerLike, Trust
@@ -72,6 +82,13 @@ class UserRecord:
     keyring: dict
     endorsement: dict | None = None
     display_name: str = ""  # "" for none (every record before issue 15)
+    one_time: str = ""  # the SHA-256 of a keyring locked with a one-time passphrase ("" for none)
+
+    @property
+    def passphrase_to_set(self) -> bool:
+        """True while the user's keyring is the one locked with the one-time
+        passphrase the administrator gave (they must set their own first)."""
+        return bool(self.one_time) and self.one_time == keyring_digest(self.keyring)
 
     @property
     def active(self) -> bool:
@@ -93,6 +110,8 @@ class UserRecord:
                 "sign_public": self.keyring.get("sign_public")}
         if self.display_name:
             body["display_name"] = self.display_name
+        if self.one_time:
+            body["one_time"] = self.one_time
         return body
 
     def endorsed(self, trust: "Trust", signer: "SignerLike") -> "UserRecord":
@@ -107,9 +126,16 @@ class UserRecord:
         }
         if self.display_name:
             out["display_name"] = self.display_name
+        if self.one_time:
+            out["one_time"] = self.one_time
         if self.endorsement is not None:
             out["endorsement"] = self.endorsement
         return out
+
+
+def keyring_digest(keyring: dict) -> str:
+    """SHA-256 of a locked keyring as stored (a new passphrase: a new digest)."""
+    return hashlib.sha256(canonical(keyring)).hexdigest()
 
 
 class UserRegistry:
@@ -126,9 +152,12 @@ class UserRegistry:
                 display = rec.get("display_name", "")
                 if "display_name" in rec and (not isinstance(display, str) or not display):
                     raise ValueError("a display name is text, and absent rather than empty")
+                one_time = rec.get("one_time", "")
+                if "one_time" in rec and (not isinstance(one_time, str) or not one_time):
+                    raise ValueError("a one-time mark is text, and absent rather than empty")
                 users[name] = UserRecord(
                     name, tuple(rec["departments"]), rec["created"], rec["status"], dict(rec["keyring"]),
-                    rec.get("endorsement"), display)
+                    rec.get("endorsement"), display, one_time)
         except (KeyError, TypeError, AttributeError, ValueError):
             raise IntegrityError("user registry (users.json) is malformed",
                                  hint="restore vault/users.json from a backup") from None

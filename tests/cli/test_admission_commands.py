@@ -13,8 +13,8 @@ APPLY = ("--name", "杭州味道食品有限公司", "--set", "legal_rep=王芳"
 
 @pytest.fixture
 def adm(cli):
-    cfg = cli.home / "archive.toml"
-    cfg.write_text(cfg.read_text(encoding="utf-8").replace("[company]\n", "[company]\n" + COMPANY), encoding="utf-8")
+    (cli.home / "policies" / "company.toml").write_text(COMPANY, encoding="utf-8")  # the letterhead, signed:
+    assert cli.run("policy", "sync", user="alice").exit_code == 0
     for name, dept in (("erin", "business"), ("mike", "marketing"), ("mgmt", "management")):
         pw = cli.passfile(name, f"{name}-pw")
         r = cli.run("user", "add", name, "--dept", dept, "--new-passphrase-file", pw, user="alice")

@@ -14,8 +14,8 @@ COMPANY = 'name = "北京示例广告有限公司"\naddress = "北京"\nphone = 
 @pytest.fixture
 def drafted(cli):
     """The letterhead set, a contract filed and an amendment of it generated (a draft)."""
-    cfg = cli.home / "archive.toml"
-    cfg.write_text(cfg.read_text(encoding="utf-8").replace("[company]\n", "[company]\n" + COMPANY), encoding="utf-8")
+    (cli.home / "policies" / "company.toml").write_text(COMPANY, encoding="utf-8")  # the letterhead, signed:
+    assert cli.run("policy", "sync", user="alice").exit_code == 0
     pw = cli.passfile("lily", "lily-pw")  # a second member of legal drafts; bob decides
     assert cli.run("user", "add", "lily", "--dept", "legal", "--new-passphrase-file", pw, user="alice").exit_code == 0
     [row] = cli.file(cli.write("广告发布合同.txt", "广告发布合同"), extra=("--title", "广告发布合同", "--date", "2026-03-01"))

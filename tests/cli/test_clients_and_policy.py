@@ -364,7 +364,7 @@ def test_policy_sync_revokes_and_rotates(cli):
     data = json.loads(r.stdout)
     assert len(data.pop("policy")) == 64
     assert data == {"created": [], "sealed": [], "revoked": [], "rotated": [], "notes": [],
-                    "policy_changed": False, "diff": []}
+                    "policy_changed": False, "diff": [], "migrated": False}
 
     who = json.loads(cli.run("whoami", "--json", user="bob").stdout)
     assert who["classes"] == ["basic", "contract"]

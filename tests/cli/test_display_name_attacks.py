@@ -41,9 +41,8 @@ def write_users(cli, data: dict) -> None:
 def named(cli):
     """The template archive with dan (marketing, 张三) and erin (legal, 李四),
     both named by an administrator."""
-    cfg = cli.home / "archive.toml"
-    cfg.write_text(cfg.read_text(encoding="utf-8").replace("[company]\n", "[company]\n" + COMPANY),
-                   encoding="utf-8")
+    (cli.home / "policies" / "company.toml").write_text(COMPANY, encoding="utf-8")  # the letterhead, signed:
+    assert cli.run("policy", "sync", user="alice").exit_code == 0
     for user, dept, display in (("dan", "marketing", "张三"), ("erin", "legal", "李四")):
         pw = cli.passfile(user, f"{user}-pw")
         r = run(cli, "user", "add", user, "--dept", dept, "--display-name", display, "--new-passphrase-file", pw,

@@ -17,8 +17,8 @@ COMPANY = 'name = "北京示例广告有限公司"\naddress = "北京"\nphone = 
 
 @pytest.fixture
 def letterhead(cli):
-    cfg = cli.home / "archive.toml"
-    cfg.write_text(cfg.read_text(encoding="utf-8").replace("[company]\n", "[company]\n" + COMPANY), encoding="utf-8")
+    (cli.home / "policies" / "company.toml").write_text(COMPANY, encoding="utf-8")  # the letterhead, signed:
+    assert cli.run("policy", "sync", user="alice").exit_code == 0
     r = cli.run("ledger", "add", "C001", "--invoice", "INV-0042", "--amount", "128000", "--due", "2020-09-30",
                 user="carol")
     assert r.exit_code == 0, r.output

@@ -179,7 +179,8 @@ def test_user_add_json(cli):
     r = cli.run("user", "add", "dan", "--dept", "legal", "--new-passphrase-file", pw, "--json", user="alice")
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
-    assert set(data) == {"user", "display_name", "departments", "classes", "fingerprint"}
+    assert set(data) == {"user", "display_name", "departments", "classes", "fingerprint", "one_time"}
+    assert data["one_time"] is False
     assert data["classes"] == ["basic", "contract", "service"]
     assert data["display_name"] == ""
 
@@ -238,7 +239,8 @@ def test_user_list_text_and_json(cli):
         ["alice", "-", "archive", "active"], ["bob", "-", "legal", "active"], ["carol", "-", "credit", "active"]]
     r = cli.run("user", "list", "--json", user="alice")
     rows = json.loads(r.stdout)
-    assert all(set(row) == {"user", "display_name", "departments", "status", "created", "fingerprint"}
+    assert all(set(row) == {"user", "display_name", "departments", "status", "created", "fingerprint",
+                            "passphrase_to_set"}
                for row in rows)
     assert [row["display_name"] for row in rows] == ["", "", ""]
 
@@ -268,7 +270,7 @@ def test_user_add_with_a_display_name_shows_it_everywhere(cli):
     assert data["display_name"] == "张三" and data["departments"] == ["marketing"]
     assert data["classes"] == ["basic", "business"]
     assert set(data) == {"user", "display_name", "departments", "status", "created", "fingerprint", "classes",
-                         "admin"}
+                         "admin", "passphrase_to_set"}
 
 
 def test_user_show_without_display_name_and_unknown_user(cli):

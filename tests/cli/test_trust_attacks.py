@@ -158,8 +158,8 @@ LETTERHEAD = 'name = "北京示例广告有限公司"\naddress = "北京"\nphone
 
 
 def add_letterhead(cli) -> None:
-    cfg = cli.home / "archive.toml"
-    edit(cfg, "[company]\n", "[company]\n" + LETTERHEAD)
+    (cli.home / "policies" / "company.toml").write_text(LETTERHEAD, encoding="utf-8")  # signed with the policy
+    assert run(cli, "policy", "sync", user="alice").exit_code == 0
 
 
 # --- 1. a planted key generation ---------------------------------------------------------
