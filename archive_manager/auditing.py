@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections import deque
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Iterable
 
 from archive_manager.audit import check_checkpoint, make_checkpoint, parse_checkpoint, verify_chain
-from archive_manager.audit.actions import ACTIONS, ADMIN_ACTIONS
 from archive_manager.audit.details import open_details
-from archive_manager.errors import AccessDenied, ArchiveError, IntegrityError, UsageError
-from archive_manager.identifiers import check_date
+from archive_manager.audit.figures import MAX_DAYS, FigureCounter, Figures
+from archive_manager.audit.filters import CRITERIA, GROUPS, OUTCOMES, LogFilter, zone_of
+from archive_manager.errors import AccessDenied, ArchiveError, IntegrityError, NotFound, UsageError
 from archive_manager.vault.classkeys import AUDIT
 from archive_manager.vault.trust import show_fingerprint
 from archive_manager.results import Result
@@ -24,51 +25,6 @@ from archive_manager.results import Result
 if TYPE_CHECKING:
     from archive_manager.home import ArchiveHome
     from archive_manager.session import Session
-
-# ``--action`` groups; any exact action name the archive records is accepted as well
-GROUPS = {"get": {"get"}, "export": {"export"}, "search": {"search"}, "file": {"file"},
-          "generate": {"generate"}, "admin": ADMIN_ACTIONS}
-
-
-@dataclass(frozen=True)
-class LogFilter:
-    user: str | None = None
-    action: str | None = None
-    client: str | None = None
-    since: str | None = None  # YYYY-MM-DD, inclusive
-    until: str | None = None  # YYYY-MM-DD, inclusive
-
-    def __post_init__(self) -> None:
-        if self.action is not None and self.action != "denied" and self.action not in GROUPS \
-                and self.action not in ACTIONS:
-            raise UsageError(f"unknown action {self.action!r}",
-                             hint="use one of: " + ", ".join([*GROUPS, "denied"]) + ", or an exact action name")
-        since, until = check_date(self.since, None), check_date(self.until, None)
-        if since and until and since > until:
-            raise UsageError(f"the period begins ({since}) after it ends ({until})", hint="swap the two dates")
-
-    def objects(self) -> dict:
-        return {k: v for k, v in vars(self).items() if v is not None}
-
-    def matches(self, event: dict) -> bool:
-        if self.user is not None and event.get("user") != self.user:
-            return False
-        if self.action == "denied":
-            if event.get("outcome") != "denied":
-                return False
-        elif self.action is not None and event.get("action") not in GROUPS.get(self.action, {self.action}):
-            return False
-        if self.client is not None and (event.get("objects") or {}).get("client") != self.client:
-            return False
-        time = str(event.get("time", ""))
-        if self.since is not None and time < check_date(self.since, None):
-            return False
-        if self.until is not None:
-            end = (date.fromisoformat(check_date(self.until, None)) + timedelta(days=1)).isoformat()
-            if time >= end:
-                return False
-        return True
-
 
 @dataclass(frozen=True)
 class LogEntry(Result):
@@ -143,16 +99,7 @@ def read_log(session: "Session", filt: LogFilter) -> list[LogEntry]:
     """Events matching ``filt``, details opened with the auditor's audit keys."""
     with session.recorded("audit-log", **filt.objects()) as rec:
         session.require("audit")
-        secrets: dict[int, bytes | None] = {}
-
-        def secret_for(gen: int) -> bytes | None:
-            if gen not in secrets:
-                try:
-                    secrets[gen] = session.class_key(AUDIT, gen)
-                except (AccessDenied, ArchiveError):
-                    secrets[gen] = None
-            return secrets[gen]
-
+        secret_for = _audit_secrets(session)
         rows = []
         for event in _events(session.home.audit_log().lines()):
             if filt.matches(event):
@@ -161,13 +108,235 @@ def read_log(session: "Session", filt: LogFilter) -> list[LogEntry]:
     return rows
 
 
+def _audit_secrets(session: "Session"):
+    """``secret_for(gen)``: the audit key of that generation if the session holds it, else None."""
+    secrets: dict[int, bytes | None] = {}
+
+    def secret_for(gen: int) -> bytes | None:
+        if gen not in secrets:
+            try:
+                secrets[gen] = session.class_key(AUDIT, gen)
+            except (AccessDenied, ArchiveError):
+                secrets[gen] = None
+        return secrets[gen]
+
+    return secret_for
+
+
+@dataclass(frozen=True)
+class LogLine(Result):
+    """One event's clear fields, as the log's table and its CSV show them;
+    ``sealed``: it has details sealed to the auditors (not opened here)."""
+    seq: int | None
+    time: str | None
+    user: str | None
+    departments: list[str]
+    action: str | None
+    outcome: str | None
+    objects: dict
+    reason: str | None
+    host: str | None
+    sealed: bool
+    signed: bool
+
+    @property
+    def client(self) -> str | None:
+        return _text(self.objects.get("client"))
+
+    @property
+    def document(self) -> str | None:
+        return _text(self.objects.get("doc_id"))
+
+    @property
+    def address(self) -> str | None:
+        return _text(self.objects.get("address"))
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class LogPage(Result):
+    """One page of the events matching a filter, newest first: page ``page``
+    of ``pages`` (``size`` a page) of ``total``."""
+    rows: list[LogLine]
+    total: int
+    page: int
+    size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.size))
+
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+
+def log_page(session: "Session", filt: LogFilter | dict, page: int = 1, size: int = PAGE_SIZE) -> LogPage:
+    """Page ``page`` (newest first) of the events matching ``filt`` (a
+    filter, or its criteria as given, checked once the reader is known to be
+    an auditor, so that anyone else is refused whatever they typed). The log
+    is read once, each event matched as it passes; only where the matching
+    ones begin is kept, and the page's few are read again. No details are
+    opened (:func:`read_event` opens one event's)."""
+    if type(page) is not int or page < 1:
+        raise UsageError(f"invalid page {page!r}", hint="pages are counted from 1", code="bad-page", value=page)
+    if type(size) is not int or not 1 <= size <= MAX_PAGE_SIZE:
+        raise UsageError(f"invalid page size {size!r}", hint=f"from 1 to {MAX_PAGE_SIZE}", code="bad-page",
+                         value=size)
+    with session.recorded("audit-log", page=page) as rec:
+        session.require("audit")
+        filt = _as_filter(filt)
+        rec.objects.update(filt.objects())
+        log = session.home.audit_log()
+        kept: deque[int] = deque(maxlen=page * size)  # the offsets of the newest matches
+        total = 0
+        for offset, line in log.placed_lines():
+            if not filt.may_match(line):
+                continue
+            event = _event(_light(line))
+            if event is not None and filt.matches(event):
+                total += 1
+                kept.append(offset)
+        newest = list(reversed(kept))[(page - 1) * size:page * size]
+        rows = [_line(e) for e in map(_event, log.lines_at(newest)) if e is not None]
+        rec.objects["events"] = total
+    return LogPage(rows, total, page, size)
+
+
+def list_log(session: "Session", filt: LogFilter | dict) -> list[LogLine]:
+    """Every event matching ``filt`` (as for :func:`log_page`; oldest first), clear fields only: the
+    sealed details stay sealed (opening each would cost a key exchange per
+    event; :func:`read_log` does it where it is wanted)."""
+    with session.recorded("audit-log", details=False) as rec:
+        session.require("audit")
+        filt = _as_filter(filt)
+        rec.objects.update(filt.objects())
+        lines = (line for line in session.home.audit_log().lines() if filt.may_match(line))
+        rows = [_line(e) for e in _light_events(lines) if filt.matches(e)]
+        rec.objects["events"] = len(rows)
+    return rows
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: object) -> object:
+    """A cell of the log exported for spreadsheets: text as is, unless it
+    begins like a formula (= + - @, or a tab or carriage return before one),
+    then with an apostrophe first, so that a user name or a value typed into
+    the archive cannot run as a formula when the file is opened."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _as_filter(filt: LogFilter | dict) -> LogFilter:
+    if isinstance(filt, LogFilter):
+        return filt
+    unknown = sorted(set(filt) - {*CRITERIA, "zone"})
+    if unknown:
+        raise UsageError(f"unknown criterion {unknown[0]!r}", hint="use: " + ", ".join(CRITERIA),
+                         code="bad-criterion", criterion=unknown[0])
+    return LogFilter(**filt)
+
+
+def read_event(session: "Session", seq: int) -> LogEntry:
+    """Event ``seq`` with its sealed details opened (auditors only)."""
+    if type(seq) is not int or seq < 1:
+        raise UsageError(f"invalid event number {seq!r}", hint="events are numbered from 1", code="bad-seq",
+                         value=seq)
+    with session.recorded("audit-log", seq=seq):
+        session.require("audit")
+        needle = f'"seq":{seq},'.encode()
+        for line in session.home.audit_log().lines():
+            if needle not in line:
+                continue
+            event = _event(line)
+            if event is not None and event.get("seq") == seq:
+                return _row(event, open_details(event.get("sealed"), session.vault.vault_id,
+                                                _audit_secrets(session)))
+        raise NotFound(f"no event {seq} in the audit log", hint="the log's events are numbered from 1",
+                       code="no-event", seq=seq)
+
+
+SEALED_CT = b'"sealed":{"ct":"'
+
+
+def _light(line: bytes) -> bytes:
+    """The line without its sealed details' ciphertext (most of its bytes),
+    for a reader that only needs to know there are details: parsing is then
+    several times faster. Details are sealed as ``{"ct": ..., "gen": ...}``
+    (sorted keys, base64 without quotes); anything else is left whole."""
+    start = line.find(SEALED_CT)
+    if start < 0:
+        return line
+    start += len(SEALED_CT)
+    end = line.find(b'"', start)
+    return line[:start] + line[end:] if end > 0 else line
+
+
+def _light_events(lines: Iterable[bytes]) -> Iterable[dict]:
+    return _events(map(_light, lines))
+
+
+def _event(line: bytes) -> dict | None:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None  # a damaged line: 'audit verify' names it
+    return event if isinstance(event, dict) else None
+
+
+def _line(event: dict) -> LogLine:
+    objects = event.get("objects")
+    departments = event.get("departments")
+    return LogLine(event.get("seq"), event.get("time"), event.get("user"),
+                   [d for d in departments if isinstance(d, str)] if isinstance(departments, list) else [],
+                   event.get("action"), event.get("outcome"), objects if isinstance(objects, dict) else {},
+                   event.get("reason"), event.get("host"), event.get("sealed") is not None,
+                   event.get("sig") is not None)
+
+
+def log_figures(session: "Session", since: str | None = None, until: str | None = None,
+                zone: str | None = None, days: int = 30) -> Figures:
+    """The figures of the period ``since``..``until`` (local dates in
+    ``zone``, inclusive; by default the ``days`` days up to today there),
+    from one reading of the log."""
+    with session.recorded("audit-figures", since=since, until=until, zone=zone) as rec:
+        session.require("audit")
+        tz = zone_of(zone)
+        last = _day(until) if until else session.runtime.now().astimezone(tz).date()
+        first = _day(since) if since else last - timedelta(days=days - 1)
+        rec.objects.update(since=first.isoformat(), until=last.isoformat())
+        if first > last:
+            raise UsageError(f"the period begins ({first}) after it ends ({last})", hint="swap the two dates",
+                             code="bad-period", since=first.isoformat(), until=last.isoformat())
+        if (last - first).days >= MAX_DAYS:
+            raise UsageError(f"the period from {first} to {last} is longer than {MAX_DAYS} days",
+                             hint="choose a shorter period", code="long-period", days=MAX_DAYS)
+        counter = FigureCounter(first, last, tz, zone or "UTC")
+        for event in _light_events(session.home.audit_log().lines()):
+            counter.add(event)
+        figures = counter.figures()
+        rec.objects["events"] = figures.events
+    return figures
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"invalid date {value!r}", hint="use YYYY-MM-DD, e.g. 2026-03-01", code="bad-date",
+                         value=value) from None
+
+
 def _events(lines: Iterable[bytes]) -> Iterable[dict]:
     for line in lines:
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue  # a damaged line: 'audit verify' names it
-        if isinstance(event, dict):
+        event = _event(line)
+        if event is not None:
             yield event
 
 
@@ -229,6 +398,38 @@ def _stored_checkpoints(home: "ArchiveHome") -> list[dict]:
                 raise IntegrityError(f"{path.name} line {n} is not a checkpoint",
                                      hint="compare it with the copies kept off the machine") from None
     return out
+
+
+@dataclass(frozen=True)
+class TrailStatus(Result):
+    """The trail as the audit desk shows it: the verification of the whole
+    log, the latest stored checkpoints (newest first) and how many there are."""
+    report: TrailReport
+    checkpoints: list[SignedCheckpoint]
+    stored: int
+
+
+def trail_status(session: "Session", latest: int = 10) -> TrailStatus:
+    """:func:`verify_trail` for an auditor (recorded), with the ``latest``
+    checkpoints stored beside the log."""
+    with session.recorded("audit-verify") as rec:
+        session.require("audit")
+        report = verify_trail(session.home)
+        stored = _stored_checkpoints(session.home)
+        rec.objects.update(ok=report.ok, events=report.events)
+    return TrailStatus(report, [SignedCheckpoint(**cp) for cp in reversed(stored[-latest:])], len(stored))
+
+
+def stored_checkpoint(session: "Session", seq: int) -> SignedCheckpoint:
+    """The newest checkpoint stored beside the log that signs event ``seq``
+    (to download and keep off the machine)."""
+    with session.recorded("audit-checkpoint-get", seq=seq):
+        session.require("audit")
+        for cp in reversed(_stored_checkpoints(session.home)):
+            if cp["seq"] == seq:
+                return SignedCheckpoint(**cp)
+        raise NotFound(f"no stored checkpoint of event {seq}", hint="sign one, or choose one of those listed",
+                       code="no-checkpoint", seq=seq)
 
 
 def checkpoint(session: "Session") -> SignedCheckpoint:

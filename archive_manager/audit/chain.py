@@ -32,7 +32,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from archive_manager.crypto.encoding import b64d, b64e
 from archive_manager.crypto.primitives import verify_signature
@@ -129,6 +129,34 @@ class AuditLog:
                 fh.readline()  # up to the first line boundary at or after ``start``
             for raw in fh:
                 yield raw[:-1] if raw.endswith(b"\n") else raw
+
+    def placed_lines(self) -> Iterator[tuple[int, bytes]]:
+        """Every line with the offset it begins at (for :meth:`lines_at`):
+        a reader that keeps offsets, not lines, to read a few again."""
+        try:
+            fh = open(self.path, "rb")
+        except FileNotFoundError:
+            return
+        with fh:
+            offset = 0
+            for raw in fh:
+                yield offset, raw[:-1] if raw.endswith(b"\n") else raw
+                offset += len(raw)
+
+    def lines_at(self, offsets: Iterable[int]) -> list[bytes]:
+        """The lines beginning at ``offsets`` (from :meth:`placed_lines`; the
+        log only grows at its end, so they stay where they were)."""
+        out = []
+        try:
+            fh = open(self.path, "rb")
+        except FileNotFoundError:
+            return out
+        with fh:
+            for offset in offsets:
+                fh.seek(offset)
+                raw = fh.readline()
+                out.append(raw[:-1] if raw.endswith(b"\n") else raw)
+        return out
 
 
 def _unsigned_allowed(event: dict) -> bool:

@@ -36,13 +36,18 @@ def _pairs(value) -> str:
 @click.option("--user", "who", help="Only this user's events.")
 @click.option("--action", help="get, export, search, file, generate, admin, denied, or an exact action name.")
 @click.option("--client", help="Only events about this client.")
-@click.option("--since", help="From this date on (YYYY-MM-DD, UTC).")
-@click.option("--until", help="Up to and including this date (YYYY-MM-DD, UTC).")
-@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.option("--since", help="From this date on (YYYY-MM-DD, UTC; or YYYY-MM-DDTHH:MM).")
+@click.option("--until", help="Up to and including this date (YYYY-MM-DD, UTC; or YYYY-MM-DDTHH:MM).")
+@click.option("--department", help="Only events of members of this department.")
+@click.option("--outcome", type=click.Choice(["ok", "denied", "error"]), help="Only events with this outcome.")
+@click.option("--document", help="Only events about this document (its id).")
+@click.option("--address", help="Only events from this client address, or network (10.0.0.0/24).")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (cells that could start a formula get a leading ').")
 @json_option
 @lambda f: common(f, user_flag=("-u",))
 @pass_cli
-def audit_log(cli: CliContext, who, action, client, since, until, as_csv, as_json) -> None:
+def audit_log(cli: CliContext, who, action, client, since, until, department, outcome, document, address,
+              as_csv, as_json) -> None:
     """List events with their sealed details (auditors only).
 
     Here --user filters the events; the acting auditor is -u NAME or
@@ -50,7 +55,7 @@ def audit_log(cli: CliContext, who, action, client, since, until, as_csv, as_jso
     """
     if as_csv and as_json:
         raise UsageError("--csv and --json exclude each other")
-    filt = auditing.LogFilter(who, action, client, since, until)
+    filt = auditing.LogFilter(who, action, client, since, until, department, outcome, document, address)
     rows = [e.to_dict() for e in auditing.read_log(cli.session(), filt)]
     if as_csv:
         out = csv.writer(sys.stdout, lineterminator="\n")
@@ -63,7 +68,7 @@ def audit_log(cli: CliContext, who, action, client, since, until, as_csv, as_jso
                    r["action"], r["outcome"], json.dumps(r["objects"], ensure_ascii=False, sort_keys=True),
                    details or "", r["reason"] or "", r["host"], "yes" if r["signed"] else "no"]
             # CSV, unlike JSON, keeps control characters: escaped, as in the table
-            out.writerow([printable(v) if isinstance(v, str) else v for v in row])
+            out.writerow([auditing.spreadsheet_cell(printable(v)) if isinstance(v, str) else v for v in row])
         return
     emit(rows, as_json, lambda rows: table([{
         **r, "user": r["user"] or "-", "objects": _pairs(r["objects"]),

@@ -1,6 +1,115 @@
-"""The words of the audit desk (the log, its details, checkpoints, charts)."""
+"""The words of the audit desk (the log, its details, checkpoints, charts).
+Every key begins with ``audit_`` (texts.py refuses a key defined twice)."""
 
 TEXTS: dict[str, dict[str, str]] = {
-    "zh": {},
-    "en": {},
+    "zh": {
+        "audit_log": "审计日志", "audit_charts": "统计图表", "audit_trail": "校验与检查点",
+        "audit_only": "只有审计部（持有“审计”权限）的成员可以查看审计日志。",
+        "audit_zone": "时间均按服务器时区 {zone}（{offset}）显示；筛选的日期和时间也按此时区理解，日志本身以 UTC 记录。",
+        "audit_filter": "筛选", "audit_reset": "清除筛选", "audit_user": "用户", "audit_department": "部门",
+        "audit_action": "操作", "audit_outcome": "结果", "audit_client": "客户编号", "audit_document": "文档编号",
+        "audit_address": "来源地址", "audit_address_hint": "地址或网段，如 10.0.0.5 或 10.0.0.0/24",
+        "audit_since": "起始", "audit_until": "截止", "audit_time": "时间", "audit_seq": "序号",
+        "audit_any": "全部", "audit_groups": "操作类别", "audit_exact": "具体操作",
+        "audit_group_get": "读取（get）", "audit_group_export": "导出", "audit_group_search": "检索",
+        "audit_group_file": "归档", "audit_group_generate": "生成文书", "audit_group_admin": "系统管理",
+        "audit_group_denied": "全部被拒绝的操作",
+        "audit_outcome_ok": "成功", "audit_outcome_denied": "拒绝", "audit_outcome_error": "出错",
+        "audit_total": "共 {n} 条事件", "audit_page_of": "第 {page} / {pages} 页", "audit_none": "没有符合条件的事件。",
+        "audit_beyond": "这一页没有事件。", "audit_last_page": "回到最后一页",
+        "audit_csv": "下载 CSV", "audit_csv_note": "CSV 包含当前筛选出的全部事件（UTF-8，可用 Excel 打开），"
+                                                  "不含加密的详情：详情只在打开单个事件时解密；需要批量详情请用命令行。",
+        "audit_sealed": "有加密详情", "audit_no_details": "无详情", "audit_details": "详情（已为审计员解密）",
+        "audit_objects": "对象", "audit_reason": "原因", "audit_host": "服务器", "audit_signed": "签名",
+        "audit_signed_yes": "已签名", "audit_signed_no": "未签名（登录失败，无密钥可签）",
+        "audit_changed_files": "本次提交写入的文件数", "audit_event": "事件", "audit_back_log": "返回日志",
+        "audit_prev_event": "上一条", "audit_next_event": "下一条", "audit_same_user": "该用户的全部事件",
+        "audit_same_address": "该地址的全部事件", "audit_departments": "部门",
+        "audit_details_note": "详情（检索词、标题、文件名、浏览器等）加密保存，只有审计员的密钥能打开；本次查看已记入审计日志。",
+        # verification and checkpoints
+        "audit_chain_ok": "哈希链与签名校验通过", "audit_chain_failed": "校验失败：第 {seq} 条事件",
+        "audit_events": "事件数", "audit_first": "最早", "audit_last": "最新", "audit_head": "链头哈希",
+        "audit_fingerprint": "档案根密钥指纹", "audit_fingerprint_note": "请与初始化时打印的指纹核对。",
+        "audit_checkpoints": "检查点", "audit_checkpoints_note": "检查点是审计员对日志链头的签名。"
+                                                            "请下载并保存在本机以外；日后校验可证明日志未被截断或改写。",
+        "audit_sign": "签署检查点", "audit_signer": "签署人", "audit_download": "下载",
+        "audit_stored": "本机共保存 {n} 个检查点，显示最近 {m} 个。", "audit_no_checkpoints": "还没有检查点。",
+        "audit_signed_notice": "已签署第 {seq} 条事件的检查点。请下载并保存在本机以外。",
+        "audit_check": "检查结果", "audit_check_ok": "日志仍延续该检查点", "audit_source_stored": "本机保存的最新检查点",
+        "audit_source_given": "提供的检查点", "audit_verify_note": "每次打开本页都会从头校验整个日志（日志很大时需要几秒）。",
+        # charts
+        "audit_period": "统计期间", "audit_show": "显示", "audit_per_day": "每日事件（按操作类别）",
+        "audit_denials": "每个用户被拒绝的操作", "audit_volumes": "读取与导出：{day} 与平时相比",
+        "audit_failures": "各来源地址的登录失败", "audit_figures": "数据表", "audit_day": "日期",
+        "audit_count": "次数", "audit_median": "前 {days} 天每日中位数", "audit_usual": "平时（中位数）",
+        "audit_active_days": "有操作的天数", "audit_outlier": "异常", "audit_users_tried": "尝试的用户数",
+        "audit_rule": "异常规则：某用户当天的读取（或导出）次数超过其前 {days} 天每日次数中位数的 {factor} 倍，"
+                      "且超过 {floor} 次（没有操作的日子按 0 计）。只计成功的操作；读取包括下载原件（get）和在浏览器中查看（view）。",
+        "audit_no_figures": "这段期间没有相关事件。", "audit_top": "只画出前 {n} 项，全部数字见数据表。",
+        "audit_kind_read": "读取", "audit_kind_export": "导出", "audit_kind_search": "检索", "audit_kind_file": "归档",
+        "audit_kind_generate": "生成文书", "audit_kind_signin": "登录/退出", "audit_kind_admin": "系统管理",
+        "audit_kind_other": "其他", "audit_local": "本机（命令行）", "audit_total_events": "期间内共 {n} 条事件",
+        "audit_sum": "合计",
+        "audit_err_bad-date": "日期或时间“{value}”无效，请用 YYYY-MM-DD 或 YYYY-MM-DDTHH:MM。",
+        "audit_err_bad-period": "起始（{since}）晚于截止（{until}）。",
+        "audit_err_long-period": "统计期间最长 {days} 天。",
+        "audit_err_bad-address": "“{value}”不是地址或网段，例如 10.0.0.5 或 10.0.0.0/24。",
+        "audit_err_bad-action": "没有“{value}”这种操作。", "audit_err_bad-outcome": "没有“{value}”这种结果。",
+        "audit_err_bad-criterion": "筛选条件太长或无效。",
+        "audit_err_no-event": "审计日志中没有第 {seq} 条事件。", "audit_err_no-checkpoint": "本机没有第 {seq} 条事件的检查点。",
+    },
+    "en": {
+        "audit_log": "Audit log", "audit_charts": "Charts", "audit_trail": "Verification and checkpoints",
+        "audit_only": "Only members of the audit department (the audit right) may read the audit log.",
+        "audit_zone": "Times are shown in the server's time zone {zone} ({offset}); dates and times in the filter "
+                      "are read in that zone too. The log itself records UTC.",
+        "audit_filter": "Filter", "audit_reset": "Clear", "audit_user": "User", "audit_department": "Department",
+        "audit_action": "Action", "audit_outcome": "Outcome", "audit_client": "Client", "audit_document": "Document",
+        "audit_address": "Address", "audit_address_hint": "an address or a network: 10.0.0.5 or 10.0.0.0/24",
+        "audit_since": "From", "audit_until": "To", "audit_time": "Time", "audit_seq": "No.",
+        "audit_any": "any", "audit_groups": "Groups", "audit_exact": "Actions",
+        "audit_group_get": "reads (get)", "audit_group_export": "exports", "audit_group_search": "searches",
+        "audit_group_file": "filing", "audit_group_generate": "paperwork", "audit_group_admin": "administration",
+        "audit_group_denied": "every denied action",
+        "audit_outcome_ok": "ok", "audit_outcome_denied": "denied", "audit_outcome_error": "error",
+        "audit_total": "{n} events", "audit_page_of": "page {page} of {pages}", "audit_none": "No events match.",
+        "audit_beyond": "No events on this page.", "audit_last_page": "Go to the last page",
+        "audit_csv": "Download CSV", "audit_csv_note": "The CSV holds every event the filter selects (UTF-8, opens "
+                                                      "in Excel), without the sealed details: those are opened one "
+                                                      "event at a time; for details in bulk use the command line.",
+        "audit_sealed": "sealed details", "audit_no_details": "no details", "audit_details": "Details (opened for the auditor)",
+        "audit_objects": "Objects", "audit_reason": "Reason", "audit_host": "Server", "audit_signed": "Signature",
+        "audit_signed_yes": "signed", "audit_signed_no": "unsigned (a failed sign-in has no key to sign with)",
+        "audit_changed_files": "Files this commit wrote", "audit_event": "Event", "audit_back_log": "Back to the log",
+        "audit_prev_event": "Previous", "audit_next_event": "Next", "audit_same_user": "All of this user's events",
+        "audit_same_address": "All events from this address", "audit_departments": "Departments",
+        "audit_details_note": "Details (search words, titles, file names, the browser) are sealed to the auditors' "
+                              "key; this reading is recorded in the audit log.",
+        "audit_chain_ok": "Hash chain and signatures verify", "audit_chain_failed": "Verification FAILED at event {seq}",
+        "audit_events": "Events", "audit_first": "First", "audit_last": "Last", "audit_head": "Head hash",
+        "audit_fingerprint": "Archive root fingerprint", "audit_fingerprint_note": "compare it with the one printed at init.",
+        "audit_checkpoints": "Checkpoints", "audit_checkpoints_note": "A checkpoint is an auditor's signature over the "
+                                                                    "head of the log. Download it and keep it off "
+                                                                    "this machine: checked later, it proves the log "
+                                                                    "was not cut or rewritten.",
+        "audit_sign": "Sign a checkpoint", "audit_signer": "Signed by", "audit_download": "Download",
+        "audit_stored": "{n} checkpoints stored here; the latest {m} shown.", "audit_no_checkpoints": "No checkpoints yet.",
+        "audit_signed_notice": "Checkpoint of event {seq} signed. Download it and keep it off this machine.",
+        "audit_check": "Check", "audit_check_ok": "the log still extends it", "audit_source_stored": "latest stored checkpoint",
+        "audit_source_given": "given checkpoint", "audit_verify_note": "This page verifies the whole log from the "
+                                                                        "start each time (seconds for a large log).",
+        "audit_period": "Period", "audit_show": "Show", "audit_per_day": "Events per day, by kind of action",
+        "audit_denials": "Denied actions per user", "audit_volumes": "Reads and exports on {day} against the usual",
+        "audit_failures": "Failed sign-ins per address", "audit_figures": "Figures", "audit_day": "Day",
+        "audit_count": "Count", "audit_median": "median a day over the {days} days before", "audit_usual": "usual (median)",
+        "audit_active_days": "days with any", "audit_outlier": "outlier", "audit_users_tried": "users tried",
+        "audit_rule": "Outlier rule: a user's reads (or exports) on the day are more than {factor} times their median "
+                      "daily count over the {days} days before (days without any count as 0) and more than {floor}. "
+                      "Only successful actions count; reads are downloads (get) and views in the browser (view).",
+        "audit_no_figures": "No such events in this period.", "audit_top": "The chart shows the first {n}; the table has all.",
+        "audit_kind_read": "reads", "audit_kind_export": "exports", "audit_kind_search": "searches",
+        "audit_kind_file": "filing", "audit_kind_generate": "paperwork", "audit_kind_signin": "sign-in/out",
+        "audit_kind_admin": "administration", "audit_kind_other": "other", "audit_local": "local (command line)",
+        "audit_total_events": "{n} events in the period", "audit_sum": "Total",
+    },
 }
