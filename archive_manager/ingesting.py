@@ -27,6 +27,10 @@ at any moment, a restart finds each file either filed (a re-filing is then a
 duplicate, which only removes the original) or still in the inbox. Recovery at
 start (:meth:`Ingestor.recover`) completes or undoes an interrupted vault
 commit and catches the indexes up (``reindex --if-needed``).
+
+While watching, the loop keeps a status file (:mod:`archive_manager.ingest.status`,
+given as ``status``): its start, its last full scan, what waits (settling,
+being filed, waiting for OCR) and a heartbeat, and its stop.
 """
 
 from __future__ import annotations
@@ -128,6 +132,7 @@ class Ingestor:
     report: Callable[[Outcome], None] = field(default=lambda o: None)
     index_process: bool = True  # index commits in a child process where one can be forked (start_writer)
     scans: object | None = None  # a scans.ScanReader: the watcher reads waiting scans when idle
+    status: object | None = None  # an ingest.status.StatusFile: the watcher's heartbeat and queue
 
     def __post_init__(self) -> None:
         s = self.session.settings
@@ -422,20 +427,35 @@ class Ingestor:
         tick = min(0.2, max(tracker.quiet / 4, 0.01))
         next_rescan = monotonic()
         scans_seen = -1
+        self._beat(force=True)
+        try:
+            self._watch(tracker, events, stop, rescan_every, monotonic, tick, next_rescan, scans_seen)
+            self.flush()
+            self.close()
+        finally:
+            self._beat(force=True, stopped=self.status.clock() if self.status is not None else None)
+        return self.counts
+
+    def _watch(self, tracker, events, stop, rescan_every, monotonic, tick, next_rescan, scans_seen) -> None:
         while not stop.is_set():
             changes, rescan = events.drain()
-            if rescan or monotonic() >= next_rescan:
+            scanned = rescan or monotonic() >= next_rescan
+            if scanned:
                 changes = [*changes, *((SEEN, p) for p in inbox.candidates(self.root))]
                 next_rescan = monotonic() + rescan_every
             for kind, p in changes:
                 tracker.event(kind, p)
+            if scanned and self.status is not None:
+                self._beat(force=True, last_scan=self.status.clock())
             ready = tracker.ready()
             for i, path in enumerate(ready):
                 if stop.is_set():
                     break
+                self._beat(ready=len(ready) - i)
                 self._ahead(ready, i)
                 self.process(path)
                 self._settle(path)
+            self._beat()
             if not ready:
                 self.flush()  # idle: make what was filed searchable now
                 if self.scans is not None:
@@ -446,9 +466,19 @@ class Ingestor:
                     if self.scans.read_one():  # one scan, then the inbox is looked at again
                         continue
                 stop.wait(tick)
-        self.flush()
-        self.close()
-        return self.counts
+
+    def _beat(self, force: bool = False, ready: int = 0, **changes) -> None:
+        """Tell the status file (if any) what waits: files settling, files
+        being filed (in hand, or filed and waiting for their index commit),
+        scans waiting for OCR (unknown until the reader first looked)."""
+        if self.status is None:
+            return
+        tracker = self._tracker
+        filing = ready + len(self._waiting) + sum(len(job.waiting) for job in self._jobs)
+        queue = getattr(self.scans, "_queue", None) if self.scans is not None else None  # ScanReader's list
+        self.status.beat(force, queue={"settling": len(tracker) if tracker is not None else 0, "filing": filing,
+                                       "ocr": len(queue) if queue is not None else None},
+                         counts=dict(vars(self.counts)), **changes)
 
 
 def new_tracker(session: Session, root: Path, clock: Callable[[], float] = time.time) -> SettleTracker:

@@ -20,6 +20,8 @@ from archive_manager.text import printable
 
 ingesting = lazy_module("archive_manager.ingesting")
 scans = lazy_module("archive_manager.scans")
+quarantine = lazy_module("archive_manager.quarantine")
+status = lazy_module("archive_manager.ingest.status")
 
 inbox_option = click.option("--inbox", "inbox_dir", type=click.Path(file_okay=False, path_type=Path),
                             help="The inbox (default: [inbox] path in archive.toml, or <home>/inbox).")
@@ -138,7 +140,9 @@ def watch_cmd(cli: CliContext, inbox_dir, polling, as_json) -> None:
                    else f"{cli.home.runtime.timestamp()} {printable(_scan_line(scan, r))}")
 
     reader = scans.ScanReader(session, report_scan)
-    ingestor = ingesting.Ingestor(session, root, report, scans=reader)
+    beat = status.StatusFile(status.status_path(s.home), session.user, Path(root),
+                             warn=lambda message: warn("warning", message))
+    ingestor = ingesting.Ingestor(session, root, report, scans=reader, status=beat)
     ingestor.check_inbox()
     for note in ingestor.recover():
         click.echo(f"archive: note: {printable(note)}", err=True)
@@ -197,3 +201,110 @@ def ocr_cmd(cli: CliContext, pending, limit, as_json) -> None:
         click.echo(json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=2, sort_keys=True))
     elif not results:
         click.echo("no scans wait for OCR")
+
+
+# --- the quarantine and the watcher's status (issue 19) ---------------------------------
+
+
+@main.group("inbox")
+def inbox_group() -> None:
+    """The inbox's quarantine (.failed/) and the watcher's status (admins).
+
+    A quarantined file is named by the ID 'archive inbox failed' lists.
+    """
+
+
+@inbox_group.command("failed")
+@inbox_option
+@json_option
+@common
+@pass_cli
+def inbox_failed(cli: CliContext, inbox_dir, as_json) -> None:
+    """List the files the inbox refused, with their reasons."""
+    rows = quarantine.list_quarantine(cli.session(), inbox_dir)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in rows], ensure_ascii=False, indent=2, sort_keys=True))
+        return
+    if not rows:
+        click.echo("the quarantine is empty")
+        return
+    for r in rows:
+        extra = " (with its sidecar)" if r.sidecar else ""
+        kind = "" if r.kind == "file" else f" [{'symbolic link' if r.kind == 'link' else 'not a regular file'}]"
+        click.echo(printable(f"{r.id}  {r.path}{kind}  {r.size} bytes  {r.quarantined}{extra}"))
+        click.echo(printable(f"    why: {r.why}"))
+        if r.fix:
+            click.echo(printable(f"    fix: {r.fix}"))
+
+
+@inbox_group.command("retry")
+@click.argument("item_id", metavar="ID")
+@inbox_option
+@json_option
+@common
+@pass_cli
+def inbox_retry(cli: CliContext, item_id, inbox_dir, as_json) -> None:
+    """Move a quarantined file back into the inbox, to be filed at the next pass.
+
+    The watcher (or the next 'archive ingest') files it, or quarantines it
+    again with a new reason; its sidecar goes back with it.
+    """
+    done = quarantine.retry_quarantined(cli.session(), item_id, inbox_dir)
+    if as_json:
+        click.echo(json.dumps(done.to_dict(), ensure_ascii=False, indent=2, sort_keys=True))
+    else:
+        click.echo(printable(f"{done.path}: back in the inbox; the watcher or the next 'archive ingest' files it"))
+
+
+@inbox_group.command("delete")
+@click.argument("item_id", metavar="ID")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@inbox_option
+@json_option
+@common
+@pass_cli
+def inbox_delete(cli: CliContext, item_id, yes, inbox_dir, as_json) -> None:
+    """Delete a quarantined file, its sidecar and its reason, for good."""
+    session = cli.session()
+    if not yes:
+        item = next((r for r in quarantine.list_quarantine(session, inbox_dir) if r.id == item_id), None)
+        shown = item.path if item is not None else item_id
+        if not click.confirm(printable(f"delete {shown} from the quarantine for good?"), err=True):
+            raise UsageError("nothing deleted", hint="answer y to delete, or pass --yes")
+    done = quarantine.delete_quarantined(session, item_id, inbox_dir)
+    if as_json:
+        click.echo(json.dumps(done.to_dict(), ensure_ascii=False, indent=2, sort_keys=True))
+    else:
+        click.echo(printable(f"{done.path}: deleted" + (" with its sidecar" if done.sidecar else "")))
+
+
+@inbox_group.command("status")
+@json_option
+@common
+@pass_cli
+def inbox_status(cli: CliContext, as_json) -> None:
+    """Whether 'archive watch' runs, its last scan and what waits (from its status file)."""
+    st = quarantine.watcher_status(cli.session())
+    if as_json:
+        click.echo(json.dumps(st.to_dict(), ensure_ascii=False, indent=2, sort_keys=True))
+        return
+    click.echo(f"watcher: {st.state}")
+    if st.state == "never":
+        click.echo("no status file: 'archive watch' has not run in this home")
+        return
+    for key in ("pid", "host", "user", "inbox"):
+        click.echo(printable(f"{key}: {getattr(st, key)}"))
+    for key in ("started", "last_scan", "updated", "stopped"):
+        value = getattr(st, key)
+        if value is not None:
+            click.echo(f"{key.replace('_', ' ')}: {_utc(value)}")
+    click.echo(f"waiting: {st.settling} settling, {st.filing} being filed, "
+               f"{'?' if st.ocr is None else st.ocr} for OCR")
+    if st.problem:
+        click.echo(printable(f"problem: {st.problem}"))
+
+
+def _utc(t: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -3,6 +3,7 @@
     inbox/<CLIENT>/<type>/<file>            e.g. inbox/C001/contract/广告发布合同.pdf
     inbox/<CLIENT>/<type>/<file>.toml       optional sidecar: title, date, number, replaces, tags
     inbox/.failed/<CLIENT>/<type>/<file>    quarantined, with <file>.reason.txt beside it
+                                            (listed, retried, deleted: see failed.py)
 
 Ignored: names of files still being written or of editors and desktops
 (``*.part``, ``*.tmp``, ``*.crdownload``, ``~$*``, ``.~lock.*#``, ``.DS_Store``,
@@ -183,6 +184,9 @@ def _note_path(dest: Path) -> Path:
     short = os.fsencode(dest.name)[:150].decode("utf-8", "ignore")
     digest = hashlib.sha256(os.fsencode(dest.name)).hexdigest()[:8]
     return dest.with_name(f"{short}-{digest}{REASON}")
+
+
+note_path = _note_path  # where the reason of a quarantined file is (see failed.py)
 
 
 def _free_name(dest: Path) -> Path:
