@@ -9,6 +9,7 @@ uppercase is written by :func:`money_upper` by the rules of 《支付结算办�
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -32,11 +33,18 @@ def check_given(given: dict) -> dict:
 
 def money(value: object) -> Decimal:
     """``value`` (a Decimal, int or string like ``"128000.00"`` or ``"1,250,000"``)
-    rounded half-up to cents. Floats are refused: they carry binary error."""
+    rounded half-up to cents. Floats are refused: they carry binary error.
+    Text is read after NFKC, so the full-width digits, comma and point a
+    Chinese input method types (``１２３，４５６．７``) are the ASCII ones (the
+    paperwork page's script reads them so too); any other digit (Arabic-Indic,
+    say) is refused rather than read."""
     if isinstance(value, bool) or isinstance(value, float):
         raise UsageError(f"amount {value!r} must be given as text or a whole number, not a float")
+    text = unicodedata.normalize("NFKC", str(value)).replace(",", "").strip()
+    if not isinstance(value, Decimal) and not text.isascii():
+        raise UsageError(f"invalid amount {value!r}", hint="write it like 128000.00")
     try:
-        amount = Decimal(str(value).replace(",", "").strip()) if not isinstance(value, Decimal) else value
+        amount = Decimal(text) if not isinstance(value, Decimal) else value
     except InvalidOperation:
         raise UsageError(f"invalid amount {value!r}", hint="write it like 128000.00") from None
     if not amount.is_finite():

@@ -52,17 +52,30 @@ def _nav(signin) -> dict:
     admission queue (with the admission chain, to readers of the client's
     record), the application form (to the applying departments), paperwork
     (``generate``), receivables (readers of the ledger's class), the audit
-    desk (``audit``) and the admin desk (``admin``)."""
+    desk (``audit``) and the admin desk (``admin``); search, clients and
+    upload only to those who may (an auditor holds no class)."""
     if signin is None:
         return {}
     policy, depts = signin.session.policy, signin.session.departments
     chain = policy.admission
-    return {"applications": chain is not None and policy.allows(depts, "read", RECORD_CLASS),
+    return {"search": policy.allows(depts, "search"),
+            "clients": bool(policy.classes_for(depts, "read")),
+            "upload": policy.allows(depts, "file"),
+            "applications": chain is not None and policy.allows(depts, "read", RECORD_CLASS),
             "apply": chain is not None and any(d in chain.applicants for d in depts),
             "paperwork": policy.allows(depts, "generate"),
             "ledger": policy.allows(depts, "read", receivables.LEDGER_CLASS),
             "audit": policy.allows(depts, "audit"),
             "admin": policy.allows(depts, "admin")}
+
+
+def landing(signin) -> str:
+    """Where a signed-in user starts: search, else the first desk they have a use for."""
+    nav = _nav(signin)
+    for flag, path in (("search", "/search"), ("audit", "/audit"), ("admin", "/admin"), ("clients", "/clients")):
+        if nav.get(flag):
+            return path
+    return "/account"
 
 
 def error_page(request: Request, exc: ArchiveError, signin=None) -> Response:
@@ -90,8 +103,9 @@ def _page(request: Request, build) -> Response:
 
 
 def signin_form(request: Request, message: str | None = None, status: int = 200, user: str | None = None) -> Response:
-    if _signin_of(request) is not None and message is None:
-        return RedirectResponse("/search", 303)
+    signin = _signin_of(request)
+    if signin is not None and message is None:
+        return RedirectResponse(landing(signin), 303)
     token = secrets.token_urlsafe(32)
     notice = _t(request, "口令已设置。请用新口令登录。", "Your passphrase is set. Sign in with it.") \
         if request.query_params.get("done") == "passphrase" and message is None else None
@@ -140,7 +154,7 @@ async def signin_submit(request: Request) -> Response:
                             secure=over_tls(request, settings), max_age=int(settings.absolute_seconds))
         response.delete_cookie(FORM_CSRF_COOKIE, path="/signin")
         return response
-    response = RedirectResponse("/search", 303)
+    response = RedirectResponse(landing(signin), 303)
     response.set_cookie(SESSION_COOKIE, signin.token, httponly=True, samesite="strict", path="/",
                         secure=over_tls(request, settings), max_age=int(settings.absolute_seconds))
     response.delete_cookie(FORM_CSRF_COOKIE, path="/signin")
@@ -387,7 +401,8 @@ async def upload_submit(request: Request) -> Response:
 
 
 def home_page(request: Request) -> Response:
-    return RedirectResponse("/search" if _signin_of(request) is not None else "/signin", 303)
+    signin = _signin_of(request)
+    return RedirectResponse(landing(signin) if signin is not None else "/signin", 303)
 
 
 def not_found(request: Request, exc) -> Response:

@@ -113,7 +113,11 @@ def templates_page(request: Request) -> Response:
         if chain is not None and chain.amendment_approver in session.departments:
             pending = amendments.list_amendments(session, pending=True)
         names = {code: t.name for code, t in session.policy.types.items()}
-        return render(request, "paperwork.html", signin=signin, templates=rows, pending=pending, type_names=names)
+        words, classes = TEXTS[_lang(request)], session.policy.classes
+        needs = {tpl.name: [words[f"pw_right_{action}"].format(cls=classes[c].name if c in classes else c)
+                            for action, c in (r.split(" ", 1) for r in tpl.lacking)] for tpl in rows}
+        return render(request, "paperwork.html", signin=signin, templates=rows, pending=pending, type_names=names,
+                      needs=needs)
 
     return _page(request, build)
 

@@ -425,3 +425,18 @@ def test_signed_out_users_go_to_the_sign_in(app):
         for path in ("/audit", "/audit/log.csv", "/audit/events/1", "/audit/charts", "/audit/trail"):
             r = c.get(path, follow_redirects=False)
             assert r.status_code == 303 and r.headers["location"] == "/signin"
+
+
+def test_an_auditor_lands_on_the_audit_desk_and_sees_no_links_it_may_not_use(app):
+    """An auditor holds no class: after sign-in the audit desk, not a search page
+    that would refuse them; the top bar offers no search, clients or upload."""
+    c = TestClient(app, base_url="https://testserver")
+    form = c.get("/signin").text
+    r = c.post("/signin", data={"user": "audrey", "passphrase": "audrey-pw", "csrf": csrf_of(form)},
+               follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/audit"
+    assert c.get("/", follow_redirects=False).headers["location"] == "/audit"
+    top = c.get("/audit").text.split("</nav>", 1)[0]
+    assert 'href="/audit"' in top
+    assert not any(f'href="{p}"' in top for p in ("/search", "/clients", "/upload", "/ledger", "/paperwork"))
+    c.close()

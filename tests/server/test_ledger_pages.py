@@ -106,7 +106,7 @@ def test_one_clients_ledger_with_payments_levels_and_the_forms(client):
     assert "100,000.00" in row and "20,000.00" in row and "80,000.00" in row and ">61<" in row
     assert "20,000.00 · 2026-10-01" in row
     figures = text.split('class="ledger-figures"', 1)[1].split("</dl>", 1)[0]
-    assert "130,000.00" in figures and "80,000.00" in figures and "3级·最后通知" in figures
+    assert "130,000.00" in figures and "80,000.00" in figures and "3级·最后催告函" in figures
     assert "100,000.00" in figures and "超出信用额度" in figures
     assert "尚未发送催收函" in text
     assert 'action="/ledger/C001/invoices"' in text and 'action="/ledger/C001/payments"' in text
@@ -255,9 +255,9 @@ def test_the_batch_is_previewed_then_runs_exactly_that(client, chain):
     assert page.status_code == 200
     plan = main(page.text).split('class="list ledger-plan"', 1)[1].split("</table>", 1)[0]
     c1, c2 = plan.split("<tr class=")[1:3]
-    assert "C001" in c1 and "将发送" in c1 and "3级·最后通知" in c1 and "INV-1" in c1 and "80,000.00" in c1
+    assert "C001" in c1 and "将发送" in c1 and "3级·最后催告函" in c1 and "INV-1" in c1 and "80,000.00" in c1
     assert "INV-2" not in c1  # not yet due
-    assert "C002" in c2 and "1级·提醒函" in c2 and "12,345.67" in c2
+    assert "C002" in c2 and "1级·付款提醒函" in c2 and "12,345.67" in c2
     assert "确认发送 2 封催收函" in page.text
     keys = letter_keys(page.text)
     assert len(keys) == 2 and events(chain, "generate") == []  # nothing sent by the preview
@@ -269,13 +269,13 @@ def test_the_batch_is_previewed_then_runs_exactly_that(client, chain):
     assert [e.outcome for e in events(chain, "generate")] == ["ok", "ok"]
     text = main(client.get("/ledger/C001").text)
     letters = text.split('class="list ledger-letters"', 1)[1].split("</table>", 1)[0]
-    assert TODAY in letters and "3级·最后通知" in letters and f'href="/documents/{links[0]}"' in letters
+    assert TODAY in letters and "3级·最后催告函" in letters and f'href="/documents/{links[0]}"' in letters
     assert "INV-1" in letters
     inv = text.split('class="list ledger-invoices"', 1)[1].split("INV-2", 1)[0]
-    assert "3级·最后通知" in inv  # the level INV-1 is at
+    assert "3级·最后催告函" in inv  # the level INV-1 is at
     # the same day again: both skipped, no button; an old form sends nothing
     again = client.get("/ledger/overdue").text
-    assert "ledger-run" not in again and again.count("已发送最后通知") == 1 and "没有需要发送的催收函" in again
+    assert "ledger-run" not in again and again.count("已发送最后催告函") == 1 and "没有需要发送的催收函" in again
     r = client.post("/ledger/overdue", data={"csrf": csrf, "letter": keys}, follow_redirects=False)
     assert r.status_code == 409 and "not the ones the preview showed" in r.text
     assert len(events(chain, "generate")) == 2

@@ -138,7 +138,7 @@ def test_the_list_shows_each_template_and_what_the_user_may_make(users):
     text = main(r.text)
     assert "合同变更协议" in text and "催款函" in text and "客户准入申请表" in text
     assert 'href="/paperwork/contract-amendment"' in r.text
-    assert 'href="/paperwork/dunning-letter"' not in r.text and "缺少权限：read credit" in text  # legal: no ledger
+    assert 'href="/paperwork/dunning-letter"' not in r.text and "缺少权限：读取“信用信息”" in text  # legal: no ledger
     carol = users("carol").get("/paperwork")
     assert 'href="/paperwork/dunning-letter"' in carol.text and 'href="/paperwork/contract-amendment"' not in carol.text
     assert 'href="/paperwork"' in carol.text  # in the navigation
@@ -352,6 +352,6 @@ def test_a_missing_letterhead_is_explained_with_a_link_to_set_it(letterhead):
     r = carol.post("/paperwork/dunning-letter", {"client": "C001", "do": "preview"})
     assert r.status_code == 400
     text = main(r.text)
-    assert "公司抬头信息不完整" in text and "开户银行" in text and "银行账号" in text
+    assert "公司信头信息不完整" in text and "开户银行" in text and "银行账号" in text
     assert 'href="/admin/letterhead"' in r.text
 

@@ -12,7 +12,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "admin_letterhead_about": "文书（催款函、准入申请表、变更协议）上印的公司名称、地址、电话与收款账户。",
         "admin_inbox": "收件箱隔离区",
         "admin_inbox_about": "未能归档的文件及原因，可重试或删除。",
-        "admin_health": "运行状况",
+        "admin_health": "系统健康",
         "admin_health_about": "校验结果、审计链、各类别索引与磁盘占用。",
         "admin_pending": "策略文件有尚未签名的改动。",
         "admin_in_force": "策略文件与已签名的策略一致。",

@@ -17,7 +17,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "ledger_age_current": "未到期", "ledger_age_days_1_30": "逾期1–30天", "ledger_age_days_31_60": "逾期31–60天",
         "ledger_age_days_61_90": "逾期61–90天", "ledger_age_over_90": "逾期90天以上", "ledger_age_paid": "已结清",
         "ledger_ages_total": "合计", "ledger_others": "其他客户", "ledger_receivable": "应收账款",
-        "ledger_level_1": "提醒函", "ledger_level_2": "催告函", "ledger_level_3": "最后通知",
+        "ledger_level_1": "付款提醒函", "ledger_level_2": "催款函", "ledger_level_3": "最后催告函",
         "ledger_level_n": "{n}级·{name}", "ledger_by_hand": "人工归档", "ledger_letters": "已发催收函",
         "ledger_no_letters": "尚未发送催收函。", "ledger_sent_on": "日期", "ledger_letter_doc": "函件",
         "ledger_not_filed": "未归档", "ledger_open_doc": "查看",
