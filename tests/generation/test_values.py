@@ -161,3 +161,14 @@ def test_chinese_dates():
     assert chinese_date("2026-03-01") == "2026年3月1日"
     with pytest.raises(UsageError):
         chinese_date("2026-13-01")
+
+
+@pytest.mark.parametrize("typed, read", [("１２３．５", "123.50"), ("1，250", "1250.00"), ("１２８０００", "128000.00")])
+def test_full_width_digits_of_an_input_method_are_read(typed, read):
+    assert str(money(typed)) == read
+
+
+@pytest.mark.parametrize("typed", ["١٢٣", "１２３x", "۱۲۳"])
+def test_other_digits_are_refused(typed):
+    with pytest.raises(UsageError):
+        money(typed)
