@@ -1,6 +1,9 @@
 # Fresh machine: Python 3.11+ and make are enough. Each target sets up .venv itself.
 PY ?= python3
 VENV := .venv
+# the tests run in two processes (pytest-xdist), each test file whole in one of them (module fixtures built
+# once; tests of a file that share state stay together); `make test XDIST=` runs them in this process alone
+XDIST ?= -n 2 --dist loadfile
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
@@ -17,11 +20,11 @@ demo: $(STAMP)
 
 ## make test: install, then the whole test suite
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(XDIST)
 
 ## make check: the fast subset for the inner loop (tests marked slow left out; make test runs everything)
 check: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -x
+	$(BIN)/python -m pytest $(XDIST) -m "not slow" -x
 
 ## make bench: the benchmarks under bench/ (not part of the tests)
 bench: $(STAMP)

@@ -255,7 +255,12 @@ def test_the_worker_own_clock_kills_the_whole_conversion(tmp_path, monkeypatch):
 def test_real_libreoffice_interrupted_leaves_nothing(legacy_files, tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     with Extractor(ExtractionLimits(timeout_seconds=0.5, memory_mb=300)) as extractor:
-        assert extractor.extract("预热".encode(), "warm.txt").status == "ok"
+        # the worker's start counts against the 0.5 s: on a busy machine (the suite runs in two
+        # processes) one start may miss it, and the next is tried (~0.1 s each when idle)
+        warm = []
+        while "ok" not in warm and len(warm) < 5:
+            warm.append(extractor.extract("预热".encode(), "warm.txt").status)
+        assert "ok" in warm, warm
         result = extractor.extract(legacy_files["合同.doc"], "合同.doc")
         assert result.reason == "extraction timed out after 0.5 s"
         assert list(tmp_path.iterdir()) == []

@@ -23,12 +23,6 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def live(archive, filed, clock, tmp_path):
     """The app served by uvicorn in a thread on a free port: (base URL, app)."""
@@ -49,9 +43,11 @@ def served(app):
     """``app`` served by uvicorn in a thread on a free port, while the block runs: its base URL."""
     import uvicorn
 
-    port = free_port()
+    sock = socket.socket()  # bound here and handed over: no other process (an xdist worker) can take the port between
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     for _ in range(200):
         if server.started:
@@ -62,6 +58,7 @@ def served(app):
     finally:
         server.should_exit = True
         thread.join(10)
+        sock.close()
 
 
 @pytest.fixture
