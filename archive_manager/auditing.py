@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Iterable
 from archive_manager.audit import check_checkpoint, make_checkpoint, parse_checkpoint, verify_chain
 from archive_manager.audit.details import open_details
 from archive_manager.audit.figures import MAX_DAYS, FigureCounter, Figures
-from archive_manager.audit.filters import CRITERIA, GROUPS, OUTCOMES, LogFilter, zone_of
+from archive_manager.audit.filters import CRITERIA, FIRST_YEAR, GROUPS, LAST_YEAR, OUTCOMES, LogFilter, zone_of
 from archive_manager.errors import AccessDenied, ArchiveError, IntegrityError, NotFound, UsageError
 from archive_manager.vault.classkeys import AUDIT
 from archive_manager.vault.trust import show_fingerprint
@@ -327,7 +327,10 @@ def log_figures(session: "Session", since: str | None = None, until: str | None 
 
 def _day(value: str) -> date:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
+        if not FIRST_YEAR <= day.year <= LAST_YEAR:
+            raise ValueError(value)
+        return day
     except (TypeError, ValueError):
         raise UsageError(f"invalid date {value!r}", hint="use YYYY-MM-DD, e.g. 2026-03-01", code="bad-date",
                          value=value) from None

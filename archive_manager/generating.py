@@ -469,8 +469,11 @@ def generate_overdue(session: Session, folder: Path, given: dict | None = None, 
         raise UsageError("the dunning level must be 1, 2 or 3")
     plan = _plan(session, level, min_days)
     if expected is not None and sorted(p.key for p in plan if p.skipped is None) != sorted(expected):
-        raise ConflictError("the letters due are not the ones the preview showed; no letter was written",
-                            hint="look at the preview again: the ledger changed since", code="overdue-plan-changed")
+        with session.recorded("generate", template=DUNNING) as rec:  # a tampered or stale confirmation: on record
+            rec.update(expected=sorted(expected)[:50])
+            raise ConflictError("the letters due are not the ones the preview showed; no letter was written",
+                                hint="look at the preview again: the ledger changed since",
+                                code="overdue-plan-changed")
     rows = {p.client: OverdueLetter(p.client, p.level, skipped=p.skipped) for p in plan if p.skipped is not None}
     paths = {p.client: Path(folder) / f"{DUNNING}-{p.client}.docx" for p in plan if p.skipped is None}
     taken = [p for p in paths.values() if p.exists() or p.is_symlink()]

@@ -197,9 +197,11 @@ def generate_filed(session: Session, name: str, client: str, given: dict | None 
 
 def pdf_copy(session: Session, doc_id: str, version: int | None = None) -> tuple[bytes, str]:
     """A PDF of the filed Word document ``doc_id`` (an ``export`` of it: needs
-    ``export`` on its class), made by LibreOffice: (bytes, file name)."""
-    pdfs.require_soffice()
+    ``export`` on its class), made by LibreOffice: (bytes, file name). The
+    right is checked (and a refusal recorded) before whether LibreOffice is
+    here: a refused user learns nothing of the server's set-up."""
     content = reading.open_content(session, doc_id, version, export=True)
+    pdfs.require_soffice()
     name = str(content.info.original_name or doc_id)
     if not name.lower().endswith(".docx"):
         raise UsageError(f"{doc_id} is not a Word (.docx) document", code="not-docx")

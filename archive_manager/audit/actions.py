@@ -10,7 +10,7 @@ ADMIN_ACTIONS = frozenset({"init", "user-add", "user-remove", "user-passwd", "us
                            "user-departments", "letterhead", "letterhead-set"})  # the admin desk (issue 19)
 ACTIONS = frozenset({
     *ADMIN_ACTIONS,
-    "login", "logout", "upgrade", "whoami", "client-list", "client-show", "user-show",   # sign-in, users and clients
+    "login", "logout", "csrf", "upgrade", "whoami", "client-list", "client-show", "user-show",   # sign-in, users and clients
     "file", "inbox-keep", "compact", "ls", "get", "view", "export", "search", "verify",   # documents
     "doc-show", "doc-edit", "ocr",
     "generate", "ledger-add", "ledger-paid", "ledger-list",       # paperwork and receivables

@@ -21,7 +21,8 @@ from datetime import date, timedelta, tzinfo
 from typing import Iterable
 
 from archive_manager.audit.actions import ADMIN_ACTIONS
-from archive_manager.audit.filters import day_start
+from archive_manager.audit.filters import FIRST_YEAR, LAST_YEAR, day_start
+from archive_manager.errors import UsageError
 
 BASELINE_DAYS = 30
 FACTOR = 3
@@ -111,6 +112,10 @@ class FigureCounter:
     volumes look back :data:`BASELINE_DAYS` days before ``until``."""
 
     def __init__(self, since: date, until: date, zone: tzinfo, zone_name: str) -> None:
+        for day in (since, until):
+            if not FIRST_YEAR <= day.year <= LAST_YEAR:
+                raise UsageError(f"invalid date {day.isoformat()!r}", hint=f"a date from {FIRST_YEAR} to {LAST_YEAR}",
+                                 code="bad-date", value=day.isoformat())
         self.since, self.until, self.zone, self.zone_name = since, until, zone, zone_name
         self.days = _days(since, until)
         self.window = _days(min(since, until - timedelta(days=BASELINE_DAYS)), until)

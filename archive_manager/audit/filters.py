@@ -50,6 +50,9 @@ def day_start(day: date, zone: tzinfo) -> str:
     return stamp(datetime(day.year, day.month, day.day, tzinfo=zone))
 
 
+FIRST_YEAR, LAST_YEAR = 1970, 9998  # a bound outside these cannot be an event's time (and overflows the arithmetic)
+
+
 def _moment(value: str, zone: tzinfo, end: bool) -> tuple[str, str]:
     """(UTC stamp of the bound, the value as a date or time for messages).
     A date begins at its midnight and ends at the next; a time ends after
@@ -63,11 +66,15 @@ def _moment(value: str, zone: tzinfo, end: bool) -> tuple[str, str]:
     except ValueError:
         day = None
     if day is not None:
+        if not FIRST_YEAR <= day.year <= LAST_YEAR:
+            raise bad
         return day_start(day + timedelta(days=1) if end else day, zone), day.isoformat()
     try:
         moment = datetime.fromisoformat(value.replace(" ", "T", 1))
     except ValueError:
         raise bad from None
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise bad
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
     if end:

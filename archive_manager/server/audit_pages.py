@@ -113,9 +113,12 @@ def _criteria(request: Request) -> dict:
     return {**given, "zone": _zone_name(_zone(request))}
 
 
+MAX_PAGE = 1_000_000  # 50 million events back: beyond any log, and the reader's buffer stays an int
+
+
 def _page_number(request: Request) -> int:
     try:
-        return max(1, int(request.query_params.get("page", "1")))
+        return min(max(1, int(request.query_params.get("page", "1"))), MAX_PAGE)
     except ValueError:
         return 1
 

@@ -118,8 +118,34 @@ def token_of(request: Request) -> tuple[str | None, bool]:
 
 
 def csrf_ok(request: Request, signin: SignIn, form_value: str | None = None) -> bool:
+    """Whether a state-changing request carries the sign-in's CSRF token; a
+    request without it (a forged cross-site post, or a stale page) is
+    recorded as a denied ``csrf`` event of the user before the caller refuses it."""
     given = request.headers.get(CSRF_HEADER) or form_value or ""
-    return hmac.compare_digest(given.encode(), signin.csrf.encode())
+    if hmac.compare_digest(given.encode(), signin.csrf.encode()):
+        return True
+    _record_forgery(request, signin)
+    return False
+
+
+def _record_forgery(request: Request, signin: SignIn) -> None:
+    # a sign-in serves one request at a time; a busy one is waited for briefly, never for long on the event loop
+    if not signin.lock.acquire(timeout=2.0):
+        return
+    try:
+        session = signin.session
+        if session.ended:
+            return
+        session.origin = origin_of(request, request.app.state.settings)
+        try:
+            with session.recorded("csrf", method=request.method, path=request.url.path[:200]):
+                raise csrf_refused()
+        except ArchiveError:
+            pass
+        finally:
+            session.origin = None
+    finally:
+        signin.lock.release()
 
 
 def as_session(signin: SignIn, origin: Origin, call: Callable[..., T]) -> T:

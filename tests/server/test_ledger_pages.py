@@ -278,7 +278,7 @@ def test_the_batch_is_previewed_then_runs_exactly_that(client, chain):
     assert "ledger-run" not in again and again.count("已发送最后催告函") == 1 and "没有需要发送的催收函" in again
     r = client.post("/ledger/overdue", data={"csrf": csrf, "letter": keys}, follow_redirects=False)
     assert r.status_code == 409 and "not the ones the preview showed" in r.text
-    assert len(events(chain, "generate")) == 2
+    assert [e.outcome for e in events(chain, "generate")] == ["ok", "ok", "error"]  # the refusal on record
 
 
 def test_a_batch_whose_plan_changed_since_the_preview_sends_nothing(client, chain):
@@ -289,7 +289,8 @@ def test_a_batch_whose_plan_changed_since_the_preview_sends_nothing(client, chai
     assert r.status_code == 409 and "12,000.00" in r.text  # the preview again, as it is now
     r = client.post("/ledger/overdue", data={"csrf": csrf, "letter": keys[:1]}, follow_redirects=False)
     assert r.status_code == 409  # a part of the preview is not the preview either
-    assert events(chain, "generate") == [] and receivables.read_ledger(chain.login("carol"), "C001").letters == []
+    assert [(e.outcome, e.reason) for e in events(chain, "generate")] == [("error", "conflict")] * 2
+    assert receivables.read_ledger(chain.login("carol"), "C001").letters == []
 
 
 def test_a_form_over_its_limits_is_a_message(client, chain):
