@@ -19,6 +19,16 @@ clients send wrong passphrases as fast as they can, each from its own
 address (the server trusts 127.0.0.1 as a proxy for the run, so
 X-Forwarded-For picks the address).
 
+Credit sessions (bench-credit) also open ledger pages (``/ledger/<code>``)
+and generate dunning letters on the paperwork page (``POST
+/paperwork/dunning-letter``, filed back into the dossier): their mix is
+search 40%, dossier 15%, preview 10%, filing 5%, ledger 20%, generation 10%.
+The set-up signs a letterhead if the archive has none and enters an overdue
+invoice for C001..C040. After the normal run, a burst: while the sessions
+go on, 20 more credit sessions each generate one letter at the same moment;
+printed is the search p95 of the requests answered during the burst against
+the p95 before it.
+
 Printed: p50/p95/max per request kind, errors (must be 0), the server's RSS
 before sign-in, after, at the end, and per session, and audit events missing
 (every answered request's event must be on the trail: must be 0). Load
@@ -57,6 +67,12 @@ ADMIN, ADMIN_PASS = "alice", "alice-scale-passphrase"
 USERS = {"bench-legal": "legal", "bench-credit": "credit", "bench-business": "business",
          "bench-management": "management", "bench-archive": "archive"}
 WEIGHTS = (("search", 50), ("dossier", 25), ("preview", 15), ("filing", 10))
+CREDIT_WEIGHTS = (("search", 40), ("dossier", 15), ("preview", 10), ("filing", 5), ("ledger", 20),
+                  ("generate", 10))
+KINDS = ("search", "dossier", "preview", "filing", "ledger", "generate")
+LETTERHEAD = 'name = "北京某某广告有限公司"\naddress = "北京市朝阳区建国路1号"\nphone = "010-1"\n' \
+             'bank = "中国工商银行北京分行"\naccount = "0200 0000 0000 0000"\n'
+INVOICED = 40  # C001..C040 get an overdue invoice
 
 
 def env_for(home: Path) -> dict:
@@ -72,6 +88,29 @@ def setup_users(home: Path) -> None:
     for name, dept in USERS.items():
         if name not in known:
             accounts.add_user(alice, name, [dept], f"{name}-passphrase")
+    h.close()
+
+
+def setup_paperwork(home: Path) -> None:
+    """A signed letterhead (written and signed by alice if the archive has
+    none) and an overdue invoice for each of C001..C040 (bench-credit)."""
+    from datetime import date, timedelta
+
+    from archive_manager import receivables
+
+    h = ArchiveHome(load_settings(home, env_for(home)))
+    company = home / "policies" / "company.toml"
+    if not company.exists():
+        company.write_text(LETTERHEAD, encoding="utf-8")
+    alice = h.login(ADMIN, ADMIN_PASS, check_policy_files=False)
+    if accounts.policy_diff(alice):
+        accounts.sync_policy(alice)
+    credit = h.login("bench-credit", "bench-credit-passphrase")
+    due = (date.today() - timedelta(days=45)).isoformat()
+    for n in range(1, INVOICED + 1):
+        code = f"C{n:03d}"
+        if not any(r.invoice == "BENCH-1" for r in receivables.list_invoices(credit, code)):
+            receivables.add_invoice(credit, code, "BENCH-1", "120000.00", due)
     h.close()
 
 
@@ -108,6 +147,19 @@ class Session:
         if status != 201:
             raise RuntimeError(f"sign-in of {user} failed: {status} {body[:200]!r}")
         self.token = json.loads(body)["token"]
+        self.csrf = ""
+        if user == "bench-credit":  # the paperwork form's token, for its posts
+            status, body = self.call("GET", "/paperwork/dunning-letter")
+            match = re.search(rb'name="csrf" value="([^"]+)"', body)
+            if status != 200 or not match:
+                raise RuntimeError(f"the dunning letter's form: {status} {body[:200]!r}")
+            self.csrf = match.group(1).decode()
+
+    def generate(self, client: str) -> tuple[int, bytes]:
+        """A dunning letter for ``client``, filed back (the paperwork page's form)."""
+        form = f"csrf={quote(self.csrf)}&do=generate&client={client}".encode()
+        return self.call("POST", "/paperwork/dunning-letter", form,
+                         {"content-type": "application/x-www-form-urlencoded"})
 
     def call(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
              auth: bool = True) -> tuple[int, bytes]:
@@ -139,7 +191,7 @@ def multipart(fields: dict, name: str, data: bytes) -> tuple[bytes, str]:
 
 def work(s: Session, qs: list, until: float, rng: random.Random, out: dict, lock: threading.Lock,
          hits: list[str], filing_types: list[tuple[str, str]], think: float = 0.0) -> None:
-    kinds = [k for k, w in WEIGHTS for _ in range(w)]
+    kinds = [k for k, w in (CREDIT_WEIGHTS if s.csrf else WEIGHTS) for _ in range(w)]
     while time.monotonic() < until:
         if think:
             time.sleep(min(rng.expovariate(1 / think), max(0.0, until - time.monotonic())))
@@ -164,6 +216,11 @@ def work(s: Session, qs: list, until: float, rng: random.Random, out: dict, lock
                 continue
             status, body = s.call("GET", f"/documents/{rng.choice(hits)}/view")
             expected = (200, 404)  # a hit of another session's department: not this user's to read
+        elif kind == "ledger":
+            status, body = s.call("GET", f"/ledger/C{rng.randint(1, 200):03d}")
+        elif kind == "generate":
+            status, body = s.generate(f"C{rng.randint(1, INVOICED):03d}")
+            expected = (303,)
         else:
             client, doc_type = rng.choice(filing_types)
             text = f"压力测试文件 {uuid.uuid4().hex} 会议纪要 付款 合同".encode()
@@ -174,9 +231,10 @@ def work(s: Session, qs: list, until: float, rng: random.Random, out: dict, lock
         dt = (time.perf_counter() - t) * 1000
         with lock:
             out.setdefault(kind, []).append(dt)
+            out.setdefault("timed", []).append((kind, t, time.perf_counter()))
             if status not in expected:
                 out.setdefault("errors", []).append(f"{kind} {status} {body[:120]!r}")
-            elif status in (200, 201):
+            elif status in (200, 201, 303):
                 out.setdefault("ok", {}).setdefault(kind, 0)
                 out["ok"][kind] += 1
 
@@ -227,7 +285,7 @@ def run_phase(label: str, sessions: list[Session], qs, seconds: float, flood_n: 
     for t in threads:
         t.join()
     print(f"{label}:")
-    for kind, _ in WEIGHTS:
+    for kind in KINDS:
         lat = out.get(kind, [])
         if lat:
             print(f"  {kind:8} n={len(lat):5}  p50 {statistics.median(lat):7.1f} ms  p95 {pct(lat, 95):7.1f} ms  "
@@ -238,6 +296,57 @@ def run_phase(label: str, sessions: list[Session], qs, seconds: float, flood_n: 
         print(f"  flood    {sum(flood_out.values())} wrong sign-ins by {flood_n} clients: "
               + ", ".join(f"{k}: {v}" for k, v in sorted(flood_out.items())))
     return out
+
+
+def burst(port: int, sessions: list[Session], qs, seconds: float, filing_types, think: float, n: int) -> dict:
+    """The sessions' mix for ``seconds``; a third of the way in, ``n`` more
+    credit sessions each generate one dunning letter at the same moment.
+    Prints the generations' latency and the search p95 before and during."""
+    gens = [Session(port, "bench-credit") for _ in range(n)]
+    gate = threading.Barrier(n + 1)
+    lat: list[float] = []
+    span: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def one(i: int, s: Session) -> None:
+        gate.wait()
+        t = time.perf_counter()
+        status, body = s.generate(f"C{i % INVOICED + 1:03d}")
+        with lock:
+            lat.append((time.perf_counter() - t) * 1000)
+            span.extend((t, time.perf_counter()))
+            if status != 303:
+                errors.append(f"{status} {body[:120]!r}")
+
+    threads = [threading.Thread(target=one, args=(i, s), daemon=True) for i, s in enumerate(gens)]
+    for t in threads:
+        t.start()
+    box: dict = {}
+    runner = threading.Thread(target=lambda: box.update(out=run_phase(
+        f"{seconds:.0f} s, {len(sessions)} sessions, a burst of {n} letter generations a third of the way in",
+        sessions, qs, seconds, 0, port, filing_types, think)), daemon=True)
+    runner.start()
+    time.sleep(seconds / 3)
+    gate.wait()
+    for t in threads:
+        t.join()
+    runner.join()
+    start, end = min(span), max(span)
+    during = [(b - a) * 1000 for kind, a, b in box["out"].get("timed", []) if kind == "search" and b >= start
+              and a <= end]
+    before = [(b - a) * 1000 for kind, a, b in box["out"].get("timed", []) if kind == "search" and b < start]
+    print(f"  burst    {n} generations at once: p50 {statistics.median(lat):7.1f} ms  p95 {pct(lat, 95):7.1f} ms  "
+          f"max {max(lat):7.1f} ms, all answered in {end - start:.1f} s; errors {len(errors)}"
+          + (f": {errors[:2]}" if errors else ""))
+    if during and before:
+        print(f"  search p95 before the burst {pct(before, 95):7.1f} ms (n={len(before)}), during it "
+              f"{pct(during, 95):7.1f} ms (n={len(during)}): ratio {pct(during, 95) / pct(before, 95):.2f}; "
+              f"goal <= 300 ms")
+    for s in gens:
+        s.call("DELETE", "/api/v1/session")
+    box["out"].setdefault("ok", {})["generate"] = box["out"].get("ok", {}).get("generate", 0) + n - len(errors)
+    return box["out"]
 
 
 def audit_counts(home: Path, since_seq: int) -> dict:
@@ -264,9 +373,12 @@ def main() -> None:
     ap.add_argument("--flood", type=int, default=20)
     ap.add_argument("--flood-seconds", type=float, default=60)
     ap.add_argument("--think", type=float, default=0.0, help="mean pause between a session's requests (s)")
+    ap.add_argument("--burst", type=int, default=20, help="letter generations at once in the burst phase (0: none)")
+    ap.add_argument("--burst-seconds", type=float, default=30)
     args = ap.parse_args()
     home = args.home.resolve()
     setup_users(home)
+    setup_paperwork(home)
     original_toml = trust_loopback_proxy(home)
     port = free_port()
     server = subprocess.Popen([sys.executable, "-c", "from archive_manager.cli import main; main()", "serve",
@@ -298,15 +410,18 @@ def main() -> None:
                             f"clients", sessions, qs, args.flood_seconds, args.flood, port, filing_types, args.think) \
             if args.flood else {}
         rss3 = rss_mb(server.pid)
+        bursted = burst(port, sessions, qs, args.burst_seconds, filing_types, args.think, args.burst) \
+            if args.burst else {}
         for s in sessions:
             s.call("DELETE", "/api/v1/session")
         time.sleep(0.5)
         answered: dict = {}
-        for phase in (normal, flooded):
+        for phase in (normal, flooded, bursted):
             for kind, n in phase.get("ok", {}).items():
                 answered[kind] = answered.get(kind, 0) + n
         got = audit_counts(home, start_seq)
-        action = {"search": "search", "dossier": "client-show", "preview": "view", "filing": "file"}
+        action = {"search": "search", "dossier": "client-show", "preview": "view", "filing": "file",
+                  "ledger": "ledger-list", "generate": "generate"}
         missing = {k: answered[k] - got.get(action[k], 0) for k in answered}
         print(f"server RSS: {rss0:.0f} MB before sign-in, {rss1:.0f} MB with {args.sessions} sessions "
               f"({(rss1 - rss0) / max(1, args.sessions):.1f} MB each), {rss2:.0f} MB after the run, "

@@ -5,6 +5,7 @@ Every response carries the security headers; every dynamic one is
 
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -79,6 +80,7 @@ def create_app(home: ArchiveHome, settings: ServerSettings | None = None,
     app.state.signins = SignIns(home, settings.idle_seconds, settings.absolute_seconds, clock)
     app.state.throttle = Throttle(clock=clock)
     app.state.failed_delay = failed_delay
+    app.state.render_slots = threading.BoundedSemaphore(max(1, settings.render_slots))
     templates = Jinja2Templates(directory=HERE / "templates")
     zone = texts.time_zone(settings.time_zone)
     templates.env.filters.update(

@@ -7,6 +7,8 @@ Each route: who asks, one library call as their session, a template."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from typing import Callable
 from urllib.parse import quote, urlencode
 
@@ -23,7 +25,7 @@ from archive_manager.receivables import AGES, LEDGER_CLASS, AgeBuckets
 from archive_manager.server.charts import columns
 from archive_manager.server.pages import _lang, _page, _signin_of, error_page, render
 from archive_manager.server.texts import TEXTS
-from archive_manager.server.web import as_session, csrf_ok, csrf_refused, origin_of, status_of
+from archive_manager.server.web import as_session, csrf_ok, render_slot, csrf_refused, origin_of, status_of
 
 MAX_FIELDS, MAX_FIELD_BYTES = 200, 4096
 CHART_CLIENTS = 6  # the overview's chart stacks this many clients; the rest as one series
@@ -105,10 +107,11 @@ async def _form(request: Request) -> dict[str, list[str]]:
 
 
 async def _post(request: Request, act: Callable, done: Callable[[object], Response],
-                again: Callable[[ArchiveError, dict], Response]) -> Response:
+                again: Callable[[ArchiveError, dict], Response], renders: bool = False) -> Response:
     """A posted form of a signed-in user: the CSRF token checked, then
     ``act(session, form)`` (one library call) in a worker thread; ``done(result)``
-    answers, a refusal is the error page (403), another error ``again(error, fields)``."""
+    answers, a refusal is the error page (403), another error ``again(error, fields)``;
+    ``renders``: the act renders documents, so it waits for a render slot."""
     signin = _signin_of(request)
     if signin is None:
         return RedirectResponse("/signin", 303)
@@ -121,7 +124,8 @@ async def _post(request: Request, act: Callable, done: Callable[[object], Respon
         return error_page(request, csrf_refused(), signin)
     origin = origin_of(request, request.app.state.settings)
     try:
-        result = await run_in_threadpool(as_session, signin, origin, lambda session: act(session, fields, form))
+        async with render_slot(request) if renders else nullcontext():
+            result = await run_in_threadpool(as_session, signin, origin, lambda session: act(session, fields, form))
     except AccessDenied as exc:
         return error_page(request, exc, signin)
     except ArchiveError as exc:
@@ -183,7 +187,7 @@ async def run_overdue(request: Request) -> Response:
         return receivables.run_overdue(session, form.get("letter", []))
 
     return await _post(request, act, lambda rows: overdue_page(request, results=rows),
-                       lambda exc, _fields: overdue_page(request, error=exc))
+                       lambda exc, _fields: overdue_page(request, error=exc), renders=True)
 
 
 ROUTES = [

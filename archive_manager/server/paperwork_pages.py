@@ -22,7 +22,7 @@ from archive_manager.generation import pdf as pdfs
 from archive_manager.server.content import disposition
 from archive_manager.server.pages import _lang, _page, _signin_of, error_page, render
 from archive_manager.server.texts import TEXTS
-from archive_manager.server.web import as_session, csrf_ok, csrf_refused, origin_of, status_of
+from archive_manager.server.web import as_session, csrf_ok, csrf_refused, origin_of, render_slot, status_of
 
 MAX_FIELDS = 400
 MAX_FIELD_BYTES = 32 << 10
@@ -198,7 +198,8 @@ async def form_submit(request: Request) -> Response:
 
     origin = origin_of(request, request.app.state.settings)
     try:
-        result = await run_in_threadpool(as_session, signin, origin, act)
+        async with render_slot(request):
+            result = await run_in_threadpool(as_session, signin, origin, act)
     except AccessDenied as exc:
         if exc.code == "template-rights" or not signin.session.policy.allows(signin.session.departments,
                                                                               "generate"):
@@ -242,8 +243,9 @@ async def decide_submit(request: Request) -> Response:
         return error_page(request, UsageError(f"no decision {decision!r}"), signin)
     opinion = fields.get("opinion", "")
     try:
-        await run_in_threadpool(as_session, signin, origin_of(request, request.app.state.settings),
-                                lambda session: decide(session, doc_id, opinion))
+        async with render_slot(request):
+            await run_in_threadpool(as_session, signin, origin_of(request, request.app.state.settings),
+                                    lambda session: decide(session, doc_id, opinion))
     except ArchiveError as exc:
         return await run_in_threadpool(filed_page, request, None, exc)
     return RedirectResponse(f"/paperwork/documents/{doc_id}?done={decision}", 303)

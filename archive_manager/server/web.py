@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import AsyncIterator, Callable, TypeVar
 
+import anyio
 from starlette.requests import Request
 
 from archive_manager.errors import (AccessDenied, ArchiveError, AuthenticationError, ConflictError, NotFound,
@@ -22,6 +24,7 @@ T = TypeVar("T")
 SESSION_COOKIE = "am_session"
 FORM_CSRF_COOKIE = "am_signin"  # the sign-in form's own CSRF token (there is no session yet)
 CSRF_HEADER = "x-csrf-token"
+RENDER_POLL = 0.02  # seconds between looks for a free render slot
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 HEADERS = {
@@ -41,6 +44,9 @@ class ServerSettings:
     trusted_proxies: tuple[str, ...] = ()  # addresses whose X-Forwarded-For is believed
     secure_cookies: bool = False  # served over TLS (directly or behind a TLS proxy)
     time_zone: str = "Asia/Shanghai"  # times on the pages (the audit trail keeps UTC)
+    # documents rendered at once (paperwork, its preview, the overdue batch): rendering is Python work under
+    # one interpreter lock, so twenty at once would starve every search; the rest wait their turn
+    render_slots: int = 1
 
 
 class Throttled(AuthenticationError):
@@ -148,6 +154,20 @@ def _record_forgery(request: Request, signin: SignIn) -> None:
         signin.lock.release()
 
 
+@asynccontextmanager
+async def render_slot(request: Request) -> AsyncIterator[None]:
+    """One of the server's render slots (see :attr:`ServerSettings.render_slots`),
+    waited for on the event loop: a request waiting its turn holds no worker
+    thread, so the searches of everyone else still find one."""
+    gate = request.app.state.render_slots
+    while not gate.acquire(blocking=False):
+        await anyio.sleep(RENDER_POLL)
+    try:
+        yield
+    finally:
+        gate.release()
+
+
 def as_session(signin: SignIn, origin: Origin, call: Callable[..., T]) -> T:
     """``call(session)`` as ``signin``'s session, its events carrying ``origin``;
     one request of a sign-in at a time."""
@@ -161,5 +181,5 @@ def as_session(signin: SignIn, origin: Origin, call: Callable[..., T]) -> T:
             signin.session.origin = None
 
 
-__all__ = ["ServerSettings", "Throttled", "as_session", "client_address", "csrf_ok", "csrf_refused", "error_body",
+__all__ = ["ServerSettings", "Throttled", "as_session", "render_slot", "client_address", "csrf_ok", "csrf_refused", "error_body",
            "origin_of", "status_of", "token_of"]

@@ -15,7 +15,8 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from archive_manager import accounts, clients, filing, receivables
+from archive_manager import accounts, clients, filing, paperwork, receivables
+from archive_manager.errors import UsageError
 from archive_manager.generation import pdf as pdfs
 from archive_manager.server.app import create_app
 from archive_manager.server.web import ServerSettings
@@ -355,3 +356,37 @@ def test_a_missing_letterhead_is_explained_with_a_link_to_set_it(letterhead):
     assert "公司信头信息不完整" in text and "开户银行" in text and "银行账号" in text
     assert 'href="/admin/letterhead"' in r.text
 
+
+
+def test_documents_are_rendered_one_at_a_time(world, users, monkeypatch):
+    """Rendering is Python work under one interpreter lock: the server renders
+    one document at a time (ServerSettings.render_slots), so a burst of letters
+    waits its turn instead of starving every search."""
+    import threading
+    import time
+
+    active, most, lock = [0], [0], threading.Lock()
+
+    def slow_preview(*args, **kwargs):
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        time.sleep(0.2)
+        with lock:
+            active[0] -= 1
+        raise UsageError("stopped here", code="test-stop")
+
+    monkeypatch.setattr(paperwork, "preview", slow_preview)
+    people = [users(name) for name in ("bob", "lily", "carol")]
+    answers: list[int] = []
+
+    def post(user, template):
+        answers.append(user.post(f"/paperwork/{template}", {"client": "C001", "do": "preview"}).status_code)
+
+    threads = [threading.Thread(target=post, args=(u, t)) for u, t in
+               zip(people, ("contract-amendment", "contract-amendment", "dunning-letter"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(answers) == [400, 400, 400] and most[0] == 1
