@@ -4,7 +4,8 @@
                                [--page NAME=/PATH ...]
 
 Signs in as USER at BASE_URL (a running ``archive serve``), then saves
-search.png (a search for 合同), and with ``--all`` every page: signin,
+search.png (a search for 合同; for a user who lands elsewhere, such as an
+auditor, none), and with ``--all`` every page: signin,
 search, clients, dossier, document, upload, account; each ``--page`` saves
 NAME.png of that path (e.g. ``--page application=/applications/A0001``). ``make demo`` runs it
 for one page; docs/screenshots/ holds a full set (README links them).
@@ -59,11 +60,12 @@ def main() -> int:
         page.fill("input[name=user]", args.user)
         page.fill("input[name=passphrase]", passphrase)
         page.click("form button[type=submit]")
-        page.wait_for_url("**/search")
-        page.fill("input[name=q]", args.query)
-        page.click("form.search button")
-        page.wait_for_selector("p.count")
-        shot("search")
+        page.wait_for_url(lambda url: "/signin" not in url)  # the user's landing page (an auditor's is /audit)
+        if page.url.endswith("/search"):
+            page.fill("input[name=q]", args.query)
+            page.click("form.search button")
+            page.wait_for_selector("p.count")
+            shot("search")
         if args.all:
             page.goto(args.base + "/clients")
             shot("clients")
