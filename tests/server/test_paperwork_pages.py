@@ -263,7 +263,7 @@ def test_an_amendment_is_filed_as_a_draft_linked_to_its_contract_and_approved_by
     r = lily.post(f"/paperwork/documents/{doc_id}/approve", {"opinion": "同意变更。"})
     assert r.status_code == 303 and r.headers["location"].endswith("?done=approve")
     done = main(lily.get(r.headers["location"]).text)
-    assert "已同意" in done and "已审批" in done
+    assert "已同意" in done and "已审批" in done and "正式文本版本 2 · 草稿版本 1" in done
     assert events(world, "amendment-approve")[-1].outcome == "ok"
 
 
