@@ -125,4 +125,11 @@ def test_paperwork_in_the_browser(live, browser):
     assert carol.locator("p.actions a[href$='/download']").count() == 1
     carol.screenshot(path=str(SHOTS / "paperwork-done.png"), full_page=False)
 
-    assert watch.errors == [] and watch.elsewhere == []
+    # mike (marketing) has no generate: no link in his bar, and the page itself refuses him
+    mike = watch.page(browser, "mike")
+    assert mike.locator("header nav a[href='/paperwork']").count() == 0
+    refused = mike.goto(base + "/paperwork/contract-amendment")
+    assert refused.status == 403 and "生成并归档" not in mike.inner_text("main")
+
+    errors = [e for e in watch.errors if not (e.startswith("mike: ") and "403" in e)]  # the refusal's own status
+    assert errors == [] and watch.elsewhere == []
