@@ -133,8 +133,12 @@ def test_archive_watch_writes_its_status_from_start_to_stop(cli):
             if next_line(err_q, 0.1, seen) is None and proc.poll() is not None:
                 break
         assert proc.poll() is None, seen
-        r = cli.run("inbox", "status", "--json", user="alice")
-        data = json.loads(r.stdout)
+        # "watching" is said before the loop's first heartbeat and scan: on a busy machine the file lags it
+        while True:
+            data = json.loads(cli.run("inbox", "status", "--json", user="alice").stdout)
+            if (data["state"] == "running" and data["last_scan"] is not None) or time.monotonic() > deadline + 20:
+                break
+            time.sleep(0.2)
         assert (data["state"], data["pid"], data["user"]) == ("running", proc.pid, "alice")
         assert data["last_scan"] is not None and data["stopped"] is None
         proc.send_signal(signal.SIGTERM)

@@ -85,7 +85,7 @@ class Watch:
         page.fill("input[name=user]", user)
         page.fill("input[name=passphrase]", f"{user}-pw")
         page.click("form button[type=submit]")
-        page.wait_for_url("**/search")
+        page.wait_for_url(lambda url: "/signin" not in url)  # the user's landing page (an auditor's: /audit)
         return page
 
 

@@ -39,6 +39,7 @@ def test_the_auditor_works_the_desk(live, browser, tmp_path):
     watch = Watch(base)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page = watch.page(browser, "audrey")
+    assert page.url.endswith("/audit")  # an auditor lands on the audit desk, not on a search that refuses them
 
     # the log, filtered on the form: failed sign-ins from the attacker's network
     page.click("header nav a[href='/audit']")
