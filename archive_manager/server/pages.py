@@ -146,6 +146,12 @@ async def signin_submit(request: Request) -> Response:
             return response
         if isinstance(exc, AuthenticationError):
             return signin_form(request, _t(request, "用户名或口令不正确。", "Wrong user name or passphrase."), 401, user)
+        if exc.code == "policy-unsigned":  # every sign-in, the admins' too, until the edit is signed or undone
+            return signin_form(request, _t(request, "策略文件已被修改但尚未由管理员签名，暂时无法登录。请联系系统管理员："
+                                                    "签名（archive policy sync）或撤销修改后即可登录。",
+                                           "The policy files were changed and not yet signed by an administrator: "
+                                           "nobody can sign in until the change is signed (archive policy sync) or "
+                                           "undone."), status_of(exc), user)
         return signin_form(request, exc.message, status_of(exc), user)
     settings = request.app.state.settings
     if first:

@@ -191,3 +191,13 @@ def test_a_scan_is_marked_waiting_then_read_by_ocr_on_the_pages(archive, client)
     assert scan.doc_id in hits and f'title="摘录来自扫描件的OCR识别，置信度 {read.confidence * 100:.0f}%"' in hits
     plain = client.get("/search", params={"q": "户外大屏"}).text
     assert 'class="ocr"' not in plain  # a document with its own text is not marked
+
+
+def test_an_unsigned_policy_edit_is_explained_at_sign_in(client, archive):
+    """While an edited policy file waits for an admin's signature nobody signs in:
+    the page says why in the reader's language, not with the library's English."""
+    path = archive.home.settings.policies_dir / "departments.toml"
+    path.write_text(path.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    r = page_sign_in(client, "bob")
+    assert r.status_code == 400
+    assert "策略文件已被修改但尚未由管理员签名" in r.text and "changed since an admin" not in r.text
