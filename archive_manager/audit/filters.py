@@ -20,7 +20,7 @@ from archive_manager.audit.actions import ACTIONS, ADMIN_ACTIONS
 from archive_manager.errors import UsageError
 
 # action groups a filter accepts; any exact action name the archive records is accepted as well
-GROUPS = {"get": {"get"}, "export": {"export"}, "search": {"search"}, "file": {"file"},
+GROUPS = {"get": {"get"}, "read": {"get", "view"}, "export": {"export"}, "search": {"search"}, "file": {"file"},
           "generate": {"generate"}, "admin": ADMIN_ACTIONS}
 OUTCOMES = ("ok", "denied", "error")
 STAMP = "%Y-%m-%dT%H:%M:%SZ"

@@ -25,6 +25,7 @@ def event(**kw) -> dict:
     (LogFilter(user="bob"), event(), event(user="carol")),
     (LogFilter(department="legal"), event(), event(departments=["credit"])),
     (LogFilter(action="get"), event(), event(action="view")),
+    (LogFilter(action="read"), event(action="view"), event(action="export")),
     (LogFilter(action="admin"), event(action="user-add"), event()),
     (LogFilter(action="denied"), event(outcome="denied"), event(outcome="error")),
     (LogFilter(outcome="error"), event(outcome="error"), event()),

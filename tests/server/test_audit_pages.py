@@ -196,6 +196,7 @@ FILTERS = {
     "user": ({"user": "bob"}, lambda e: e["user"] == "bob"),
     "department": ({"department": "credit"}, lambda e: "credit" in e["departments"]),
     "action group": ({"action": "get"}, lambda e: e["action"] == "get"),
+    "read group": ({"action": "read"}, lambda e: e["action"] in ("get", "view")),
     "exact action": ({"action": "export"}, lambda e: e["action"] == "export"),
     "denied group": ({"action": "denied"}, lambda e: e["outcome"] == "denied"),
     "outcome": ({"outcome": "denied"}, lambda e: e["outcome"] == "denied"),
