@@ -56,6 +56,8 @@ def _new_audit_key(session: Session, store: ClassKeyStore, holders: list[PublicI
 
 
 NOTHING_SEALED = "nothing is sealed while a file that decides who holds a key is not the one the log recorded"
+_LETTERHEAD = threading.Lock()  # the letterhead's write, sync and restore; another process is met by restore's check
+PASSPHRASE_KEPT = "no passphrase is changed while a file that decides who holds a key is not the one the log recorded"
 
 
 def _seal_all_generations(session: Session, store: ClassKeyStore, cls: str, ident: PublicIdentity) -> None:
@@ -261,11 +263,19 @@ def add_user(session: Session, name: str, departments: list[str],
 def change_passphrase(session: Session, new_passphrase: str) -> PassphraseChange:
     """Lock the user's keyring under ``new_passphrase``. A one-time passphrase
     is spent by this (the record's mark names the keyring locked with it), so
-    the new one must differ from it."""
+    the new one must differ from it. Refused when the stored keyring is no
+    longer the one this session unlocked (changed since by the user's other
+    sign-in: a first sign-in left open must not take the account back), and
+    while a control file is not the version the log recorded (an old
+    ``users.json`` put back would bring back a spent one-time passphrase)."""
     with session.recorded("user-passwd", target=session.user) as details:
+        session.home.check_control_files(session.vault, PASSPHRASE_KEPT, session.trust)
         with session.transaction() as tx:
             users = session.users()
             rec = users.get(session.user)
+            if keyring_digest(rec.keyring) != keyring_digest(session.record.keyring):
+                raise ConflictError("your passphrase was changed since you signed in; it is not changed again",
+                                    hint="sign in again with your current passphrase", code="passphrase-changed")
             if rec.passphrase_to_set:
                 details.objects["one_time"] = True
                 if _unlocks(rec, new_passphrase):
@@ -275,6 +285,7 @@ def change_passphrase(session: Session, new_passphrase: str) -> PassphraseChange
                                  session.runtime.random_bytes)
             users.replace(replace(rec, keyring=data))  # the signed public part is unchanged
             session.write_users(tx, users)
+        session.record = replace(session.record, keyring=data)  # what this session now holds
         return PassphraseChange(session.user)
 
 
@@ -379,9 +390,18 @@ class _Replaced:
             self.before: str | None = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             self.before = None
+        self.text = text
         _write_text(path, text)
 
     def restore(self) -> None:
+        """Put the file back, unless someone wrote it since (another
+        administrator's letterhead, signed meanwhile, stays)."""
+        try:
+            now: str | None = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            now = None
+        if now != self.text:
+            return
         if self.before is None:
             self.path.unlink(missing_ok=True)
         else:
@@ -635,7 +655,7 @@ def set_letterhead(session: Session, values: Mapping[str, str], expect: str | No
     (:func:`sync_policy`, the same signed sync as every policy change, with
     ``expect`` the digest of the difference the administrator was shown). If
     the sync fails the file is put back as it was."""
-    with session.recorded("letterhead-set"):
+    with session.recorded("letterhead-set"), _LETTERHEAD:  # one at a time in this process
         session.require("admin")
         text = company_text(values)
         written = _Replaced(session.settings.policies_dir / COMPANY_FILE, text)
