@@ -25,8 +25,9 @@ from starlette.routing import Route
 
 from archive_manager import health, quarantine
 from archive_manager.errors import AccessDenied, ArchiveError, ConflictError, NotFound, UsageError
+from archive_manager.server.admin_pages import _admin_page, _refused  # the admin desk's refusal, one for every page
 from archive_manager.server.charts import Row, rows
-from archive_manager.server.pages import _lang, _page, _signin_of, error_page, render
+from archive_manager.server.pages import _lang, _signin_of, error_page, render
 from archive_manager.server.texts import TEXTS
 from archive_manager.server.web import as_session, csrf_ok, csrf_refused, origin_of, status_of
 
@@ -85,22 +86,6 @@ def _results(request: Request) -> Results:
 
 
 # --- shared -----------------------------------------------------------------------------
-
-
-def _refused(request: Request, signin, exc: AccessDenied) -> Response:
-    return render(request, "error.html", 403, signin=signin, message=TEXTS[_lang(request)]["upkeep_admin_only"],
-                  hint=exc.message)
-
-
-def _admin_page(request: Request, build: Callable) -> Response:
-    """``_page`` with the admin desk's refusal: 403 and what the page is for."""
-    def guarded(signin, session) -> Response:
-        try:
-            return build(signin, session)
-        except AccessDenied as exc:
-            return _refused(request, signin, exc)
-
-    return _page(request, guarded)
 
 
 async def _post(request: Request, act: Callable, done: Callable[[object], Response],

@@ -109,5 +109,5 @@ def test_the_quarantine_and_health_as_an_admin(live, browser):
     bob = signed_in(browser, base, "bob")
     for url in ("/admin/inbox", "/admin/health"):
         response = bob.goto(base + url)
-        assert response.status == 403 and "只有系统管理员" in bob.inner_text("main")
+        assert response.status == 403 and "只有管理员（档案部门）可以使用管理页面" in bob.inner_text("main")
     assert errors == [] and elsewhere == []

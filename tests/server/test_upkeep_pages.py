@@ -163,7 +163,7 @@ def test_others_get_a_403_page_and_the_refusal_is_recorded(client, archive, root
     quarantined(root, "C001/contract/a.txt")
     page_sign_in(client, "bob")
     r = client.get(url)
-    assert r.status_code == 403 and "只有系统管理员" in r.text and "may not admin" in r.text
+    assert r.status_code == 403 and "只有管理员（档案部门）可以使用管理页面" in r.text and "may not admin" in r.text
     action = "inbox-list" if url == "/admin/inbox" else "health"
     assert events(archive, action)[-1].outcome == "denied" and events(archive, action)[-1].user == "bob"
     assert 'href="/admin"' not in r.text  # no admin link in bob's navigation
@@ -180,7 +180,7 @@ def test_others_cannot_act_and_each_attempt_is_recorded(client, archive, root):
                               (f"/admin/inbox/{item}/delete", {"confirm": "yes"}, "inbox-delete"),
                               ("/admin/health/run", {"check": "vault"}, "health")):
         r = client.post(url, data={**data, "csrf": csrf})
-        assert r.status_code == 403 and "只有系统管理员" in r.text
+        assert r.status_code == 403 and "只有管理员（档案部门）可以使用管理页面" in r.text
         assert events(archive, action)[-1].outcome == "denied"
     assert len(files_under(root)) == 2
     assert not [e for e in events(archive, "verify") if e.user == "bob"]

@@ -3,7 +3,6 @@
 TEXTS: dict[str, dict[str, str]] = {
     "zh": {
         "upkeep_inbox": "收件箱隔离区", "upkeep_health": "系统健康",
-        "upkeep_admin_only": "只有系统管理员（具有管理权限的部门成员）可以查看和处理此页面。",
         "upkeep_inbox_intro": "收件箱无法归档的文件会被移入隔离区（.failed），旁边附有失败原因。"
                               "处理原因后可以重试，或者确认后删除。每个操作都记入审计日志。",
         "upkeep_retry_note": "“重试”把文件（连同说明文件 .toml）移回收件箱原来的位置，由监视程序在下一次扫描时归档；"
@@ -60,8 +59,6 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "en": {
         "upkeep_inbox": "Inbox quarantine", "upkeep_health": "Health",
-        "upkeep_admin_only": "Only administrators (members of a department with the admin right) may see and act on "
-                             "this page.",
         "upkeep_inbox_intro": "Files the inbox cannot file are moved to its quarantine (.failed) with the reason "
                               "beside them. Fix the reason and retry, or delete after a confirmation. Each action is "
                               "recorded in the audit trail.",
