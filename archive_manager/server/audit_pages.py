@@ -87,12 +87,16 @@ def _refused(request: Request, signin, exc: AccessDenied) -> Response:
 
 
 def _desk(request: Request, build) -> Response:
-    """:func:`pages._page` for the desk: a refusal shows the desk's own message."""
+    """:func:`pages._page` for the desk: a refusal shows the desk's own
+    message, another error the desk's words for it (by its code) at its status."""
     def guarded(signin, session) -> Response:
         try:
             return build(signin, session)
         except AccessDenied as exc:
             return _refused(request, signin, exc)
+        except ArchiveError as exc:
+            return render(request, "error.html", status_of(exc), signin=signin, message=_message(request, exc),
+                          hint=None)
     return _page(request, guarded)
 
 
@@ -163,13 +167,7 @@ def event_page(request: Request) -> Response:
     seq = request.path_params["seq"]
 
     def build(signin, session) -> Response:
-        try:
-            entry = auditing.read_event(session, seq)
-        except AccessDenied:
-            raise
-        except ArchiveError as exc:
-            return render(request, "error.html", status_of(exc), signin=signin, message=_message(request, exc),
-                          hint=None)
+        entry = auditing.read_event(session, seq)
         details = entry.details if isinstance(entry.details, dict) else None
         return render(request, "audit_event.html", signin=signin, e=entry, details=details,
                       details_note=entry.details if isinstance(entry.details, str) else None,
@@ -273,13 +271,7 @@ def checkpoint_download(request: Request) -> Response:
     seq = request.path_params["seq"]
 
     def build(signin, session) -> Response:
-        try:
-            cp = auditing.stored_checkpoint(session, seq)
-        except AccessDenied:
-            raise
-        except ArchiveError as exc:
-            return render(request, "error.html", status_of(exc), signin=signin, message=_message(request, exc),
-                          hint=None)
+        cp = auditing.stored_checkpoint(session, seq)
         return Response((cp.line() + "\n").encode("utf-8"), media_type="application/json",
                         headers={"content-disposition": f'attachment; filename="audit-checkpoint-{cp.seq}.json"'})
 
