@@ -24,7 +24,7 @@ from archive_manager.server.api import FIRST_PASSPHRASE_PAGE, check_credentials,
 from archive_manager.server.pages import FIRST_COOKIE, MIN_NEW_PASSPHRASE, _lang, _page, _signin_of, error_page, \
     render
 from archive_manager.server.texts import TEXTS
-from archive_manager.server.web import as_session, csrf_ok, csrf_refused, origin_of, over_tls, status_of
+from archive_manager.server.web import BAD_FORM, as_session, csrf_ok, csrf_refused, origin_of, over_tls, status_of
 
 MAX_FIELDS = 60
 MAX_FIELD_BYTES = 8 << 10
@@ -76,7 +76,7 @@ async def _post(request: Request, act: Callable, done: Callable[[object], Respon
         form = await _form(request)
     except ArchiveError as exc:
         return error_page(request, exc, signin)
-    except Exception:  # noqa: BLE001  (a malformed or oversized body)
+    except BAD_FORM:  # a form over its limits or malformed: nothing was acted on
         return error_page(request, UsageError("the form could not be read"), signin)
     if not csrf_ok(request, signin, _one(form, "csrf")):
         return error_page(request, csrf_refused(), signin)
@@ -339,7 +339,7 @@ async def first_passphrase_submit(request: Request) -> Response:
         return RedirectResponse("/signin", 303)
     try:
         form = await _form(request)
-    except Exception:  # noqa: BLE001
+    except BAD_FORM:  # a form over its limits or malformed: nothing was acted on
         return first_passphrase_page(request, "the form could not be read", 400)
     if not csrf_ok(request, signin, _one(form, "csrf")):
         return error_page(request, csrf_refused())

@@ -13,8 +13,6 @@ from typing import Callable
 from urllib.parse import quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -25,7 +23,7 @@ from archive_manager.receivables import AGES, LEDGER_CLASS, AgeBuckets
 from archive_manager.server.charts import columns
 from archive_manager.server.pages import _lang, _page, _signin_of, error_page, render
 from archive_manager.server.texts import TEXTS
-from archive_manager.server.web import as_session, csrf_ok, render_slot, csrf_refused, origin_of, status_of
+from archive_manager.server.web import BAD_FORM, as_session, csrf_ok, render_slot, csrf_refused, origin_of, status_of
 
 MAX_FIELDS, MAX_FIELD_BYTES = 200, 4096
 CHART_CLIENTS = 6  # the overview's chart stacks this many clients; the rest as one series
@@ -117,7 +115,7 @@ async def _post(request: Request, act: Callable, done: Callable[[object], Respon
         return RedirectResponse("/signin", 303)
     try:
         form = await _form(request)
-    except (HTTPException, MultiPartException):  # a form over the limits: nothing was acted on
+    except BAD_FORM:  # a form over the limits: nothing was acted on
         return error_page(request, _bad_form(), signin)
     fields = {k: v[0].strip() for k, v in form.items()}
     if not csrf_ok(request, signin, fields.get("csrf")):

@@ -22,7 +22,7 @@ from archive_manager.generation import pdf as pdfs
 from archive_manager.server.content import disposition
 from archive_manager.server.pages import _lang, _page, _signin_of, error_page, render
 from archive_manager.server.texts import TEXTS
-from archive_manager.server.web import as_session, csrf_ok, csrf_refused, origin_of, render_slot, status_of
+from archive_manager.server.web import BAD_FORM, as_session, csrf_ok, csrf_refused, origin_of, render_slot, status_of
 
 MAX_FIELDS = 400
 MAX_FIELD_BYTES = 32 << 10
@@ -178,7 +178,7 @@ async def form_submit(request: Request) -> Response:
         return RedirectResponse("/signin", 303)
     try:
         fields = await _form(request)
-    except Exception:  # noqa: BLE001 - a form too large or malformed: the request's own fault
+    except BAD_FORM:  # a form over its limits or malformed: nothing was acted on
         return error_page(request, UsageError("the form is too large or malformed"), signin)
     if not csrf_ok(request, signin, fields.get("csrf")):
         return error_page(request, csrf_refused(), signin)
@@ -234,7 +234,7 @@ async def decide_submit(request: Request) -> Response:
         return RedirectResponse("/signin", 303)
     try:
         fields = await _form(request)
-    except Exception:  # noqa: BLE001
+    except BAD_FORM:  # a form over its limits or malformed: nothing was acted on
         return error_page(request, UsageError("the form is too large or malformed"), signin)
     if not csrf_ok(request, signin, fields.get("csrf")):
         return error_page(request, csrf_refused(), signin)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import AsyncIterator, Callable, TypeVar
 
 import anyio
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
 from archive_manager.errors import (AccessDenied, ArchiveError, AuthenticationError, ConflictError, NotFound,
@@ -24,6 +26,7 @@ T = TypeVar("T")
 SESSION_COOKIE = "am_session"
 FORM_CSRF_COOKIE = "am_signin"  # the sign-in form's own CSRF token (there is no session yet)
 CSRF_HEADER = "x-csrf-token"
+BAD_FORM = (HTTPException, MultiPartException)  # what reading a form over its limits, or malformed, raises
 RENDER_POLL = 0.02  # seconds between looks for a free render slot
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -181,5 +184,5 @@ def as_session(signin: SignIn, origin: Origin, call: Callable[..., T]) -> T:
             signin.session.origin = None
 
 
-__all__ = ["ServerSettings", "Throttled", "as_session", "render_slot", "client_address", "csrf_ok", "csrf_refused", "error_body",
+__all__ = ["BAD_FORM", "ServerSettings", "Throttled", "as_session", "render_slot", "client_address", "csrf_ok", "csrf_refused", "error_body",
            "origin_of", "status_of", "token_of"]
