@@ -49,10 +49,11 @@ def columns(categories: Sequence[str], series: dict[str, Sequence[float]], title
             width: int = 720, height: int = 240, unit: str = "") -> Markup:
     """Vertical bars, one per category, each stacked from ``series`` (name ->
     a value per category), with a legend when there is more than one series."""
-    left, bottom, top_pad, legend = 56, 44, 12, (18 if len(series) > 1 else 0)
-    plot_w, plot_h = width - left - 8, height - bottom - top_pad - legend
+    bottom, top_pad, legend = 44, 12, (18 if len(series) > 1 else 0)
     totals = [sum(values[i] for values in series.values()) for i in range(len(categories))]
     top = _scale(max(totals, default=0))
+    left = max(56, 12 + 7 * len(_num(top)))  # room for the longest axis value (1,000,000 needs more than 56)
+    plot_w, plot_h = width - left - 8, height - bottom - top_pad - legend
     slot = plot_w / max(len(categories), 1)
     bar_w = max(min(slot * 0.7, 48), 1)
     out = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
